@@ -1,0 +1,853 @@
+"""Ingest benchmark: results/s for failing and passing results on SQLite and PostgreSQL, and the
+peak RSS of a process that ingests a 1,000,000-result JSON Lines file.
+
+Run it as ``.venv/bin/python benchmarks/ingest.py [--quick]``. The data is generated into a
+temporary directory with a seeded ``random.Random`` (the same bytes on every run); generation and
+schema migration are outside the timings. Both backends ingest the same file into a fresh, empty
+database in the same process, so that the PostgreSQL/SQLite ratio holds on a noisy machine.
+
+Targets (issue acceptance): >= 5,000 failing results/s and >= 50,000 passing results/s on SQLite,
+PostgreSQL within 2x of SQLite (rate ratio >= 0.5), and a peak RSS under 300 MB (10^6 bytes) for
+the 1,000,000-result file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from rich.console import Console, JustifyMethod
+from rich.table import Table
+from sqlalchemy.engine import URL, make_url
+
+from triagehub.config import Settings
+from triagehub.pipeline import IngestSummary, ingest_files
+from triagehub.sources import get_format
+from triagehub.store.db import normalize_url, open_database
+
+PG_ENV = "TRIAGEHUB_TEST_POSTGRES_URL"
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+TARGET_FAILING_PER_S = 5_000.0
+TARGET_PASSING_PER_S = 50_000.0
+TARGET_PG_RATE_RATIO = 0.5  # "PostgreSQL within 2x": at least half of SQLite's rate
+TARGET_RSS_MB = 300.0  # MB = 10^6 bytes
+
+SEED = 20261121
+REPOSITORIES = tuple(f"acme/repo{i}" for i in range(1, 6))
+CHECKS_PER_REPOSITORY = 400  # ~2,000 checks in all
+FAILING_RUN_SIZE = 50
+PASSING_RUN_SIZE = 100
+RSS_RUN_SIZE = 100
+RSS_FAIL_SHARE = 0.02
+BASE_TIME = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    failing: int
+    passing: int
+    rss: int
+
+
+FULL = Sizes(failing=20_000, passing=200_000, rss=1_000_000)
+QUICK = Sizes(failing=4_000, passing=40_000, rss=100_000)
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check of the catalogue, with the failures it usually shows."""
+
+    repository: str
+    key: str
+    subject: str  # the module, model, page or package its messages name
+    primary: Template
+    secondary: Template
+
+
+Template = Callable[[random.Random, Check], str]
+
+
+def _ip(rng: random.Random) -> str:
+    return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def _hex(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("0123456789abcdef") for _ in range(n)) + "a1"
+
+
+def _py_assert(rng: random.Random, c: Check) -> str:
+    a, b = rng.randrange(100), rng.randrange(100)
+    return (
+        f"tests/{c.subject}.py:{rng.randrange(10, 400)}: in test_case\n"
+        f"    assert result.total == expected\nAssertionError: assert {a} == {b}"
+    )
+
+
+def _py_status(rng: random.Random, c: Check) -> str:
+    code = rng.choice((500, 502, 404, 422))
+    return (
+        f"AssertionError: unexpected status for /api/{c.subject}/{rng.randrange(10_000)}\n"
+        f"assert {code} == 200\n +  where {code} = <Response [{code}]>.status_code"
+    )
+
+
+def _py_keyerror(rng: random.Random, c: Check) -> str:
+    return f"KeyError: 'order-{rng.randrange(100_000)}' (while loading fixture {c.subject})"
+
+
+def _py_typeerror(rng: random.Random, c: Check) -> str:
+    return (
+        f"TypeError: unsupported operand type(s) for +: 'int' and 'NoneType'\n"
+        f'  File "src/acme/{c.subject}.py", line {rng.randrange(20, 900)}, in compute'
+    )
+
+
+def _py_tmpfile(rng: random.Random, c: Check) -> str:
+    return (
+        "FileNotFoundError: [Errno 2] No such file or directory: "
+        f"'/tmp/pytest-of-runner/pytest-{rng.randrange(9999)}/test_{c.subject}0/out.json'"
+    )
+
+
+def _py_len(rng: random.Random, c: Check) -> str:
+    return f"AssertionError: expected {rng.randrange(1, 9)} items, got {rng.randrange(10, 99)}"
+
+
+def _py_uuid(rng: random.Random, c: Check) -> str:
+    return f"LookupError: no {c.subject} with id {uuid.UUID(int=rng.getrandbits(128))}"
+
+
+def _dbt_rows(rng: random.Random, c: Check) -> str:
+    return f"Got {rng.randrange(1, 5000)} results, configured to fail if != 0"
+
+
+def _dbt_column(rng: random.Random, c: Check) -> str:
+    return (
+        f"Database Error in test {c.subject} (models/staging/schema.yml)\n"
+        f'  column "{c.subject.split("_")[-1]}_id" does not exist\n'
+        f"  LINE {rng.randrange(1, 60)}: select count(*) as failures"
+    )
+
+
+def _dbt_relation(rng: random.Random, c: Check) -> str:
+    return (
+        f'Runtime Error in model {c.subject}: relation "analytics.stg_{c.subject}" does not exist'
+        f" (query id {rng.randrange(10**9)})"
+    )
+
+
+def _dbt_freshness(rng: random.Random, c: Check) -> str:
+    day = rng.randrange(1, 28)
+    return (
+        f"Source raw.{c.subject} is past due: max_loaded_at 2026-11-{day:02d} "
+        f"0{rng.randrange(10)}:{rng.randrange(60):02d}:00 is older than 24 hours"
+    )
+
+
+def _dbt_compile(rng: random.Random, c: Check) -> str:
+    return (
+        f"Compilation Error in model {c.subject} (models/marts/{c.subject}.sql)\n"
+        f"  'dbt_utils' is undefined. line {rng.randrange(1, 80)}"
+    )
+
+
+def _pw_timeout(rng: random.Random, c: Check) -> str:
+    return "Test timeout of 30000ms exceeded."
+
+
+def _pw_text(rng: random.Random, c: Check) -> str:
+    return (
+        "Error: expect(locator).toHaveText(expected) failed\n\n"
+        f"Locator: getByRole('heading', {{ name: '{c.subject}' }})\n"
+        f'Expected string: "Order #{rng.randrange(100_000)} confirmed"\n'
+        'Received string: "Loading…"\nTimeout: 5000ms'
+    )
+
+
+def _pw_tobe(rng: random.Random, c: Check) -> str:
+    return (
+        "Error: expect(received).toBe(expected) // Object.is equality\n\n"
+        f"Expected: {rng.randrange(100)}\nReceived: {rng.randrange(100)}"
+    )
+
+
+def _pw_click(rng: random.Random, c: Check) -> str:
+    return (
+        f"TimeoutError: locator.click: Timeout {rng.choice((5000, 10000, 15000))}ms exceeded.\n"
+        f"  - waiting for getByTestId('{c.subject}-submit')"
+    )
+
+
+def _ruff(rng: random.Random, c: Check) -> str:
+    return (
+        f"src/acme/{c.subject}.py:{rng.randrange(1, 900)}:{rng.randrange(1, 100)}: "
+        f"E501 Line too long ({rng.randrange(101, 180)} > 100)\n"
+        f"Found {rng.randrange(1, 40)} errors."
+    )
+
+
+def _mypy(rng: random.Random, c: Check) -> str:
+    return (
+        f"src/acme/{c.subject}.py:{rng.randrange(1, 900)}: error: Incompatible return value type "
+        '(got "str | None", expected "str")  [return-value]\n'
+        f"Found {rng.randrange(1, 30)} errors in {rng.randrange(1, 9)} files"
+    )
+
+
+def _format(rng: random.Random, c: Check) -> str:
+    return (
+        f"Would reformat: src/acme/{c.subject}.py\n"
+        f"{rng.randrange(1, 20)} files would be reformatted, {rng.randrange(50, 400)} files "
+        "already formatted"
+    )
+
+
+def _pip(rng: random.Random, c: Check) -> str:
+    version = f"{rng.randrange(1, 5)}.{rng.randrange(20)}.{rng.randrange(10)}"
+    return (
+        f"ERROR: Could not find a version that satisfies the requirement acme-{c.subject}=="
+        f"{version} (from versions: none)\nERROR: No matching distribution found"
+    )
+
+
+def _tsc(rng: random.Random, c: Check) -> str:
+    return (
+        f"src/{c.subject}.ts({rng.randrange(1, 500)},{rng.randrange(1, 80)}): error TS2322: "
+        "Type 'string' is not assignable to type 'number'."
+    )
+
+
+def _deploy(rng: random.Random, c: Check) -> str:
+    return (
+        f"Deployment failed: pod {c.subject}-{_hex(rng, 8)}-{rng.randrange(10_000)} is in "
+        f"CrashLoopBackOff (restarts: {rng.randrange(1, 30)})"
+    )
+
+
+def _conn_refused(rng: random.Random, c: Check) -> str:
+    return (
+        f'psycopg.OperationalError: connection to server at "{_ip(rng)}", port 5432 failed: '
+        "Connection refused\n\tIs the server running on that host and accepting TCP/IP "
+        "connections?"
+    )
+
+
+def _econnrefused(rng: random.Random, c: Check) -> str:
+    return f"Error: connect ECONNREFUSED {_ip(rng)}:{rng.randrange(1024, 65535)}"
+
+
+def _curl(rng: random.Random, c: Check) -> str:
+    return (
+        f"curl: (7) Failed to connect to {_ip(rng)} port {rng.randrange(1024, 65535)} after "
+        f"{rng.randrange(1, 3000)} ms: Connection refused"
+    )
+
+
+def _http_503(rng: random.Random, c: Check) -> str:
+    return (
+        "requests.exceptions.HTTPError: 503 Server Error: Service Unavailable for url: "
+        f"https://registry.acme.dev/v2/packages/{rng.randrange(10**6)}"
+    )
+
+
+def _disk_full(rng: random.Random, c: Check) -> str:
+    return (
+        "OSError: [Errno 28] No space left on device: "
+        f"'/var/lib/docker/overlay2/{_hex(rng, 24)}/diff'"
+    )
+
+
+def _runner_lost(rng: random.Random, c: Check) -> str:
+    return (
+        "The runner has received a shutdown signal. This can happen when the runner service is "
+        f"stopped, or a manually started runner is canceled. (job {rng.randrange(10**8)})"
+    )
+
+
+def _read_timeout(rng: random.Random, c: Check) -> str:
+    return (
+        f"httpx.ReadTimeout: timed out after {rng.randrange(5, 120)}s waiting for "
+        f"{_ip(rng)}:{rng.randrange(1024, 65535)}"
+    )
+
+
+def _dns(rng: random.Random, c: Check) -> str:
+    return (
+        f"getaddrinfo EAI_AGAIN cache-{rng.randrange(1, 9)}.internal.acme.dev "
+        f"(attempt {rng.randrange(1, 5)})"
+    )
+
+
+# Per family of check: (how the key is spelled, the failures its checks usually show).
+FAMILIES: dict[str, tuple[Callable[[str, int], str], tuple[Template, ...]]] = {
+    "pytest": (
+        lambda subject, i: f"tests/unit/test_{subject}.py::test_case_{i}",
+        (_py_assert, _py_status, _py_keyerror, _py_typeerror, _py_tmpfile, _py_len, _py_uuid),
+    ),
+    "dbt": (
+        lambda subject, i: f"test.analytics.not_null_{subject}_{i}",
+        (_dbt_rows, _dbt_column, _dbt_relation, _dbt_freshness, _dbt_compile),
+    ),
+    "playwright": (
+        lambda subject, i: f"e2e/{subject}.spec.ts › flow {i} works",
+        (_pw_timeout, _pw_text, _pw_tobe, _pw_click),
+    ),
+    "ci": (
+        lambda subject, i: f"ci / {subject} ({i})",
+        (_ruff, _mypy, _format, _pip, _tsc, _deploy),
+    ),
+}
+FAMILY_WEIGHTS = {"pytest": 55, "dbt": 15, "playwright": 15, "ci": 15}
+# Environmental failures: grouped per repository across checks.
+ENVIRONMENTAL: tuple[Template, ...] = (
+    _conn_refused,
+    _econnrefused,
+    _curl,
+    _http_503,
+    _disk_full,
+    _runner_lost,
+    _read_timeout,
+    _dns,
+)
+SUBJECTS = (
+    "orders",
+    "billing",
+    "users",
+    "checkout",
+    "inventory",
+    "search",
+    "auth",
+    "reports",
+    "shipping",
+    "catalog",
+    "payments",
+    "notifications",
+)
+
+
+def catalogue(rng: random.Random) -> dict[str, list[Check]]:
+    """~2,000 checks over the repositories, each with its two usual failure templates."""
+    families = list(FAMILY_WEIGHTS)
+    weights = [FAMILY_WEIGHTS[f] for f in families]
+    checks: dict[str, list[Check]] = {}
+    for repo in REPOSITORIES:
+        seen: set[str] = set()
+        repo_checks: list[Check] = []
+        for i in range(CHECKS_PER_REPOSITORY):
+            family = rng.choices(families, weights)[0]
+            spell, templates = FAMILIES[family]
+            subject = rng.choice(SUBJECTS)
+            key = spell(subject, i)
+            if key in seen:
+                continue
+            seen.add(key)
+            primary, secondary = rng.sample(templates, 2)
+            repo_checks.append(Check(repo, key, subject, primary, secondary))
+        checks[repo] = repo_checks
+    return checks
+
+
+def failure_message(rng: random.Random, check: Check) -> str:
+    roll = rng.random()
+    if roll < 0.70:
+        return check.primary(rng, check)
+    if roll < 0.88:
+        return check.secondary(rng, check)
+    return rng.choice(ENVIRONMENTAL)(rng, check)
+
+
+def generate_runs(
+    rng: random.Random,
+    checks: dict[str, list[Check]],
+    *,
+    total: int,
+    run_size: int,
+    fail_share: float,
+    prefix: str,
+) -> Iterator[dict[str, Any]]:
+    """Runs of ``run_size`` distinct checks of one repository, ``total`` results in all."""
+    produced = 0
+    run_no = 0
+    while produced < total:
+        size = min(run_size, total - produced)
+        repo = rng.choice(REPOSITORIES)
+        results: list[dict[str, Any]] = []
+        for check in rng.sample(checks[repo], size):
+            duration = round(rng.uniform(0.005, 30.0), 3)
+            if fail_share >= 1.0 or (fail_share > 0.0 and rng.random() < fail_share):
+                results.append(
+                    {
+                        "check": check.key,
+                        "status": "error" if rng.random() < 0.1 else "fail",
+                        "message": failure_message(rng, check),
+                        "duration_s": duration,
+                    }
+                )
+            else:
+                results.append({"check": check.key, "status": "pass", "duration_s": duration})
+        finished = BASE_TIME + timedelta(seconds=37 * run_no)
+        yield {
+            "source": "generic",
+            "repository": repo,
+            "run": {
+                "id": f"{prefix}-{run_no}",
+                "attempt": 1,
+                "commit": f"{rng.getrandbits(28):07x}",
+                "branch": "main" if rng.random() < 0.8 else f"feature/{rng.choice(SUBJECTS)}",
+                "finished_at": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            "results": results,
+        }
+        produced += size
+        run_no += 1
+
+
+def write_jsonl(path: Path, runs: Iterator[dict[str, Any]]) -> Path:
+    """Stream the runs to ``path``, one per line (never the whole workload in memory)."""
+    with path.open("wb") as fh:
+        for run in runs:
+            fh.write(orjson.dumps(run))
+            fh.write(b"\n")
+    return path
+
+
+# -- measurement --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    workload: str
+    backend: str
+    results: int
+    failures: int
+    new_issues: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.results / self.seconds if self.seconds > 0 else 0.0
+
+
+def _checked(summary: IngestSummary, path: Path, expected: int) -> IngestSummary:
+    if summary.errors:
+        raise SystemExit(f"ingest of {path} failed: {'; '.join(str(e) for e in summary.errors)}")
+    if summary.results != expected:
+        raise SystemExit(f"ingest of {path} stored {summary.results} results, expected {expected}")
+    return summary
+
+
+def measure(workload: str, backend: str, url: str, path: Path, expected: int) -> Measurement:
+    """Time ``ingest_files`` of one file into an empty, migrated database."""
+    engine = open_database(url)
+    settings = Settings()
+    fmt = get_format("event")
+    try:
+        gc.collect()
+        start = time.perf_counter()
+        summary = ingest_files(engine, [path], settings, fmt=fmt)
+        seconds = time.perf_counter() - start
+    finally:
+        engine.dispose()
+    _checked(summary, path, expected)
+    return Measurement(
+        workload, backend, summary.results, summary.failures, summary.new_issues, seconds
+    )
+
+
+class Postgres:
+    """A throwaway database ``triagehub_bench_<random>`` on the server, dropped by ``drop``."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url: URL = make_url(normalize_url(admin_url))
+        self.name = f"triagehub_bench_{uuid.uuid4().hex[:12]}"
+        self.admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        self.created = False
+
+    @property
+    def url(self) -> str:
+        return self.admin_url.set(database=self.name).render_as_string(hide_password=False)
+
+    def create(self) -> str:
+        """Create the database; returns the server version."""
+        with self.admin.connect() as conn:
+            version = str(conn.execute(sa.text("SHOW server_version")).scalar_one())
+            conn.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
+        self.created = True
+        return version
+
+    def reset(self) -> None:
+        engine = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                conn.execute(sa.text("CREATE SCHEMA public"))
+        finally:
+            engine.dispose()
+
+    def drop(self) -> None:
+        try:
+            if self.created:
+                with self.admin.connect() as conn:
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :n AND pid <> pg_backend_pid()"
+                        ),
+                        {"n": self.name},
+                    )
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}"'))
+                self.created = False
+        finally:
+            self.admin.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class RssResult:
+    results: int
+    failures: int
+    new_issues: int
+    seconds: float
+    baseline_kib: int  # the child's peak RSS after imports and migration, before ingesting
+    peak_kib: int  # the child's peak RSS over its whole life
+
+    @property
+    def rate(self) -> float:
+        return self.results / self.seconds if self.seconds > 0 else 0.0
+
+
+def _kib(maxrss: int) -> int:
+    """``ru_maxrss`` in KiB (Linux reports KiB, macOS bytes)."""
+    return maxrss // 1024 if sys.platform == "darwin" else maxrss
+
+
+def rss_child(path: Path, url: str) -> None:
+    """The child side of the RSS measurement: ingest ``path`` and print a JSON line."""
+    engine = open_database(url)
+    settings = Settings()
+    fmt = get_format("event")
+    baseline = _kib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    try:
+        start = time.perf_counter()
+        summary = ingest_files(engine, [path], settings, fmt=fmt)
+        seconds = time.perf_counter() - start
+    finally:
+        engine.dispose()
+    report = {
+        "results": summary.results,
+        "failures": summary.failures,
+        "new_issues": summary.new_issues,
+        "seconds": seconds,
+        "baseline_kib": baseline,
+        "errors": [str(e) for e in summary.errors],
+    }
+    print(json.dumps(report))
+
+
+def measure_rss(path: Path, url: str, expected: int) -> RssResult:
+    """Ingest ``path`` in a child process and read its peak RSS after it exits."""
+    before = _kib(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--rss-child", str(path), url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    peak = _kib(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    if proc.returncode != 0:
+        raise SystemExit(f"the RSS child failed (exit {proc.returncode}):\n{proc.stderr}")
+    if peak <= before and before:
+        raise SystemExit("cannot tell the RSS child's peak from an earlier child's")
+    lines = proc.stdout.strip().splitlines()
+    data = json.loads(lines[-1])
+    if data["errors"]:
+        raise SystemExit(f"ingest of {path} failed: {'; '.join(data['errors'])}")
+    if data["results"] != expected:
+        raise SystemExit(f"ingest of {path} stored {data['results']} results, expected {expected}")
+    return RssResult(
+        results=int(data["results"]),
+        failures=int(data["failures"]),
+        new_issues=int(data["new_issues"]),
+        seconds=float(data["seconds"]),
+        baseline_kib=int(data["baseline_kib"]),
+        peak_kib=peak,
+    )
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def _mb(kib: int) -> float:
+    return kib * 1024 / 1_000_000
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]PASS[/green]" if ok else "[red]MISS[/red]"
+
+
+def _plain(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One workload on both backends, with its SQLite target."""
+
+    workload: str
+    target: float
+    sqlite: Measurement
+    postgres: Measurement | None
+
+    @property
+    def sqlite_ok(self) -> bool:
+        return self.sqlite.rate >= self.target
+
+    @property
+    def ratio(self) -> float | None:
+        if self.postgres is None or self.sqlite.rate == 0:
+            return None
+        return self.postgres.rate / self.sqlite.rate
+
+    @property
+    def ratio_ok(self) -> bool:
+        return self.ratio is not None and self.ratio >= TARGET_PG_RATE_RATIO
+
+
+def render(
+    console: Console,
+    pairs: Sequence[Pair],
+    rss: RssResult,
+    rss_total: int,
+    pg_note: str | None,
+    quick: bool,
+) -> None:
+    table = Table(title="triagehub ingest" + (" (--quick)" if quick else ""))
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("Workload", "left"),
+        ("Backend", "left"),
+        ("Results", "right"),
+        ("Failing", "right"),
+        ("New issues", "right"),
+        ("Seconds", "right"),
+        ("Figure", "right"),
+        ("Target", "right"),
+        ("", "center"),
+    )
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    for p in pairs:
+        s = p.sqlite
+        table.add_row(
+            p.workload,
+            "SQLite",
+            f"{s.results:,}",
+            f"{s.failures:,}",
+            f"{s.new_issues:,}",
+            f"{s.seconds:.2f}",
+            f"{s.rate:,.0f} results/s",
+            f"≥ {p.target:,.0f} results/s",
+            _verdict(p.sqlite_ok),
+        )
+        if p.postgres is None:
+            table.add_row(p.workload, "PostgreSQL", "", "", "", "", "not run", "", "[yellow]SKIP")
+            continue
+        g = p.postgres
+        table.add_row(
+            p.workload,
+            "PostgreSQL",
+            f"{g.results:,}",
+            f"{g.failures:,}",
+            f"{g.new_issues:,}",
+            f"{g.seconds:.2f}",
+            f"{g.rate:,.0f} results/s",
+            "",
+            "",
+        )
+        table.add_row(
+            p.workload,
+            "PostgreSQL/SQLite",
+            "",
+            "",
+            "",
+            "",
+            f"{p.ratio or 0:.2f}x the rate",
+            f"≥ {TARGET_PG_RATE_RATIO:.2f}x (within 2x)",
+            _verdict(p.ratio_ok),
+        )
+    rss_ok = _mb(rss.peak_kib) < TARGET_RSS_MB
+    label = f"{rss_total:,}-result JSONL"
+    table.add_row(
+        label,
+        "SQLite (child)",
+        f"{rss.results:,}",
+        f"{rss.failures:,}",
+        f"{rss.new_issues:,}",
+        f"{rss.seconds:.2f}",
+        f"peak RSS {_mb(rss.peak_kib):,.1f} MB",
+        f"< {TARGET_RSS_MB:.0f} MB",
+        _verdict(rss_ok),
+    )
+    table.add_row(
+        label,
+        "SQLite (child)",
+        "",
+        "",
+        "",
+        "",
+        f"{rss.rate:,.0f} results/s",
+        f"(RSS before ingest {_mb(rss.baseline_kib):,.1f} MB)",
+        "info",
+    )
+    console.print(table)
+    if pg_note:
+        console.print(f"[yellow]PostgreSQL not measured: {pg_note}[/yellow]")
+
+    parts: list[str] = []
+    met = 0
+    total = 0
+    for p in pairs:
+        total += 2
+        met += int(p.sqlite_ok) + int(p.ratio_ok)
+        pg = (
+            f"PostgreSQL {p.postgres.rate:,.0f}/s ({p.ratio or 0:.2f}x, "
+            f"≥{TARGET_PG_RATE_RATIO:.1f}x {_plain(p.ratio_ok)})"
+            if p.postgres is not None
+            else "PostgreSQL not run (MISS)"
+        )
+        parts.append(
+            f"{p.workload} SQLite {p.sqlite.rate:,.0f}/s (≥{p.target:,.0f} "
+            f"{_plain(p.sqlite_ok)}), {pg}"
+        )
+    total += 1
+    met += int(rss_ok)
+    parts.append(
+        f"{rss_total:,}-result file peak RSS {_mb(rss.peak_kib):,.1f} MB "
+        f"(<{TARGET_RSS_MB:.0f} MB {_plain(rss_ok)}) at {rss.rate:,.0f} results/s"
+    )
+    mode = " [quick]" if quick else ""
+    # soft_wrap: the summary stays one line however narrow the terminal.
+    console.print(
+        f"SUMMARY ingest{mode}: " + "; ".join(parts) + f"; {met}/{total} targets met",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
+    parser.add_argument("--rss-child", nargs=2, metavar=("FILE", "DB_URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_child:
+        rss_child(Path(args.rss_child[0]), args.rss_child[1])
+        return 0
+
+    sizes = QUICK if args.quick else FULL
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="triagehub-bench-") as tmp:
+        root = Path(tmp)
+        rng = random.Random(SEED)
+        checks = catalogue(rng)
+        n_checks = sum(len(v) for v in checks.values())
+        failing = write_jsonl(
+            root / "failing.jsonl",
+            generate_runs(
+                random.Random(SEED + 1),
+                checks,
+                total=sizes.failing,
+                run_size=FAILING_RUN_SIZE,
+                fail_share=1.0,
+                prefix="fail",
+            ),
+        )
+        passing = write_jsonl(
+            root / "passing.jsonl",
+            generate_runs(
+                random.Random(SEED + 2),
+                checks,
+                total=sizes.passing,
+                run_size=PASSING_RUN_SIZE,
+                fail_share=0.0,
+                prefix="pass",
+            ),
+        )
+
+        pg: Postgres | None = Postgres(os.environ.get(PG_ENV, PG_DEFAULT))
+        pg_note: str | None = None
+        pg_version = "not reachable"
+        try:
+            assert pg is not None
+            try:
+                pg_version = pg.create()
+            except sa.exc.OperationalError as exc:
+                pg_note = f"{pg.admin_url.render_as_string()} is not reachable ({exc.orig}); "
+                pg_note += f"start it or set {PG_ENV}"
+                pg.drop()
+                pg = None
+            console.print(
+                f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+                f"PostgreSQL {pg_version}; {n_checks:,} checks in {len(REPOSITORIES)} "
+                f"repositories; failing runs of {FAILING_RUN_SIZE}, passing runs of "
+                f"{PASSING_RUN_SIZE}; seed {SEED}",
+                highlight=False,
+            )
+            pairs: list[Pair] = []
+            for workload, path, expected, target in (
+                ("failing", failing, sizes.failing, TARGET_FAILING_PER_S),
+                ("passing", passing, sizes.passing, TARGET_PASSING_PER_S),
+            ):
+                lite = measure(
+                    workload, "sqlite", f"sqlite:///{root / f'{workload}.db'}", path, expected
+                )
+                other: Measurement | None = None
+                if pg is not None:
+                    pg.reset()
+                    other = measure(workload, "postgresql", pg.url, path, expected)
+                pairs.append(Pair(workload, target, lite, other))
+        finally:
+            if pg is not None:
+                pg.drop()
+
+        big = write_jsonl(
+            root / "rss.jsonl",
+            generate_runs(
+                random.Random(SEED + 3),
+                checks,
+                total=sizes.rss,
+                run_size=RSS_RUN_SIZE,
+                fail_share=RSS_FAIL_SHARE,
+                prefix="rss",
+            ),
+        )
+        rss = measure_rss(big, f"sqlite:///{root / 'rss.db'}", sizes.rss)
+        render(console, pairs, rss, sizes.rss, pg_note, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

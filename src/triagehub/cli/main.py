@@ -1,0 +1,386 @@
+"""The ``triagehub`` command line (Typer + Rich).
+
+Exit codes: 0 ok, 2 usage or input error, 1 internal error.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from triagehub import __version__
+from triagehub.config import Settings, default_database_url, demo_database_url, load_settings
+from triagehub.errors import ConfigError, InputError, TriagehubError
+from triagehub.pipeline import IngestSummary, ingest_files
+from triagehub.sources import FORMATS, ParseOptions, get_format
+from triagehub.store import db
+from triagehub.store.queries import IssueView, get_issue, list_issues
+
+app = typer.Typer(
+    name="triagehub",
+    help="Turn red CI, dbt and test runs into a short list of deduplicated, classified issues.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+issues_app = typer.Typer(help="List and inspect issues.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(issues_app, name="issues")
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=False)
+if not out.is_terminal:
+    out = Console(highlight=False, soft_wrap=False, width=200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = logging.getLogger("triagehub.cli")
+
+
+class OutputFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+@dataclass
+class State:
+    db_url: str
+    config_path: Path | None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    def engine(self) -> Engine:
+        return db.open_database(self.db_url)
+
+
+def _state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"triagehub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Database URL (sqlite:///PATH or postgresql+psycopg://USER@HOST/DB). "
+            "Default: $TRIAGEHUB_DATABASE_URL, else a SQLite file in the user data dir.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="triagehub.yaml to use. Default: $TRIAGEHUB_CONFIG, else ./triagehub.yaml if any.",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = State(db_url=database or default_database_url(), config_path=config)
+
+
+# -- ingest -------------------------------------------------------------------------------------
+
+
+def _print_summary(summary: IngestSummary) -> None:
+    for path, fmt in summary.formats.items():
+        err.print(f"[dim]{path}: read as {fmt}[/dim]")
+    table = Table(title="Ingested", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [
+        ("files", summary.files),
+        ("runs", summary.runs),
+        ("runs already ingested (skipped)", summary.duplicate_runs),
+        ("results", summary.results),
+        ("  failing", summary.failures),
+        ("  passing", summary.passes),
+        ("  skipped", summary.skipped),
+        ("storm runs rolled up", summary.storms),
+        ("new issues", summary.new_issues),
+        ("updated issues", summary.updated_issues),
+        ("regressions", summary.regressions),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    out.print(table)
+    for warning in summary.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    for error in summary.errors:
+        err.print(f"[red]error:[/red] {error}", markup=True)
+    if summary.errors:
+        ok = summary.files - len(summary.errors)
+        err.print(
+            f"[red]{len(summary.errors)} file(s) not ingested[/red] (nothing of them was stored); "
+            f"{ok} other file(s) ingested."
+        )
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(help="Files to ingest (JSON, a JSON array or JSON Lines).")
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Input format: auto (detect from the content) or " + ", ".join(FORMATS) + ".",
+        ),
+    ] = "auto",
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="OWNER/NAME for events that do not name a repository."),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="Summary as a table or JSON.")
+    ] = OutputFormat.table,
+) -> None:
+    """Ingest failure reports. Each file is one transaction: a bad file stores nothing, and the
+    other files of the same call are still ingested. Ingesting the same file twice is a no-op."""
+    state = _state(ctx)
+    source = None if fmt == "auto" else get_format(fmt)
+    settings = state.settings
+    engine = state.engine()
+    show_progress = output is OutputFormat.table and err.is_terminal
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} results"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    ) as progress:
+        task = progress.add_task("ingesting", total=None)
+        summary = ingest_files(
+            engine,
+            files,
+            settings,
+            fmt=source,
+            options=ParseOptions(repository=repo),
+            progress=lambda n: progress.advance(task, n),
+        )
+    if output is OutputFormat.json:
+        out.print_json(json.dumps(summary.as_dict()))
+        for error in summary.errors:
+            err.print(f"error: {error}", markup=False)
+    else:
+        _print_summary(summary)
+    if summary.errors:
+        raise typer.Exit(2)
+
+
+# -- issues -------------------------------------------------------------------------------------
+
+
+def _issues_table(issues: list[IssueView], title: str) -> Table:
+    table = Table(title=title, title_justify="left", expand=False)
+    for name, kw in (
+        ("id", {"justify": "right"}),
+        ("repository", {}),
+        ("title", {"max_width": 60, "overflow": "ellipsis"}),
+        ("state", {}),
+        ("category", {}),
+        ("kind", {}),
+        ("priority", {}),
+        ("history", {}),
+        ("decision", {}),
+        ("occ", {"justify": "right"}),
+        ("checks", {"justify": "right"}),
+        ("last seen", {}),
+    ):
+        table.add_column(name, **kw)
+    for i in issues:
+        table.add_row(
+            str(i.id),
+            i.repository,
+            i.title,
+            i.state,
+            i.category,
+            i.kind,
+            i.priority,
+            i.history_class,
+            i.decision,
+            str(i.occurrences),
+            str(i.checks_count),
+            i.last_seen.strftime("%Y-%m-%d %H:%M"),
+        )
+    return table
+
+
+@issues_app.command("list")
+def issues_list(
+    ctx: typer.Context,
+    repo: Annotated[str | None, typer.Option("--repo", help="Only this OWNER/NAME.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="open, regressed, ...")] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", help="e.g. transient_failure.")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="e.g. test, data_test, timeout.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 1000,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """All matching issues, newest activity first."""
+    engine = _state(ctx).engine()
+    with Session(engine) as session:
+        found = list_issues(
+            session=session, repository=repo, state=state, category=category, kind=kind, limit=limit
+        )
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps([i.to_json() for i in found], indent=2) + "\n")
+        return
+    out.print(_issues_table(found, f"{len(found)} issue(s)"))
+
+
+@issues_app.command("show")
+def issues_show(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """One issue with its classification, affected checks and timeline."""
+    engine = _state(ctx).engine()
+    with Session(engine) as session:
+        detail = get_issue(session=session, issue_id=issue_id)
+    if detail is None:
+        raise InputError("issue id", str(issue_id), "no such issue")
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(detail.to_json(), indent=2) + "\n")
+        return
+    i = detail.issue
+    out.print(f"[bold]#{i.id} {i.title}[/bold]", markup=True)
+    fields = Table(show_header=False, box=None)
+    fields.add_column(style="dim")
+    fields.add_column()
+    for name, value in (
+        ("repository", i.repository),
+        ("state", i.state),
+        ("category", i.category),
+        ("kind", i.kind),
+        ("severity", i.severity),
+        ("priority", i.priority),
+        ("history", i.history_class),
+        ("decision", i.decision),
+        ("confidence", f"{i.confidence:.2f}"),
+        ("expert", i.expert or "-"),
+        ("assignee", i.assignee or "-"),
+        ("sla due", i.sla_due_at.isoformat() if i.sla_due_at else "-"),
+        ("occurrences", str(i.occurrences)),
+        ("first seen", i.first_seen.isoformat()),
+        ("last seen", i.last_seen.isoformat()),
+        ("fingerprint", f"{i.fingerprint} (normalizer v{i.normalizer_version}, {i.scope})"),
+        ("template", i.template),
+        ("rationale", i.rationale),
+    ):
+        fields.add_row(name, value)
+    out.print(fields, markup=False)
+    out.print(f"\n[bold]Affected checks[/bold] ({i.checks_count})", markup=True)
+    for check in i.checks:
+        out.print(f"  {check}", markup=False)
+    out.print("\n[bold]Timeline[/bold]", markup=True)
+    for e in detail.timeline:
+        summary = ", ".join(f"{k}={v}" for k, v in e.data.items() if k != "rationale")
+        out.print(f"  {e.at:%Y-%m-%d %H:%M}  {e.kind:<14} {summary}", markup=False)
+
+
+# -- db -----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the database migrations (also done automatically on first use)."""
+    url = _state(ctx).db_url
+    engine = db.make_engine(url)
+    before = db.current_revision(engine)
+    db.upgrade(engine)
+    after = db.current_revision(engine)
+    out.print(f"database at revision {after} (was {before or 'empty'})")
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Load the bundled demo (3 repositories, 14 days of runs) into a fresh database and show the
+    triaged result. Without --db it uses a demo database of its own, recreated each time."""
+    from triagehub.demo.runner import run_demo
+
+    state = _state(ctx)
+    url = state.db_url if ctx.find_root().params.get("database") else demo_database_url()
+    result = run_demo(url)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        return
+    out.print(_issues_table(result.issues, f"Demo: {len(result.issues)} issues ({url})"))
+    out.print(result.headline(), markup=False)
+    for line in result.scenario_lines():
+        out.print(f"  {line}", markup=False)
+    out.print(
+        f"\nTry: triagehub --db {url} issues show {result.issues[0].id}" if result.issues else "",
+        markup=False,
+    )
+
+
+def main() -> None:
+    """Console entry point: map errors to exit codes."""
+    try:
+        app()
+    except (InputError, ConfigError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2)
+    except TriagehubError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(1)
+    except Exception:
+        log.exception("internal error")
+        sys.exit(1)

@@ -1,0 +1,230 @@
+"""``triagehub.yaml``: repositories, automation rules and thresholds, validated with pydantic.
+
+Secrets never come from this file: they come from the environment only (see ``Secrets``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from triagehub.core.models import Kind, Level
+from triagehub.errors import ConfigError
+
+CONFIG_ENV = "TRIAGEHUB_CONFIG"
+DATABASE_ENV = "TRIAGEHUB_DATABASE_URL"
+DEFAULT_CONFIG_NAME = "triagehub.yaml"
+
+_REPO_NAME = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
+
+# The automation rule names of the product brief, and the failure kinds each one covers. A rule
+# with another name says which kinds it covers with ``kinds:``.
+RULE_KINDS: dict[str, tuple[Kind, ...]] = {
+    "schema_errors": (Kind.SCHEMA, Kind.COMPILATION, Kind.RUNTIME),
+    "test_failures": (Kind.TEST, Kind.DATA_TEST),
+    "data_quality": (Kind.DATA_TEST, Kind.FRESHNESS),
+    "freshness_issues": (Kind.FRESHNESS,),
+    "performance_issues": (Kind.TIMEOUT,),
+    "dashboard_failures": (Kind.TEST, Kind.TIMEOUT),
+    "workflow_failures": (
+        Kind.BUILD,
+        Kind.DEPLOYMENT,
+        Kind.DEPENDENCY,
+        Kind.LINT,
+        Kind.FORMAT,
+        Kind.INFRASTRUCTURE,
+        Kind.TIMEOUT,
+        Kind.TEST,
+    ),
+    "build_failures": (Kind.BUILD, Kind.COMPILATION),
+    "lint_failures": (Kind.LINT, Kind.FORMAT),
+    "dependency_failures": (Kind.DEPENDENCY,),
+    "deployment_failures": (Kind.DEPLOYMENT,),
+    "infrastructure_issues": (Kind.INFRASTRUCTURE, Kind.TIMEOUT),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AutomationRule(_Strict):
+    """What to do with the failures of some kinds in one repository."""
+
+    priority: Level | None = None
+    auto_assign: str | None = None
+    sla_hours: float | None = Field(default=None, gt=0)
+    escalate_after: float | None = Field(default=None, gt=0)
+    pattern_check: bool = False
+    kinds: tuple[Kind, ...] | None = None
+
+
+class RepositoryConfig(_Strict):
+    priority_level: Level = Level.MEDIUM
+    automation_rules: dict[str, AutomationRule] = Field(default_factory=dict)
+
+    def rule_for(self, kind: Kind) -> tuple[str, AutomationRule] | None:
+        """The first automation rule (in file order) that covers ``kind``."""
+        for name, rule in self.automation_rules.items():
+            kinds = rule.kinds if rule.kinds is not None else RULE_KINDS.get(name, ())
+            if kind in kinds:
+                return name, rule
+        return None
+
+
+class EscalationTriggers(_Strict):
+    high_volume_threshold: int = Field(default=5, ge=1)
+    critical_response_time: float = Field(default=4, gt=0)
+    recurring_issue_threshold: int = Field(default=3, ge=1)
+    cross_repo_correlation_threshold: int = Field(default=2, ge=1)
+
+
+class GroupingConfig(_Strict):
+    """The storm guard: a run where at least ``storm_share`` of at least ``storm_min_checks``
+    checks fail at once rolls up into one infrastructure issue."""
+
+    storm_min_checks: int = Field(default=10, ge=2)
+    storm_share: float = Field(default=0.5, gt=0, le=1)
+
+
+class HistoryConfig(_Strict):
+    recurring_threshold: int = Field(default=3, ge=2)
+    persistent_threshold: int = Field(default=5, ge=2)
+    flaky_clean_runs: int = Field(default=10, ge=1)
+
+
+class Settings(_Strict):
+    """The whole of ``triagehub.yaml``."""
+
+    repositories: dict[str, RepositoryConfig] = Field(default_factory=dict)
+    escalation_triggers: EscalationTriggers = Field(default_factory=EscalationTriggers)
+    grouping: GroupingConfig = Field(default_factory=GroupingConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    default_sla_hours: dict[Level, float | None] = Field(
+        default_factory=lambda: {
+            Level.CRITICAL: 4.0,
+            Level.HIGH: 24.0,
+            Level.MEDIUM: 72.0,
+            Level.LOW: None,
+        }
+    )
+
+    @field_validator("repositories")
+    @classmethod
+    def _repository_names(cls, value: dict[str, RepositoryConfig]) -> dict[str, RepositoryConfig]:
+        for name, repo in value.items():
+            if not _REPO_NAME.match(name):
+                raise ValueError(f"repository name {name!r} is not of the form owner/name")
+            for rule_name, rule in repo.automation_rules.items():
+                if rule.kinds is None and rule_name not in RULE_KINDS:
+                    known = ", ".join(sorted(RULE_KINDS))
+                    raise ValueError(
+                        f"automation rule {rule_name!r} of {name} is not a known rule name "
+                        f"({known}); give it `kinds: [...]` to say which failures it covers"
+                    )
+        return value
+
+    def repository(self, name: str) -> RepositoryConfig:
+        return self.repositories.get(name) or RepositoryConfig()
+
+
+class Secrets(BaseModel):
+    """Secrets, from the environment only; never printed (``SecretStr``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    github_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls) -> Secrets:
+        def get(name: str) -> SecretStr | None:
+            value = os.environ.get(name)
+            return SecretStr(value) if value else None
+
+        return cls(
+            github_token=get("GITHUB_TOKEN"),
+            webhook_secret=get("TRIAGEHUB_WEBHOOK_SECRET"),
+            anthropic_api_key=get("ANTHROPIC_API_KEY"),
+        )
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def parse_settings(data: Any, file: str) -> Settings:
+    """Validate already-loaded YAML data; errors name the file and the key path."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", f"expected a mapping at the top, got {type(data).__name__}")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(x for x in first["loc"] if isinstance(x, int | str))
+        reason = first["msg"]
+        if first["type"] == "extra_forbidden":
+            reason = "unknown key"
+        extra = len(exc.errors()) - 1
+        if extra:
+            reason += f" (and {extra} more error{'s' if extra > 1 else ''})"
+        raise ConfigError(file, _key_path(loc), f"{reason}; got {first.get('input')!r}") from None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load ``triagehub.yaml``.
+
+    The given path, else ``$TRIAGEHUB_CONFIG``, else ``./triagehub.yaml`` if it exists, else the
+    defaults.
+    """
+    if path is None:
+        env = os.environ.get(CONFIG_ENV)
+        if env:
+            path = Path(env)
+        elif Path(DEFAULT_CONFIG_NAME).is_file():
+            path = Path(DEFAULT_CONFIG_NAME)
+        else:
+            return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(path), where, f"invalid YAML: {exc}") from None
+    return parse_settings(data, str(path))
+
+
+def default_database_url() -> str:
+    """``$TRIAGEHUB_DATABASE_URL``, else a SQLite file under the user data dir."""
+    env = os.environ.get(DATABASE_ENV)
+    if env:
+        return env
+    data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
+    return f"sqlite:///{data_dir / 'triagehub.db'}"
+
+
+def demo_database_url() -> str:
+    """The demo's own SQLite file, recreated by every ``triagehub demo``."""
+    data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
+    return f"sqlite:///{data_dir / 'demo.db'}"

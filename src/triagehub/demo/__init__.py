@@ -1,0 +1,1 @@
+"""Bundled demo data: a deterministic, realistic 14-day scenario across three repositories."""

@@ -1,0 +1,991 @@
+"""The one place that wires sources -> core -> store.
+
+``Ingestor`` takes ``RunReport``s, buffers them, and writes them in batches inside the caller's
+transaction: runs (deduplicated, so ingesting anything twice is a no-op), checks, per-check
+history, issues (grouped by fingerprint, classified), occurrences and the issue timeline.
+``ingest_files`` runs one transaction per file, so a bad file stores nothing while the other
+files of the same call are still ingested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from triagehub.clock import Clock, SystemClock
+from triagehub.config import Settings
+from triagehub.core.classify import ClassifyInput, KindMatch, classify, detect_kind
+from triagehub.core.fingerprint import (
+    CURRENT_VERSION,
+    error_text,
+    grouping_key,
+    normalize,
+    strip_ansi,
+    template_hash,
+)
+from triagehub.core.history import CheckHistory
+from triagehub.core.models import (
+    CheckResult,
+    HistoryClass,
+    IssueState,
+    RunReport,
+    Scope,
+    Status,
+)
+from triagehub.core.redact import redact
+from triagehub.errors import InputError
+from triagehub.sources import ParseOptions, SourceFormat, detect_format
+from triagehub.store import tables as t
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_MESSAGE = 64 * 1024
+MAX_EXCERPT = 8 * 1024
+EXCERPT_LINES = 60
+_SQL_CHUNK = 500
+_CLASSIFIED_FIELDS = (
+    "category",
+    "kind",
+    "severity",
+    "priority",
+    "history_class",
+    "decision",
+    "expert",
+    "confidence",
+)
+_STATS_FIELDS = (
+    "runs",
+    "failures",
+    "consecutive_failures",
+    "last_status",
+    "last_run_at",
+    "last_pass_at",
+    "last_fail_at",
+    "last_pass_commit",
+    "last_fail_commit",
+    "last_run_key",
+    "recent",
+    "flaky",
+    "flaky_clean_runs",
+)
+_ISSUE_MUTABLE = (
+    "state",
+    "category",
+    "kind",
+    "severity",
+    "priority",
+    "history_class",
+    "decision",
+    "rationale",
+    "confidence",
+    "expert",
+    "sla_due_at",
+    "escalate_after_hours",
+    "first_seen",
+    "last_seen",
+    "occurrences",
+    "resolved_at",
+    "updated_at",
+)
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did, for the CLI and the API."""
+
+    files: int = 0
+    runs: int = 0
+    duplicate_runs: int = 0
+    results: int = 0
+    failures: int = 0
+    passes: int = 0
+    skipped: int = 0
+    occurrences: int = 0
+    storms: int = 0
+    new_issues: int = 0
+    updated_issues: int = 0
+    regressions: int = 0
+    formats: dict[str, str] = field(default_factory=dict)
+    errors: list[InputError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, other: IngestSummary) -> None:
+        for name in (
+            "files",
+            "runs",
+            "duplicate_runs",
+            "results",
+            "failures",
+            "passes",
+            "skipped",
+            "occurrences",
+            "storms",
+            "new_issues",
+            "updated_issues",
+            "regressions",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.formats.update(other.formats)
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+
+    @property
+    def issues_touched(self) -> int:
+        return self.new_issues + self.updated_issues
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "formats": self.formats,
+            "runs": self.runs,
+            "duplicate_runs": self.duplicate_runs,
+            "results": self.results,
+            "failures": self.failures,
+            "passes": self.passes,
+            "skipped": self.skipped,
+            "occurrences": self.occurrences,
+            "storms": self.storms,
+            "new_issues": self.new_issues,
+            "updated_issues": self.updated_issues,
+            "regressions": self.regressions,
+            "errors": [str(e) for e in self.errors],
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(slots=True)
+class _Failure:
+    run_pk: int
+    check_pk: int
+    repo_id: int
+    report: RunReport
+    result: CheckResult
+    at: datetime
+    message: str
+    excerpt: str
+    template: str
+    kind: KindMatch
+    scope: Scope
+    fingerprint: str
+    storm: bool
+
+
+@dataclass(slots=True)
+class _IssueWork:
+    row: dict[str, Any]
+    is_new: bool
+    before: tuple[Any, ...]
+    checks: dict[int, list[Any]] = field(default_factory=dict)  # check -> [first, last, n]
+    runs: dict[int, list[Any]] = field(default_factory=dict)  # run -> [report, n, checks]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    touched: bool = False
+
+
+def _digest(report: RunReport) -> str:
+    h = hashlib.sha256()
+    for r in report.results:
+        h.update(f"{r.check}\x1f{r.status.value}\x1f{r.message}\x1f{r.log}\x1e".encode())
+    return h.hexdigest()
+
+
+def _excerpt(log_text: str) -> str:
+    if not log_text:
+        return ""
+    tail = log_text[-(MAX_EXCERPT * 4) :] if len(log_text) > 1024 * 1024 else log_text
+    tail = redact(strip_ansi(tail))
+    lines = tail.splitlines()[-EXCERPT_LINES:]
+    return "\n".join(lines)[-MAX_EXCERPT:]
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = next((x for x in text.splitlines() if x.strip()), text).strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _chunks(items: Sequence[Any], size: int = _SQL_CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Ingestor:
+    """Writes ``RunReport``s into the store in batches, inside the session's transaction."""
+
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        batch_results: int = 5000,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.batch_results = batch_results
+        self.summary = IngestSummary()
+        self._buffer: list[RunReport] = []
+        self._buffered = 0
+        self._repos: dict[str, int] = {}
+        self._checks: dict[tuple[int, str], int] = {}
+        dialect = session.get_bind().dialect.name
+        self._upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self._greatest = func.greatest if dialect == "postgresql" else func.max
+        self._least = func.least if dialect == "postgresql" else func.min
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def add(self, report: RunReport) -> None:
+        self._buffer.append(report)
+        self._buffered += len(report.results) + 1
+        if self._buffered >= self.batch_results:
+            self.flush()
+
+    def add_all(self, reports: Iterable[RunReport]) -> None:
+        for report in reports:
+            self.add(report)
+
+    def flush(self) -> None:
+        reports, self._buffer, self._buffered = self._buffer, [], 0
+        if reports:
+            self._process(reports)
+
+    # -- batch ----------------------------------------------------------------------------------
+
+    def _process(self, reports: list[RunReport]) -> None:
+        now = self.clock.now()
+        s = self.summary
+        repo_ids = self._ensure_repositories({r.repository for r in reports}, now)
+        keyed: dict[tuple[int, str, str, int], RunReport] = {}
+        for r in reports:
+            key = (repo_ids[r.repository], r.source, r.run_id, r.attempt)
+            if key in keyed:
+                s.duplicate_runs += 1
+                continue
+            keyed[key] = r
+        existing = self._existing_runs(list(keyed))
+        for key, digest in existing.items():
+            report = keyed.pop(key)
+            s.duplicate_runs += 1
+            if digest != _digest(report):
+                s.warnings.append(
+                    f"run {report.run_id} (attempt {report.attempt}) of {report.repository} was "
+                    "ingested before with other results; the new results were skipped"
+                )
+        if not keyed:
+            return
+
+        # One result per check and run: a failure wins over a pass of the same check.
+        runs: list[tuple[tuple[int, str, str, int], RunReport, list[CheckResult], bool]] = []
+        for key, report in keyed.items():
+            per_check: dict[str, CheckResult] = {}
+            for res in report.results:
+                prev = per_check.get(res.check)
+                if prev is None or (res.status.is_failure and not prev.status.is_failure):
+                    per_check[res.check] = res
+            results = list(per_check.values())
+            counted = [x for x in results if x.status is not Status.SKIP]
+            failed = sum(1 for x in counted if x.status.is_failure)
+            g = self.settings.grouping
+            storm = len(counted) >= g.storm_min_checks and failed >= g.storm_share * len(counted)
+            runs.append((key, report, results, storm))
+
+        run_pks = self._insert_runs(runs, now)
+        check_pks = self._ensure_checks(
+            {(key[0], res.check) for key, _, results, _ in runs for res in results}, now
+        )
+        stats, stats_new = self._load_stats(set(check_pks.values()))
+        touched_stats: set[int] = set()
+        failures: list[_Failure] = []
+        flaky_checks: set[int] = set()
+
+        for (key, report, results, storm), run_pk in zip(runs, run_pks, strict=True):
+            repo_id = key[0]
+            at = report.occurred_at or now
+            run_key = f"{repo_id}:{report.source}:{report.run_id}"
+            s.runs += 1
+            s.storms += int(storm)
+            run_failures: list[_Failure] = []
+            for res in results:
+                s.results += 1
+                check_pk = check_pks[(repo_id, res.check)]
+                if res.status is Status.SKIP:
+                    s.skipped += 1
+                    continue
+                is_failure = res.status.is_failure
+                if is_failure:
+                    s.failures += 1
+                else:
+                    s.passes += 1
+                if not (storm and is_failure):
+                    hist = stats[check_pk]
+                    evidence = hist.apply(
+                        res.status,
+                        at=at,
+                        commit=report.commit,
+                        run_key=run_key,
+                        attempt=report.attempt,
+                        flaky_clean_runs=self.settings.history.flaky_clean_runs,
+                    )
+                    touched_stats.add(check_pk)
+                    if evidence and not is_failure:
+                        flaky_checks.add(check_pk)
+                if is_failure or (res.status is Status.FLAKY and (res.message or res.log)):
+                    run_failures.append(
+                        self._prepare_failure(report, res, repo_id, run_pk, check_pk, at, storm)
+                    )
+            if storm and run_failures:
+                self._roll_up_storm(report, run_failures, len(results))
+            failures.extend(run_failures)
+
+        works = self._load_issues(failures, now)
+        for f in failures:
+            self._apply_failure(works[f.fingerprint], f, stats, now)
+        self._reclassify_flaky(flaky_checks - {f.check_pk for f in failures}, stats, works, now)
+        self._write(failures, works, stats, stats_new, touched_stats, now)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _ensure_repositories(self, names: set[str], now: datetime) -> dict[str, int]:
+        missing = [n for n in names if n not in self._repos]
+        if missing:
+            for chunk in _chunks(missing):
+                rows = self.session.execute(
+                    select(t.repositories.c.name, t.repositories.c.id).where(
+                        t.repositories.c.name.in_(chunk)
+                    )
+                )
+                self._repos.update({name: pk for name, pk in rows})
+            new = [n for n in missing if n not in self._repos]
+            if new:
+                rows = self.session.execute(
+                    insert(t.repositories).returning(
+                        t.repositories.c.name, t.repositories.c.id, sort_by_parameter_order=True
+                    ),
+                    [
+                        {
+                            "name": n,
+                            "priority_level": self.settings.repository(n).priority_level.value,
+                            "created_at": now,
+                        }
+                        for n in sorted(new)
+                    ],
+                )
+                self._repos.update({name: pk for name, pk in rows})
+        return {n: self._repos[n] for n in names}
+
+    def _existing_runs(self, keys: list[tuple[int, str, str, int]]) -> dict[Any, str]:
+        found: dict[Any, str] = {}
+        wanted = set(keys)
+        for chunk in _chunks(sorted({k[2] for k in keys})):
+            rows = self.session.execute(
+                select(
+                    t.runs.c.repository_id,
+                    t.runs.c.source,
+                    t.runs.c.external_id,
+                    t.runs.c.attempt,
+                    t.runs.c.digest,
+                ).where(t.runs.c.external_id.in_(chunk))
+            )
+            for repo_id, source, ext, attempt, digest in rows:
+                key = (repo_id, source, ext, attempt)
+                if key in wanted:
+                    found[key] = digest
+        return found
+
+    def _insert_runs(
+        self,
+        runs: list[tuple[tuple[int, str, str, int], RunReport, list[CheckResult], bool]],
+        now: datetime,
+    ) -> list[int]:
+        rows = [
+            {
+                "repository_id": key[0],
+                "source": report.source,
+                "external_id": report.run_id,
+                "attempt": report.attempt,
+                "commit_sha": report.commit,
+                "branch": report.branch,
+                "url": report.url,
+                "status": report.status,
+                "started_at": report.started_at,
+                "finished_at": report.finished_at,
+                "occurred_at": report.occurred_at or now,
+                "ingested_at": now,
+                "results_total": len(results),
+                "results_failed": sum(1 for r in results if r.status.is_failure),
+                "storm": storm,
+                "digest": _digest(report),
+            }
+            for key, report, results, storm in runs
+        ]
+        result = self.session.execute(
+            insert(t.runs).returning(t.runs.c.id, sort_by_parameter_order=True), rows
+        )
+        return [pk for (pk,) in result]
+
+    def _ensure_checks(
+        self, keys: set[tuple[int, str]], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        if len(self._checks) > 200_000:
+            self._checks.clear()
+        missing = [k for k in keys if k not in self._checks]
+        by_repo: dict[int, list[str]] = {}
+        for repo_id, check in missing:
+            by_repo.setdefault(repo_id, []).append(check)
+        for repo_id, names in by_repo.items():
+            for chunk in _chunks(names):
+                rows = self.session.execute(
+                    select(t.checks.c.key, t.checks.c.id).where(
+                        t.checks.c.repository_id == repo_id, t.checks.c.key.in_(chunk)
+                    )
+                )
+                self._checks.update({(repo_id, key): pk for key, pk in rows})
+        new = sorted(k for k in missing if k not in self._checks)
+        if new:
+            inserted = self.session.execute(
+                insert(t.checks).returning(
+                    t.checks.c.repository_id,
+                    t.checks.c.key,
+                    t.checks.c.id,
+                    sort_by_parameter_order=True,
+                ),
+                [{"repository_id": r, "key": k, "created_at": now} for r, k in new],
+            )
+            for repo_id, key, pk in inserted:
+                self._checks[(repo_id, key)] = pk
+        return {k: self._checks[k] for k in keys}
+
+    def _load_stats(self, check_pks: set[int]) -> tuple[dict[int, CheckHistory], set[int]]:
+        stats: dict[int, CheckHistory] = {}
+        cols = [t.check_stats.c.check_id, *(t.check_stats.c[f] for f in _STATS_FIELDS)]
+        for chunk in _chunks(sorted(check_pks)):
+            for row in self.session.execute(
+                select(*cols).where(t.check_stats.c.check_id.in_(chunk))
+            ):
+                stats[row[0]] = CheckHistory(*row[1:])
+        new = check_pks - stats.keys()
+        for pk in new:
+            stats[pk] = CheckHistory()
+        return stats, new
+
+    def _prepare_failure(
+        self,
+        report: RunReport,
+        res: CheckResult,
+        repo_id: int,
+        run_pk: int,
+        check_pk: int,
+        at: datetime,
+        storm: bool,
+    ) -> _Failure:
+        message = redact(res.message)
+        text = error_text(message, _excerpt(res.log) if not message.strip() else "")
+        template = normalize(text) or f"<no message> ({res.status.value})"
+        kind = detect_kind(report.source, res.check, template)
+        scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
+        fingerprint = grouping_key(
+            scope=scope,
+            repository=report.repository,
+            check=res.check if scope is Scope.CHECK else None,
+            template=template,
+            version=CURRENT_VERSION,
+        )
+        return _Failure(
+            run_pk=run_pk,
+            check_pk=check_pk,
+            repo_id=repo_id,
+            report=report,
+            result=res,
+            at=at,
+            message=strip_ansi(message)[:MAX_STORED_MESSAGE],
+            excerpt=_excerpt(res.log),
+            template=template,
+            kind=kind,
+            scope=scope,
+            fingerprint=fingerprint,
+            storm=storm,
+        )
+
+    def _roll_up_storm(self, report: RunReport, failures: list[_Failure], total: int) -> None:
+        """Point every failure of a storm run at one infrastructure issue for the run's cause."""
+        counts = Counter(f.template for f in failures if f.result.status.is_failure)
+        dominant = min(counts, key=lambda tpl: (-counts[tpl], tpl))
+        fingerprint = grouping_key(
+            scope=Scope.STORM,
+            repository=report.repository,
+            check=None,
+            template=dominant,
+            version=CURRENT_VERSION,
+        )
+        for f in failures:
+            f.scope = Scope.STORM
+            f.fingerprint = fingerprint
+            f.storm = True
+        log.info(
+            "storm guard rolled up a run",
+            extra={"run": report.run_id, "failed": len(failures), "checks": total},
+        )
+
+    def _load_issues(self, failures: list[_Failure], now: datetime) -> dict[str, _IssueWork]:
+        works: dict[str, _IssueWork] = {}
+        fingerprints = sorted({f.fingerprint for f in failures})
+        for chunk in _chunks(fingerprints):
+            for found in self.session.execute(
+                select(t.issues).where(t.issues.c.fingerprint.in_(chunk))
+            ).mappings():
+                data = dict(found)
+                works[data["fingerprint"]] = _IssueWork(
+                    data, False, tuple(data[k] for k in _CLASSIFIED_FIELDS)
+                )
+        for f in failures:
+            if f.fingerprint in works:
+                continue
+            line = _first_line(f.template)
+            if f.scope is Scope.CHECK:
+                title = f"{f.result.check}: {line}"
+            elif f.scope is Scope.STORM:
+                title = f"Storm: many checks failed at once: {line}"
+            else:
+                title = f"{line} (across checks)"
+            row: dict[str, Any] = {
+                "id": None,
+                "repository_id": f.repo_id,
+                "fingerprint": f.fingerprint,
+                "normalizer_version": CURRENT_VERSION,
+                "source": f.report.source,
+                "scope": f.scope.value,
+                "check_id": f.check_pk if f.scope is Scope.CHECK else None,
+                "title": title[:300],
+                "template": f.template,
+                "template_hash": template_hash(f.template),
+                "sample_message": f.message[:4096],
+                "state": IssueState.OPEN.value,
+                "category": "pending_classification",
+                "kind": f.kind.kind.value,
+                "severity": "medium",
+                "priority": "medium",
+                "history_class": HistoryClass.NEW.value,
+                "decision": "pending",
+                "rationale": "",
+                "confidence": 0.0,
+                "classification_source": "rules",
+                "expert": None,
+                "assignee": None,
+                "sla_due_at": None,
+                "escalate_after_hours": None,
+                "first_seen": f.at,
+                "last_seen": f.at,
+                "occurrences": 0,
+                "checks_count": 0,
+                "resolved_at": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            works[f.fingerprint] = _IssueWork(row, True, ())
+            works[f.fingerprint].events.append(
+                self._event(
+                    "created", f.at, f.run_pk, {"title": row["title"], "scope": row["scope"]}
+                )
+            )
+        return works
+
+    @staticmethod
+    def _event(kind: str, at: datetime, run_pk: int | None, data: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": kind, "at": at, "run_id": run_pk, "data": data, "actor": "triagehub"}
+
+    def _history(
+        self, work: _IssueWork, f: _Failure, stats: dict[int, CheckHistory]
+    ) -> HistoryClass:
+        h = self.settings.history
+        occurrences = int(work.row["occurrences"])
+        if f.storm:  # a storm counts once per run, not once per failed check
+            return HistoryClass.NEW if work.is_new else HistoryClass.RECURRING
+        return stats[f.check_pk].history_class(
+            issue_occurrences=occurrences,
+            recurring_threshold=h.recurring_threshold,
+            persistent_threshold=h.persistent_threshold,
+        )
+
+    def _classify_into(
+        self,
+        work: _IssueWork,
+        *,
+        source: str,
+        repository: str,
+        check: str,
+        text: str,
+        status: Status,
+        branch: str | None,
+        history: HistoryClass,
+        kind: KindMatch,
+        storm: bool,
+    ) -> None:
+        row = work.row
+        if row["classification_source"] == "human":
+            row["history_class"] = history.value
+            return
+        c = classify(
+            ClassifyInput(
+                source=source,
+                repository=repository,
+                check=check,
+                text=text,
+                status=status,
+                branch=branch,
+                history=history,
+                kind=kind,
+                storm=storm,
+            ),
+            self.settings,
+        )
+        row.update(
+            category=c.category.value,
+            kind=c.kind.value,
+            severity=c.severity.value,
+            priority=c.priority.value,
+            history_class=c.history_class.value,
+            decision=c.decision.value,
+            rationale=c.rationale,
+            confidence=c.confidence,
+            expert=c.expert,
+            escalate_after_hours=c.escalate_after,
+            sla_due_at=(row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None),
+        )
+
+    def _apply_failure(
+        self, work: _IssueWork, f: _Failure, stats: dict[int, CheckHistory], now: datetime
+    ) -> None:
+        row = work.row
+        work.touched = True
+        latest = f.at >= row["last_seen"] or (work.is_new and row["occurrences"] == 0)
+        row["occurrences"] += 1
+        row["first_seen"] = min(row["first_seen"], f.at)
+        row["last_seen"] = max(row["last_seen"], f.at)
+        row["updated_at"] = now
+        entry = work.checks.get(f.check_pk)
+        if entry is None:
+            work.checks[f.check_pk] = [f.at, f.at, 1]
+        else:
+            entry[0], entry[1], entry[2] = min(entry[0], f.at), max(entry[1], f.at), entry[2] + 1
+        per_run = work.runs.get(f.run_pk)
+        if per_run is None:
+            work.runs[f.run_pk] = [f.report, f.at, [f.result.check]]
+        else:
+            per_run[2].append(f.result.check)
+
+        state = IssueState(row["state"])
+        if state in (IssueState.RESOLVED, IssueState.AUTO_RESOLVED):
+            resolved_at = row["resolved_at"]
+            if resolved_at is None or f.at > resolved_at:
+                row["state"] = IssueState.REGRESSED.value
+                row["resolved_at"] = None
+                self.summary.regressions += 1
+                work.events.append(
+                    self._event(
+                        "state_changed",
+                        f.at,
+                        f.run_pk,
+                        {
+                            "from": state.value,
+                            "to": IssueState.REGRESSED.value,
+                            "reason": f"failed again at commit {f.report.commit or 'unknown'} "
+                            f"after it was resolved",
+                        },
+                    )
+                )
+        if latest:
+            self._classify_into(
+                work,
+                source=f.report.source,
+                repository=f.report.repository,
+                check=f.result.check,
+                text=f.template,
+                status=f.result.status,
+                branch=f.report.branch,
+                history=self._history(work, f, stats),
+                kind=f.kind,
+                storm=f.storm,
+            )
+
+    def _reclassify_flaky(
+        self,
+        check_pks: set[int],
+        stats: dict[int, CheckHistory],
+        works: dict[str, _IssueWork],
+        now: datetime,
+    ) -> None:
+        """A pass that proves a check flaky reclassifies that check's open issues."""
+        if not check_pks:
+            return
+        closed = [s.value for s in IssueState if s.is_closed]
+        for chunk in _chunks(sorted(check_pks)):
+            rows = self.session.execute(
+                select(t.issues, t.repositories.c.name.label("repository_name"), t.checks.c.key)
+                .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
+                .join(t.checks, t.checks.c.id == t.issues.c.check_id)
+                .where(t.issues.c.check_id.in_(chunk), t.issues.c.state.not_in(closed))
+            ).mappings()
+            for row in rows:
+                data = dict(row)
+                repository = data.pop("repository_name")
+                check = data.pop("key")
+                work = works.get(data["fingerprint"])
+                if work is None:
+                    work = _IssueWork(data, False, tuple(data[k] for k in _CLASSIFIED_FIELDS))
+                    works[data["fingerprint"]] = work
+                if not stats[data["check_id"]].flaky:
+                    continue
+                work.touched = True
+                work.row["updated_at"] = now
+                self._classify_into(
+                    work,
+                    source=data["source"],
+                    repository=repository,
+                    check=check,
+                    text=data["template"],
+                    status=Status.FAIL,
+                    branch=None,
+                    history=HistoryClass.FLAKY,
+                    kind=detect_kind(data["source"], check, data["template"]),
+                    storm=False,
+                )
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _write(
+        self,
+        failures: list[_Failure],
+        works: dict[str, _IssueWork],
+        stats: dict[int, CheckHistory],
+        stats_new: set[int],
+        touched_stats: set[int],
+        now: datetime,
+    ) -> None:
+        session = self.session
+        touched = [w for w in works.values() if w.touched]
+        new = [w for w in touched if w.is_new]
+        old = [w for w in touched if not w.is_new]
+        if new:
+            cols = [c.name for c in t.issues.columns if c.name != "id"]
+            result = session.execute(
+                insert(t.issues).returning(t.issues.c.id, sort_by_parameter_order=True),
+                [{c: w.row[c] for c in cols} for w in new],
+            )
+            for w, (pk,) in zip(new, result, strict=True):
+                w.row["id"] = pk
+        if old:
+            session.execute(
+                update(t.issues)
+                .where(t.issues.c.id == bindparam("b_id"))
+                .values({c: bindparam(f"b_{c}") for c in _ISSUE_MUTABLE}),
+                [
+                    {"b_id": w.row["id"], **{f"b_{c}": w.row[c] for c in _ISSUE_MUTABLE}}
+                    for w in old
+                ],
+            )
+        self.summary.new_issues += len(new)
+        self.summary.updated_issues += len(old)
+
+        if failures:
+            session.execute(
+                insert(t.occurrences),
+                [
+                    {
+                        "issue_id": works[f.fingerprint].row["id"],
+                        "run_id": f.run_pk,
+                        "check_id": f.check_pk,
+                        "status": f.result.status.value,
+                        "message": f.message,
+                        "log_excerpt": f.excerpt,
+                        "template": f.template,
+                        "fingerprint": f.fingerprint,
+                        "normalizer_version": CURRENT_VERSION,
+                        "duration_s": f.result.duration_s,
+                        "occurred_at": f.at,
+                    }
+                    for f in failures
+                ],
+            )
+            self.summary.occurrences += len(failures)
+            self._upsert_issue_checks(touched)
+
+        events: list[dict[str, Any]] = []
+        for w in touched:
+            issue_id = w.row["id"]
+            events.extend({**e, "issue_id": issue_id} for e in w.events)
+            for run_pk, (report, at, checks) in w.runs.items():
+                events.append(
+                    {
+                        **self._event(
+                            "occurred",
+                            at,
+                            run_pk,
+                            {
+                                "run": report.run_id,
+                                "attempt": report.attempt,
+                                "commit": report.commit,
+                                "branch": report.branch,
+                                "count": len(checks),
+                                "checks": checks[:20],
+                            },
+                        ),
+                        "issue_id": issue_id,
+                    }
+                )
+            after = tuple(w.row[k] for k in _CLASSIFIED_FIELDS)
+            if after != w.before:
+                data = dict(zip(_CLASSIFIED_FIELDS, after, strict=True))
+                data["rationale"] = w.row["rationale"]
+                data["source"] = w.row["classification_source"]
+                events.append(
+                    {
+                        **self._event("classified", w.row["last_seen"], None, data),
+                        "issue_id": issue_id,
+                    }
+                )
+        if events:
+            session.execute(insert(t.issue_events), events)
+
+        inserts = [pk for pk in touched_stats if pk in stats_new]
+        updates = [pk for pk in touched_stats if pk not in stats_new]
+        if inserts:
+            session.execute(
+                insert(t.check_stats),
+                [
+                    {"check_id": pk, **{f: getattr(stats[pk], f) for f in _STATS_FIELDS}}
+                    for pk in inserts
+                ],
+            )
+            stats_new.difference_update(inserts)
+        if updates:
+            session.execute(
+                update(t.check_stats)
+                .where(t.check_stats.c.check_id == bindparam("b_check_id"))
+                .values({f: bindparam(f"b_{f}") for f in _STATS_FIELDS}),
+                [
+                    {"b_check_id": pk, **{f"b_{f}": getattr(stats[pk], f) for f in _STATS_FIELDS}}
+                    for pk in updates
+                ],
+            )
+
+    def _upsert_issue_checks(self, touched: list[_IssueWork]) -> None:
+        rows = [
+            {
+                "issue_id": w.row["id"],
+                "check_id": check_pk,
+                "first_seen": first,
+                "last_seen": last,
+                "occurrences": n,
+            }
+            for w in touched
+            for check_pk, (first, last, n) in w.checks.items()
+        ]
+        if not rows:
+            return
+        stmt = self._upsert(t.issue_checks)
+        excluded = stmt.excluded
+        current = t.issue_checks.c
+        self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[current.issue_id, current.check_id],
+                set_={
+                    "occurrences": current.occurrences + excluded.occurrences,
+                    "first_seen": self._least(current.first_seen, excluded.first_seen),
+                    "last_seen": self._greatest(current.last_seen, excluded.last_seen),
+                },
+            ),
+            rows,
+        )
+        ids = sorted({w.row["id"] for w in touched if w.checks})
+        counts: dict[int, int] = {}
+        for chunk in _chunks(ids):
+            grouped = self.session.execute(
+                select(t.issue_checks.c.issue_id, func.count())
+                .where(t.issue_checks.c.issue_id.in_(chunk))
+                .group_by(t.issue_checks.c.issue_id)
+            )
+            counts.update({int(pk): int(n) for pk, n in grouped})
+        self.session.execute(
+            update(t.issues)
+            .where(t.issues.c.id == bindparam("b_id"))
+            .values(checks_count=bindparam("b_n")),
+            [{"b_id": pk, "b_n": n} for pk, n in counts.items()],
+        )
+
+
+ProgressCallback = Callable[[int], None]
+
+
+def ingest_reports(
+    engine: Engine,
+    reports: Iterable[RunReport],
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+) -> IngestSummary:
+    """Ingest already-parsed reports in one transaction."""
+    with Session(engine) as session, session.begin():
+        ingestor = Ingestor(session, settings, clock=clock)
+        ingestor.add_all(reports)
+        ingestor.flush()
+    return ingestor.summary
+
+
+def ingest_file(
+    engine: Engine,
+    path: Path,
+    settings: Settings,
+    *,
+    fmt: SourceFormat | None = None,
+    options: ParseOptions | None = None,
+    clock: Clock | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Ingest one file in one transaction: all of it, or (on an ``InputError``) none of it."""
+    summary = IngestSummary(files=1)
+    try:
+        chosen = fmt or detect_format(path)
+        summary.formats[str(path)] = chosen.name
+        with Session(engine) as session, session.begin():
+            ingestor = Ingestor(session, settings, clock=clock)
+            for report in chosen.parse(path, options or ParseOptions()):
+                ingestor.add(report)
+                if progress is not None:
+                    progress(len(report.results))
+            ingestor.flush()
+        summary.add(ingestor.summary)
+    except InputError as exc:
+        summary.errors.append(exc)
+    return summary
+
+
+def ingest_files(
+    engine: Engine,
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    fmt: SourceFormat | None = None,
+    options: ParseOptions | None = None,
+    clock: Clock | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Ingest several files, one transaction each; a bad file does not stop the others."""
+    total = IngestSummary()
+    for path in paths:
+        total.add(
+            ingest_file(
+                engine, path, settings, fmt=fmt, options=options, clock=clock, progress=progress
+            )
+        )
+    return total

@@ -1,0 +1,267 @@
+"""Read-side queries. They take a keyword-only ``session`` and return plain domain objects."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from triagehub.store import tables as t
+
+MAX_CHECKS_LISTED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class IssueView:
+    id: int
+    repository: str
+    title: str
+    state: str
+    category: str
+    kind: str
+    severity: str
+    priority: str
+    history_class: str
+    decision: str
+    confidence: float
+    rationale: str
+    fingerprint: str
+    template: str
+    occurrences: int
+    checks: list[str]
+    checks_count: int
+    first_seen: datetime
+    last_seen: datetime
+    assignee: str | None
+    expert: str | None
+    sla_due_at: datetime | None
+    scope: str
+    source: str
+    normalizer_version: int
+    classification_source: str
+    sample_message: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("first_seen", "last_seen", "sla_due_at"):
+            value = data[key]
+            data[key] = value.isoformat().replace("+00:00", "Z") if value else None
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    id: int
+    kind: str
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "actor": self.actor,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceView:
+    id: int
+    check: str
+    run: str
+    attempt: int
+    commit: str | None
+    branch: str | None
+    url: str | None
+    status: str
+    message: str
+    log_excerpt: str
+    occurred_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["occurred_at"] = self.occurred_at.isoformat().replace("+00:00", "Z")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class IssueDetail:
+    issue: IssueView
+    timeline: list[EventView] = field(default_factory=list)
+    recent_occurrences: list[OccurrenceView] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.issue.to_json()
+        data["timeline"] = [e.to_json() for e in self.timeline]
+        data["recent_occurrences"] = [o.to_json() for o in self.recent_occurrences]
+        return data
+
+
+_ISSUE_COLUMNS = (
+    t.issues.c.id,
+    t.repositories.c.name.label("repository"),
+    t.issues.c.title,
+    t.issues.c.state,
+    t.issues.c.category,
+    t.issues.c.kind,
+    t.issues.c.severity,
+    t.issues.c.priority,
+    t.issues.c.history_class,
+    t.issues.c.decision,
+    t.issues.c.confidence,
+    t.issues.c.rationale,
+    t.issues.c.fingerprint,
+    t.issues.c.template,
+    t.issues.c.occurrences,
+    t.issues.c.checks_count,
+    t.issues.c.first_seen,
+    t.issues.c.last_seen,
+    t.issues.c.assignee,
+    t.issues.c.expert,
+    t.issues.c.sla_due_at,
+    t.issues.c.scope,
+    t.issues.c.source,
+    t.issues.c.normalizer_version,
+    t.issues.c.classification_source,
+    t.issues.c.sample_message,
+)
+
+
+def _checks_of(session: Session, issue_ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {pk: [] for pk in issue_ids}
+    if not issue_ids:
+        return found
+    rows = session.execute(
+        select(t.issue_checks.c.issue_id, t.checks.c.key)
+        .join(t.checks, t.checks.c.id == t.issue_checks.c.check_id)
+        .where(t.issue_checks.c.issue_id.in_(issue_ids))
+        .order_by(t.issue_checks.c.issue_id, t.checks.c.key)
+    )
+    for issue_id, key in rows:
+        keys = found[issue_id]
+        if len(keys) < MAX_CHECKS_LISTED:
+            keys.append(key)
+    return found
+
+
+def list_issues(
+    *,
+    session: Session,
+    repository: str | None = None,
+    state: str | None = None,
+    category: str | None = None,
+    kind: str | None = None,
+    limit: int = 1000,
+) -> list[IssueView]:
+    """Matching issues, newest activity first."""
+    query = select(*_ISSUE_COLUMNS).join(
+        t.repositories, t.repositories.c.id == t.issues.c.repository_id
+    )
+    if repository:
+        query = query.where(t.repositories.c.name == repository)
+    if state:
+        query = query.where(t.issues.c.state == state)
+    if category:
+        query = query.where(t.issues.c.category == category)
+    if kind:
+        query = query.where(t.issues.c.kind == kind)
+    query = query.order_by(t.issues.c.last_seen.desc(), t.issues.c.id.desc()).limit(limit)
+    rows = session.execute(query).mappings().all()
+    checks = _checks_of(session, [r["id"] for r in rows])
+    return [IssueView(**dict(r), checks=checks[r["id"]]) for r in rows]
+
+
+def get_issue(*, session: Session, issue_id: int, occurrences: int = 20) -> IssueDetail | None:
+    row = (
+        session.execute(
+            select(*_ISSUE_COLUMNS)
+            .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
+            .where(t.issues.c.id == issue_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    issue = IssueView(**dict(row), checks=_checks_of(session, [issue_id])[issue_id])
+    timeline = [
+        EventView(r.id, r.kind, r.at, r.actor, r.data)
+        for r in session.execute(
+            select(t.issue_events)
+            .where(t.issue_events.c.issue_id == issue_id)
+            .order_by(t.issue_events.c.at, t.issue_events.c.id)
+        )
+    ]
+    recent = [
+        OccurrenceView(
+            r.id,
+            r.key,
+            r.external_id,
+            r.attempt,
+            r.commit_sha,
+            r.branch,
+            r.url,
+            r.status,
+            r.message,
+            r.log_excerpt,
+            r.occurred_at,
+        )
+        for r in session.execute(
+            select(
+                t.occurrences.c.id,
+                t.checks.c.key,
+                t.runs.c.external_id,
+                t.runs.c.attempt,
+                t.runs.c.commit_sha,
+                t.runs.c.branch,
+                t.runs.c.url,
+                t.occurrences.c.status,
+                t.occurrences.c.message,
+                t.occurrences.c.log_excerpt,
+                t.occurrences.c.occurred_at,
+            )
+            .join(t.checks, t.checks.c.id == t.occurrences.c.check_id)
+            .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)
+            .where(t.occurrences.c.issue_id == issue_id)
+            .order_by(t.occurrences.c.occurred_at.desc(), t.occurrences.c.id.desc())
+            .limit(occurrences)
+        )
+    ]
+    return IssueDetail(issue, timeline, recent)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    repositories: int
+    runs: int
+    checks: int
+    issues: int
+    occurrences: int
+    events: int
+    check_runs: int  # sum of CheckStats.runs
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def counts(*, session: Session) -> StoreCounts:
+    def n(table: Any) -> int:
+        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+    return StoreCounts(
+        repositories=n(t.repositories),
+        runs=n(t.runs),
+        checks=n(t.checks),
+        issues=n(t.issues),
+        occurrences=n(t.occurrences),
+        events=n(t.issue_events),
+        check_runs=int(
+            session.execute(select(func.coalesce(func.sum(t.check_stats.c.runs), 0))).scalar_one()
+        ),
+    )

@@ -1,0 +1,206 @@
+"""The tables (SQLAlchemy Core). The schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import DateTime, TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _id() -> Column[Any]:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+repositories = Table(
+    "repositories",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("priority_level", String(16), nullable=False, default="medium"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    _id(),
+    Column("repository_id", ForeignKey("repositories.id"), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("commit_sha", String(64)),
+    Column("branch", String(255)),
+    Column("url", Text),
+    Column("status", String(40)),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("ingested_at", UTCDateTime, nullable=False),
+    Column("results_total", Integer, nullable=False, default=0),
+    Column("results_failed", Integer, nullable=False, default=0),
+    Column("storm", Boolean, nullable=False, default=False),
+    Column("digest", String(64), nullable=False),
+    UniqueConstraint("repository_id", "source", "external_id", "attempt"),
+    Index(None, "repository_id", "occurred_at"),
+)
+
+checks = Table(
+    "checks",
+    metadata,
+    _id(),
+    Column("repository_id", ForeignKey("repositories.id"), nullable=False),
+    Column("key", String(1000), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("repository_id", "key"),
+)
+
+check_stats = Table(
+    "check_stats",
+    metadata,
+    Column("check_id", ForeignKey("checks.id"), primary_key=True),
+    Column("runs", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_status", String(16)),
+    Column("last_run_at", UTCDateTime),
+    Column("last_pass_at", UTCDateTime),
+    Column("last_fail_at", UTCDateTime),
+    Column("last_pass_commit", String(64)),
+    Column("last_fail_commit", String(64)),
+    Column("last_run_key", String(300)),
+    Column("recent", BigInteger, nullable=False, default=0),
+    Column("flaky", Boolean, nullable=False, default=False),
+    Column("flaky_clean_runs", Integer, nullable=False, default=0),
+)
+
+issues = Table(
+    "issues",
+    metadata,
+    _id(),
+    Column("repository_id", ForeignKey("repositories.id"), nullable=False),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("normalizer_version", Integer, nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("check_id", ForeignKey("checks.id")),
+    Column("title", String(300), nullable=False),
+    Column("template", Text, nullable=False),
+    Column("template_hash", String(16), nullable=False),
+    Column("sample_message", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("priority", String(10), nullable=False),
+    Column("history_class", String(12), nullable=False),
+    Column("decision", String(12), nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("classification_source", String(8), nullable=False, default="rules"),
+    Column("expert", String(100)),
+    Column("assignee", String(100)),
+    Column("sla_due_at", UTCDateTime),
+    Column("escalate_after_hours", Float),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("occurrences", Integer, nullable=False, default=0),
+    Column("checks_count", Integer, nullable=False, default=0),
+    Column("resolved_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "last_seen"),
+    Index(None, "repository_id", "state"),
+    Index(None, "template_hash"),
+)
+
+issue_checks = Table(
+    "issue_checks",
+    metadata,
+    Column("issue_id", ForeignKey("issues.id"), primary_key=True),
+    Column("check_id", ForeignKey("checks.id"), primary_key=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("occurrences", Integer, nullable=False, default=0),
+)
+
+occurrences = Table(
+    "occurrences",
+    metadata,
+    _id(),
+    Column("issue_id", ForeignKey("issues.id"), nullable=False),
+    Column("run_id", ForeignKey("runs.id"), nullable=False),
+    Column("check_id", ForeignKey("checks.id"), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("log_excerpt", Text, nullable=False),
+    Column("template", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("normalizer_version", Integer, nullable=False),
+    Column("duration_s", Float),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    UniqueConstraint("run_id", "check_id"),
+    Index(None, "issue_id", "occurred_at"),
+)
+
+issue_events = Table(
+    "issue_events",
+    metadata,
+    _id(),
+    Column("issue_id", ForeignKey("issues.id"), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100), nullable=False, default="triagehub"),
+    Column("run_id", ForeignKey("runs.id")),
+    Column("data", JSON, nullable=False),
+    Index(None, "issue_id", "id"),
+)

@@ -1,0 +1,93 @@
+"""Shared fixtures: a database on SQLite and on the local PostgreSQL (a throwaway database per
+test session), the demo config, and paths to the shared benchmark data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from triagehub.store import db as store_db
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("TRIAGEHUB_TEST_POSTGRES_URL", PG_DEFAULT)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test session, dropped at the end."""
+    admin_url = make_url(store_db.normalize_url(_postgres_admin_url()))
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"triagehub_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = (
+            f"PostgreSQL is not reachable at {admin_url.render_as_string()} ({exc.orig}); start it "
+            "or set TRIAGEHUB_TEST_POSTGRES_URL"
+        )
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                ),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL to an empty database: a SQLite file, or the session's PostgreSQL database, emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'triagehub.db'}"
+    url: str = request.getfixturevalue("postgres_server_url")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An empty, migrated database on each backend."""
+    eng = store_db.open_database(db_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data not found at {SHARED} (expected beside the repository)")
+    return SHARED

@@ -1,0 +1,92 @@
+"""The bundled demo, ingested for real: every scenario comes out as what it is."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from triagehub.demo.runner import DemoResult, run_demo
+from triagehub.demo.scenario import EXPECTED
+from triagehub.store import tables as t
+
+END = datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def demo(db_url: str) -> DemoResult:
+    return run_demo(db_url, end=END)
+
+
+def _scenario(result: DemoResult, name: str) -> dict[str, Any]:
+    issue = next(i for n, _, i in result.scenarios if n == name)
+    assert issue is not None, name
+    return {
+        "category": issue.category,
+        "history": issue.history_class,
+        "decision": issue.decision,
+        "occurrences": issue.occurrences,
+        "scope": issue.scope,
+        "kind": issue.kind,
+    }
+
+
+def test_raw_failures_collapse_into_far_fewer_issues(demo: DemoResult) -> None:
+    assert demo.raw_failures >= 60
+    assert demo.noise_reduction >= 4, demo.headline()
+
+
+def test_transient_failure_is_transient(demo: DemoResult) -> None:
+    s = _scenario(demo, "transient")
+    assert s["category"] == "transient_failure"
+    assert s["kind"] == "infrastructure"
+    assert s["scope"] == "repository"
+
+
+def test_flaky_check_is_flaky(demo: DemoResult) -> None:
+    s = _scenario(demo, "flaky")
+    assert s["history"] == "flaky"
+    assert s["category"] == "transient_failure"
+    assert s["decision"] == "pending"
+
+
+def test_persistent_failure_is_persistent_and_needs_a_spec(demo: DemoResult) -> None:
+    s = _scenario(demo, "persistent")
+    assert s["history"] == "persistent"
+    assert s["decision"] == "needs_spec"
+    assert s["occurrences"] >= 6
+
+
+def test_storm_rolls_up_into_one_infrastructure_issue(demo: DemoResult) -> None:
+    s = _scenario(demo, "storm")
+    assert s["scope"] == "storm"
+    assert s["category"] == "infrastructure_issue"
+    assert demo.summary.storms == 1
+    assert len([i for i in demo.issues if i.scope == "storm"]) == 1
+
+
+def test_repeated_failures_are_one_recurring_issue(demo: DemoResult) -> None:
+    s = _scenario(demo, "repeated")
+    assert s["occurrences"] == len(EXPECTED.repeated_days)
+    assert s["history"] == "recurring"
+    d = _scenario(demo, "data test")
+    assert d["category"] == "data_quality_issue" and d["kind"] == "data_test"
+    assert d["occurrences"] == len(EXPECTED.data_test_counts)
+
+
+def test_demo_secrets_are_not_stored(demo: DemoResult, db_url: str) -> None:
+    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    with Session(engine) as session:
+        texts = [
+            m + e
+            for m, e in session.execute(
+                select(t.occurrences.c.message, t.occurrences.c.log_excerpt)
+            )
+        ]
+    engine.dispose()
+    joined = "\n".join(texts)
+    for secret in EXPECTED.secrets:
+        assert secret not in joined
