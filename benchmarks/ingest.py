@@ -852,8 +852,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 pg_version = pg.create()
             except sa.exc.OperationalError as exc:
+                reason = str(exc.orig).splitlines()[0]
                 pg_note = (
-                    f"{pg.admin_url.render_as_string()} is not reachable ({exc.orig}); "
+                    f"{pg.admin_url.render_as_string()} is not reachable ({reason}); "
                     f"start it or set {PG_ENV}"
                 )
                 pg.drop()
