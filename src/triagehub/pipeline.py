@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -95,6 +95,7 @@ _ISSUE_MUTABLE = (
     "first_seen",
     "last_seen",
     "occurrences",
+    "checks_count",
     "resolved_at",
     "updated_at",
 )
@@ -187,9 +188,9 @@ class _IssueWork:
     is_new: bool
     before: tuple[Any, ...]
     checks: dict[int, list[Any]] = field(default_factory=dict)  # check -> [first, last, n]
-    runs: dict[int, list[Any]] = field(default_factory=dict)  # run -> [report, n, checks]
     events: list[dict[str, Any]] = field(default_factory=list)
     touched: bool = False
+    latest: _Failure | None = None
 
 
 def _digest(report: RunReport) -> str:
@@ -227,7 +228,7 @@ class Ingestor:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        batch_results: int = 5000,
+        batch_results: int = 20_000,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -350,7 +351,8 @@ class Ingestor:
 
         works = self._load_issues(failures, now)
         for f in failures:
-            self._apply_failure(works[f.fingerprint], f, stats, now)
+            self._apply_failure(works[f.fingerprint], f, now)
+        self._classify_latest(works, stats)
         self._reclassify_flaky(flaky_checks - {f.check_pk for f in failures}, stats, works, now)
         self._write(failures, works, stats, stats_new, touched_stats, now)
 
@@ -369,9 +371,7 @@ class Ingestor:
             new = [n for n in missing if n not in self._repos]
             if new:
                 rows = self.session.execute(
-                    insert(t.repositories).returning(
-                        t.repositories.c.name, t.repositories.c.id, sort_by_parameter_order=True
-                    ),
+                    insert(t.repositories).returning(t.repositories.c.name, t.repositories.c.id),
                     [
                         {
                             "name": n,
@@ -429,10 +429,14 @@ class Ingestor:
             }
             for key, report, results, storm in runs
         ]
+        # RETURNING the natural key, not relying on row order, lets SQLAlchemy batch the insert.
+        c = t.runs.c
         result = self.session.execute(
-            insert(t.runs).returning(t.runs.c.id, sort_by_parameter_order=True), rows
+            insert(t.runs).returning(c.repository_id, c.source, c.external_id, c.attempt, c.id),
+            rows,
         )
-        return [pk for (pk,) in result]
+        ids = {(r, s, e, a): pk for r, s, e, a, pk in result}
+        return [ids[key] for key, _, _, _ in runs]
 
     def _ensure_checks(
         self, keys: set[tuple[int, str]], now: datetime
@@ -458,7 +462,6 @@ class Ingestor:
                     t.checks.c.repository_id,
                     t.checks.c.key,
                     t.checks.c.id,
-                    sort_by_parameter_order=True,
                 ),
                 [{"repository_id": r, "key": k, "created_at": now} for r, k in new],
             )
@@ -663,9 +666,7 @@ class Ingestor:
             sla_due_at=(row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None),
         )
 
-    def _apply_failure(
-        self, work: _IssueWork, f: _Failure, stats: dict[int, CheckHistory], now: datetime
-    ) -> None:
+    def _apply_failure(self, work: _IssueWork, f: _Failure, now: datetime) -> None:
         row = work.row
         work.touched = True
         latest = f.at >= row["last_seen"] or (work.is_new and row["occurrences"] == 0)
@@ -678,11 +679,6 @@ class Ingestor:
             work.checks[f.check_pk] = [f.at, f.at, 1]
         else:
             entry[0], entry[1], entry[2] = min(entry[0], f.at), max(entry[1], f.at), entry[2] + 1
-        per_run = work.runs.get(f.run_pk)
-        if per_run is None:
-            work.runs[f.run_pk] = [f.report, f.at, [f.result.check]]
-        else:
-            per_run[2].append(f.result.check)
 
         state = IssueState(row["state"])
         if state in (IssueState.RESOLVED, IssueState.AUTO_RESOLVED):
@@ -705,6 +701,17 @@ class Ingestor:
                     )
                 )
         if latest:
+            work.latest = f
+
+    def _classify_latest(
+        self, works: dict[str, _IssueWork], stats: dict[int, CheckHistory]
+    ) -> None:
+        """Classify each touched issue once per batch, from its latest failure and the history
+        as it stands after the batch."""
+        for work in works.values():
+            f = work.latest
+            if f is None:
+                continue
             self._classify_into(
                 work,
                 source=f.report.source,
@@ -776,14 +783,16 @@ class Ingestor:
         touched = [w for w in works.values() if w.touched]
         new = [w for w in touched if w.is_new]
         old = [w for w in touched if not w.is_new]
+        self._count_checks(new, old)
         if new:
             cols = [c.name for c in t.issues.columns if c.name != "id"]
             result = session.execute(
-                insert(t.issues).returning(t.issues.c.id, sort_by_parameter_order=True),
+                insert(t.issues).returning(t.issues.c.fingerprint, t.issues.c.id),
                 [{c: w.row[c] for c in cols} for w in new],
             )
-            for w, (pk,) in zip(new, result, strict=True):
-                w.row["id"] = pk
+            ids = {fingerprint: pk for fingerprint, pk in result}
+            for w in new:
+                w.row["id"] = ids[w.row["fingerprint"]]
         if old:
             session.execute(
                 update(t.issues)
@@ -824,25 +833,6 @@ class Ingestor:
         for w in touched:
             issue_id = w.row["id"]
             events.extend({**e, "issue_id": issue_id} for e in w.events)
-            for run_pk, (report, at, checks) in w.runs.items():
-                events.append(
-                    {
-                        **self._event(
-                            "occurred",
-                            at,
-                            run_pk,
-                            {
-                                "run": report.run_id,
-                                "attempt": report.attempt,
-                                "commit": report.commit,
-                                "branch": report.branch,
-                                "count": len(checks),
-                                "checks": checks[:20],
-                            },
-                        ),
-                        "issue_id": issue_id,
-                    }
-                )
             after = tuple(w.row[k] for k in _CLASSIFIED_FIELDS)
             if after != w.before:
                 data = dict(zip(_CLASSIFIED_FIELDS, after, strict=True))
@@ -907,21 +897,23 @@ class Ingestor:
             ),
             rows,
         )
-        ids = sorted({w.row["id"] for w in touched if w.checks})
-        counts: dict[int, int] = {}
-        for chunk in _chunks(ids):
-            grouped = self.session.execute(
-                select(t.issue_checks.c.issue_id, func.count())
-                .where(t.issue_checks.c.issue_id.in_(chunk))
-                .group_by(t.issue_checks.c.issue_id)
+
+    def _count_checks(self, new: list[_IssueWork], old: list[_IssueWork]) -> None:
+        """Set ``checks_count``: new issues have only this batch's checks; old ones gain the
+        checks they did not list yet."""
+        for w in new:
+            w.row["checks_count"] = len(w.checks)
+        pairs = [(w.row["id"], pk) for w in old for pk in w.checks]
+        known: set[tuple[int, int]] = set()
+        for chunk in _chunks(pairs):
+            rows = self.session.execute(
+                select(t.issue_checks.c.issue_id, t.issue_checks.c.check_id).where(
+                    tuple_(t.issue_checks.c.issue_id, t.issue_checks.c.check_id).in_(chunk)
+                )
             )
-            counts.update({int(pk): int(n) for pk, n in grouped})
-        self.session.execute(
-            update(t.issues)
-            .where(t.issues.c.id == bindparam("b_id"))
-            .values(checks_count=bindparam("b_n")),
-            [{"b_id": pk, "b_n": n} for pk, n in counts.items()],
-        )
+            known.update((int(i), int(c)) for i, c in rows)
+        for w in old:
+            w.row["checks_count"] += sum(1 for pk in w.checks if (w.row["id"], pk) not in known)
 
 
 ProgressCallback = Callable[[int], None]

@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from triagehub.core.models import Scope
 
@@ -25,50 +26,69 @@ def strip_ansi(text: str) -> str:
 
 
 _MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-_Sub = tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True, slots=True)
+class Mask:
+    """One substitution of a normaliser.
+
+    ``guards`` and ``digits`` are necessary conditions for a match (any of the substrings must be
+    present; a digit must be present), checked first because they are far cheaper than a regex
+    scan. They never change the result, only skip work.
+    """
+
+    pattern: re.Pattern[str]
+    replacement: str | Callable[[re.Match[str]], str]
+    guards: tuple[str, ...] = ()
+    digits: bool = False
+
+
+def _m(pattern: str, replacement: str, *guards: str, digits: bool = False) -> Mask:
+    return Mask(re.compile(pattern), replacement, guards, digits)
+
 
 # Order matters: the specific shapes first, bare numbers last.
-_V1_SUBS: tuple[_Sub, ...] = (
-    (
-        re.compile(
-            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-        ),
+_V1_MASKS: tuple[Mask, ...] = (
+    _m(
+        r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
         "<uuid>",
+        "-",
     ),
-    (
-        re.compile(
-            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2}|\b)"
-        ),
+    _m(
+        r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2}|\b)",
         "<ts>",
+        "-",
+        digits=True,
     ),
-    (re.compile(rf"\b{_MONTHS}\s+\d{{1,2}}\s+\d{{2}}:\d{{2}}:\d{{2}}\b"), "<ts>"),
-    (re.compile(r"\b\d{4}[-/]\d{2}[-/]\d{2}\b"), "<date>"),
-    (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
+    _m(rf"\b{_MONTHS}\s+\d{{1,2}}\s+\d{{2}}:\d{{2}}:\d{{2}}\b", "<ts>", ":", digits=True),
+    _m(r"\b\d{4}[-/]\d{2}[-/]\d{2}\b", "<date>", "-", "/", digits=True),
+    _m(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b", "<time>", ":", digits=True),
     # Paths' volatile parts: temp dirs, per-user homes, pytest's numbered tmp paths.
-    (re.compile(r"(?:/private)?/(?:tmp|var/folders|var/tmp)/[^\s'\"`:,;()\[\]]*"), "<tmp>"),
-    (re.compile(r"(?i)[a-z]:\\users\\[^\\\s]+\\appdata\\local\\temp\\[^\s'\"`:,;]*"), "<tmp>"),
-    (re.compile(r"/(home|Users)/[^/\s'\"]+/"), r"/\1/<user>/"),
-    (re.compile(r"\bpytest-of-[^/\s]+/pytest-\d+"), "<tmp>"),
-    (re.compile(r"\btmp[a-z0-9_]{6,}\b"), "<tmp>"),
+    _m(r"(?:/private)?/(?:tmp|var/folders|var/tmp)/[^\s'\"`:,;()\[\]]*", "<tmp>", "/tmp/", "/var/"),
+    _m(r"(?i)[a-z]:\\users\\[^\\\s]+\\appdata\\local\\temp\\[^\s'\"`:,;]*", "<tmp>", "\\"),
+    _m(r"/(home|Users)/[^/\s'\"]+/", r"/\1/<user>/", "/home/", "/Users/"),
+    _m(r"\bpytest-of-[^/\s]+/pytest-\d+", "<tmp>", "pytest-of-"),
+    _m(r"\btmp[a-z0-9_]{6,}\b", "<tmp>", "tmp"),
     # Network: IPv4 (with port), IPv6, host:port, "port N".
-    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"), "<ip>"),
-    (re.compile(r"(?i)(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{1,4}(?![\w:])"), "<ip>"),
-    (re.compile(r"(?i)\b(localhost|\[::1\]|<ip>):\d{1,5}\b"), r"\1:<port>"),
-    (re.compile(r"(?i)\b(port)\s+\d{1,5}\b"), r"\1 <port>"),
+    _m(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b", "<ip>", ".", digits=True),
+    _m(r"(?i)(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{1,4}(?![\w:])", "<ip>", ":"),
+    _m(r"(?i)\b(localhost|\[::1\]|<ip>):\d{1,5}\b", r"\1:<port>", ":", digits=True),
+    _m(r"(?i)\b(port)\s+\d{1,5}\b", r"\1 <port>", digits=True),
     # Memory addresses and hex literals, then commit SHAs and other hex ids.
-    (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
-    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,64}\b"), "<hex>"),
+    _m(r"\b0x[0-9a-fA-F]+\b", "<hex>", "0x"),
+    _m(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,64}\b", "<hex>", digits=True),
     # Durations: 3.2s, 120 ms, 30000ms, 4 seconds, 1m30s.
-    (
-        re.compile(
-            r"(?i)(?<![\w.])\d+(?:\.\d+)?\s?(?:ms|msec|milliseconds?|s|secs?|seconds?|m|mins?|"
-            r"minutes?|h|hrs?|hours?|us|µs|ns)(?:\d+(?:\.\d+)?s)?(?![\w])"
-        ),
+    _m(
+        r"(?i)(?<![\w.])\d+(?:\.\d+)?\s?(?:ms|msec|milliseconds?|s|secs?|seconds?|m|mins?|"
+        r"minutes?|h|hrs?|hours?|us|µs|ns)(?:\d+(?:\.\d+)?s)?(?![\w])",
         "<dur>",
+        digits=True,
     ),
     # Any other number standing alone (not part of an identifier such as E501 or py311).
-    (re.compile(r"(?<![\w.<])[-+]?\d+(?:[.,]\d+)*(?![\w>])"), "<n>"),
-    (re.compile(r"[ \t]+"), " "),
+    _m(r"(?<![\w.<])[-+]?\d+(?:[.,]\d+)*(?![\w>])", "<n>", digits=True),
+    # Runs of blanks (a single space needs no work).
+    _m(r"[ \t]+", " ", "  ", "\t"),
 )
 
 MAX_TEMPLATE_CHARS = 2000
@@ -79,20 +99,29 @@ class Normalizer:
     """Turns a message into a template by masking its volatile parts."""
 
     version: int
-    subs: tuple[_Sub, ...]
+    masks: tuple[Mask, ...]
 
     def normalize(self, message: str) -> str:
         text = strip_ansi(message)
         if len(text) > MAX_TEMPLATE_CHARS * 2:
             text = text[: MAX_TEMPLATE_CHARS * 2]
-        for pattern, replacement in self.subs:
-            text = pattern.sub(replacement, text)
+        has_digit = _DIGIT.search(text) is not None
+        for mask in self.masks:
+            if mask.digits and not has_digit:
+                continue
+            if mask.guards:
+                for guard in mask.guards:
+                    if guard in text:
+                        break
+                else:
+                    continue
+            text = mask.pattern.sub(mask.replacement, text)
         lines = [line.strip() for line in text.splitlines()]
         text = "\n".join(line for line in lines if line)
         return text[:MAX_TEMPLATE_CHARS]
 
 
-NORMALIZERS: dict[int, Normalizer] = {1: Normalizer(1, _V1_SUBS)}
+NORMALIZERS: dict[int, Normalizer] = {1: Normalizer(1, _V1_MASKS)}
 CURRENT_VERSION = max(NORMALIZERS)
 
 
@@ -103,7 +132,9 @@ def normalizer(version: int = CURRENT_VERSION) -> Normalizer:
         raise ValueError(f"unknown normalizer version {version}") from None
 
 
+@lru_cache(maxsize=4096)
 def normalize(message: str, version: int = CURRENT_VERSION) -> str:
+    """The template of a message (cached: identical messages are common in CI output)."""
     return normalizer(version).normalize(message)
 
 

@@ -9,12 +9,32 @@ import re
 
 REDACTED = "[REDACTED]"
 
-# Cheap pre-check: text with none of these substrings cannot contain a secret we recognise.
-_TRIGGERS = re.compile(
-    r"gh[pousr]_|github_pat_|AKIA|ASIA|bearer|token|authorization|passw|pwd|secret|key|"
-    r"PRIVATE KEY|://[^/\s]*@|sk-|xox[abposr]-|hooks\.slack\.com|eyJ",
-    re.IGNORECASE,
+# Cheap pre-check: text with none of these substrings (lower-cased) cannot contain a secret we
+# recognise. Substring tests are an order of magnitude cheaper than one case-insensitive regex.
+_TRIGGERS = (
+    "gh",
+    "github_pat_",
+    "akia",
+    "asia",
+    "bearer",
+    "token",
+    "authorization",
+    "passw",
+    "pwd",
+    "secret",
+    "key",
+    "sk-",
+    "xox",
+    "hooks.slack.com",
 )
+
+
+def _may_hold_secret(text: str) -> bool:
+    low = text.lower()
+    if any(trigger in low for trigger in _TRIGGERS):
+        return True
+    return "eyJ" in text or ("://" in text and "@" in text)
+
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # PEM private key blocks (whole block, across lines).
@@ -63,7 +83,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def redact(text: str) -> str:
     """Return ``text`` with every recognised secret replaced by ``[REDACTED]``."""
-    if not text or _TRIGGERS.search(text) is None:
+    if not text or not _may_hold_secret(text):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)

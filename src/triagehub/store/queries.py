@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from triagehub.store import tables as t
 
 MAX_CHECKS_LISTED = 100
+MAX_TIMELINE_RUNS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,9 @@ class IssueView:
 
 @dataclass(frozen=True, slots=True)
 class EventView:
-    id: int
+    """A timeline entry: a stored ``IssueEvent``, or (``id`` None) the occurrences of one run."""
+
+    id: int | None
     kind: str
     at: datetime
     actor: str
@@ -177,7 +180,64 @@ def list_issues(
     return [IssueView(**dict(r), checks=checks[r["id"]]) for r in rows]
 
 
-def get_issue(*, session: Session, issue_id: int, occurrences: int = 20) -> IssueDetail | None:
+def _occurred_entries(session: Session, issue_id: int, max_runs: int) -> list[EventView]:
+    """The "occurred" entries of the timeline, one per run, read from the occurrences themselves
+    (the newest ``max_runs`` runs)."""
+    occ = t.occurrences.c
+    runs = session.execute(
+        select(
+            t.runs.c.id,
+            t.runs.c.external_id,
+            t.runs.c.attempt,
+            t.runs.c.commit_sha,
+            t.runs.c.branch,
+            func.min(occ.occurred_at).label("at"),
+            func.count().label("n"),
+        )
+        .join(t.runs, t.runs.c.id == occ.run_id)
+        .where(occ.issue_id == issue_id)
+        .group_by(
+            t.runs.c.id,
+            t.runs.c.external_id,
+            t.runs.c.attempt,
+            t.runs.c.commit_sha,
+            t.runs.c.branch,
+        )
+        .order_by(func.min(occ.occurred_at).desc())
+        .limit(max_runs)
+    ).all()
+    checks: dict[int, list[str]] = {r.id: [] for r in runs}
+    if runs:
+        for run_id, key in session.execute(
+            select(occ.run_id, t.checks.c.key)
+            .join(t.checks, t.checks.c.id == occ.check_id)
+            .where(occ.issue_id == issue_id, occ.run_id.in_(list(checks)))
+            .order_by(occ.run_id, t.checks.c.key)
+        ):
+            if len(checks[run_id]) < 20:
+                checks[run_id].append(key)
+    return [
+        EventView(
+            None,
+            "occurred",
+            r.at,
+            "triagehub",
+            {
+                "run": r.external_id,
+                "attempt": r.attempt,
+                "commit": r.commit_sha,
+                "branch": r.branch,
+                "count": r.n,
+                "checks": checks[r.id],
+            },
+        )
+        for r in runs
+    ]
+
+
+def get_issue(
+    *, session: Session, issue_id: int, occurrences: int = 20, max_runs: int = MAX_TIMELINE_RUNS
+) -> IssueDetail | None:
     row = (
         session.execute(
             select(*_ISSUE_COLUMNS)
@@ -198,6 +258,8 @@ def get_issue(*, session: Session, issue_id: int, occurrences: int = 20) -> Issu
             .order_by(t.issue_events.c.at, t.issue_events.c.id)
         )
     ]
+    timeline.extend(_occurred_entries(session, issue_id, max_runs))
+    timeline.sort(key=lambda e: (e.at, e.id is not None, e.id or 0))
     recent = [
         OccurrenceView(
             r.id,

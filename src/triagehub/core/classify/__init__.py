@@ -24,6 +24,7 @@ from triagehub.core.classify.rules import (
     SPEC_PATH,
     TEXT_RULES,
     WARNING,
+    KindRule,
 )
 from triagehub.core.models import (
     Category,
@@ -50,26 +51,41 @@ class KindMatch:
     evidence: str
 
 
-@lru_cache(maxsize=65536)
-def detect_kind(source: str, check: str, text: str) -> KindMatch:
-    """The failure kind of an error text (first matching text rule, else check-name rule)."""
-    head = text[:4000]
+@lru_cache(maxsize=8192)
+def _text_rule(template: str) -> tuple[KindRule, str] | None:
+    """The first text rule matching a template, with the text it matched."""
+    head = template[:4000]
+    for rule in TEXT_RULES:
+        found = rule.matches(head, "", "")
+        if found:
+            return rule, found.group(0) if not isinstance(found, bool) else rule.name
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _check_rule(source: str, check: str) -> tuple[KindRule | None, bool]:
+    """The first check-name rule matching a check, and whether the check is a test."""
     test_like = source in _TEST_SOURCES or any(
         r.name == "check_test" and r.matches("", check, source) for r in CHECK_RULES
     )
-    for rule in TEXT_RULES:
-        found = rule.matches(head, check, source)
-        if found:
-            evidence = found.group(0) if not isinstance(found, bool) else rule.name
-            environmental = rule.kind is Kind.INFRASTRUCTURE or (
-                rule.kind is Kind.TIMEOUT and not test_like
-            )
-            return KindMatch(
-                rule.kind, rule.name, TEXT_CONFIDENCE, rule.transient, environmental, evidence
-            )
-    for rule in CHECK_RULES:
-        if rule.matches(head, check, source):
-            return KindMatch(rule.kind, rule.name, CHECK_CONFIDENCE, False, False, check)
+    rule = next((r for r in CHECK_RULES if r.matches("", check, source)), None)
+    return rule, test_like
+
+
+def detect_kind(source: str, check: str, template: str) -> KindMatch:
+    """The failure kind of an error (first matching text rule, else check-name rule)."""
+    text_match = _text_rule(template)
+    check_rule, test_like = _check_rule(source, check)
+    if text_match is not None:
+        rule, evidence = text_match
+        environmental = rule.kind is Kind.INFRASTRUCTURE or (
+            rule.kind is Kind.TIMEOUT and not test_like
+        )
+        return KindMatch(
+            rule.kind, rule.name, TEXT_CONFIDENCE, rule.transient, environmental, evidence
+        )
+    if check_rule is not None:
+        return KindMatch(check_rule.kind, check_rule.name, CHECK_CONFIDENCE, False, False, check)
     return KindMatch(Kind.BUILD, "fallback", FALLBACK_CONFIDENCE, False, False, "")
 
 
