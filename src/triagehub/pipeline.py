@@ -28,6 +28,7 @@ from triagehub.config import Settings
 from triagehub.core.classify import ClassifyInput, KindMatch, classify, detect_kind
 from triagehub.core.fingerprint import (
     CURRENT_VERSION,
+    NORMALIZERS,
     error_text,
     grouping_key,
     normalize,
@@ -43,17 +44,22 @@ from triagehub.core.models import (
     Scope,
     Status,
 )
+from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate, pattern_key
 from triagehub.core.redact import redact
 from triagehub.errors import InputError
 from triagehub.sources import ParseOptions, SourceFormat, detect_format
+from triagehub.store import grouping
 from triagehub.store import tables as t
 
 log = logging.getLogger(__name__)
+same_family = near_duplicate  # until the template miner's stricter test lands
 
 MAX_STORED_MESSAGE = 64 * 1024
 MAX_EXCERPT = 8 * 1024
 EXCERPT_LINES = 60
 _SQL_CHUNK = 500
+MAX_SCOPE_CANDIDATES = 200
+MAX_PATTERN_CANDIDATES = 50
 _CLASSIFIED_FIELDS = (
     "category",
     "kind",
@@ -96,6 +102,7 @@ _ISSUE_MUTABLE = (
     "last_seen",
     "occurrences",
     "checks_count",
+    "pattern_id",
     "resolved_at",
     "updated_at",
 )
@@ -175,11 +182,13 @@ class _Failure:
     at: datetime
     message: str
     excerpt: str
+    text: str
     template: str
     kind: KindMatch
     scope: Scope
     fingerprint: str
     storm: bool
+    issue_key: str = ""  # the fingerprint of the issue it joins (its own, an alias's, ...)
 
 
 @dataclass(slots=True)
@@ -191,6 +200,8 @@ class _IssueWork:
     events: list[dict[str, Any]] = field(default_factory=list)
     touched: bool = False
     latest: _Failure | None = None
+    new_occurrences: int = 0
+    new_pattern_member: bool = False
 
 
 def _digest(report: RunReport) -> str:
@@ -207,6 +218,10 @@ def _excerpt(log_text: str) -> str:
     tail = redact(strip_ansi(tail))
     lines = tail.splitlines()[-EXCERPT_LINES:]
     return "\n".join(lines)[-MAX_EXCERPT:]
+
+
+def _placeholder(result: CheckResult) -> str:
+    return f"<no message> ({result.status.value})"
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -349,9 +364,9 @@ class Ingestor:
                 self._roll_up_storm(report, run_failures, len(results))
             failures.extend(run_failures)
 
-        works = self._load_issues(failures, now)
+        works = self._resolve_issues(failures, now)
         for f in failures:
-            self._apply_failure(works[f.fingerprint], f, now)
+            self._apply_failure(works[f.issue_key], f, now)
         self._classify_latest(works, stats)
         self._reclassify_flaky(flaky_checks - {f.check_pk for f in failures}, stats, works, now)
         self._write(failures, works, stats, stats_new, touched_stats, now)
@@ -494,7 +509,7 @@ class Ingestor:
     ) -> _Failure:
         message = redact(res.message)
         text = error_text(message, _excerpt(res.log) if not message.strip() else "")
-        template = normalize(text) or f"<no message> ({res.status.value})"
+        template = normalize(text) or _placeholder(res)
         kind = detect_kind(report.source, res.check, template)
         scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
         fingerprint = grouping_key(
@@ -513,6 +528,7 @@ class Ingestor:
             at=at,
             message=strip_ansi(message)[:MAX_STORED_MESSAGE],
             excerpt=_excerpt(res.log),
+            text=text,
             template=template,
             kind=kind,
             scope=scope,
@@ -540,68 +556,171 @@ class Ingestor:
             extra={"run": report.run_id, "failed": len(failures), "checks": total},
         )
 
-    def _load_issues(self, failures: list[_Failure], now: datetime) -> dict[str, _IssueWork]:
+    def _resolve_issues(self, failures: list[_Failure], now: datetime) -> dict[str, _IssueWork]:
+        """Find or create the issue of every failure, by fingerprint, then by an alias stored
+        earlier, then by an older normaliser version's fingerprint, then by a near-identical
+        template in the same scope; else a new issue. ``f.issue_key`` names the issue."""
         works: dict[str, _IssueWork] = {}
-        fingerprints = sorted({f.fingerprint for f in failures})
-        for chunk in _chunks(fingerprints):
-            for found in self.session.execute(
-                select(t.issues).where(t.issues.c.fingerprint.in_(chunk))
-            ).mappings():
-                data = dict(found)
-                works[data["fingerprint"]] = _IssueWork(
-                    data, False, tuple(data[k] for k in _CLASSIFIED_FIELDS)
-                )
+        by_id: dict[int, _IssueWork] = {}
+        self._new_aliases: dict[str, tuple[str, str]] = {}
+
+        def adopt(row: dict[str, Any]) -> _IssueWork:
+            work = works.get(row["fingerprint"])
+            if work is None:
+                work = _IssueWork(row, False, tuple(row[k] for k in _CLASSIFIED_FIELDS))
+                works[row["fingerprint"]] = work
+                by_id[row["id"]] = work
+            return work
+
         for f in failures:
+            f.issue_key = f.fingerprint
+        session = self.session
+        for row in grouping.issues_by_fingerprint(
+            session=session, fingerprints={f.fingerprint for f in failures}
+        ):
+            adopt(row)
+        unknown = [f for f in failures if f.fingerprint not in works]
+        if unknown:
+            alias = grouping.aliases(session=session, fingerprints={f.fingerprint for f in unknown})
+            for row in grouping.issues_by_id(
+                session=session, ids=set(alias.values()) - by_id.keys()
+            ):
+                adopt(row)
+            for f in unknown:
+                if f.fingerprint in alias and alias[f.fingerprint] in by_id:
+                    f.issue_key = by_id[alias[f.fingerprint]].row["fingerprint"]
+            unknown = [f for f in unknown if f.issue_key == f.fingerprint]
+        if unknown and len(NORMALIZERS) > 1:
+            unknown = self._join_older_versions(unknown, adopt)
+        if unknown:
+            self._join_or_create(unknown, works, adopt, now)
+        return works
+
+    def _join_older_versions(
+        self, unknown: list[_Failure], adopt: Callable[[dict[str, Any]], _IssueWork]
+    ) -> list[_Failure]:
+        """A new normaliser version must not re-split history: a failure whose template under an
+        older version matches an issue of that version joins it."""
+        older: dict[str, list[tuple[_Failure, int]]] = {}
+        for f in unknown:
+            if f.storm:
+                continue
+            for version in sorted(NORMALIZERS, reverse=True):
+                if version == CURRENT_VERSION:
+                    continue
+                template = normalize(f.text, version) or _placeholder(f.result)
+                key = grouping_key(
+                    scope=f.scope,
+                    repository=f.report.repository,
+                    check=f.result.check if f.scope is Scope.CHECK else None,
+                    template=template,
+                    version=version,
+                )
+                older.setdefault(key, []).append((f, version))
+        for row in grouping.issues_by_fingerprint(session=self.session, fingerprints=older):
+            work = adopt(row)
+            for f, version in older[row["fingerprint"]]:
+                if f.issue_key == f.fingerprint:
+                    f.issue_key = work.row["fingerprint"]
+                    self._new_aliases[f.fingerprint] = (f.issue_key, f"normalizer v{version}")
+        return [f for f in unknown if f.issue_key == f.fingerprint]
+
+    def _join_or_create(
+        self,
+        unknown: list[_Failure],
+        works: dict[str, _IssueWork],
+        adopt: Callable[[dict[str, Any]], _IssueWork],
+        now: datetime,
+    ) -> None:
+        """Join a near-identical template of the same scope (bounded by a budget), else create."""
+        joinable = [f for f in unknown if not f.storm]
+        candidates = grouping.scope_candidates(
+            session=self.session,
+            check_ids={f.check_pk for f in joinable if f.scope is Scope.CHECK},
+            repository_ids={f.repo_id for f in joinable if f.scope is Scope.REPOSITORY},
+            version=CURRENT_VERSION,
+            per_scope=MAX_SCOPE_CANDIDATES,
+        )
+        budget = FuzzyBudget()
+        for f in unknown:
             if f.fingerprint in works:
                 continue
-            line = _first_line(f.template)
-            if f.scope is Scope.CHECK:
-                title = f"{f.result.check}: {line}"
-            elif f.scope is Scope.STORM:
-                title = f"Storm: many checks failed at once: {line}"
-            else:
-                title = f"{line} (across checks)"
-            row: dict[str, Any] = {
-                "id": None,
-                "repository_id": f.repo_id,
-                "fingerprint": f.fingerprint,
-                "normalizer_version": CURRENT_VERSION,
-                "source": f.report.source,
-                "scope": f.scope.value,
-                "check_id": f.check_pk if f.scope is Scope.CHECK else None,
-                "title": title[:300],
-                "template": f.template,
-                "template_hash": template_hash(f.template),
-                "sample_message": f.message[:4096],
-                "state": IssueState.OPEN.value,
-                "category": "pending_classification",
-                "kind": f.kind.kind.value,
-                "severity": "medium",
-                "priority": "medium",
-                "history_class": HistoryClass.NEW.value,
-                "decision": "pending",
-                "rationale": "",
-                "confidence": 0.0,
-                "classification_source": "rules",
-                "expert": None,
-                "assignee": None,
-                "sla_due_at": None,
-                "escalate_after_hours": None,
-                "first_seen": f.at,
-                "last_seen": f.at,
-                "occurrences": 0,
-                "checks_count": 0,
-                "resolved_at": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-            works[f.fingerprint] = _IssueWork(row, True, ())
-            works[f.fingerprint].events.append(
-                self._event(
-                    "created", f.at, f.run_pk, {"title": row["title"], "scope": row["scope"]}
+            key = grouping.scope_key(f.scope.value, f.repo_id, f.check_pk)
+            match: dict[str, Any] | None = None
+            if not f.storm:
+                for candidate in candidates.get(key, ()):
+                    if not budget.spend():
+                        break
+                    if same_family(f.template, candidate["template"]):
+                        match = candidate
+                        break
+            if match is not None:
+                work = (
+                    adopt(match)
+                    if match["fingerprint"] not in works
+                    else works[match["fingerprint"]]
                 )
+                f.issue_key = work.row["fingerprint"]
+                self._new_aliases[f.fingerprint] = (f.issue_key, "near-identical template")
+                continue
+            work = self._new_issue(f, now)
+            works[f.fingerprint] = work
+            if not f.storm:
+                candidates.setdefault(key, []).insert(0, work.row)
+        if budget.exhausted:
+            self.summary.warnings.append(
+                f"fuzzy grouping budget spent after {budget.checks} comparisons; "
+                "the remaining templates were grouped exactly"
             )
-        return works
+
+    def _new_issue(self, f: _Failure, now: datetime) -> _IssueWork:
+        line = _first_line(f.template)
+        if f.scope is Scope.CHECK:
+            title = f"{f.result.check}: {line}"
+        elif f.scope is Scope.STORM:
+            title = f"Storm: many checks failed at once: {line}"
+        else:
+            title = f"{line} (across checks)"
+        row: dict[str, Any] = {
+            "id": None,
+            "repository_id": f.repo_id,
+            "fingerprint": f.fingerprint,
+            "normalizer_version": CURRENT_VERSION,
+            "source": f.report.source,
+            "scope": f.scope.value,
+            "check_id": f.check_pk if f.scope is Scope.CHECK else None,
+            "pattern_id": None,
+            "title": title[:300],
+            "template": f.template,
+            "template_hash": template_hash(f.template),
+            "sample_message": f.message[:4096],
+            "state": IssueState.OPEN.value,
+            "category": "pending_classification",
+            "kind": f.kind.kind.value,
+            "severity": "medium",
+            "priority": "medium",
+            "history_class": HistoryClass.NEW.value,
+            "decision": "pending",
+            "rationale": "",
+            "confidence": 0.0,
+            "classification_source": "rules",
+            "expert": None,
+            "assignee": None,
+            "sla_due_at": None,
+            "escalate_after_hours": None,
+            "first_seen": f.at,
+            "last_seen": f.at,
+            "occurrences": 0,
+            "checks_count": 0,
+            "resolved_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        work = _IssueWork(row, True, ())
+        work.events.append(
+            self._event("created", f.at, f.run_pk, {"title": row["title"], "scope": row["scope"]})
+        )
+        return work
 
     @staticmethod
     def _event(kind: str, at: datetime, run_pk: int | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -671,6 +790,7 @@ class Ingestor:
         work.touched = True
         latest = f.at >= row["last_seen"] or (work.is_new and row["occurrences"] == 0)
         row["occurrences"] += 1
+        work.new_occurrences += 1
         row["first_seen"] = min(row["first_seen"], f.at)
         row["last_seen"] = max(row["last_seen"], f.at)
         row["updated_at"] = now
@@ -784,6 +904,7 @@ class Ingestor:
         new = [w for w in touched if w.is_new]
         old = [w for w in touched if not w.is_new]
         self._count_checks(new, old)
+        self._assign_patterns(touched, now)
         if new:
             cols = [c.name for c in t.issues.columns if c.name != "id"]
             result = session.execute(
@@ -805,13 +926,40 @@ class Ingestor:
             )
         self.summary.new_issues += len(new)
         self.summary.updated_issues += len(old)
+        grouping.insert_aliases(
+            session=session,
+            rows=[
+                {
+                    "fingerprint": fingerprint,
+                    "issue_id": works[issue_key].row["id"],
+                    "reason": reason,
+                    "created_at": now,
+                }
+                for fingerprint, (issue_key, reason) in sorted(self._new_aliases.items())
+            ],
+        )
+        grouping.bump_patterns(
+            session=session,
+            rows=[
+                (
+                    w.row["pattern_id"],
+                    int(w.new_pattern_member),
+                    w.new_occurrences,
+                    w.row["first_seen"],
+                    w.row["last_seen"],
+                    now,
+                )
+                for w in touched
+                if w.row["pattern_id"] is not None
+            ],
+        )
 
         if failures:
             session.execute(
                 insert(t.occurrences),
                 [
                     {
-                        "issue_id": works[f.fingerprint].row["id"],
+                        "issue_id": works[f.issue_key].row["id"],
                         "run_id": f.run_pk,
                         "check_id": f.check_pk,
                         "status": f.result.status.value,
@@ -897,6 +1045,84 @@ class Ingestor:
             ),
             rows,
         )
+
+    def _assign_patterns(self, touched: list[_IssueWork], now: datetime) -> None:
+        """Give every issue without one a pattern: the family of its exact template, else of a
+        near-identical template (MinHash LSH prefilter, bounded exact check), else a new one."""
+        todo = [w for w in touched if w.row["pattern_id"] is None]
+        if not todo:
+            return
+        session = self.session
+        by_hash = grouping.patterns_by_hash(
+            session=session, hashes={w.row["template_hash"] for w in todo}
+        )
+        budget = FuzzyBudget()
+        batch_bands: dict[str, list[str]] = {}  # band -> keys of patterns created in this batch
+        batch_templates: dict[str, str] = {}
+        new_patterns: dict[str, dict[str, Any]] = {}
+        member_of: dict[int, str] = {}  # id(work) -> key of a pattern created in this batch
+        for w in todo:
+            w.new_pattern_member = True
+            template = w.row["template"]
+            found = by_hash.get(w.row["template_hash"])
+            if found is not None:
+                w.row["pattern_id"] = found
+                continue
+            key = pattern_key(w.row["template_hash"])
+            if key in new_patterns:
+                member_of[id(w)] = key
+                continue
+            bands = band_keys(template)
+            match_key: str | None = None
+            for other in dict.fromkeys(k for b in bands for k in batch_bands.get(b, ())):
+                if not budget.spend():
+                    break
+                if near_duplicate(template, batch_templates[other]):
+                    match_key = other
+                    break
+            if match_key is not None:
+                member_of[id(w)] = match_key
+                continue
+            if not budget.exhausted:
+                for pk, other_template in grouping.patterns_by_bands(
+                    session=session, bands=bands, limit=MAX_PATTERN_CANDIDATES
+                ):
+                    if not budget.spend():
+                        break
+                    if near_duplicate(template, other_template):
+                        w.row["pattern_id"] = pk
+                        break
+            if w.row["pattern_id"] is not None:
+                continue
+            new_patterns[key] = {
+                "key": key,
+                "template": template,
+                "template_hash": w.row["template_hash"],
+                "normalizer_version": w.row["normalizer_version"],
+                "issues_count": 0,
+                "occurrences": 0,
+                "first_seen": w.row["first_seen"],
+                "last_seen": w.row["last_seen"],
+                "created_at": now,
+                "updated_at": now,
+            }
+            batch_templates[key] = template
+            for band in bands:
+                batch_bands.setdefault(band, []).append(key)
+            member_of[id(w)] = key
+        ids = grouping.insert_patterns(session=session, rows=list(new_patterns.values()))
+        grouping.insert_bands(
+            session=session,
+            rows=[
+                {"band": band, "pattern_id": ids[key]}
+                for band, keys in batch_bands.items()
+                for key in keys
+            ],
+        )
+        for w in todo:
+            member = member_of.get(id(w))
+            if member is not None:
+                w.row["pattern_id"] = ids[member]
 
     def _count_checks(self, new: list[_IssueWork], old: list[_IssueWork]) -> None:
         """Set ``checks_count``: new issues have only this batch's checks; old ones gain the

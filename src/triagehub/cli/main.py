@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -21,12 +22,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
+from triagehub.clock import SystemClock
 from triagehub.config import Settings, default_database_url, demo_database_url, load_settings
 from triagehub.errors import ConfigError, InputError, TriagehubError
 from triagehub.pipeline import IngestSummary, ingest_files
 from triagehub.sources import FORMATS, ParseOptions, get_format
 from triagehub.store import db
-from triagehub.store.queries import IssueView, get_issue, list_issues
+from triagehub.store.queries import IssueView, get_issue, list_issues, list_patterns
 
 app = typer.Typer(
     name="triagehub",
@@ -325,6 +327,61 @@ def issues_show(
     for e in detail.timeline:
         summary = ", ".join(f"{k}={v}" for k, v in e.data.items() if k != "rationale")
         out.print(f"  {e.at:%Y-%m-%d %H:%M}  {e.kind:<14} {summary}", markup=False)
+
+
+# -- patterns -----------------------------------------------------------------------------------
+
+
+@app.command()
+def patterns(
+    ctx: typer.Context,
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Count occurrences of the last N days.")
+    ] = 30,
+    repo: Annotated[str | None, typer.Option("--repo", help="Only this OWNER/NAME.")] = None,
+    min_repos: Annotated[
+        int,
+        typer.Option("--min-repos", min=1, help="Only patterns seen in at least N repositories."),
+    ] = 1,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Template families seen across checks and repositories, most frequent first."""
+    engine = _state(ctx).engine()
+    since = SystemClock().now() - timedelta(days=days)
+    with Session(engine) as session:
+        found = list_patterns(
+            session=session, since=since, repository=repo, min_repositories=min_repos, limit=limit
+        )
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps([p.to_json() for p in found], indent=2) + "\n")
+        return
+    table = Table(title=f"{len(found)} pattern(s), last {days} days", title_justify="left")
+    for name, kw in (
+        ("id", {"justify": "right"}),
+        ("template", {"max_width": 70, "overflow": "ellipsis"}),
+        (f"{days}d", {"justify": "right"}),
+        ("total", {"justify": "right"}),
+        ("issues", {"justify": "right"}),
+        ("checks", {"justify": "right"}),
+        ("repositories", {}),
+        ("last seen", {}),
+    ):
+        table.add_column(name, **kw)
+    for p in found:
+        table.add_row(
+            str(p.id),
+            p.template.splitlines()[0] if p.template else "",
+            str(p.occurrences_in_range),
+            str(p.occurrences),
+            str(p.issues),
+            str(p.checks),
+            ", ".join(p.repositories),
+            p.last_seen.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table, markup=False)
 
 
 # -- db -----------------------------------------------------------------------------------------

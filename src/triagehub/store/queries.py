@@ -44,6 +44,8 @@ class IssueView:
     normalizer_version: int
     classification_source: str
     sample_message: str
+    pattern_id: int | None = None
+    similar_issues: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -133,7 +135,9 @@ _ISSUE_COLUMNS = (
     t.issues.c.normalizer_version,
     t.issues.c.classification_source,
     t.issues.c.sample_message,
+    t.issues.c.pattern_id,
 )
+MAX_SIMILAR = 10
 
 
 def _checks_of(session: Session, issue_ids: list[int]) -> dict[int, list[str]]:
@@ -150,6 +154,28 @@ def _checks_of(session: Session, issue_ids: list[int]) -> dict[int, list[str]]:
         keys = found[issue_id]
         if len(keys) < MAX_CHECKS_LISTED:
             keys.append(key)
+    return found
+
+
+def _similar_of(session: Session, patterns: dict[int, int | None]) -> dict[int, list[int]]:
+    """Other issues of the same pattern (template family), newest activity first."""
+    found: dict[int, list[int]] = {pk: [] for pk in patterns}
+    wanted = sorted({p for p in patterns.values() if p is not None})
+    if not wanted:
+        return found
+    members: dict[int, list[int]] = {}
+    for pattern_id, issue_id in session.execute(
+        select(t.issues.c.pattern_id, t.issues.c.id)
+        .where(t.issues.c.pattern_id.in_(wanted))
+        .order_by(t.issues.c.last_seen.desc(), t.issues.c.id.desc())
+    ):
+        bucket = members.setdefault(pattern_id, [])
+        if len(bucket) <= MAX_SIMILAR:
+            bucket.append(issue_id)
+    for issue_id, pattern_id in patterns.items():
+        if pattern_id is not None:
+            others = [i for i in members.get(pattern_id, []) if i != issue_id]
+            found[issue_id] = others[:MAX_SIMILAR]
     return found
 
 
@@ -177,7 +203,10 @@ def list_issues(
     query = query.order_by(t.issues.c.last_seen.desc(), t.issues.c.id.desc()).limit(limit)
     rows = session.execute(query).mappings().all()
     checks = _checks_of(session, [r["id"] for r in rows])
-    return [IssueView(**dict(r), checks=checks[r["id"]]) for r in rows]
+    similar = _similar_of(session, {r["id"]: r["pattern_id"] for r in rows})
+    return [
+        IssueView(**dict(r), checks=checks[r["id"]], similar_issues=similar[r["id"]]) for r in rows
+    ]
 
 
 def _occurred_entries(session: Session, issue_id: int, max_runs: int) -> list[EventView]:
@@ -249,7 +278,11 @@ def get_issue(
     )
     if row is None:
         return None
-    issue = IssueView(**dict(row), checks=_checks_of(session, [issue_id])[issue_id])
+    issue = IssueView(
+        **dict(row),
+        checks=_checks_of(session, [issue_id])[issue_id],
+        similar_issues=_similar_of(session, {issue_id: row["pattern_id"]})[issue_id],
+    )
     timeline = [
         EventView(r.id, r.kind, r.at, r.actor, r.data)
         for r in session.execute(
@@ -327,3 +360,96 @@ def counts(*, session: Session) -> StoreCounts:
             session.execute(select(func.coalesce(func.sum(t.check_stats.c.runs), 0))).scalar_one()
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PatternView:
+    id: int
+    template: str
+    occurrences: int
+    occurrences_in_range: int
+    issues: int
+    repositories: list[str]
+    checks: int
+    first_seen: datetime
+    last_seen: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("first_seen", "last_seen"):
+            data[key] = data[key].isoformat().replace("+00:00", "Z")
+        return data
+
+
+def list_patterns(
+    *,
+    session: Session,
+    since: datetime | None = None,
+    repository: str | None = None,
+    min_repositories: int = 1,
+    limit: int = 100,
+) -> list[PatternView]:
+    """Template families seen since ``since``, most frequent in that range first."""
+    issues, occ, p = t.issues.c, t.occurrences.c, t.patterns.c
+    freq_q = (
+        select(issues.pattern_id, func.count())
+        .select_from(t.occurrences)
+        .join(t.issues, issues.id == occ.issue_id)
+        .where(issues.pattern_id.is_not(None))
+        .group_by(issues.pattern_id)
+    )
+    if since is not None:
+        freq_q = freq_q.where(occ.occurred_at >= since)
+    if repository:
+        freq_q = freq_q.join(t.repositories, t.repositories.c.id == issues.repository_id).where(
+            t.repositories.c.name == repository
+        )
+    frequency = {int(pk): int(n) for pk, n in session.execute(freq_q)}
+    if not frequency:
+        return []
+    ids = sorted(frequency)
+    repos: dict[int, set[str]] = {pk: set() for pk in ids}
+    counts_: dict[int, int] = dict.fromkeys(ids, 0)
+    checks: dict[int, int] = dict.fromkeys(ids, 0)
+    rows: dict[int, Any] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for pattern_id, name in session.execute(
+            select(issues.pattern_id, t.repositories.c.name)
+            .join(t.repositories, t.repositories.c.id == issues.repository_id)
+            .where(issues.pattern_id.in_(chunk))
+            .distinct()
+        ):
+            repos[pattern_id].add(name)
+        for pattern_id, n in session.execute(
+            select(issues.pattern_id, func.count())
+            .where(issues.pattern_id.in_(chunk))
+            .group_by(issues.pattern_id)
+        ):
+            counts_[pattern_id] = n
+        for pattern_id, n in session.execute(
+            select(issues.pattern_id, func.count(func.distinct(t.issue_checks.c.check_id)))
+            .join(t.issue_checks, t.issue_checks.c.issue_id == issues.id)
+            .where(issues.pattern_id.in_(chunk))
+            .group_by(issues.pattern_id)
+        ):
+            checks[pattern_id] = n
+        for row in session.execute(select(t.patterns).where(p.id.in_(chunk))):
+            rows[row.id] = row
+    views = [
+        PatternView(
+            id=pk,
+            template=rows[pk].template,
+            occurrences=rows[pk].occurrences,
+            occurrences_in_range=frequency[pk],
+            issues=counts_[pk],
+            repositories=sorted(repos[pk]),
+            checks=checks[pk],
+            first_seen=rows[pk].first_seen,
+            last_seen=rows[pk].last_seen,
+        )
+        for pk in ids
+        if pk in rows and len(repos[pk]) >= min_repositories
+    ]
+    views.sort(key=lambda v: (-v.occurrences_in_range, -len(v.repositories), v.id))
+    return views[:limit]

@@ -133,6 +133,7 @@ issues = Table(
     Column("source", String(40), nullable=False),
     Column("scope", String(16), nullable=False),
     Column("check_id", ForeignKey("checks.id")),
+    Column("pattern_id", Integer),
     Column("title", String(300), nullable=False),
     Column("template", Text, nullable=False),
     Column("template_hash", String(16), nullable=False),
@@ -161,6 +162,8 @@ issues = Table(
     Index(None, "last_seen"),
     Index(None, "repository_id", "state"),
     Index(None, "template_hash"),
+    Index(None, "pattern_id"),
+    Index(None, "repository_id", "check_id"),
 )
 
 issue_checks = Table(
@@ -203,4 +206,41 @@ issue_events = Table(
     Column("run_id", ForeignKey("runs.id")),
     Column("data", JSON, nullable=False),
     Index(None, "issue_id", "id"),
+)
+
+patterns = Table(
+    "patterns",
+    metadata,
+    _id(),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("template", Text, nullable=False),
+    Column("template_hash", String(16), nullable=False),
+    Column("normalizer_version", Integer, nullable=False),
+    Column("issues_count", Integer, nullable=False, default=0),
+    Column("occurrences", Integer, nullable=False, default=0),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "template_hash"),
+    Index(None, "last_seen"),
+)
+
+# MinHash LSH bands of each pattern's template: the persistent prefilter of fuzzy clustering.
+pattern_bands = Table(
+    "pattern_bands",
+    metadata,
+    Column("band", String(24), primary_key=True),
+    Column("pattern_id", ForeignKey("patterns.id"), primary_key=True),
+)
+
+# Fingerprints that were joined to an existing issue (an older normaliser version's, or a
+# near-identical template's): the decision is kept so that it is stable and fast next time.
+issue_aliases = Table(
+    "issue_aliases",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("issue_id", ForeignKey("issues.id"), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -1,0 +1,86 @@
+"""Template families across checks and repositories, and fuzzy near-duplicate detection.
+
+Near-identical templates that masking missed (a word differs, lines in another order) are found
+with a MinHash LSH prefilter over the templates' word sets (``band_keys``: stored in the database,
+so lookups stay O(1) however many patterns exist) and a bounded exact check (``near_duplicate``,
+RapidFuzz's token-sort ratio). ``FuzzyBudget`` caps the exact checks and the time spent per batch,
+so clustering can never run away: once spent, templates simply start families of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+from rapidfuzz import fuzz
+
+NUM_PERM = 64
+BANDS = 16  # 16 bands of 4 rows: pairs with word-set Jaccard >= ~0.5 meet in some band
+ROWS = NUM_PERM // BANDS
+SEED = 20261121
+NEAR_DUPLICATE_RATIO = 90.0
+MAX_CANDIDATES = 50
+
+_WORD = re.compile(r"[^\s]+")
+_BASE = MinHash(num_perm=NUM_PERM, seed=SEED)
+
+
+def words(template: str) -> list[str]:
+    return _WORD.findall(template)
+
+
+@lru_cache(maxsize=4096)
+def band_keys(template: str) -> tuple[str, ...]:
+    """The LSH band keys of a template (band index + a digest of that band's MinHash rows)."""
+    tokens = sorted(set(words(template)))
+    if not tokens:
+        return ()
+    mh = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_BASE.permutations, scheme=_BASE.scheme)
+    mh.update_batch([t.encode("utf-8", "surrogatepass") for t in tokens])
+    values = np.asarray(mh.hashvalues, dtype=np.uint64)
+    keys = []
+    for band in range(BANDS):
+        chunk = values[band * ROWS : (band + 1) * ROWS].tobytes()
+        keys.append(f"{band:02d}:{hashlib.blake2b(chunk, digest_size=8).hexdigest()}")
+    return tuple(keys)
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """The exact check behind the prefilter: the same words, give or take one or two, in any
+    order (RapidFuzz token-sort ratio >= 90), and about as many lines."""
+    if a == b:
+        return True
+    if abs(a.count("\n") - b.count("\n")) > 1:
+        return False
+    return fuzz.token_sort_ratio(a, b, score_cutoff=NEAR_DUPLICATE_RATIO) >= NEAR_DUPLICATE_RATIO
+
+
+def pattern_key(template_hash: str) -> str:
+    """The key of the family a template starts (its first template's hash, stable forever)."""
+    return template_hash
+
+
+@dataclass
+class FuzzyBudget:
+    """Caps the exact comparisons and the wall time that fuzzy clustering may spend."""
+
+    max_checks: int = 20_000
+    max_seconds: float = 2.0
+    checks: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    exhausted: bool = False
+
+    def spend(self, n: int = 1) -> bool:
+        """Account for ``n`` comparisons; False (and stays False) once the budget is gone."""
+        if self.exhausted:
+            return False
+        self.checks += n
+        if self.checks > self.max_checks or time.perf_counter() - self.started > self.max_seconds:
+            self.exhausted = True
+            return False
+        return True

@@ -1,0 +1,193 @@
+"""Queries behind grouping: issues by fingerprint, aliases, same-scope candidates, patterns."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from triagehub.store import tables as t
+
+CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def issues_by_fingerprint(*, session: Session, fingerprints: Iterable[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(set(fingerprints))):
+        rows.extend(
+            dict(r)
+            for r in session.execute(
+                select(t.issues).where(t.issues.c.fingerprint.in_(chunk))
+            ).mappings()
+        )
+    return rows
+
+
+def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(set(ids))):
+        rows.extend(
+            dict(r)
+            for r in session.execute(select(t.issues).where(t.issues.c.id.in_(chunk))).mappings()
+        )
+    return rows
+
+
+def aliases(*, session: Session, fingerprints: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(fingerprints))):
+        for fingerprint, issue_id in session.execute(
+            select(t.issue_aliases.c.fingerprint, t.issue_aliases.c.issue_id).where(
+                t.issue_aliases.c.fingerprint.in_(chunk)
+            )
+        ):
+            found[fingerprint] = issue_id
+    return found
+
+
+def insert_aliases(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(t.issue_aliases), rows)
+
+
+def scope_candidates(
+    *,
+    session: Session,
+    check_ids: Iterable[int],
+    repository_ids: Iterable[int],
+    version: int,
+    per_scope: int,
+) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """Existing issues a new template may join: per check (check scope) and per repository
+    (repository scope), newest first, at most ``per_scope`` each."""
+    found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    checks = sorted(set(check_ids))
+    repos = sorted(set(repository_ids))
+    for chunk_checks in _chunks(checks) if checks else [()]:
+        for chunk_repos in _chunks(repos) if repos else [()]:
+            conditions = []
+            if chunk_checks:
+                conditions.append(
+                    (t.issues.c.scope == "check") & t.issues.c.check_id.in_(chunk_checks)
+                )
+            if chunk_repos:
+                conditions.append(
+                    (t.issues.c.scope == "repository") & t.issues.c.repository_id.in_(chunk_repos)
+                )
+            if not conditions:
+                continue
+            rows = session.execute(
+                select(t.issues)
+                .where(t.issues.c.normalizer_version == version, or_(*conditions))
+                .order_by(t.issues.c.last_seen.desc(), t.issues.c.id.desc())
+            ).mappings()
+            for r in rows:
+                key = scope_key(r["scope"], r["repository_id"], r["check_id"])
+                bucket = found.setdefault(key, [])
+                if len(bucket) < per_scope:
+                    bucket.append(dict(r))
+    return found
+
+
+def scope_key(scope: str, repository_id: int, check_id: int | None) -> tuple[Any, ...]:
+    return (scope, repository_id, check_id if scope == "check" else None)
+
+
+# -- patterns -------------------------------------------------------------------------------------
+
+
+def patterns_by_hash(*, session: Session, hashes: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(hashes))):
+        for template_hash, pk in session.execute(
+            select(t.patterns.c.template_hash, t.patterns.c.id)
+            .where(t.patterns.c.template_hash.in_(chunk))
+            .order_by(t.patterns.c.id)
+        ):
+            found.setdefault(template_hash, pk)
+    return found
+
+
+def patterns_by_bands(
+    *, session: Session, bands: Iterable[str], limit: int
+) -> list[tuple[int, str]]:
+    """Patterns sharing at least one LSH band, most shared bands first: (id, template)."""
+    hits: Counter[int] = Counter()
+    for chunk in _chunks(sorted(set(bands))):
+        hits.update(
+            pk
+            for (pk,) in session.execute(
+                select(t.pattern_bands.c.pattern_id).where(t.pattern_bands.c.band.in_(chunk))
+            )
+        )
+    best = [pk for pk, _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+    if not best:
+        return []
+    templates = dict(
+        session.execute(
+            select(t.patterns.c.id, t.patterns.c.template).where(t.patterns.c.id.in_(best))
+        ).all()
+    )
+    return [(pk, templates[pk]) for pk in best if pk in templates]
+
+
+def insert_patterns(*, session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    if not rows:
+        return {}
+    result = session.execute(insert(t.patterns).returning(t.patterns.c.key, t.patterns.c.id), rows)
+    return {key: pk for key, pk in result}
+
+
+def insert_bands(*, session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(t.pattern_bands), rows)
+
+
+def bump_patterns(
+    *, session: Session, rows: list[tuple[int, int, int, datetime, datetime, datetime]]
+) -> None:
+    """Add (pattern id, new issues, new occurrences, first, last seen, now) to pattern stats."""
+    if not rows:
+        return
+    ids = [r[0] for r in rows]
+    current: dict[int, tuple[datetime, datetime]] = {}
+    for chunk in _chunks(ids):
+        for pk, first, last in session.execute(
+            select(t.patterns.c.id, t.patterns.c.first_seen, t.patterns.c.last_seen).where(
+                t.patterns.c.id.in_(chunk)
+            )
+        ):
+            current[pk] = (first, last)
+    p = t.patterns.c
+    session.execute(
+        update(t.patterns)
+        .where(p.id == bindparam("b_id"))
+        .values(
+            issues_count=p.issues_count + bindparam("b_issues"),
+            occurrences=p.occurrences + bindparam("b_occ"),
+            first_seen=bindparam("b_first"),
+            last_seen=bindparam("b_last"),
+            updated_at=bindparam("b_now"),
+        ),
+        [
+            {
+                "b_id": pk,
+                "b_issues": n_issues,
+                "b_occ": n_occ,
+                "b_first": min(first, current[pk][0]),
+                "b_last": max(last, current[pk][1]),
+                "b_now": now,
+            }
+            for pk, n_issues, n_occ, first, last, now in rows
+            if pk in current
+        ],
+    )
