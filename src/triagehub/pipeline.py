@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,8 +27,8 @@ from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.classify import ClassifyInput, KindMatch, classify, detect_kind
 from triagehub.core.fingerprint import (
-    CURRENT_VERSION,
     NORMALIZERS,
+    Normalizer,
     error_text,
     grouping_key,
     normalize,
@@ -244,8 +244,18 @@ class Ingestor:
         *,
         clock: Clock | None = None,
         batch_results: int = 20_000,
+        normalizers: Mapping[int, Normalizer] | None = None,
     ) -> None:
         self.session = session
+        # The registered normalisers; the newest makes fingerprints, the older ones are tried so
+        # that a new version never re-splits the issues made by an older one.
+        self.normalizers = normalizers if normalizers is not None else NORMALIZERS
+        self.version = max(self.normalizers)
+        self._normalize: Callable[[str, int], str] = (
+            normalize
+            if self.normalizers is NORMALIZERS
+            else lambda text, version: self.normalizers[version].normalize(text)
+        )
         self.settings = settings
         self.clock = clock or SystemClock()
         self.batch_results = batch_results
@@ -509,7 +519,7 @@ class Ingestor:
     ) -> _Failure:
         message = redact(res.message)
         text = error_text(message, _excerpt(res.log) if not message.strip() else "")
-        template = normalize(text) or _placeholder(res)
+        template = self._normalize(text, self.version) or _placeholder(res)
         kind = detect_kind(report.source, res.check, template)
         scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
         fingerprint = grouping_key(
@@ -517,7 +527,7 @@ class Ingestor:
             repository=report.repository,
             check=res.check if scope is Scope.CHECK else None,
             template=template,
-            version=CURRENT_VERSION,
+            version=self.version,
         )
         return _Failure(
             run_pk=run_pk,
@@ -545,7 +555,7 @@ class Ingestor:
             repository=report.repository,
             check=None,
             template=dominant,
-            version=CURRENT_VERSION,
+            version=self.version,
         )
         for f in failures:
             f.scope = Scope.STORM
@@ -590,7 +600,7 @@ class Ingestor:
                 if f.fingerprint in alias and alias[f.fingerprint] in by_id:
                     f.issue_key = by_id[alias[f.fingerprint]].row["fingerprint"]
             unknown = [f for f in unknown if f.issue_key == f.fingerprint]
-        if unknown and len(NORMALIZERS) > 1:
+        if unknown and len(self.normalizers) > 1:
             unknown = self._join_older_versions(unknown, adopt)
         if unknown:
             self._join_or_create(unknown, works, adopt, now)
@@ -605,10 +615,10 @@ class Ingestor:
         for f in unknown:
             if f.storm:
                 continue
-            for version in sorted(NORMALIZERS, reverse=True):
-                if version == CURRENT_VERSION:
+            for version in sorted(self.normalizers, reverse=True):
+                if version == self.version:
                     continue
-                template = normalize(f.text, version) or _placeholder(f.result)
+                template = self._normalize(f.text, version) or _placeholder(f.result)
                 key = grouping_key(
                     scope=f.scope,
                     repository=f.report.repository,
@@ -638,7 +648,7 @@ class Ingestor:
             session=self.session,
             check_ids={f.check_pk for f in joinable if f.scope is Scope.CHECK},
             repository_ids={f.repo_id for f in joinable if f.scope is Scope.REPOSITORY},
-            version=CURRENT_VERSION,
+            version=self.version,
             per_scope=MAX_SCOPE_CANDIDATES,
         )
         budget = FuzzyBudget()
@@ -685,7 +695,7 @@ class Ingestor:
             "id": None,
             "repository_id": f.repo_id,
             "fingerprint": f.fingerprint,
-            "normalizer_version": CURRENT_VERSION,
+            "normalizer_version": self.version,
             "source": f.report.source,
             "scope": f.scope.value,
             "check_id": f.check_pk if f.scope is Scope.CHECK else None,
@@ -967,7 +977,7 @@ class Ingestor:
                         "log_excerpt": f.excerpt,
                         "template": f.template,
                         "fingerprint": f.fingerprint,
-                        "normalizer_version": CURRENT_VERSION,
+                        "normalizer_version": self.version,
                         "duration_s": f.result.duration_s,
                         "occurred_at": f.at,
                     }

@@ -1,0 +1,195 @@
+"""Grouping on a real database: variants merge, different errors stay apart, history is never
+re-split by a new normaliser, patterns link templates across checks and repositories."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from triagehub.clock import FixedClock
+from triagehub.config import Settings
+from triagehub.core.fingerprint import NORMALIZERS, Mask, Normalizer
+from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate
+from triagehub.pipeline import Ingestor, ingest_reports
+from triagehub.store import tables as t
+from triagehub.store.queries import IssueView, get_issue, list_issues, list_patterns
+
+T0 = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)
+CLOCK = FixedClock(T0 + timedelta(days=30))
+
+
+def report(
+    run_id: str,
+    results: Sequence[tuple[str, str]],
+    *,
+    at: datetime,
+    repo: str = "acme/app",
+    status: str = "fail",
+) -> RunReport:
+    return RunReport(
+        source="generic",
+        repository=repo,
+        run_id=run_id,
+        finished_at=at,
+        commit=f"c{run_id}",
+        results=tuple(CheckResult(check, Status(status), msg) for check, msg in results),
+    )
+
+
+def ingest_messages(engine: Engine, check: str, messages: Sequence[str]) -> list[IssueView]:
+    reports = [
+        report(str(i), [(check, m)], at=T0 + timedelta(hours=i)) for i, m in enumerate(messages)
+    ]
+    ingest_reports(engine, reports, Settings(), clock=CLOCK)
+    with Session(engine) as session:
+        return list_issues(session=session)
+
+
+def test_same_error_with_volatile_parts_and_secrets_is_one_issue(engine: Engine) -> None:
+    messages = [
+        "\x1b[31mERROR\x1b[0m 2026-11-20T06:30:00Z upload 3f2c1e9a to /tmp/tmpa1b2c3d4/out.csv "
+        "failed after 3.2s (id 123e4567-e89b-12d3-a456-426614174000, token ghp_" + "a" * 36 + ")",
+        "ERROR 2026-11-21T07:45:12.123Z upload 9a8b7c6d to /tmp/tmpzz99yy88/out.csv "
+        "failed after 120ms (id 00000000-1111-2222-3333-444444444444, token ghp_" + "b" * 36 + ")",
+    ]
+    [issue] = ingest_messages(engine, "upload", messages)
+    assert issue.occurrences == 2
+    assert "ghp_" not in issue.template and "[REDACTED]" in issue.template
+
+
+def test_different_errors_sharing_a_prefix_stay_apart(engine: Engine) -> None:
+    issues = ingest_messages(
+        engine,
+        "tests/test_orders.py::test_totals",
+        [
+            "KeyError: 'customer_id'",
+            "KeyError: 'order_id'",
+            "AssertionError: column amount not found",
+            "AssertionError: column price not found",
+        ],
+    )
+    assert len(issues) == 4
+
+
+def test_near_identical_template_joins_the_issue_and_the_decision_is_kept(
+    engine: Engine,
+) -> None:
+    base = "Timeout while waiting for the checkout page to render the order summary panel"
+    variant = "Timeout while waiting for the checkout page to render the order summary panels"
+    [issue] = ingest_messages(engine, "e2e checkout", [base, variant])
+    assert issue.occurrences == 2
+    assert issue.template == base  # the first template stays
+    with Session(engine) as session:
+        aliases = session.execute(select(t.issue_aliases.c.reason)).scalars().all()
+    assert aliases == ["near-identical template"]
+    ingest_reports(
+        engine, [report("9", [("e2e checkout", variant)], at=T0 + timedelta(1))], Settings()
+    )
+    with Session(engine) as session:
+        [again] = list_issues(session=session)
+    assert again.id == issue.id and again.occurrences == 3
+
+
+def test_near_identical_templates_of_different_checks_are_separate_issues_but_one_pattern(
+    engine: Engine,
+) -> None:
+    msg = "Element #submit-order was not visible after waiting for the checkout page to load"
+    ingest_reports(
+        engine,
+        [
+            report("1", [("e2e a", msg)], at=T0),
+            report("2", [("e2e b", msg.replace("#submit-order", "#place-order"))], at=T0),
+        ],
+        Settings(),
+        clock=CLOCK,
+    )
+    with Session(engine) as session:
+        issues = list_issues(session=session)
+    assert len(issues) == 2
+    assert issues[0].pattern_id == issues[1].pattern_id is not None
+    assert issues[0].similar_issues == [issues[1].id]
+    assert issues[1].similar_issues == [issues[0].id]
+
+
+def test_a_new_normalizer_version_does_not_resplit_old_issues(engine: Engine) -> None:
+    v1 = NORMALIZERS[1]
+    # Version 2 also masks the names of quoted tables: it would give this error a new template.
+    v2 = Normalizer(2, (*v1.masks, Mask(re.compile(r"'[a-z_]+'"), "'<name>'")))
+    message = "relation 'dim_customers' does not exist"
+    first = report("1", [("model.x", message)], at=T0)
+    later = report("2", [("model.x", message)], at=T0 + timedelta(1))
+    with Session(engine) as session, session.begin():
+        ingestor = Ingestor(session, Settings(), clock=CLOCK, normalizers={1: v1})
+        ingestor.add(first)
+        ingestor.flush()
+    with Session(engine) as session, session.begin():
+        ingestor = Ingestor(session, Settings(), clock=CLOCK, normalizers={1: v1, 2: v2})
+        ingestor.add(later)
+        ingestor.flush()
+    with Session(engine) as session:
+        [issue] = list_issues(session=session)
+        reasons = session.execute(select(t.issue_aliases.c.reason)).scalars().all()
+    assert issue.occurrences == 2
+    assert issue.normalizer_version == 1
+    assert reasons == ["normalizer v1"]
+
+
+def test_patterns_link_a_template_across_repositories(engine: Engine) -> None:
+    msg = "curl: (7) Failed to connect to registry.npmjs.org port 443: Connection refused"
+    reports = [
+        report(str(i), [("install deps", msg)], at=T0 + timedelta(hours=i), repo=repo)
+        for i, repo in enumerate(["acme/a", "acme/b", "acme/c", "acme/a"])
+    ]
+    ingest_reports(engine, reports, Settings(), clock=CLOCK)
+    with Session(engine) as session:
+        patterns = list_patterns(session=session, since=T0 - timedelta(days=1))
+        issues = list_issues(session=session)
+    [pattern] = patterns
+    assert pattern.repositories == ["acme/a", "acme/b", "acme/c"]
+    assert pattern.issues == 3 and pattern.occurrences == 4 and pattern.occurrences_in_range == 4
+    assert len({i.pattern_id for i in issues}) == 1
+    with Session(engine) as session:
+        assert list_patterns(session=session, min_repositories=4) == []
+        assert list_patterns(session=session, since=T0 + timedelta(days=5)) == []
+        [only_b] = list_patterns(session=session, repository="acme/b")
+    assert only_b.occurrences_in_range == 1
+
+
+def test_detail_shows_similar_issues(engine: Engine) -> None:
+    msg = "Error: connect ECONNREFUSED 10.0.0.1:5432"
+    ingest_reports(
+        engine,
+        [
+            report("1", [("t", msg)], at=T0, repo="acme/a"),
+            report("2", [("t", msg)], at=T0, repo="acme/b"),
+        ],
+        Settings(),
+        clock=CLOCK,
+    )
+    with Session(engine) as session:
+        ids = sorted(i.id for i in list_issues(session=session))
+        detail = get_issue(session=session, issue_id=ids[0])
+    assert detail is not None and detail.issue.similar_issues == [ids[1]]
+
+
+def test_lsh_prefilter_finds_word_level_near_duplicates() -> None:
+    a = "Element #submit was not visible after waiting for the checkout page to load"
+    b = "Element #submit was not visible after waiting for the checkout page to finish loading"
+    c = "Disk quota exceeded while writing the build cache archive to the shared volume"
+    assert set(band_keys(a)) & set(band_keys(b))
+    assert not set(band_keys(a)) & set(band_keys(c))
+    assert near_duplicate("line one\nline two\nline three", "line two\nline one\nline three")
+    assert not near_duplicate(a, c)
+
+
+def test_fuzzy_budget_stops_spending() -> None:
+    budget = FuzzyBudget(max_checks=3, max_seconds=60)
+    assert [budget.spend() for _ in range(5)] == [True, True, True, False, False]
+    assert budget.exhausted
+    timed = FuzzyBudget(max_checks=10**9, max_seconds=0.0)
+    assert timed.spend() is False
