@@ -91,6 +91,9 @@ class GroupingConfig(_Strict):
 
     storm_min_checks: int = Field(default=10, ge=2)
     storm_share: float = Field(default=0.5, gt=0, le=1)
+    # Join a template that masking missed (a word differs, lines reordered) to the issue of a
+    # near-identical one in the same check (or repository, for environmental failures).
+    join_near_identical: bool = True
 
 
 class HistoryConfig(_Strict):

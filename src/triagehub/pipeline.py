@@ -657,7 +657,7 @@ class Ingestor:
                 continue
             key = grouping.scope_key(f.scope.value, f.repo_id, f.check_pk)
             match: dict[str, Any] | None = None
-            if not f.storm:
+            if not f.storm and self.settings.grouping.join_near_identical:
                 for candidate in candidates.get(key, ()):
                     if not budget.spend():
                         break

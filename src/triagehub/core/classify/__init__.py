@@ -78,9 +78,8 @@ def detect_kind(source: str, check: str, template: str) -> KindMatch:
     check_rule, test_like = _check_rule(source, check)
     if text_match is not None:
         rule, evidence = text_match
-        environmental = rule.kind is Kind.INFRASTRUCTURE or (
-            rule.kind is Kind.TIMEOUT and not test_like
-        )
+        # Network and capacity failures group per repository; so does a timeout outside tests.
+        environmental = rule.environmental or (rule.kind is Kind.TIMEOUT and not test_like)
         return KindMatch(
             rule.kind, rule.name, TEXT_CONFIDENCE, rule.transient, environmental, evidence
         )

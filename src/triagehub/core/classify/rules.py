@@ -20,6 +20,7 @@ class KindRule:
     text: re.Pattern[str] | None = None
     check: re.Pattern[str] | None = None
     transient: bool = False
+    environmental: bool = False  # grouped per repository across checks
     sources: tuple[str, ...] = ()
 
     def matches(self, text: str, check: str, source: str) -> re.Match[str] | bool | None:
@@ -44,6 +45,17 @@ TEXT_RULES: tuple[KindRule, ...] = (
         _rx(r"\bexpect\(.{0,120}\)\.(?:not\.)?to\w*\(.{0,200}\) failed|expect\(received\)"),
     ),
     KindRule(
+        "network_timeout",
+        Kind.TIMEOUT,
+        _rx(
+            r"\b(?:Read|Connect|Pool)Timeout\b|connect(?:ion)? timed out|read timed out|"
+            r"i/o timeout|\b(?-i:ETIMEDOUT)\b|gateway time-?out|TLS handshake timeout|"
+            r"timed out waiting for (?:<ip>|[\w.-]+:\d+)"
+        ),
+        transient=True,
+        environmental=True,
+    ),
+    KindRule(
         "timeout",
         Kind.TIMEOUT,
         _rx(
@@ -60,11 +72,12 @@ TEXT_RULES: tuple[KindRule, ...] = (
             r"connection (?:refused|reset|aborted|closed)|\b(?-i:ECONNREFUSED|ECONNRESET|EAI_AGAIN|"
             r"ENOTFOUND)\b|could not resolve host|temporary failure in name resolution|"
             r"name or service not known|network is unreachable|no route to host|"
-            r"(?:\b50[234]|<n>) (?:service unavailable|bad gateway|gateway time)|rate limit exceeded|too many requests|"
+            r"service unavailable|bad gateway|rate limit exceeded|too many requests|"
             r"TLS handshake|SSL(?:Error|: )|remote end closed connection|broken pipe|"
             r"failed to connect to"
         ),
         transient=True,
+        environmental=True,
     ),
     KindRule(
         "capacity",
@@ -76,6 +89,7 @@ TEXT_RULES: tuple[KindRule, ...] = (
             r"docker daemon|resource temporarily unavailable|too many open files|"
             r"the hosted runner|infrastructure (?:error|failure)"
         ),
+        environmental=True,
     ),
     KindRule(
         "dbt_freshness",
