@@ -220,3 +220,19 @@ def test_demo_shows_the_triaged_result(tmp_path: Path) -> None:
     data = json.loads(ok(cli(url, "--db", url, "demo", "--format", "json")))
     assert data["noise_reduction"] >= 4
     assert data["scenarios"]["storm"]["scope"] == "storm"
+
+
+def test_patterns_command_lists_families_across_repositories(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    msg = "curl: (7) Failed to connect to registry.npmjs.org port 443: Connection refused"
+    events = [
+        {"repository": repo, "check": "install", "message": msg, "at": "2099-01-01T00:00:00Z"}
+        for repo in ("acme/a", "acme/b")
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    ok(cli(url, "ingest", str(path)))
+    data = json.loads(ok(cli(url, "patterns", "--format", "json", "--min-repos", "2")))
+    assert [p["repositories"] for p in data] == [["acme/a", "acme/b"]]
+    assert data[0]["issues"] == 2
+    assert "acme/a, acme/b" in ok(cli(url, "patterns"))
