@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from triagehub.core.excerpt import error_text
 from triagehub.core.fingerprint import (
     CURRENT_VERSION,
-    error_text,
     grouping_key,
     normalize,
     strip_ansi,
@@ -73,11 +73,23 @@ def test_grouping_key_separates_scopes_checks_and_versions() -> None:
     assert len(key) == 32 and key == grouping_key(scope=Scope.CHECK, **base)  # type: ignore[arg-type]
 
 
-def test_error_text_falls_back_to_the_log_tail() -> None:
+def test_error_text_prefers_the_message_and_falls_back_to_the_log() -> None:
     assert error_text("boom", "log") == "boom"
-    log = "\n".join(f"line {i}" for i in range(100)) + "\nError: the end\n\n"
+    log = "\n".join(f"INFO step {i} ok" for i in range(100)) + "\nError: the end\n\n"
     assert error_text("", log).splitlines()[-1] == "Error: the end"
-    assert len(error_text("", log).splitlines()) == 5
+    assert error_text("", "") == ""
+
+
+def test_long_messages_are_reduced_to_their_error_lines() -> None:
+    noise = "\n".join(f"collected item {i}" for i in range(30))
+    a = f"{noise}\nE   AssertionError: assert 1 == 2\nFAILED tests/test_a.py::test_x"
+    b = (
+        f"{noise[:200]}\nDownloading x\nE   AssertionError: assert 1 == 2\n"
+        "FAILED tests/test_a.py::test_x"
+    )
+    assert "AssertionError" in error_text(a)
+    assert "collected item" not in error_text(a)
+    assert error_text(a) == error_text(b)
 
 
 @given(st.text(max_size=400))

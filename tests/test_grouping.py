@@ -193,3 +193,37 @@ def test_fuzzy_budget_stops_spending() -> None:
     assert budget.exhausted
     timed = FuzzyBudget(max_checks=10**9, max_seconds=0.0)
     assert timed.spend() is False
+
+
+def test_logs_of_the_same_failure_with_different_noise_group_together(engine: Engine) -> None:
+    def log(noise: int, seed: int) -> str:
+        lines = [
+            f"2026-11-20T06:{i % 60:02d}:00.000Z Downloading pkg{seed}-{i}" for i in range(noise)
+        ]
+        lines += [
+            "2026-11-20T06:59:00.000Z ___________ test_totals ___________",
+            "2026-11-20T06:59:00.000Z E   AssertionError: assert 41 == 42",
+            "2026-11-20T06:59:01.000Z FAILED tests/test_orders.py::test_totals - AssertionError",
+            "2026-11-20T06:59:01.000Z ##[error]Process completed with exit code 1.",
+        ]
+        lines += [f"2026-11-20T07:00:0{i}.000Z Post job cleanup {seed}" for i in range(seed % 5)]
+        return "\n".join(lines)
+
+    reports = [
+        RunReport(
+            source="generic",
+            repository="acme/app",
+            run_id=str(i),
+            finished_at=T0 + timedelta(hours=i),
+            results=(CheckResult("CI / test", Status.FAIL, "", log(noise, i)),),
+        )
+        for i, noise in enumerate((3, 250, 40))
+    ]
+    ingest_reports(engine, reports, Settings(), clock=CLOCK)
+    with Session(engine) as session:
+        [issue] = list_issues(session=session)
+        detail = get_issue(session=session, issue_id=issue.id)
+    assert issue.occurrences == 3
+    assert "AssertionError" in issue.template and "Downloading" not in issue.template
+    assert detail is not None
+    assert "Downloading" not in detail.recent_occurrences[0].log_excerpt

@@ -26,10 +26,10 @@ from sqlalchemy.orm import Session
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.classify import ClassifyInput, KindMatch, classify, detect_kind
+from triagehub.core.excerpt import error_text, extract
 from triagehub.core.fingerprint import (
     NORMALIZERS,
     Normalizer,
-    error_text,
     grouping_key,
     normalize,
     strip_ansi,
@@ -56,7 +56,7 @@ same_family = near_duplicate  # until the template miner's stricter test lands
 
 MAX_STORED_MESSAGE = 64 * 1024
 MAX_EXCERPT = 8 * 1024
-EXCERPT_LINES = 60
+EXCERPT_LINES = 30
 _SQL_CHUNK = 500
 MAX_SCOPE_CANDIDATES = 200
 MAX_PATTERN_CANDIDATES = 50
@@ -212,12 +212,10 @@ def _digest(report: RunReport) -> str:
 
 
 def _excerpt(log_text: str) -> str:
+    """The lines of a log that carry the error (redacted), for the occurrence and for humans."""
     if not log_text:
         return ""
-    tail = log_text[-(MAX_EXCERPT * 4) :] if len(log_text) > 1024 * 1024 else log_text
-    tail = redact(strip_ansi(tail))
-    lines = tail.splitlines()[-EXCERPT_LINES:]
-    return "\n".join(lines)[-MAX_EXCERPT:]
+    return redact(extract(log_text, max_lines=EXCERPT_LINES, max_chars=MAX_EXCERPT).text)
 
 
 def _placeholder(result: CheckResult) -> str:
@@ -518,7 +516,8 @@ class Ingestor:
         storm: bool,
     ) -> _Failure:
         message = redact(res.message)
-        text = error_text(message, _excerpt(res.log) if not message.strip() else "")
+        excerpt = _excerpt(res.log)
+        text = error_text(message, excerpt)
         template = self._normalize(text, self.version) or _placeholder(res)
         kind = detect_kind(report.source, res.check, template)
         scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
@@ -537,7 +536,7 @@ class Ingestor:
             result=res,
             at=at,
             message=strip_ansi(message)[:MAX_STORED_MESSAGE],
-            excerpt=_excerpt(res.log),
+            excerpt=excerpt,
             text=text,
             template=template,
             kind=kind,

@@ -138,16 +138,6 @@ def normalize(message: str, version: int = CURRENT_VERSION) -> str:
     return normalizer(version).normalize(message)
 
 
-def error_text(message: str, log: str, max_lines: int = 5) -> str:
-    """The text that carries the error: the message, else the last non-empty lines of the log."""
-    if message.strip():
-        return message
-    if not log:
-        return ""
-    tail = [line for line in log[-8192:].splitlines() if line.strip()]
-    return "\n".join(tail[-max_lines:])
-
-
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
