@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -52,6 +52,7 @@ from triagehub.store import grouping
 from triagehub.store import tables as t
 
 log = logging.getLogger(__name__)
+_K = TypeVar("_K", int, str)
 same_family = near_duplicate  # until the template miner's stricter test lands
 
 MAX_STORED_MESSAGE = 64 * 1024
@@ -1065,14 +1066,21 @@ class Ingestor:
         by_hash = grouping.patterns_by_hash(
             session=session, hashes={w.row["template_hash"] for w in todo}
         )
+        fuzzy = [w for w in todo if w.row["template_hash"] not in by_hash]
+        bands_of = {id(w): band_keys(w.row["template"]) for w in fuzzy}
+        stored = grouping.band_members(
+            session=session, bands={b for bands in bands_of.values() for b in bands}
+        )
+        templates = grouping.pattern_templates(
+            session=session, ids={pk for members in stored.values() for pk in members}
+        )
         budget = FuzzyBudget()
-        batch_bands: dict[str, list[str]] = {}  # band -> keys of patterns created in this batch
+        batch_bands: dict[str, list[str]] = {}  # band -> keys of patterns made in this batch
         batch_templates: dict[str, str] = {}
         new_patterns: dict[str, dict[str, Any]] = {}
-        member_of: dict[int, str] = {}  # id(work) -> key of a pattern created in this batch
+        member_of: dict[int, str] = {}  # id(work) -> key of a pattern made in this batch
         for w in todo:
             w.new_pattern_member = True
-            template = w.row["template"]
             found = by_hash.get(w.row["template_hash"])
             if found is not None:
                 w.row["pattern_id"] = found
@@ -1081,27 +1089,15 @@ class Ingestor:
             if key in new_patterns:
                 member_of[id(w)] = key
                 continue
-            bands = band_keys(template)
-            match_key: str | None = None
-            for other in dict.fromkeys(k for b in bands for k in batch_bands.get(b, ())):
-                if not budget.spend():
-                    break
-                if near_duplicate(template, batch_templates[other]):
-                    match_key = other
-                    break
-            if match_key is not None:
-                member_of[id(w)] = match_key
+            template = w.row["template"]
+            bands = bands_of[id(w)]
+            match = self._near_pattern(template, bands, stored, templates, budget)
+            if match is not None:
+                w.row["pattern_id"] = match
                 continue
-            if not budget.exhausted:
-                for pk, other_template in grouping.patterns_by_bands(
-                    session=session, bands=bands, limit=MAX_PATTERN_CANDIDATES
-                ):
-                    if not budget.spend():
-                        break
-                    if near_duplicate(template, other_template):
-                        w.row["pattern_id"] = pk
-                        break
-            if w.row["pattern_id"] is not None:
+            batch_match = self._near_pattern(template, bands, batch_bands, batch_templates, budget)
+            if batch_match is not None:
+                member_of[id(w)] = batch_match
                 continue
             new_patterns[key] = {
                 "key": key,
@@ -1132,6 +1128,24 @@ class Ingestor:
             member = member_of.get(id(w))
             if member is not None:
                 w.row["pattern_id"] = ids[member]
+
+    @staticmethod
+    def _near_pattern(
+        template: str,
+        bands: Sequence[str],
+        members: Mapping[str, Sequence[_K]],
+        templates: Mapping[_K, str],
+        budget: FuzzyBudget,
+    ) -> _K | None:
+        """The pattern sharing the most LSH bands with ``template`` that is a near duplicate."""
+        hits: Counter[_K] = Counter(k for band in bands for k in members.get(band, ()))
+        for candidate, _ in hits.most_common(MAX_PATTERN_CANDIDATES):
+            if not budget.spend():
+                return None
+            other = templates.get(candidate)
+            if other is not None and near_duplicate(template, other):
+                return candidate
+        return None
 
     def _count_checks(self, new: list[_IssueWork], old: list[_IssueWork]) -> None:
         """Set ``checks_count``: new issues have only this batch's checks; old ones gain the

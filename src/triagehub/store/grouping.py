@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -117,27 +116,27 @@ def patterns_by_hash(*, session: Session, hashes: Iterable[str]) -> dict[str, in
     return found
 
 
-def patterns_by_bands(
-    *, session: Session, bands: Iterable[str], limit: int
-) -> list[tuple[int, str]]:
-    """Patterns sharing at least one LSH band, most shared bands first: (id, template)."""
-    hits: Counter[int] = Counter()
+def band_members(*, session: Session, bands: Iterable[str]) -> dict[str, list[int]]:
+    """The patterns stored under each LSH band."""
+    found: dict[str, list[int]] = {}
     for chunk in _chunks(sorted(set(bands))):
-        hits.update(
-            pk
-            for (pk,) in session.execute(
-                select(t.pattern_bands.c.pattern_id).where(t.pattern_bands.c.band.in_(chunk))
+        for band, pk in session.execute(
+            select(t.pattern_bands.c.band, t.pattern_bands.c.pattern_id).where(
+                t.pattern_bands.c.band.in_(chunk)
             )
-        )
-    best = [pk for pk, _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
-    if not best:
-        return []
-    templates = dict(
-        session.execute(
-            select(t.patterns.c.id, t.patterns.c.template).where(t.patterns.c.id.in_(best))
-        ).all()
-    )
-    return [(pk, templates[pk]) for pk in best if pk in templates]
+        ):
+            found.setdefault(band, []).append(pk)
+    return found
+
+
+def pattern_templates(*, session: Session, ids: Iterable[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for pk, template in session.execute(
+            select(t.patterns.c.id, t.patterns.c.template).where(t.patterns.c.id.in_(chunk))
+        ):
+            found[pk] = template
+    return found
 
 
 def insert_patterns(*, session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
