@@ -227,3 +227,22 @@ def test_logs_of_the_same_failure_with_different_noise_group_together(engine: En
     assert "AssertionError" in issue.template and "Downloading" not in issue.template
     assert detail is not None
     assert "Downloading" not in detail.recent_occurrences[0].log_excerpt
+
+
+def test_a_slot_seen_with_many_values_is_learned_as_variable(engine: Engine) -> None:
+    names = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    issues = ingest_messages(engine, "deploy", [f"Unknown node {n} in pool" for n in names])
+    with Session(engine) as session:
+        reasons = session.execute(select(t.issue_aliases.c.reason)).scalars().all()
+    assert len(issues) < len(names)
+    assert sum(i.occurrences for i in issues) == len(names)
+    assert "mined template family" in reasons
+    # The issue's template never changed under it.
+    assert {i.template for i in issues} <= {f"Unknown node {n} in pool" for n in names}
+
+
+def test_few_distinct_words_are_not_merged(engine: Engine) -> None:
+    issues = ingest_messages(
+        engine, "deploy", ["Unknown node alpha in pool", "Unknown node bravo in pool"]
+    )
+    assert len(issues) == 2

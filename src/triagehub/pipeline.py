@@ -46,6 +46,7 @@ from triagehub.core.models import (
 )
 from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate, pattern_key
 from triagehub.core.redact import redact
+from triagehub.core.templates import TemplateMiner, same_family
 from triagehub.errors import InputError
 from triagehub.sources import ParseOptions, SourceFormat, detect_format
 from triagehub.store import grouping
@@ -53,7 +54,6 @@ from triagehub.store import tables as t
 
 log = logging.getLogger(__name__)
 _K = TypeVar("_K", int, str)
-same_family = near_duplicate  # until the template miner's stricter test lands
 
 MAX_STORED_MESSAGE = 64 * 1024
 MAX_EXCERPT = 8 * 1024
@@ -652,31 +652,54 @@ class Ingestor:
             per_scope=MAX_SCOPE_CANDIDATES,
         )
         budget = FuzzyBudget()
+        rows_by_fp = {r["fingerprint"]: r for rows in candidates.values() for r in rows}
+        miners: dict[tuple[Any, ...], tuple[TemplateMiner, dict[int, str]]] = {}
+
+        def miner_for(key: tuple[Any, ...]) -> tuple[TemplateMiner, dict[int, str]]:
+            """A template miner over the scope's issue templates, oldest first: it learns which
+            tokens vary among them (cluster id -> the issue that opened the cluster)."""
+            if key not in miners:
+                miner, owners = TemplateMiner(), dict[int, str]()
+                for row in reversed(candidates.get(key, [])):
+                    owners.setdefault(miner.add(row["template"]).cluster_id, row["fingerprint"])
+                miners[key] = (miner, owners)
+            return miners[key]
+
+        join = self.settings.grouping.join_near_identical
         for f in unknown:
             if f.fingerprint in works:
                 continue
             key = grouping.scope_key(f.scope.value, f.repo_id, f.check_pk)
             match: dict[str, Any] | None = None
-            if not f.storm and self.settings.grouping.join_near_identical:
+            reason = "near-identical template"
+            cluster_id: int | None = None
+            if not f.storm and join:
                 for candidate in candidates.get(key, ()):
                     if not budget.spend():
                         break
-                    if same_family(f.template, candidate["template"]):
+                    if same_family(f.template, candidate["template"]) or near_duplicate(
+                        f.template, candidate["template"]
+                    ):
                         match = candidate
                         break
+                if match is None and not budget.exhausted and candidates.get(key):
+                    miner, owners = miner_for(key)
+                    cluster_id = miner.add(f.template).cluster_id
+                    owner = owners.get(cluster_id)
+                    if owner is not None and owner in rows_by_fp:
+                        match, reason = rows_by_fp[owner], "mined template family"
             if match is not None:
-                work = (
-                    adopt(match)
-                    if match["fingerprint"] not in works
-                    else works[match["fingerprint"]]
-                )
+                work = works.get(match["fingerprint"]) or adopt(match)
                 f.issue_key = work.row["fingerprint"]
-                self._new_aliases[f.fingerprint] = (f.issue_key, "near-identical template")
+                self._new_aliases[f.fingerprint] = (f.issue_key, reason)
                 continue
             work = self._new_issue(f, now)
             works[f.fingerprint] = work
             if not f.storm:
                 candidates.setdefault(key, []).insert(0, work.row)
+                rows_by_fp[f.fingerprint] = work.row
+                if key in miners and cluster_id is not None:
+                    miners[key][1].setdefault(cluster_id, f.fingerprint)
         if budget.exhausted:
             self.summary.warnings.append(
                 f"fuzzy grouping budget spent after {budget.checks} comparisons; "
