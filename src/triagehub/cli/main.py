@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,10 +25,12 @@ from triagehub import __version__
 from triagehub.clock import SystemClock
 from triagehub.config import Settings, default_database_url, demo_database_url, load_settings
 from triagehub.errors import ConfigError, InputError, TriagehubError
-from triagehub.pipeline import IngestSummary, ingest_files
 from triagehub.sources import FORMATS, ParseOptions, get_format
 from triagehub.store import db
 from triagehub.store.queries import IssueView, get_issue, list_issues, list_patterns
+
+if TYPE_CHECKING:
+    from triagehub.pipeline import IngestSummary
 
 app = typer.Typer(
     name="triagehub",
@@ -176,6 +178,8 @@ def ingest(
 ) -> None:
     """Ingest failure reports. Each file is one transaction: a bad file stores nothing, and the
     other files of the same call are still ingested. Ingesting the same file twice is a no-op."""
+    from triagehub.pipeline import ingest_files
+
     state = _state(ctx)
     source = None if fmt == "auto" else get_format(fmt)
     settings = state.settings

@@ -14,10 +14,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasketch import MinHash
 from rapidfuzz import fuzz
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 NUM_PERM = 64
 BANDS = 16  # 16 bands of 4 rows: pairs with word-set Jaccard >= ~0.5 meet in some band
@@ -27,7 +30,15 @@ NEAR_DUPLICATE_RATIO = 90.0
 MAX_CANDIDATES = 50
 
 _WORD = re.compile(r"[^\s]+")
-_BASE = MinHash(num_perm=NUM_PERM, seed=SEED)
+
+
+@lru_cache(maxsize=1)
+def _base() -> MinHash:
+    """The seeded permutations, made once. datasketch is imported on first use only: it pulls in
+    SciPy, which would slow down every command that never clusters anything."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED)
 
 
 def words(template: str) -> list[str]:
@@ -40,7 +51,10 @@ def band_keys(template: str) -> tuple[str, ...]:
     tokens = sorted(set(words(template)))
     if not tokens:
         return ()
-    mh = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_BASE.permutations, scheme=_BASE.scheme)
+    base = _base()
+    mh: Any = type(base)(
+        num_perm=NUM_PERM, seed=SEED, permutations=base.permutations, scheme=base.scheme
+    )
     mh.update_batch([t.encode("utf-8", "surrogatepass") for t in tokens])
     values = np.asarray(mh.hashvalues, dtype=np.uint64)
     keys = []
