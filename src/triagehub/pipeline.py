@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
-from triagehub.core.classify import ClassifyInput, KindMatch, classify, detect_kind
+from triagehub.core.classify import (
+    CLASSIFICATION_FIELDS,
+    LLM_FIELDS,
+    Classifier,
+    ClassifyInput,
+    KindMatch,
+    detect_kind,
+)
 from triagehub.core.excerpt import error_text, extract
 from triagehub.core.fingerprint import (
     NORMALIZERS,
@@ -104,6 +111,8 @@ _ISSUE_MUTABLE = (
     "occurrences",
     "checks_count",
     "pattern_id",
+    "labels",
+    "classification_source",
     "resolved_at",
     "updated_at",
 )
@@ -259,6 +268,7 @@ class Ingestor:
         self.clock = clock or SystemClock()
         self.batch_results = batch_results
         self.summary = IngestSummary()
+        self.classifier = Classifier(settings)
         self._buffer: list[RunReport] = []
         self._buffered = 0
         self._repos: dict[str, int] = {}
@@ -739,6 +749,9 @@ class Ingestor:
             "classification_source": "rules",
             "expert": None,
             "assignee": None,
+            "labels": [],
+            "overrides": {},
+            "llm_verdict": None,
             "sla_due_at": None,
             "escalate_after_hours": None,
             "first_seen": f.at,
@@ -772,50 +785,61 @@ class Ingestor:
             persistent_threshold=h.persistent_threshold,
         )
 
-    def _classify_into(
-        self,
-        work: _IssueWork,
-        *,
-        source: str,
-        repository: str,
-        check: str,
-        text: str,
-        status: Status,
-        branch: str | None,
-        history: HistoryClass,
-        kind: KindMatch,
-        storm: bool,
-    ) -> None:
+    def _classify_into(self, work: _IssueWork, inp: ClassifyInput) -> None:
+        """Classify with the rules, then lay the LLM's verdict and the humans' overrides over the
+        result (a human's word is never overwritten by a machine)."""
         row = work.row
-        if row["classification_source"] == "human":
-            row["history_class"] = history.value
-            return
-        c = classify(
-            ClassifyInput(
-                source=source,
-                repository=repository,
-                check=check,
-                text=text,
-                status=status,
-                branch=branch,
-                history=history,
-                kind=kind,
-                storm=storm,
-            ),
-            self.settings,
+        c = self.classifier.classify(inp)
+        fields: dict[str, Any] = {
+            "category": c.category.value,
+            "kind": c.kind.value,
+            "severity": c.severity.value,
+            "priority": c.priority.value,
+            "history_class": c.history_class.value,
+            "decision": c.decision.value,
+            "rationale": c.rationale,
+            "confidence": c.confidence,
+            "expert": c.expert,
+            "labels": list(c.labels),
+            "escalate_after_hours": c.escalate_after,
+        }
+        source = "rules"
+        llm = row.get("llm_verdict")
+        if llm:
+            fields.update({k: v for k, v in llm.items() if k in LLM_FIELDS})
+            fields["rationale"] = f"{c.rationale}; llm: {llm.get('rationale', '')}"
+            source = "llm"
+        overrides = row.get("overrides") or {}
+        if overrides:
+            fields.update({k: v for k, v in overrides.items() if k in fields})
+            if any(k in CLASSIFICATION_FIELDS for k in overrides):
+                source = "human"
+        fields["classification_source"] = source
+        fields["sla_due_at"] = (
+            row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None
         )
-        row.update(
-            category=c.category.value,
-            kind=c.kind.value,
-            severity=c.severity.value,
-            priority=c.priority.value,
-            history_class=c.history_class.value,
-            decision=c.decision.value,
-            rationale=c.rationale,
-            confidence=c.confidence,
-            expert=c.expert,
-            escalate_after_hours=c.escalate_after,
-            sla_due_at=(row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None),
+        if "sla_due_at" in overrides:
+            fields["sla_due_at"] = row["sla_due_at"]
+        row.update(fields)
+
+    def _input_of(
+        self, f: _Failure, work: _IssueWork, stats: dict[int, CheckHistory]
+    ) -> ClassifyInput:
+        return ClassifyInput(
+            source=f.report.source,
+            repository=f.report.repository,
+            check=f.result.check,
+            text=f.template,
+            status=f.result.status,
+            branch=f.report.branch,
+            history=self._history(work, f, stats),
+            kind=f.kind,
+            storm=f.storm,
+            message=f.message,
+            log=f.excerpt,
+            attempt=f.report.attempt,
+            exit_code=f.result.exit_code,
+            duration_s=f.result.duration_s,
         )
 
     def _apply_failure(self, work: _IssueWork, f: _Failure, now: datetime) -> None:
@@ -865,18 +889,7 @@ class Ingestor:
             f = work.latest
             if f is None:
                 continue
-            self._classify_into(
-                work,
-                source=f.report.source,
-                repository=f.report.repository,
-                check=f.result.check,
-                text=f.template,
-                status=f.result.status,
-                branch=f.report.branch,
-                history=self._history(work, f, stats),
-                kind=f.kind,
-                storm=f.storm,
-            )
+            self._classify_into(work, self._input_of(f, work, stats))
 
     def _reclassify_flaky(
         self,
@@ -910,15 +923,17 @@ class Ingestor:
                 work.row["updated_at"] = now
                 self._classify_into(
                     work,
-                    source=data["source"],
-                    repository=repository,
-                    check=check,
-                    text=data["template"],
-                    status=Status.FAIL,
-                    branch=None,
-                    history=HistoryClass.FLAKY,
-                    kind=detect_kind(data["source"], check, data["template"]),
-                    storm=False,
+                    ClassifyInput(
+                        source=data["source"],
+                        repository=repository,
+                        check=check,
+                        text=data["template"],
+                        status=Status.FAIL,
+                        branch=None,
+                        history=HistoryClass.FLAKY,
+                        kind=detect_kind(data["source"], check, data["template"]),
+                        message=data["sample_message"],
+                    ),
                 )
 
     # -- writes ---------------------------------------------------------------------------------

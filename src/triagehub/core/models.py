@@ -122,6 +122,7 @@ class CheckResult:
     message: str = ""
     log: str = ""
     duration_s: float | None = None
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

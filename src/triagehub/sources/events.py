@@ -45,6 +45,7 @@ _SHORT_KEYS = frozenset(
         "message",
         "log",
         "duration_s",
+        "exit_code",
         "commit",
         "branch",
         "url",
@@ -54,7 +55,7 @@ _SHORT_KEYS = frozenset(
 _RUN_KEYS = frozenset(
     {"id", "attempt", "commit", "branch", "url", "started_at", "finished_at", "status"}
 )
-_RESULT_KEYS = frozenset({"check", "status", "message", "log", "duration_s"})
+_RESULT_KEYS = frozenset({"check", "status", "message", "log", "duration_s", "exit_code"})
 
 
 def sniff(head: bytes) -> bool:
@@ -187,7 +188,17 @@ def _result(w: _Where, obj: Any, path: str) -> CheckResult:
         message=_str(w, obj, "message", path, max_bytes=MAX_MESSAGE_BYTES) or "",
         log=_str(w, obj, "log", path, max_bytes=MAX_LOG_BYTES) or "",
         duration_s=_duration(w, obj, path),
+        exit_code=_exit_code(w, obj, path),
     )
+
+
+def _exit_code(w: _Where, obj: dict[str, Any], path: str) -> int | None:
+    value = obj.get("exit_code")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise w.error(f"{path}exit_code", f"expected an integer, got {_type(value)}")
+    return value
 
 
 def event_to_report(obj: Any, w: _Where, default_repository: str | None) -> RunReport:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -166,6 +167,9 @@ issues = Table(
     Column("classification_source", String(8), nullable=False, default="rules"),
     Column("expert", String(100)),
     Column("assignee", String(100)),
+    Column("labels", JSON, nullable=False, default=list, server_default=text("'[]'")),
+    Column("overrides", JSON, nullable=False, default=dict, server_default=text("'{}'")),
+    Column("llm_verdict", JSON),
     Column("sla_due_at", UTCDateTime),
     Column("escalate_after_hours", Float),
     Column("first_seen", UTCDateTime, nullable=False),

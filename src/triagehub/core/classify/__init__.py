@@ -10,10 +10,14 @@ Two steps, so that the pipeline can group before it knows the history:
 
 from __future__ import annotations
 
+import enum
+import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from functools import lru_cache
+from typing import Any
 
-from triagehub.config import RepositoryConfig, Settings
+from triagehub.config import ClassificationRule, RepositoryConfig, Settings
 from triagehub.core.classify.rules import (
     CHECK_RULES,
     MAIN_BRANCHES,
@@ -34,6 +38,10 @@ from triagehub.core.models import (
     Level,
     Status,
 )
+
+# The fields a human override or the LLM may set (besides assignee and state for humans).
+CLASSIFICATION_FIELDS = ("category", "kind", "severity", "priority", "decision", "expert")
+LLM_FIELDS = ("category", "kind", "severity", "decision", "confidence")
 
 TEXT_CONFIDENCE = 0.9
 CHECK_CONFIDENCE = 0.7
@@ -93,12 +101,17 @@ class ClassifyInput:
     source: str
     repository: str
     check: str
-    text: str
+    text: str  # the template (masked error text)
     status: Status
     branch: str | None
     history: HistoryClass
     kind: KindMatch
     storm: bool = False
+    message: str = ""  # the redacted message, for user rules' regexes
+    log: str = ""  # the redacted log excerpt
+    attempt: int = 1
+    exit_code: int | None = None
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +127,8 @@ class Classification:
     escalate_after: float | None
     confidence: float
     rationale: str
+    labels: tuple[str, ...] = ()
+    rules_fired: tuple[str, ...] = ()
 
 
 _REPO_ADJUST = {Level.CRITICAL: 1, Level.HIGH: 0, Level.MEDIUM: 0, Level.LOW: -1}
@@ -149,16 +164,44 @@ def _category(inp: ClassifyInput, why: list[str]) -> Category:
     return Category.CODE_FIX
 
 
+@dataclass(frozen=True, slots=True)
+class _TextFacts:
+    security: bool
+    outage: bool
+    warning: bool
+    not_implemented: bool
+    setup_teardown: bool
+
+
+@lru_cache(maxsize=8192)
+def _facts(template: str) -> _TextFacts:
+    """The text checks of a template, once per template."""
+    head = template[:4000]
+    return _TextFacts(
+        security=SECURITY.search(head) is not None,
+        outage=OUTAGE.search(head) is not None,
+        warning=WARNING.search(head) is not None,
+        not_implemented=NOT_IMPLEMENTED.search(head) is not None,
+        setup_teardown=SETUP_TEARDOWN.search(head[:500]) is not None,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _check_facts(check: str) -> tuple[bool, bool]:
+    """(integration/e2e path, setup/teardown) of a check name."""
+    return SPEC_PATH.search(check) is not None, SETUP_TEARDOWN.search(check) is not None
+
+
 def _severity(inp: ClassifyInput, category: Category, why: list[str]) -> Level:
-    text = inp.text[:4000]
-    if SECURITY.search(text):
+    facts = _facts(inp.text)
+    if facts.security:
         why.append("severity=critical: security finding")
         return Level.CRITICAL
-    if OUTAGE.search(text):
+    if facts.outage:
         why.append("severity=critical: production outage")
         return Level.CRITICAL
     kind = inp.kind.kind
-    if kind is Kind.FORMAT or WARNING.search(text):
+    if kind is Kind.FORMAT or facts.warning:
         why.append("severity=low: style or warning")
         return Level.LOW
     if inp.storm or kind in _HIGH_KINDS:
@@ -193,13 +236,15 @@ def _decision(inp: ClassifyInput, category: Category, why: list[str]) -> Decisio
     else:
         score -= 1
         reasons.append("new -1")
-    if NOT_IMPLEMENTED.search(inp.text[:4000]):
+    facts = _facts(inp.text)
+    spec_path, setup_check = _check_facts(inp.check)
+    if facts.not_implemented:
         score += 3
         reasons.append("'not implemented' +3")
-    if SPEC_PATH.search(inp.check):
+    if spec_path:
         score += 1
         reasons.append("integration/e2e path +1")
-    if SETUP_TEARDOWN.search(inp.check) or SETUP_TEARDOWN.search(inp.text[:500]):
+    if setup_check or facts.setup_teardown:
         score -= 2
         reasons.append("setup/teardown -2")
     decision = Decision.NEEDS_SPEC if score >= 2 else Decision.ONE_OFF_FIX
@@ -212,20 +257,18 @@ def _routing(
 ) -> tuple[Level, str | None, float | None, float | None]:
     matched = repo.rule_for(kind)
     if matched is None:
-        sla = settings.default_sla_hours.get(priority)
-        return priority, None, sla, None
+        return priority, None, None, None
     name, rule = matched
     if rule.priority is not None and rule.priority.rank > priority.rank:
         why.append(f"priority={rule.priority.value}: raised by automation rule {name}")
         priority = rule.priority
     if rule.auto_assign:
         why.append(f"expert={rule.auto_assign}: automation rule {name}")
-    sla = rule.sla_hours if rule.sla_hours is not None else settings.default_sla_hours.get(priority)
-    return priority, rule.auto_assign, sla, rule.escalate_after
+    return priority, rule.auto_assign, rule.sla_hours, rule.escalate_after
 
 
-def classify(inp: ClassifyInput, settings: Settings) -> Classification:
-    """Every field of the vocabulary, with the rules that decided it."""
+def _builtin(inp: ClassifyInput, settings: Settings) -> tuple[dict[str, Any], list[str]]:
+    """The built-in defaults: every field from the kind, the history and the repository."""
     k = inp.kind
     kind = Kind.INFRASTRUCTURE if inp.storm else k.kind
     why = [
@@ -245,17 +288,166 @@ def classify(inp: ClassifyInput, settings: Settings) -> Classification:
     )
     priority, expert, sla_hours, escalate_after = _routing(repo, kind, priority, settings, why)
     decision = _decision(inp, category, why)
-    confidence = 0.95 if inp.storm else k.confidence
-    return Classification(
-        category=category,
-        kind=kind,
-        severity=severity,
-        priority=priority,
-        history_class=inp.history,
-        decision=decision,
-        expert=expert,
-        sla_hours=sla_hours,
-        escalate_after=escalate_after,
-        confidence=confidence,
-        rationale="; ".join(why),
-    )
+    fields: dict[str, Any] = {
+        "category": category,
+        "kind": kind,
+        "severity": severity,
+        "priority": priority,
+        "decision": decision,
+        "expert": expert,
+        "sla_hours": sla_hours,
+        "escalate_after": escalate_after,
+        "confidence": 0.95 if inp.storm else k.confidence,
+        "labels": (),
+    }
+    return fields, why
+
+
+_EXIT_CODE = re.compile(
+    r"(?:exit(?:ed)? (?:with )?(?:code|status)|returned non-zero exit status|exit code:?)\s+(\d+)",
+    re.IGNORECASE,
+)
+
+
+def exit_code_of(*texts: str) -> int | None:
+    """The exit code a message or log reports (``Process completed with exit code 2``)."""
+    for text in texts:
+        codes = _EXIT_CODE.findall(text[-20_000:])
+        if codes:
+            return int(codes[-1])
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    rule: ClassificationRule
+    message: re.Pattern[str] | None
+    log: re.Pattern[str] | None
+    sources: tuple[str, ...]
+    repositories: tuple[str, ...]
+    checks: tuple[str, ...]
+    branches: tuple[str, ...]
+
+    def matches(self, inp: ClassifyInput, kind: Kind) -> bool:
+        m = self.rule.match
+        if self.sources and not _glob_any(inp.source, self.sources):
+            return False
+        if self.repositories and not _glob_any(inp.repository, self.repositories):
+            return False
+        if self.checks and not _glob_any(inp.check, self.checks):
+            return False
+        if self.branches and not _glob_any(inp.branch or "", self.branches):
+            return False
+        if m.kind is not None and kind not in m.kind:
+            return False
+        if m.history is not None and inp.history not in m.history:
+            return False
+        if m.attempt_gte is not None and inp.attempt < m.attempt_gte:
+            return False
+        if m.exit_code is not None:
+            code = (
+                inp.exit_code if inp.exit_code is not None else exit_code_of(inp.message, inp.log)
+            )
+            if code not in m.exit_code:
+                return False
+        if m.duration_gte is not None and (
+            inp.duration_s is None or inp.duration_s < m.duration_gte
+        ):
+            return False
+        if m.duration_lte is not None and (
+            inp.duration_s is None or inp.duration_s > m.duration_lte
+        ):
+            return False
+        if self.message is not None and not (
+            self.message.search(inp.message) or self.message.search(inp.text)
+        ):
+            return False
+        return self.log is None or self.log.search(inp.log) is not None
+
+
+def _glob_any(value: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatchcase(value, p) for p in patterns)
+
+
+class Classifier:
+    """The deterministic classifier: built-in defaults, then the ordered rules of
+    ``classification_rules`` (each matching rule sets its fields; ``stop`` ends the list), then
+    CODEOWNERS-style ownership (the last matching pattern names the owner, used as the expert
+    when no rule or automation rule names one)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules = tuple(
+            _CompiledRule(
+                rule,
+                *rule.match.compiled(rule.name),
+                rule.match.globs("source"),
+                rule.match.globs("repository"),
+                rule.match.globs("check"),
+                rule.match.globs("branch"),
+            )
+            for rule in settings.classification_rules
+        )
+        self.ownership = tuple(settings.ownership)
+
+    def owner_of(self, repository: str, check: str) -> str | None:
+        owner = None
+        for rule in self.ownership:
+            if rule.repository and not fnmatchcase(repository, rule.repository):
+                continue
+            if fnmatchcase(check, rule.pattern):
+                owner = rule.owner
+        return owner
+
+    def classify(self, inp: ClassifyInput) -> Classification:
+        fields, why = _builtin(inp, self.settings)
+        fired: list[str] = []
+        for compiled in self.rules:
+            if not compiled.matches(inp, fields["kind"]):
+                continue
+            rule = compiled.rule
+            changes = rule.set.model_dump(exclude_none=True)
+            fired.append(rule.name)
+            for name, value in changes.items():
+                if name == "labels":
+                    fields["labels"] = tuple(dict.fromkeys((*fields["labels"], *value)))
+                elif name == "confidence":
+                    continue
+                else:
+                    fields[name] = value
+            fields["confidence"] = changes.get("confidence", max(fields["confidence"], 0.95))
+            shown = ", ".join(
+                f"{k}={v.value if isinstance(v, enum.Enum) else v}" for k, v in changes.items()
+            )
+            why.append(f"rule {rule.name!r} set {shown}")
+            if rule.stop:
+                why.append(f"rule {rule.name!r} stops the rule list")
+                break
+        if fields["expert"] is None:
+            owner = self.owner_of(inp.repository, inp.check)
+            if owner is not None:
+                fields["expert"] = owner
+                why.append(f"expert={owner}: ownership rule")
+        if fields["sla_hours"] is None:  # no rule set one: the default for the final priority
+            fields["sla_hours"] = self.settings.default_sla_hours.get(fields["priority"])
+        return Classification(
+            category=fields["category"],
+            kind=fields["kind"],
+            severity=fields["severity"],
+            priority=fields["priority"],
+            history_class=inp.history,
+            decision=fields["decision"],
+            expert=fields["expert"],
+            sla_hours=fields["sla_hours"],
+            escalate_after=fields["escalate_after"],
+            confidence=float(fields["confidence"]),
+            rationale="; ".join(why),
+            labels=tuple(fields["labels"]),
+            rules_fired=tuple(fired),
+        )
+
+
+def classify(inp: ClassifyInput, settings: Settings) -> Classification:
+    """Classify one input with a classifier built for ``settings`` (use ``Classifier`` to
+    classify many)."""
+    return Classifier(settings).classify(inp)
