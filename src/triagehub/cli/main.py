@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,7 @@ from triagehub.errors import ConfigError, InputError, TriagehubError
 from triagehub.sources import FORMATS, ParseOptions, get_format
 from triagehub.store import db
 from triagehub.store.queries import IssueView, get_issue, list_issues, list_patterns
+from triagehub.store.triage import apply_override, override_accuracy
 
 if TYPE_CHECKING:
     from triagehub.pipeline import IngestSummary
@@ -331,6 +333,92 @@ def issues_show(
     for e in detail.timeline:
         summary = ", ".join(f"{k}={v}" for k, v in e.data.items() if k != "rationale")
         out.print(f"  {e.at:%Y-%m-%d %H:%M}  {e.kind:<14} {summary}", markup=False)
+
+
+@issues_app.command("triage")
+def issues_triage(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")],
+    category: Annotated[str | None, typer.Option("--category", help="e.g. false_positive.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="e.g. timeout.")] = None,
+    severity: Annotated[str | None, typer.Option("--severity")] = None,
+    priority: Annotated[str | None, typer.Option("--priority")] = None,
+    decision: Annotated[
+        str | None, typer.Option("--decision", help="needs_spec, one_off_fix, ignore, pending.")
+    ] = None,
+    expert: Annotated[str | None, typer.Option("--expert")] = None,
+    assignee: Annotated[str | None, typer.Option("--assignee")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="e.g. resolved, ignored.")] = None,
+    actor: Annotated[
+        str, typer.Option("--actor", help="Who decided (default: $USER).")
+    ] = os.environ.get("USER", "cli"),
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Override the automatic triage of an issue. The human's values are kept from then on, the
+    change and its reason go on the timeline, and they count in `triagehub accuracy`."""
+    changes = {
+        name: value
+        for name, value in (
+            ("category", category),
+            ("kind", kind),
+            ("severity", severity),
+            ("priority", priority),
+            ("decision", decision),
+            ("expert", expert),
+            ("assignee", assignee),
+            ("state", state),
+        )
+        if value is not None
+    }
+    engine = _state(ctx).engine()
+    with Session(engine) as session, session.begin():
+        diff = apply_override(
+            session=session,
+            issue_id=issue_id,
+            changes=changes,
+            reason=reason,
+            actor=actor,
+            now=SystemClock().now(),
+        )
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps({"id": issue_id, "changes": diff}, default=str) + "\n")
+        return
+    if not diff:
+        out.print(f"#{issue_id}: nothing changed (the values were already so)")
+    for name, change in diff.items():
+        out.print(f"#{issue_id} {name}: {change['from']} -> {change['to']}", markup=False)
+
+
+@app.command()
+def accuracy(
+    ctx: typer.Context,
+    repo: Annotated[str | None, typer.Option("--repo", help="Only this OWNER/NAME.")] = None,
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="Only overrides of the last N days.")
+    ] = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """How often humans agreed with the automatic triage, per field (from their overrides)."""
+    since = SystemClock().now() - timedelta(days=days) if days else None
+    engine = _state(ctx).engine()
+    with Session(engine) as session:
+        rows = override_accuracy(session=session, repository=repo, since=since)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+        return
+    table = Table(title="Agreement of the automatic triage with humans", title_justify="left")
+    for col in ("field", "reviewed", "changed by a human", "agreement", "override rate"):
+        table.add_column(col, justify="left" if col == "field" else "right")
+    for r in rows:
+        agreement = "-" if r.agreement is None else f"{r.agreement:.0%}"
+        rate = "-" if r.agreement is None else f"{1 - r.agreement:.0%}"
+        table.add_row(r.field, str(r.reviewed), str(r.changed), agreement, rate)
+    out.print(table)
 
 
 # -- patterns -----------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Everything that touches the outside world after a decision: GitHub, Slack, the LLM, reruns."""
