@@ -54,7 +54,9 @@ def setup_issues(engine: Engine) -> list[int]:
         return sorted(i.id for i in list_issues(session=session))
 
 
-def override(engine: Engine, issue_id: int, at: datetime, **changes: str) -> dict[str, object]:
+def override(
+    engine: Engine, issue_id: int, at: datetime, **changes: str
+) -> dict[str, dict[str, Any]]:
     with Session(engine) as session, session.begin():
         return apply_override(
             session=session,
