@@ -222,9 +222,7 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             self._behave(fake._next_behaviour(), body)
 
         def do_GET(self) -> None:
-            fake._record(
-                RecordedRequest("GET", self.path, dict(self.headers.items()), b"", None)
-            )
+            fake._record(RecordedRequest("GET", self.path, dict(self.headers.items()), b"", None))
             self._error(404, "not_found_error", f"no route for GET {self.path}")
 
         def _check(self, headers: dict[str, str], body: Any) -> tuple[int, str, str] | None:

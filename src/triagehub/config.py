@@ -195,7 +195,7 @@ class LLMConfig(_Strict):
     """The optional LLM classifier (used only with ``ANTHROPIC_API_KEY`` set)."""
 
     enabled: bool = True
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-5-5"
     confidence_threshold: float = Field(default=0.6, ge=0, le=1)
     daily_budget: int = Field(default=200, ge=0)
     timeout_s: float = Field(default=20.0, gt=0)

@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from triagehub.actions.llm import LLMClassifier
 
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
@@ -134,6 +137,8 @@ class IngestSummary:
     new_issues: int = 0
     updated_issues: int = 0
     regressions: int = 0
+    llm_refined: int = 0
+    llm_fallbacks: int = 0
     formats: dict[str, str] = field(default_factory=dict)
     errors: list[InputError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -152,6 +157,8 @@ class IngestSummary:
             "new_issues",
             "updated_issues",
             "regressions",
+            "llm_refined",
+            "llm_fallbacks",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.formats.update(other.formats)
@@ -177,6 +184,8 @@ class IngestSummary:
             "new_issues": self.new_issues,
             "updated_issues": self.updated_issues,
             "regressions": self.regressions,
+            "llm_refined": self.llm_refined,
+            "llm_fallbacks": self.llm_fallbacks,
             "errors": [str(e) for e in self.errors],
             "warnings": self.warnings,
         }
@@ -269,6 +278,7 @@ class Ingestor:
         self.batch_results = batch_results
         self.summary = IngestSummary()
         self.classifier = Classifier(settings)
+        self.touched_ids: set[int] = set()
         self._buffer: list[RunReport] = []
         self._buffered = 0
         self._repos: dict[str, int] = {}
@@ -974,6 +984,7 @@ class Ingestor:
             )
         self.summary.new_issues += len(new)
         self.summary.updated_issues += len(old)
+        self.touched_ids.update(w.row["id"] for w in touched)
         grouping.insert_aliases(
             session=session,
             rows=[
@@ -1212,13 +1223,31 @@ def ingest_reports(
     settings: Settings,
     *,
     clock: Clock | None = None,
+    llm: LLMClassifier | None = None,
 ) -> IngestSummary:
-    """Ingest already-parsed reports in one transaction."""
+    """Ingest already-parsed reports in one transaction (then the optional LLM step)."""
     with Session(engine) as session, session.begin():
         ingestor = Ingestor(session, settings, clock=clock)
         ingestor.add_all(reports)
         ingestor.flush()
+    _refine(engine, settings, llm, ingestor, clock)
     return ingestor.summary
+
+
+def _refine(
+    engine: Engine,
+    settings: Settings,
+    llm: LLMClassifier | None,
+    ingestor: Ingestor,
+    clock: Clock | None,
+) -> None:
+    if llm is None or not ingestor.touched_ids:
+        return
+    from triagehub.refine import refine_with_llm
+
+    result = refine_with_llm(engine, settings, llm, issue_ids=ingestor.touched_ids, clock=clock)
+    ingestor.summary.llm_refined += result.refined
+    ingestor.summary.llm_fallbacks += sum(result.fallbacks.values())
 
 
 def ingest_file(
@@ -1230,6 +1259,7 @@ def ingest_file(
     options: ParseOptions | None = None,
     clock: Clock | None = None,
     progress: ProgressCallback | None = None,
+    llm: LLMClassifier | None = None,
 ) -> IngestSummary:
     """Ingest one file in one transaction: all of it, or (on an ``InputError``) none of it."""
     summary = IngestSummary(files=1)
@@ -1243,6 +1273,7 @@ def ingest_file(
                 if progress is not None:
                     progress(len(report.results))
             ingestor.flush()
+        _refine(engine, settings, llm, ingestor, clock)
         summary.add(ingestor.summary)
     except InputError as exc:
         summary.errors.append(exc)
@@ -1258,13 +1289,21 @@ def ingest_files(
     options: ParseOptions | None = None,
     clock: Clock | None = None,
     progress: ProgressCallback | None = None,
+    llm: LLMClassifier | None = None,
 ) -> IngestSummary:
     """Ingest several files, one transaction each; a bad file does not stop the others."""
     total = IngestSummary()
     for path in paths:
         total.add(
             ingest_file(
-                engine, path, settings, fmt=fmt, options=options, clock=clock, progress=progress
+                engine,
+                path,
+                settings,
+                fmt=fmt,
+                options=options,
+                clock=clock,
+                progress=progress,
+                llm=llm,
             )
         )
     return total

@@ -94,6 +94,16 @@ _LEVELS: Final = tuple(level.value for level in Level)
 _DECISIONS: Final = tuple(d.value for d in Decision)
 _ANSWER_KEYS: Final = ("category", "kind", "severity", "decision", "confidence", "rationale")
 _RETRYABLE_STATUSES: Final = frozenset({408, 409, 429})
+_LOG_LEVELS: Final[dict[str, int]] = {
+    "ok": logging.INFO,
+    "cached": logging.DEBUG,
+    "skipped_disabled": logging.DEBUG,
+    "skipped_budget": logging.INFO,
+    "error": logging.WARNING,
+    "invalid": logging.WARNING,
+    "timeout": logging.WARNING,
+    "rate_limited": logging.WARNING,
+}
 
 
 @dataclass(frozen=True)
@@ -449,8 +459,8 @@ class LLMClassifier:
         self._cooldown_until: datetime | None = None
         self._client: anthropic.Anthropic | None = None
         if self._api_key is not None:
-            # An explicit api_key means the SDK reads no credential from the environment; an
-            # explicit base_url (None falls back to ANTHROPIC_BASE_URL, then the public API).
+            # With an explicit api_key the SDK reads no credential from the environment or
+            # profiles. base_url=None means ANTHROPIC_BASE_URL if set, else the public API.
             self._client = anthropic.Anthropic(
                 api_key=self._api_key,
                 base_url=base_url,
@@ -606,6 +616,8 @@ class LLMClassifier:
             )
         except anthropic.APIStatusError as exc:
             return LLMOutcome(None, "error", self._scrub(_describe_status_error(exc)))
+        except anthropic.APIResponseValidationError as exc:
+            return LLMOutcome(None, "invalid", self._scrub(f"unexpected answer shape: {exc}"))
         except anthropic.APIConnectionError as exc:
             cause = exc.__cause__
             reason = f"{type(cause).__name__}: {cause}" if cause is not None else exc.message
@@ -618,7 +630,7 @@ class LLMClassifier:
             )
         except json.JSONDecodeError as exc:
             return LLMOutcome(
-                None, "invalid", f"the answer's body is not valid JSON ({exc.msg} at {exc.pos})"
+                None, "invalid", f"the answer's body is not valid JSON ({exc.msg}, char {exc.pos})"
             )
         try:
             verdict = self._verdict_from(message)
@@ -675,8 +687,7 @@ class LLMClassifier:
         detail: str,
         elapsed_s: float | None = None,
     ) -> LLMOutcome:
-        problem = status in ("error", "invalid", "timeout", "rate_limited")
-        level = logging.WARNING if problem else logging.INFO
+        level = _LOG_LEVELS[status]
         log.log(
             level,
             "llm classify %s: %s (%s)",

@@ -141,6 +141,11 @@ def _print_summary(summary: IngestSummary) -> None:
         ("updated issues", summary.updated_issues),
         ("regressions", summary.regressions),
     ]
+    if summary.llm_refined or summary.llm_fallbacks:
+        rows += [
+            ("refined by the LLM", summary.llm_refined),
+            ("LLM fallbacks to the rules", summary.llm_fallbacks),
+        ]
     for name, value in rows:
         table.add_row(name, str(value))
     out.print(table)
@@ -181,6 +186,7 @@ def ingest(
     """Ingest failure reports. Each file is one transaction: a bad file stores nothing, and the
     other files of the same call are still ingested. Ingesting the same file twice is a no-op."""
     from triagehub.pipeline import ingest_files
+    from triagehub.refine import llm_from_settings
 
     state = _state(ctx)
     source = None if fmt == "auto" else get_format(fmt)
@@ -205,6 +211,7 @@ def ingest(
             fmt=source,
             options=ParseOptions(repository=repo),
             progress=lambda n: progress.advance(task, n),
+            llm=llm_from_settings(settings),
         )
     if output is OutputFormat.json:
         out.print_json(json.dumps(summary.as_dict()))

@@ -169,7 +169,7 @@ issues = Table(
     Column("assignee", String(100)),
     Column("labels", JSON, nullable=False, default=list, server_default=text("'[]'")),
     Column("overrides", JSON, nullable=False, default=dict, server_default=text("'{}'")),
-    Column("llm_verdict", JSON),
+    Column("llm_verdict", JSON(none_as_null=True)),
     Column("sla_due_at", UTCDateTime),
     Column("escalate_after_hours", Float),
     Column("first_seen", UTCDateTime, nullable=False),
@@ -263,4 +263,12 @@ issue_aliases = Table(
     Column("issue_id", ForeignKey("issues.id"), nullable=False),
     Column("reason", String(40), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Calls made to the LLM per UTC day, shared by every process (the per-day budget).
+llm_usage = Table(
+    "llm_usage",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("calls", Integer, nullable=False, default=0),
 )
