@@ -138,9 +138,10 @@ def clear_caches() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 failures for throughput")
+    parser.add_argument("--corpus", type=Path, default=CORPUS / "cases.jsonl", help="cases.jsonl")
     args = parser.parse_args(argv)
     console = Console(width=170)
-    path = CORPUS / "cases.jsonl"
+    path: Path = args.corpus
     if not path.is_file():
         console.print(f"corpus not found: {path}")
         return 2
