@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from triagehub.config import Settings
-from triagehub.core.classify import Classifier, ClassifyInput, detect_kind
+from triagehub.core.classify import Classifier, ClassifyInput, detect_kind, exit_code_of
 from triagehub.core.excerpt import error_text, extract
 from triagehub.core.fingerprint import normalize, strip_ansi
 from triagehub.core.models import HistoryClass, Status
@@ -87,7 +87,12 @@ def to_input(case: Case, message: str | None = None) -> ClassifyInput:
         status=Status.FAIL,
         branch="feature/x",
         history=HistoryClass.NEW,
-        kind=detect_kind(case.source, case.check, template),
+        kind=detect_kind(
+            case.source,
+            case.check,
+            template,
+            case.exit_code if case.exit_code is not None else exit_code_of(text, excerpt),
+        ),
         message=strip_ansi(text),
         log=excerpt,
         exit_code=case.exit_code,
@@ -208,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for inp in inputs:
         classifier.classify(
-            dataclasses.replace(inp, kind=detect_kind(inp.source, inp.check, inp.text))
+            dataclasses.replace(
+                inp, kind=detect_kind(inp.source, inp.check, inp.text, inp.exit_code)
+            )
         )
     classify_s = time.perf_counter() - started
     stage = n / classify_s

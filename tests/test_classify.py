@@ -38,8 +38,8 @@ RULE_SAMPLES = [
     ),
     (
         "database_runtime",
-        "dbt",
-        "model.shop.orders",
+        "generic",
+        "nightly / load",
         'Binder Error: Referenced column "amount" not found',
     ),
     (
@@ -69,6 +69,30 @@ RULE_SAMPLES = [
         "Deployment failed: pod api-7f9 is in CrashLoopBackOff",
     ),
     ("assertion", "junit", "tests/test_a.py::test_x", "AssertionError: assert 1 == 2"),
+    (
+        "registry_unreachable",
+        "generic",
+        "CI / deps",
+        "WARNING: Retrying (Retry(total=4)) after connection broken by 'NewConnectionError(...)'",
+    ),
+    ("busy", "generic", "nightly / enqueue", "Error: in prepare, database is locked (5)"),
+    ("corrupt_download", "generic", "CI / setup", "gzip: stdin: not in gzip format"),
+    (
+        "corrupt_data",
+        "generic",
+        "backup / verify",
+        "gzip: dump.gz: invalid compressed data--crc error",
+    ),
+    ("environment", "generic", "CI / db", 'FATAL:  database "nope_db" does not exist'),
+    ("data_integrity", "generic", "nightly / load", "UNIQUE constraint failed: customers.email"),
+    (
+        "git",
+        "generic",
+        "CI / merge",
+        "error: pathspec 'v2.4.1' did not match any file(s) known to git",
+    ),
+    ("push_rejected", "generic", "CI / push", " ! [rejected]        main -> main (fetch first)"),
+    ("compiler_symptom", "generic", "step", "SyntaxError: Unexpected token '{'"),
 ]
 
 
@@ -100,6 +124,23 @@ def test_each_text_rule_fires_on_its_sample(
 def test_check_name_rules_decide_when_the_text_says_nothing(check: str, kind: str) -> None:
     match = detect_kind("generic", check, "something went wrong")
     assert match.kind.value == kind and match.confidence == 0.7
+
+
+def test_weak_text_rules_yield_to_the_check_name() -> None:
+    # A database error in a deploy step is a deployment problem; in a dbt model, a runtime one.
+    deploy = detect_kind("generic", "CD / migrate", normalize('ERROR: relation "x" does not exist'))
+    assert deploy.kind.value == "deployment" and "over database_runtime" in deploy.rule
+    dbt = detect_kind("dbt", "model.shop.x", normalize("Runtime Error in model x"))
+    assert dbt.kind.value == "runtime"
+    lint = detect_kind("generic", "CI / lint / node --check", "SyntaxError: Unexpected token")
+    assert lint.kind.value == "lint"
+
+
+def test_exit_codes_decide_when_nothing_else_does() -> None:
+    timeout = detect_kind("generic", "nightly / wait", "Process completed", exit_code=124)
+    assert (timeout.kind.value, timeout.transient) == ("timeout", True)
+    killed = detect_kind("generic", "nightly / wait", "Process completed", exit_code=137)
+    assert killed.kind.value == "infrastructure"
 
 
 def test_fallback_is_low_confidence() -> None:
@@ -189,7 +230,7 @@ def test_transient_failures_are_watched_not_fixed() -> None:
         ("production outage: checkout is down", "feature/x", "critical"),
         ("would reformat src/a.py", "main", "low"),
         ("Got 1 result, configured to warn if != 0", "feature/x", "low"),
-        ("error TS2322: Type 'string' is not assignable to type 'number'.", "feature/x", "high"),
+        ("error[E0308]: mismatched types", "feature/x", "high"),
         ("AssertionError: assert 1 == 2", "main", "high"),
         ("AssertionError: assert 1 == 2", "feature/x", "medium"),
     ],

@@ -26,6 +26,7 @@ from triagehub.core.classify.rules import (
     SECURITY,
     SETUP_TEARDOWN,
     SPEC_PATH,
+    TEST_TIME_LIMIT,
     TEXT_RULES,
     WARNING,
     KindRule,
@@ -57,6 +58,15 @@ class KindMatch:
     transient: bool
     environmental: bool
     evidence: str
+    test_like: bool = False
+    category: str | None = None
+
+
+# Exit codes that say what happened when the text does not: killed by a time limit, by the kernel.
+_EXIT_KINDS = {
+    124: (Kind.TIMEOUT, "exit_code_timeout", True),
+    137: (Kind.INFRASTRUCTURE, "exit_code_killed", False),
+}
 
 
 @lru_cache(maxsize=8192)
@@ -80,20 +90,51 @@ def _check_rule(source: str, check: str) -> tuple[KindRule | None, bool]:
     return rule, test_like
 
 
-def detect_kind(source: str, check: str, template: str) -> KindMatch:
-    """The failure kind of an error (first matching text rule, else check-name rule)."""
+def detect_kind(source: str, check: str, template: str, exit_code: int | None = None) -> KindMatch:
+    """The failure kind of an error: the first matching text rule; a weak text rule yields to
+    the check's name; then the check-name rules; then the exit code (124: a time limit)."""
     text_match = _text_rule(template)
     check_rule, test_like = _check_rule(source, check)
     if text_match is not None:
         rule, evidence = text_match
+        if rule.weak and check_rule is not None:
+            return KindMatch(
+                check_rule.kind,
+                f"{check_rule.name} (over {rule.name})",
+                (TEXT_CONFIDENCE + CHECK_CONFIDENCE) / 2,
+                False,
+                False,
+                check,
+                test_like,
+            )
         # Network and capacity failures group per repository; so does a timeout outside tests.
         environmental = rule.environmental or (rule.kind is Kind.TIMEOUT and not test_like)
         return KindMatch(
-            rule.kind, rule.name, TEXT_CONFIDENCE, rule.transient, environmental, evidence
+            rule.kind,
+            rule.name,
+            TEXT_CONFIDENCE,
+            rule.transient,
+            environmental,
+            evidence,
+            test_like,
+            rule.category,
         )
     if check_rule is not None:
-        return KindMatch(check_rule.kind, check_rule.name, CHECK_CONFIDENCE, False, False, check)
-    return KindMatch(Kind.BUILD, "fallback", FALLBACK_CONFIDENCE, False, False, "")
+        return KindMatch(
+            check_rule.kind, check_rule.name, CHECK_CONFIDENCE, False, False, check, test_like
+        )
+    if exit_code in _EXIT_KINDS:
+        kind, name, transient = _EXIT_KINDS[exit_code]
+        return KindMatch(
+            kind,
+            name,
+            CHECK_CONFIDENCE,
+            transient,
+            not test_like,
+            f"exit code {exit_code}",
+            test_like,
+        )
+    return KindMatch(Kind.BUILD, "fallback", FALLBACK_CONFIDENCE, False, False, "", test_like)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +192,18 @@ def _category(inp: ClassifyInput, why: list[str]) -> Category:
     if inp.history is HistoryClass.FLAKY:
         why.append("category=transient_failure: the check is flaky (passed and failed)")
         return Category.TRANSIENT
+    if k.category is not None:
+        why.append(f"category={k.category}: decided by rule {k.rule}")
+        return Category(k.category)
+    if (
+        k.kind is Kind.TIMEOUT
+        and k.test_like
+        and TEST_TIME_LIMIT.search(inp.text[:4000])
+        and not _check_facts(inp.check)[0]
+        and inp.history is not HistoryClass.FLAKY
+    ):
+        why.append("category=code_fix_required: a unit test ran past its own time limit")
+        return Category.CODE_FIX
     if k.transient and inp.history is not HistoryClass.PERSISTENT:
         why.append(f"category=transient_failure: {k.rule} failures usually heal on retry")
         return Category.TRANSIENT
