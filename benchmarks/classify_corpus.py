@@ -127,7 +127,7 @@ def confusion(rows: list[tuple[str, str]], title: str) -> Table:
     return table
 
 
-_NUMBER = re.compile(r"\d+")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")  # standalone numbers vary; identifiers do not
 
 
 def clear_caches() -> None:

@@ -200,7 +200,6 @@ def _category(inp: ClassifyInput, why: list[str]) -> Category:
         and k.test_like
         and TEST_TIME_LIMIT.search(inp.text[:4000])
         and not _check_facts(inp.check)[0]
-        and inp.history is not HistoryClass.FLAKY
     ):
         why.append("category=code_fix_required: a unit test ran past its own time limit")
         return Category.CODE_FIX
