@@ -35,6 +35,7 @@ from triagehub.core.classify import (
     ClassifyInput,
     KindMatch,
     detect_kind,
+    exit_code_of,
 )
 from triagehub.core.excerpt import error_text, extract
 from triagehub.core.fingerprint import (
@@ -207,6 +208,7 @@ class _Failure:
     scope: Scope
     fingerprint: str
     storm: bool
+    exit_code: int | None = None
     issue_key: str = ""  # the fingerprint of the issue it joins (its own, an alias's, ...)
 
 
@@ -540,7 +542,8 @@ class Ingestor:
         excerpt = _excerpt(res.log)
         text = error_text(message, excerpt)
         template = self._normalize(text, self.version) or _placeholder(res)
-        kind = detect_kind(report.source, res.check, template)
+        exit_code = res.exit_code if res.exit_code is not None else exit_code_of(message, excerpt)
+        kind = detect_kind(report.source, res.check, template, exit_code)
         scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
         fingerprint = grouping_key(
             scope=scope,
@@ -564,6 +567,7 @@ class Ingestor:
             scope=scope,
             fingerprint=fingerprint,
             storm=storm,
+            exit_code=exit_code,
         )
 
     def _roll_up_storm(self, report: RunReport, failures: list[_Failure], total: int) -> None:
@@ -848,7 +852,7 @@ class Ingestor:
             message=f.message,
             log=f.excerpt,
             attempt=f.report.attempt,
-            exit_code=f.result.exit_code,
+            exit_code=f.exit_code,
             duration_s=f.result.duration_s,
         )
 
