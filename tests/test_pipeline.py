@@ -343,3 +343,37 @@ def test_batch_size_does_not_change_the_outcome(engine: Engine, batch: int) -> N
     [issue] = issues(engine)
     assert issue.occurrences == 7
     assert issue.history_class == "persistent"
+
+
+def test_user_rules_and_ownership_reach_the_stored_issue(engine: Engine) -> None:
+    from triagehub.config import parse_settings
+
+    settings = parse_settings(
+        {
+            "classification_rules": [
+                {
+                    "name": "killed-is-infra",
+                    "match": {"exit_code": [137]},
+                    "set": {"category": "infrastructure_issue", "labels": ["oom"]},
+                }
+            ],
+            "ownership": [{"pattern": "tests/payments/*", "owner": "@payments"}],
+        },
+        "triagehub.yaml",
+    )
+    report = RunReport(
+        source="generic",
+        repository="acme/app",
+        run_id="1",
+        finished_at=T0,
+        results=(
+            CheckResult(
+                "tests/payments/test_refund.py", Status.FAIL, "AssertionError: refund", "", None, 137
+            ),
+        ),
+    )
+    ingest(engine, [report], settings)
+    [issue] = issues(engine)
+    assert issue.category == "infrastructure_issue" and issue.labels == ["oom"]
+    assert issue.expert == "@payments"
+    assert "rule 'killed-is-infra' set" in issue.rationale

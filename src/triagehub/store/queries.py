@@ -45,6 +45,7 @@ class IssueView:
     classification_source: str
     sample_message: str
     pattern_id: int | None = None
+    labels: list[str] = field(default_factory=list)
     similar_issues: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -136,6 +137,7 @@ _ISSUE_COLUMNS = (
     t.issues.c.classification_source,
     t.issues.c.sample_message,
     t.issues.c.pattern_id,
+    t.issues.c.labels,
 )
 MAX_SIMILAR = 10
 
