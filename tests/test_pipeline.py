@@ -368,7 +368,10 @@ def test_user_rules_and_ownership_reach_the_stored_issue(engine: Engine) -> None
         finished_at=T0,
         results=(
             CheckResult(
-                "tests/payments/test_refund.py", Status.FAIL, "AssertionError: refund", "", None, 137
+                "tests/payments/test_refund.py",
+                Status.FAIL,
+                "AssertionError: refund",
+                exit_code=137,
             ),
         ),
     )
