@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,7 +69,6 @@ _K = TypeVar("_K", int, str)
 MAX_STORED_MESSAGE = 64 * 1024
 MAX_EXCERPT = 8 * 1024
 EXCERPT_LINES = 30
-_SQL_CHUNK = 500
 MAX_SCOPE_CANDIDATES = 200
 MAX_PATTERN_CANDIDATES = 50
 _CLASSIFIED_FIELDS = (
@@ -248,11 +247,6 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _chunks(items: Sequence[Any], size: int = _SQL_CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 class Ingestor:
     """Writes ``RunReport``s into the store in batches, inside the session's transaction."""
 
@@ -407,7 +401,7 @@ class Ingestor:
     def _ensure_repositories(self, names: set[str], now: datetime) -> dict[str, int]:
         missing = [n for n in names if n not in self._repos]
         if missing:
-            for chunk in _chunks(missing):
+            for chunk in grouping.chunks(missing):
                 rows = self.session.execute(
                     select(t.repositories.c.name, t.repositories.c.id).where(
                         t.repositories.c.name.in_(chunk)
@@ -433,7 +427,7 @@ class Ingestor:
     def _existing_runs(self, keys: list[tuple[int, str, str, int]]) -> dict[Any, str]:
         found: dict[Any, str] = {}
         wanted = set(keys)
-        for chunk in _chunks(sorted({k[2] for k in keys})):
+        for chunk in grouping.chunks(sorted({k[2] for k in keys})):
             rows = self.session.execute(
                 select(
                     t.runs.c.repository_id,
@@ -494,7 +488,7 @@ class Ingestor:
         for repo_id, check in missing:
             by_repo.setdefault(repo_id, []).append(check)
         for repo_id, names in by_repo.items():
-            for chunk in _chunks(names):
+            for chunk in grouping.chunks(names):
                 rows = self.session.execute(
                     select(t.checks.c.key, t.checks.c.id).where(
                         t.checks.c.repository_id == repo_id, t.checks.c.key.in_(chunk)
@@ -518,7 +512,7 @@ class Ingestor:
     def _load_stats(self, check_pks: set[int]) -> tuple[dict[int, CheckHistory], set[int]]:
         stats: dict[int, CheckHistory] = {}
         cols = [t.check_stats.c.check_id, *(t.check_stats.c[f] for f in _STATS_FIELDS)]
-        for chunk in _chunks(sorted(check_pks)):
+        for chunk in grouping.chunks(sorted(check_pks)):
             for row in self.session.execute(
                 select(*cols).where(t.check_stats.c.check_id.in_(chunk))
             ):
@@ -916,7 +910,7 @@ class Ingestor:
         if not check_pks:
             return
         closed = [s.value for s in IssueState if s.is_closed]
-        for chunk in _chunks(sorted(check_pks)):
+        for chunk in grouping.chunks(sorted(check_pks)):
             rows = self.session.execute(
                 select(t.issues, t.repositories.c.name.label("repository_name"), t.checks.c.key)
                 .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
@@ -1207,7 +1201,7 @@ class Ingestor:
             w.row["checks_count"] = len(w.checks)
         pairs = [(w.row["id"], pk) for w in old for pk in w.checks]
         known: set[tuple[int, int]] = set()
-        for chunk in _chunks(pairs):
+        for chunk in grouping.chunks(pairs):
             rows = self.session.execute(
                 select(t.issue_checks.c.issue_id, t.issue_checks.c.check_id).where(
                     tuple_(t.issue_checks.c.issue_id, t.issue_checks.c.check_id).in_(chunk)

@@ -14,14 +14,15 @@ from triagehub.store import tables as t
 CHUNK = 500
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """Slices of at most ``size`` items: IN lists stay within every database's parameter limit."""
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
 def issues_by_fingerprint(*, session: Session, fingerprints: Iterable[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for chunk in _chunks(sorted(set(fingerprints))):
+    for chunk in chunks(sorted(set(fingerprints))):
         rows.extend(
             dict(r)
             for r in session.execute(
@@ -33,7 +34,7 @@ def issues_by_fingerprint(*, session: Session, fingerprints: Iterable[str]) -> l
 
 def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         rows.extend(
             dict(r)
             for r in session.execute(select(t.issues).where(t.issues.c.id.in_(chunk))).mappings()
@@ -43,7 +44,7 @@ def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]
 
 def aliases(*, session: Session, fingerprints: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(fingerprints))):
+    for chunk in chunks(sorted(set(fingerprints))):
         for fingerprint, issue_id in session.execute(
             select(t.issue_aliases.c.fingerprint, t.issue_aliases.c.issue_id).where(
                 t.issue_aliases.c.fingerprint.in_(chunk)
@@ -71,8 +72,8 @@ def scope_candidates(
     found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     checks = sorted(set(check_ids))
     repos = sorted(set(repository_ids))
-    for chunk_checks in _chunks(checks) if checks else [()]:
-        for chunk_repos in _chunks(repos) if repos else [()]:
+    for chunk_checks in chunks(checks) if checks else [()]:
+        for chunk_repos in chunks(repos) if repos else [()]:
             conditions = []
             if chunk_checks:
                 conditions.append(
@@ -106,7 +107,7 @@ def scope_key(scope: str, repository_id: int, check_id: int | None) -> tuple[Any
 
 def patterns_by_hash(*, session: Session, hashes: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(hashes))):
+    for chunk in chunks(sorted(set(hashes))):
         for template_hash, pk in session.execute(
             select(t.patterns.c.template_hash, t.patterns.c.id)
             .where(t.patterns.c.template_hash.in_(chunk))
@@ -119,7 +120,7 @@ def patterns_by_hash(*, session: Session, hashes: Iterable[str]) -> dict[str, in
 def band_members(*, session: Session, bands: Iterable[str]) -> dict[str, list[int]]:
     """The patterns stored under each LSH band."""
     found: dict[str, list[int]] = {}
-    for chunk in _chunks(sorted(set(bands))):
+    for chunk in chunks(sorted(set(bands))):
         for band, pk in session.execute(
             select(t.pattern_bands.c.band, t.pattern_bands.c.pattern_id).where(
                 t.pattern_bands.c.band.in_(chunk)
@@ -131,7 +132,7 @@ def band_members(*, session: Session, bands: Iterable[str]) -> dict[str, list[in
 
 def pattern_templates(*, session: Session, ids: Iterable[int]) -> dict[int, str]:
     found: dict[int, str] = {}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         for pk, template in session.execute(
             select(t.patterns.c.id, t.patterns.c.template).where(t.patterns.c.id.in_(chunk))
         ):
@@ -159,7 +160,7 @@ def bump_patterns(
         return
     ids = [r[0] for r in rows]
     current: dict[int, tuple[datetime, datetime]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for pk, first, last in session.execute(
             select(t.patterns.c.id, t.patterns.c.first_seen, t.patterns.c.last_seen).where(
                 t.patterns.c.id.in_(chunk)
