@@ -1,0 +1,447 @@
+"""A small stateful fake of GitHub's REST API for what Prism cannot do.
+
+Two real HTTP servers on 127.0.0.1 (ephemeral ports): the API (``fake.base_url``) and log storage
+(``fake.storage_url``, another origin, like GitHub's signed log URLs). Usage::
+
+    with FakeGitHub() as fake:
+        fake.add_runs(250)
+        fake.script(Reply(502), Reply(403, headers={...}))   # the next API answers, in order
+        client = GitHubClient(fake.token, base_url=fake.base_url, sleep=sleeps.append)
+        ...
+        assert [r.query.get("page") for r in fake.requests] == [None, "2", "3"]
+
+What it does, as GitHub does:
+
+* ``GET /repos/{o}/{r}/actions/runs`` and ``/actions/workflows/{file-or-id}/runs``: the runs of
+  ``fake.runs``, newest first, filtered by ``branch``, ``status`` (a status or a conclusion) and
+  ``created`` (``>=ISO``, ``<=ISO`` or an ISO date-time), paginated with ``per_page`` (default 30,
+  at most 100) and ``page``, with ``total_count`` and ``Link`` headers (``next``, ``last``,
+  ``first``, ``prev``) carrying absolute URLs.
+* ``GET .../actions/runs/{id}``; ``.../runs/{id}/jobs`` (``filter=latest`` keeps the jobs of
+  the run's last attempt); ``.../runs/{id}/attempts/{n}/jobs``. Unknown ids answer 404 in GitHub's
+  error envelope.
+* ``GET .../actions/jobs/{id}/logs`` and ``.../runs/{id}/logs``: ``302`` to log storage with a
+  signed-looking query; storage serves ``fake.job_logs`` / ``fake.run_logs`` bytes, with a
+  ``Content-Length`` unless ``fake.storage_sends_length`` is false (then the body ends when the
+  connection closes). With ``fake.storage_gate`` (a ``threading.Event``) set to an event, storage
+  sends the first half of the body and waits for the event before sending the rest.
+* ``POST .../actions/runs/{id}/rerun-failed-jobs``: ``201 {}``, recorded in ``fake.reruns``.
+* Every JSON answer has a weak ``ETag``; a matching ``If-None-Match`` gets ``304`` with no body.
+* ``Authorization`` other than ``Bearer <fake.token>`` answers 401 ``Bad credentials``; no
+  ``Authorization`` at all is allowed (a public repository).
+
+``fake.script(*behaviours)`` queues answers taken, one per request, by the next API requests
+before any of the above: :class:`Reply` (any status, body and headers) or :class:`Disconnect`
+(close the connection without answering). Every request is recorded (``fake.requests``,
+``fake.storage_requests``) with its headers, valid or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+DEFAULT_TOKEN = "ghp_FakeTokenForTests0123456789abcdefABCD"
+DOCS = "https://docs.github.com/rest"
+SIGNATURE = "urlSigningMethod=HMACV1&urlSignature=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: ``body`` is JSON-encoded unless it is bytes."""
+
+    status: int
+    body: object = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """Close the connection without answering (the client sees a transport error)."""
+
+
+Behaviour = Reply | Disconnect
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+
+    @property
+    def authorization(self) -> str | None:
+        return self.headers.get("authorization")
+
+
+def make_run(
+    run_id: int,
+    *,
+    name: str = "CI",
+    path: str = ".github/workflows/ci.yml",
+    workflow_id: int = 161335,
+    branch: str = "main",
+    status: str = "completed",
+    conclusion: str | None = "failure",
+    created_at: datetime | None = None,
+    run_attempt: int = 1,
+) -> dict[str, Any]:
+    created = created_at or datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=run_id)
+    stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "id": run_id,
+        "name": name,
+        "path": path,
+        "workflow_id": workflow_id,
+        "head_branch": branch,
+        "head_sha": hashlib.sha1(str(run_id).encode()).hexdigest(),
+        "run_number": run_id,
+        "run_attempt": run_attempt,
+        "event": "push",
+        "status": status,
+        "conclusion": conclusion,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "html_url": f"https://github.com/octo-org/octo-repo/actions/runs/{run_id}",
+    }
+
+
+def make_job(job_id: int, run_id: int, *, attempt: int = 1, name: str = "test") -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "run_id": run_id,
+        "run_attempt": attempt,
+        "name": name,
+        "status": "completed",
+        "conclusion": "failure",
+        "steps": [
+            {"name": "Set up job", "status": "completed", "conclusion": "success", "number": 1},
+            {"name": "Run tests", "status": "completed", "conclusion": "failure", "number": 2},
+        ],
+    }
+
+
+_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("runs", r"/repos/[^/]+/[^/]+/actions/runs"),
+        ("workflow_runs", r"/repos/[^/]+/[^/]+/actions/workflows/(?P<workflow>[^/]+)/runs"),
+        ("run", r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)"),
+        ("jobs", r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/jobs"),
+        ("attempt_jobs", r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/attempts/(?P<n>\d+)/jobs"),
+        ("job_logs", r"/repos/[^/]+/[^/]+/actions/jobs/(?P<job>\d+)/logs"),
+        ("run_logs", r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/logs"),
+        ("rerun", r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/rerun-failed-jobs"),
+    )
+)
+
+
+class FakeGitHub:
+    def __init__(self, *, token: str | None = DEFAULT_TOKEN) -> None:
+        self.token = token
+        self.runs: list[dict[str, Any]] = []
+        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.job_logs: dict[int, bytes] = {}
+        self.run_logs: dict[int, bytes] = {}
+        self.storage_sends_length = True
+        self.storage_gate: threading.Event | None = None
+        self.requests: list[Recorded] = []
+        self.storage_requests: list[Recorded] = []
+        self.reruns: list[int] = []
+        self._script: deque[Behaviour] = deque()
+        self._lock = threading.Lock()
+        self._api = _Server(self, storage=False)
+        self._storage = _Server(self, storage=True)
+        self.base_url = self._api.url
+        self.storage_url = self._storage.url
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def add_runs(self, count: int, **overrides: Any) -> list[dict[str, Any]]:
+        start = len(self.runs) + 1
+        added = [make_run(start + i, **overrides) for i in range(count)]
+        self.runs.extend(added)
+        return added
+
+    def script(self, *behaviours: Behaviour) -> None:
+        with self._lock:
+            self._script.extend(behaviours)
+
+    def next_behaviour(self) -> Behaviour | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def record(self, entry: Recorded, *, storage: bool) -> None:
+        with self._lock:
+            (self.storage_requests if storage else self.requests).append(entry)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._api.start()
+        self._storage.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._api.stop()
+        self._storage.stop()
+
+
+class _Server:
+    def __init__(self, fake: FakeGitHub, *, storage: bool) -> None:
+        handler = type("Handler", (_StorageHandler if storage else _ApiHandler,), {"fake": fake})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeGitHub
+    storage = False
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _record(self) -> Recorded:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("content-length") or 0)
+        if length:
+            self.rfile.read(length)
+        entry = Recorded(
+            method=self.command,
+            path=parts.path,
+            query=query,
+            headers={k.lower(): v for k, v in self.headers.items()},
+        )
+        self.fake.record(entry, storage=self.storage)
+        return entry
+
+    def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if "content-length" not in {n.lower() for n in headers}:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, body: object, headers: Mapping[str, str] | None = None) -> None:
+        encoded = json.dumps(body).encode()
+        out = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        self._send(status, encoded, out)
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"message": message, "documentation_url": DOCS, "status": str(status)})
+
+
+class _ApiHandler(_Handler):
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        request = self._record()
+        behaviour = self.fake.next_behaviour()
+        if isinstance(behaviour, Disconnect):
+            self.close_connection = True
+            return
+        if isinstance(behaviour, Reply):
+            raw = behaviour.body
+            if raw is None:
+                body = b""
+            elif isinstance(raw, bytes):
+                body = raw
+            else:
+                body = json.dumps(raw).encode()
+            self._send(behaviour.status, body, behaviour.headers)
+            return
+        auth = request.authorization
+        if auth is not None and (self.fake.token is None or auth != f"Bearer {self.fake.token}"):
+            self._error(401, "Bad credentials")
+            return
+        self._route(request)
+
+    def _route(self, request: Recorded) -> None:
+        for name, pattern in _ROUTES:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            args = match.groupdict()
+            if name == "rerun" and request.method == "POST":
+                self._rerun(int(args["run"]))
+                return
+            if request.method != "GET" or name == "rerun":
+                break
+            if name == "runs":
+                self._list_runs(request, None)
+            elif name == "workflow_runs":
+                self._list_runs(request, args["workflow"])
+            elif name == "run":
+                self._get_run(request, int(args["run"]))
+            elif name == "jobs":
+                self._list_jobs(request, int(args["run"]), None)
+            elif name == "attempt_jobs":
+                self._list_jobs(request, int(args["run"]), int(args["n"]))
+            elif name == "job_logs":
+                self._redirect_to_storage(
+                    f"/jobs/{args['job']}", int(args["job"]) in self.fake.job_logs
+                )
+            elif name == "run_logs":
+                self._redirect_to_storage(
+                    f"/runs/{args['run']}", int(args["run"]) in self.fake.run_logs
+                )
+            return
+        self._error(404, "Not Found")
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def _conditional_json(
+        self, request: Recorded, body: object, headers: Mapping[str, str] | None = None
+    ) -> None:
+        encoded = json.dumps(body).encode()
+        etag = f'W/"{hashlib.sha256(encoded).hexdigest()[:32]}"'
+        out = {"ETag": etag, **(headers or {})}
+        if request.headers.get("if-none-match") == etag:
+            self._send(304, b"", out)
+            return
+        self._send(200, encoded, {"Content-Type": "application/json; charset=utf-8", **out})
+
+    def _paginated(self, request: Recorded, key: str, items: list[dict[str, Any]]) -> None:
+        per_page = min(int(request.query.get("per_page", "30")), 100)
+        page = int(request.query.get("page", "1"))
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        links = []
+        for rel, number in (("prev", page - 1), ("next", page + 1), ("last", last), ("first", 1)):
+            if rel in ("prev", "first") and page == 1:
+                continue
+            if rel in ("next", "last") and page >= last:
+                continue
+            query = {**request.query, "page": str(number)}
+            links.append(f'<{self.fake.base_url}{request.path}?{urlencode(query)}>; rel="{rel}"')
+        headers = {"Link": ", ".join(links)} if links else {}
+        self._conditional_json(request, {"total_count": len(items), key: chunk}, headers)
+
+    def _list_runs(self, request: Recorded, workflow: str | None) -> None:
+        runs = sorted(self.fake.runs, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        query = request.query
+        if workflow is not None:
+            runs = [
+                r
+                for r in runs
+                if str(r["workflow_id"]) == workflow or r["path"].split("/")[-1] == workflow
+            ]
+        if "branch" in query:
+            runs = [r for r in runs if r["head_branch"] == query["branch"]]
+        if "status" in query:
+            wanted = query["status"]
+            runs = [r for r in runs if wanted in (r["status"], r["conclusion"])]
+        if "created" in query:
+            runs = [r for r in runs if _created_matches(r["created_at"], query["created"])]
+        self._paginated(request, "workflow_runs", runs)
+
+    def _get_run(self, request: Recorded, run_id: int) -> None:
+        for run in self.fake.runs:
+            if run["id"] == run_id:
+                self._conditional_json(request, run)
+                return
+        self._error(404, "Not Found")
+
+    def _list_jobs(self, request: Recorded, run_id: int, attempt: int | None) -> None:
+        if not any(r["id"] == run_id for r in self.fake.runs):
+            self._error(404, "Not Found")
+            return
+        jobs = self.fake.jobs.get(run_id, [])
+        if attempt is not None:
+            jobs = [j for j in jobs if j["run_attempt"] == attempt]
+        elif request.query.get("filter", "latest") == "latest" and jobs:
+            latest = max(j["run_attempt"] for j in jobs)
+            jobs = [j for j in jobs if j["run_attempt"] == latest]
+        self._paginated(request, "jobs", jobs)
+
+    def _redirect_to_storage(self, path: str, exists: bool) -> None:
+        if not exists:
+            self._error(404, "Not Found")
+            return
+        location = f"{self.fake.storage_url}{path}?{SIGNATURE}"
+        self._send(302, b"", {"Location": location})
+
+    def _rerun(self, run_id: int) -> None:
+        if not any(r["id"] == run_id for r in self.fake.runs):
+            self._error(404, "Not Found")
+            return
+        self.fake.reruns.append(run_id)
+        self._json(201, {})
+
+
+class _StorageHandler(_Handler):
+    storage = True
+
+    def do_GET(self) -> None:
+        request = self._record()
+        kind, _, ident = request.path.strip("/").partition("/")
+        source = {"jobs": self.fake.job_logs, "runs": self.fake.run_logs}.get(kind, {})
+        if not ident.isdigit() or int(ident) not in source:
+            self._send(404, b"<Error><Code>BlobNotFound</Code></Error>", {})
+            return
+        body = source[int(ident)]
+        content_type = "application/zip" if kind == "runs" else "text/plain"
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        if self.fake.storage_sends_length:
+            self.send_header("Content-Length", str(len(body)))
+        # else HTTP/1.0 without Content-Length: the body ends when the connection closes.
+        self.end_headers()
+        gate = self.fake.storage_gate
+        if gate is not None:  # send half, then wait until the test lets the rest go
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            gate.wait(timeout=10)
+            body = body[half:]
+        self.wfile.write(body)
+        self.close_connection = True
+
+
+def _created_matches(created_at: str, expression: str) -> bool:
+    stamp = _parse_time(created_at)
+    if expression.startswith(">="):
+        return stamp >= _parse_time(expression[2:])
+    if expression.startswith("<="):
+        return stamp <= _parse_time(expression[2:])
+    return stamp == _parse_time(expression)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
