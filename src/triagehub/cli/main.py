@@ -483,6 +483,48 @@ def patterns(
     out.print(table, markup=False)
 
 
+# -- serve --------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8080,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-webhook-secret",
+            help="Accept unsigned GitHub webhooks when TRIAGEHUB_WEBHOOK_SECRET is not set.",
+        ),
+    ] = False,
+) -> None:
+    """Run the HTTP server: GitHub webhooks at POST /webhooks/github, health at GET /healthz.
+
+    Deliveries are verified with TRIAGEHUB_WEBHOOK_SECRET (HMAC-SHA256, X-Hub-Signature-256);
+    without it the server refuses to start unless --insecure-no-webhook-secret is given."""
+    import uvicorn
+
+    from triagehub.api.app import WebhookConfig, create_app
+    from triagehub.config import Secrets
+
+    state = _state(ctx)
+    secret = Secrets.from_env().webhook_secret
+    if secret is None and not insecure:
+        raise ConfigError(
+            "TRIAGEHUB_WEBHOOK_SECRET",
+            "",
+            "not set: refusing to accept unsigned webhooks (set it, or pass "
+            "--insecure-no-webhook-secret)",
+        )
+    api = create_app(
+        state.engine(),
+        state.settings,
+        WebhookConfig(secret.get_secret_value().encode() if secret else None, insecure=insecure),
+    )
+    uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+
+
 # -- db -----------------------------------------------------------------------------------------
 
 

@@ -272,3 +272,33 @@ llm_usage = Table(
     Column("day", String(10), primary_key=True),
     Column("calls", Integer, nullable=False, default=0),
 )
+
+# Webhook deliveries seen (GitHub's X-GitHub-Delivery): a redelivery is stored once.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", String(100), primary_key=True),
+    Column("event", String(60), nullable=False),
+    Column("action", String(60)),
+    Column("status", String(20), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Durable background work: a webhook delivery to ingest, a log to fetch. Written in the same
+# transaction as what caused it, picked up again after a restart.
+jobs = Table(
+    "jobs",
+    metadata,
+    _id(),
+    Column("kind", String(40), nullable=False),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("data", JSON, nullable=False),
+    Column("status", String(12), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_try_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_try_at"),
+)
