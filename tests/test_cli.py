@@ -68,6 +68,7 @@ ISSUE_FIELDS = {
 def cli(db_url: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TRIAGEHUB_DATABASE_URL": db_url, "COLUMNS": "200"}
     env.pop("TRIAGEHUB_CONFIG", None)
+    env.pop("TRIAGEHUB_WEBHOOK_SECRET", None)
     return subprocess.run(
         [sys.executable, "-m", "triagehub", *args],
         capture_output=True,
@@ -239,3 +240,12 @@ def test_patterns_command_lists_families_across_repositories(tmp_path: Path) -> 
     assert [p["repositories"] for p in data] == [["acme/a", "acme/b"]]
     assert data[0]["issues"] == 2
     assert "acme/a, acme/b" in ok(cli(url, "patterns"))
+
+
+def test_serve_refuses_to_start_without_a_webhook_secret(tmp_path: Path) -> None:
+    env_url = f"sqlite:///{tmp_path / 'srv.db'}"
+    proc = cli(env_url, "serve", "--port", "1")
+    assert proc.returncode == 2
+    assert (
+        "TRIAGEHUB_WEBHOOK_SECRET" in proc.stderr and "--insecure-no-webhook-secret" in proc.stderr
+    )
