@@ -33,6 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import vm_hwm_kib
+
 TARGET_RSS_MB = 150.0
 FULL_MB = 200
 QUICK_MB = 20
@@ -231,21 +235,10 @@ def write_log(path: Path, target_bytes: int) -> tuple[int, int]:
 # -- children -----------------------------------------------------------------------------------
 
 
-def _vm_hwm_kib() -> int | None:
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return None
-
-
 def child_streaming(path: Path, out: TextIO) -> None:
     from triagehub.sources.github_actions import parse_job_log, read_log_lines
 
-    baseline = _vm_hwm_kib()
+    baseline = vm_hwm_kib()
     start = time.perf_counter()
     with path.open("rb") as fh:
         log = parse_job_log(read_log_lines(fh))
@@ -261,7 +254,7 @@ def child_streaming(path: Path, out: TextIO) -> None:
         "excerpt_lines": log.excerpt.count("\n") + 1 if log.excerpt else 0,
         "excerpt_has_assertion": ASSERTION.strip() in log.excerpt,
         "baseline_kib": baseline,
-        "hwm_kib": _vm_hwm_kib(),
+        "hwm_kib": vm_hwm_kib(),
     }
     out.write(json.dumps(report) + "\n")
 
@@ -269,7 +262,7 @@ def child_streaming(path: Path, out: TextIO) -> None:
 def child_naive(path: Path, out: TextIO) -> None:
     from triagehub.core.excerpt import extract
 
-    baseline = _vm_hwm_kib()
+    baseline = vm_hwm_kib()
     start = time.perf_counter()
     text = path.read_text(encoding="utf-8")
     excerpt = extract(text)
@@ -279,7 +272,7 @@ def child_naive(path: Path, out: TextIO) -> None:
         "seconds": seconds,
         "excerpt_has_assertion": ASSERTION.strip() in excerpt.text,
         "baseline_kib": baseline,
-        "hwm_kib": _vm_hwm_kib(),
+        "hwm_kib": vm_hwm_kib(),
     }
     out.write(json.dumps(report) + "\n")
 

@@ -38,6 +38,8 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from sqlalchemy.engine import URL, make_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import vm_hwm_kib
 from triagehub.config import Settings
 from triagehub.pipeline import IngestSummary, ingest_files
 from triagehub.sources import get_format
@@ -497,24 +499,12 @@ def _kib(maxrss: int) -> int:
     return maxrss // 1024 if sys.platform == "darwin" else maxrss
 
 
-def _vm_hwm_kib() -> int | None:
-    """This process image's peak RSS (``VmHWM``), or None where there is no /proc."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return None
-
-
 def rss_child(path: Path, url: str) -> None:
     """The child side of the RSS measurement: ingest ``path`` and print a JSON line."""
     engine = open_database(url)
     settings = Settings()
     fmt = get_format("event")
-    baseline = _vm_hwm_kib()
+    baseline = vm_hwm_kib()
     try:
         start = time.perf_counter()
         summary = ingest_files(engine, [path], settings, fmt=fmt)
@@ -527,7 +517,7 @@ def rss_child(path: Path, url: str) -> None:
         "new_issues": summary.new_issues,
         "seconds": seconds,
         "baseline_kib": baseline,
-        "hwm_kib": _vm_hwm_kib(),
+        "hwm_kib": vm_hwm_kib(),
         "errors": [str(e) for e in summary.errors],
     }
     print(json.dumps(report))
