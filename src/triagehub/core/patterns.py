@@ -14,13 +14,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz
-
-if TYPE_CHECKING:
-    from datasketch import MinHash
 
 NUM_PERM = 64
 BANDS = 16  # 16 bands of 4 rows: pairs with word-set Jaccard >= ~0.5 meet in some band
@@ -32,13 +29,35 @@ MAX_CANDIDATES = 50
 _WORD = re.compile(r"[^\s]+")
 
 
-@lru_cache(maxsize=1)
-def _base() -> MinHash:
-    """The seeded permutations, made once. datasketch is imported on first use only: it pulls in
-    SciPy, which would slow down every command that never clusters anything."""
-    from datasketch import MinHash
+# MinHash permutations h_i(x) = (a_i * x + b_i) mod 2^64, top 32 bits kept: seeded, so band keys
+# are the same in every process and version. (datasketch computes the same kind of signature, but
+# importing it pulls in SciPy: about a second on every command that clusters anything.)
+_RNG = np.random.default_rng(SEED)
+_A = _RNG.integers(1, 2**63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
+_B = _RNG.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64)
 
-    return MinHash(num_perm=NUM_PERM, seed=SEED)
+
+def _token_hashes(tokens: list[str]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    return np.fromiter(
+        (
+            int.from_bytes(
+                hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                "little",
+            )
+            for t in tokens
+        ),
+        dtype=np.uint64,
+        count=len(tokens),
+    )
+
+
+def minhash(tokens: list[str]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The MinHash signature (``NUM_PERM`` values) of a set of tokens."""
+    x = _token_hashes(tokens)
+    with np.errstate(over="ignore"):
+        hashed = (_A[:, None] * x[None, :] + _B[:, None]) >> np.uint64(32)
+    signature: np.ndarray[Any, np.dtype[np.uint64]] = hashed.min(axis=1)
+    return signature
 
 
 def words(template: str) -> list[str]:
@@ -51,12 +70,7 @@ def band_keys(template: str) -> tuple[str, ...]:
     tokens = sorted(set(words(template)))
     if not tokens:
         return ()
-    base = _base()
-    mh: Any = type(base)(
-        num_perm=NUM_PERM, seed=SEED, permutations=base.permutations, scheme=base.scheme
-    )
-    mh.update_batch([t.encode("utf-8", "surrogatepass") for t in tokens])
-    values = np.asarray(mh.hashvalues, dtype=np.uint64)
+    values = minhash(tokens)
     keys = []
     for band in range(BANDS):
         chunk = values[band * ROWS : (band + 1) * ROWS].tobytes()
