@@ -123,7 +123,7 @@ class JobWorker:
     """A background thread that runs due jobs every ``interval`` seconds (and at start, so rows
     left pending by a stopped process are done)."""
 
-    def __init__(self, engine: Engine, settings: Settings, *, interval: float = 0.5) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *, interval: float = 1.0) -> None:
         self.engine = engine
         self.settings = settings
         self.interval = interval
