@@ -1146,6 +1146,19 @@ def _with_log(result: CheckResult, log: JobLog) -> CheckResult:
 # --------------------------------------------------------------------------------------------
 
 
+def _completed(payload: Mapping[str, Any], origin: str, key: str) -> tuple[_Node, _Node] | None:
+    """The root and the ``key`` object of a ``completed`` webhook (None for other actions); the
+    object must say its conclusion."""
+    root = _Node.root(payload, origin)
+    if root.text("action", required=True) != "completed":
+        return None
+    node = root.node(key)
+    assert node is not None
+    if not node.has("conclusion"):
+        raise node.error("conclusion", "missing required field")
+    return root, node
+
+
 def report_from_workflow_job(
     payload: Mapping[str, Any],
     log: JobLog | None = None,
@@ -1160,14 +1173,10 @@ def report_from_workflow_job(
     ``workflow_name`` is used when the payload lacks ``workflow_job.workflow_name`` (older GitHub
     Enterprise Server). None for an action other than ``completed`` or a null conclusion.
     """
-    root = _Node.root(payload, origin)
-    action = root.text("action", required=True)
-    if action != "completed":
+    found = _completed(payload, origin, "workflow_job")
+    if found is None:
         return None
-    job = root.node("workflow_job")
-    assert job is not None
-    if not job.has("conclusion"):
-        raise job.error("conclusion", "missing required field")
+    root, job = found
     run_id = job.integer("run_id", required=True, minimum=1)
     attempt = job.integer("run_attempt", minimum=1) or 1
     workflow = (job.text("workflow_name") or workflow_name or "").strip()
@@ -1292,14 +1301,10 @@ def report_from_check_run(payload: Mapping[str, Any], *, origin: str = WEBHOOK) 
     ``<check suite app name> / <check run name>``, message from ``output.title`` and
     ``output.summary``, log from ``output.text``; run id = the check run id. None for an action
     other than ``completed`` or a null conclusion."""
-    root = _Node.root(payload, origin)
-    action = root.text("action", required=True)
-    if action != "completed":
+    found = _completed(payload, origin, "check_run")
+    if found is None:
         return None
-    check_run = root.node("check_run")
-    assert check_run is not None
-    if not check_run.has("conclusion"):
-        raise check_run.error("conclusion", "missing required field")
+    root, check_run = found
     run_id = check_run.integer("id", required=True, minimum=1)
     name = check_run.text("name", required=True, empty=False)
     assert name is not None

@@ -331,7 +331,7 @@ OUTAGE = _rx(
     r"production (?:outage|down|is down)|\bprod(?:uction)? (?:deploy|release) failed|\bP0\b"
 )
 WARNING = _rx(r"configured to warn|\bwarn(?:ing)?s?\b(?!.*\berror)")
-NOT_IMPLEMENTED = _rx(r"not (?:yet )?implemented|NotImplementedError|unimplemented|todo!\(")
+NOT_IMPLEMENTED = _rx(r"not (?:yet )?implemented|NotImplemented(?:Error)?\b|unimplemented|todo!\(")
 SETUP_TEARDOWN = _rx(
     r"\b(?:setup|teardown|set_up|tear_down|before(?:All|Each)|after(?:All|Each)|fixture)\b"
 )
