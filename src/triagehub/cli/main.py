@@ -165,7 +165,10 @@ def _print_summary(summary: IngestSummary) -> None:
 def ingest(
     ctx: typer.Context,
     files: Annotated[
-        list[Path], typer.Argument(help="Files to ingest (JSON, a JSON array or JSON Lines).")
+        list[Path],
+        typer.Argument(
+            help="Files to ingest (JSON, a JSON array or JSON Lines), or `github-actions`."
+        ),
     ],
     fmt: Annotated[
         str,
@@ -182,9 +185,26 @@ def ingest(
     output: Annotated[
         OutputFormat, typer.Option("--output", "-o", help="Summary as a table or JSON.")
     ] = OutputFormat.table,
+    since: Annotated[
+        str,
+        typer.Option("--since", help="github-actions: how far back without a cursor (24h, 7d)."),
+    ] = "24h",
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", help="github-actions: a workflow name or file.")
+    ] = None,
+    branch: Annotated[
+        str | None, typer.Option("--branch", help="github-actions: a branch.")
+    ] = None,
 ) -> None:
     """Ingest failure reports. Each file is one transaction: a bad file stores nothing, and the
-    other files of the same call are still ingested. Ingesting the same file twice is a no-op."""
+    other files of the same call are still ingested. Ingesting the same file twice is a no-op.
+
+    `triagehub ingest github-actions --repo OWNER/NAME [--since 24h] [--workflow] [--branch]`
+    pulls completed workflow runs from the GitHub REST API instead (GITHUB_TOKEN), from where the
+    previous poll stopped; without --repo, every repository of triagehub.yaml."""
+    if [str(f) for f in files] == ["github-actions"]:
+        _poll_github(ctx, repo, since, workflow, branch, output)
+        return
     from triagehub.pipeline import ingest_files
     from triagehub.refine import llm_from_settings
 
@@ -221,6 +241,64 @@ def ingest(
         _print_summary(summary)
     if summary.errors:
         raise typer.Exit(2)
+
+
+def _duration(text: str) -> timedelta:
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+    value, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not value.isdigit() or int(value) < 1:
+        raise InputError("--since", text, "expected a duration such as 30m, 24h, 7d or 2w")
+    return timedelta(seconds=int(value) * units[unit])
+
+
+def _poll_github(
+    ctx: typer.Context,
+    repo: str | None,
+    since: str,
+    workflow: str | None,
+    branch: str | None,
+    output: OutputFormat,
+) -> None:
+    from triagehub.actions.github import GitHubClient
+    from triagehub.config import Secrets
+    from triagehub.poll import poll_github_actions
+
+    state = _state(ctx)
+    repositories = [repo] if repo else list(state.settings.repositories)
+    if not repositories:
+        raise InputError(
+            "--repo", "", "give --repo OWNER/NAME or list repositories in triagehub.yaml"
+        )
+    token = Secrets.from_env().github_token
+    base_url = os.environ.get("TRIAGEHUB_GITHUB_API_URL", "https://api.github.com")
+    with GitHubClient(token.get_secret_value() if token else None, base_url=base_url) as client:
+        result = poll_github_actions(
+            state.engine(),
+            state.settings,
+            client,
+            repositories=repositories,
+            since=_duration(since),
+            workflow=workflow,
+            branch=branch,
+        )
+    data = {
+        "repositories": result.repositories,
+        "runs_seen": result.runs_seen,
+        "logs_fetched": result.logs_fetched,
+        "log_errors": result.log_errors,
+        **result.ingest.as_dict(),
+    }
+    if output is OutputFormat.json:
+        out.print_json(json.dumps(data))
+    else:
+        _print_summary(result.ingest)
+        out.print(
+            f"{result.runs_seen} run(s) of {result.repositories} repositor(ies); "
+            f"{result.logs_fetched} job log(s) fetched",
+            markup=False,
+        )
+    for error in result.log_errors:
+        err.print(f"warning: log not fetched: {error}", markup=False)
 
 
 # -- issues -------------------------------------------------------------------------------------

@@ -302,3 +302,12 @@ jobs = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "next_try_at"),
 )
+
+# Where each poller stopped (e.g. the newest workflow run seen per repository).
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("value", String(100), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
