@@ -76,6 +76,8 @@ class AutomationRule(_Strict):
 class RepositoryConfig(_Strict):
     priority_level: Level = Level.MEDIUM
     automation_rules: dict[str, AutomationRule] = Field(default_factory=dict)
+    # Re-run the failed jobs of a GitHub Actions run once when its failure is transient.
+    self_heal: bool = False
 
     def rule_for(self, kind: Kind) -> tuple[str, AutomationRule] | None:
         """The first automation rule (in file order) that covers ``kind``."""

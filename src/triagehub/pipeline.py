@@ -275,6 +275,8 @@ class Ingestor:
         self.summary = IngestSummary()
         self.classifier = Classifier(settings)
         self.touched_ids: set[int] = set()
+        # Each run with failures, and the issues its failures went to (for follow-up actions).
+        self.failed_runs: list[tuple[RunReport, set[int]]] = []
         self._buffer: list[RunReport] = []
         self._buffered = 0
         self._repos: dict[str, int] = {}
@@ -983,6 +985,11 @@ class Ingestor:
         self.summary.new_issues += len(new)
         self.summary.updated_issues += len(old)
         self.touched_ids.update(w.row["id"] for w in touched)
+        by_run: dict[int, tuple[RunReport, set[int]]] = {}
+        for f in failures:
+            entry = by_run.setdefault(f.run_pk, (f.report, set()))
+            entry[1].add(works[f.issue_key].row["id"])
+        self.failed_runs.extend(by_run.values())
         grouping.insert_aliases(
             session=session,
             rows=[

@@ -18,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -32,6 +32,9 @@ from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.errors import InputError
 from triagehub.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
+
+if TYPE_CHECKING:
+    from triagehub.actions.github import GitHubClient
 from triagehub.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     run_worker: bool = True,
+    github: GitHubClient | None = None,
 ) -> FastAPI:
     """The FastAPI application. Without a secret the webhook route exists only when
     ``webhook.insecure`` says so (``--insecure-no-webhook-secret``)."""
@@ -70,7 +74,7 @@ def create_app(
             "TRIAGEHUB_WEBHOOK_SECRET is not set: refusing to accept unsigned webhooks "
             "(pass --insecure-no-webhook-secret to do it anyway)"
         )
-    worker = JobWorker(engine, settings) if run_worker else None
+    worker = JobWorker(engine, settings, github=github) if run_worker else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -136,7 +140,6 @@ def create_app(
             delivery,
             payload,
             now,
-            on_queued=worker.wake if worker else None,
         )
 
     return app
@@ -149,7 +152,6 @@ def handle_delivery(
     delivery: str,
     payload: Mapping[str, Any],
     now: Callable[[], Any],
-    on_queued: Callable[[], None] | None = None,
 ) -> JSONResponse:
     """Record a verified delivery and its ingest job in one transaction, and answer."""
     action = payload.get("action")
@@ -199,8 +201,6 @@ def handle_delivery(
     except IntegrityError:
         # The same delivery arrived twice at once: the other request stored it.
         return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
-    if status == "queued" and on_queued is not None:
-        on_queued()
     body: dict[str, Any] = {"status": status, "delivery": delivery}
     if detail:
         body["reason"] = detail

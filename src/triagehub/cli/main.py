@@ -595,10 +595,22 @@ def serve(
             "not set: refusing to accept unsigned webhooks (set it, or pass "
             "--insecure-no-webhook-secret)",
         )
+    from triagehub.actions.github import GitHubClient
+
+    token = Secrets.from_env().github_token
+    github = (
+        GitHubClient(
+            token.get_secret_value(),
+            base_url=os.environ.get("TRIAGEHUB_GITHUB_API_URL", "https://api.github.com"),
+        )
+        if token
+        else None
+    )
     api = create_app(
         state.engine(),
         state.settings,
         WebhookConfig(secret.get_secret_value().encode() if secret else None, insecure=insecure),
+        github=github,
     )
     uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
 

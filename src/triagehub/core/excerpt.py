@@ -325,6 +325,7 @@ _WEAK_START = _anchored(
     r"npm (?:ERR!|error) (?:code ELIFECYCLE|errno|Exit status|Failed at the|command failed"
     r"|code \d+$|path )",
     r"ERROR: Job failed: exit code",
+    r"error Command failed with exit code",  # yarn
     r"FAIL(?:\s+\S+\s+(?:[\d.]+s|\[build failed\]))?$",  # go test
 )
 _WEAK_ANY = (
@@ -408,6 +409,13 @@ _MEDIUM = (
     _p("error ", r"^\s*error "),
     _p("code E", r"\bcode E(?!LIFECYCLE)[A-Z0-9]{2,}\b"),  # npm
     _p("##[error]", r"^##\[error\]"),
+    _p("[error]", r"^\[error\] "),  # prettier, vite
+    _p("curl: (", r"^curl: \(\d+\) "),
+    _p(
+        ("onnection refused", "ould not resolve host", "ailed to connect", "timed out"),
+        r"(?i)connection refused|could not resolve host|failed to connect|timed out",
+    ),
+    _p("Error: ", r"\b[A-Z]\w*Error: "),  # an exception named inside a line
     _p(("Traceback (most recent call last)", "Execution failed for task")),
     _p(("Failed to execute goal", "Something went wrong")),
     _p("___", r"^_{3,} .+ _{3,}$"),  # pytest failure section header
