@@ -134,3 +134,30 @@ def test_cli_polls_github_actions(tmp_path: Path) -> None:
             check=False,
         )
         assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_polled_transient_failures_are_rerun_once_with_self_heal(engine: Engine) -> None:
+    from triagehub.config import parse_settings
+
+    settings = parse_settings({"repositories": {"octo-org/octo-repo": {"self_heal": True}}}, "t")
+    transient = "2026-11-01T00:01:02.0000000Z curl: (6) Could not resolve host: pypi.org\n"
+    with FakeGitHub() as fake:
+        [run] = fake.add_runs(1)
+        job = make_job(3000, run["id"])
+        fake.jobs[run["id"]] = [job]
+        fake.job_logs[job["id"]] = transient.encode()
+        with GitHubClient(DEFAULT_TOKEN, base_url=fake.base_url) as client:
+            for _ in range(2):
+                summary = poll_github_actions(
+                    engine,
+                    settings,
+                    client,
+                    repositories=["octo-org/octo-repo"],
+                    since=timedelta(days=7),
+                    clock=FixedClock(NOW),
+                )
+        assert fake.reruns == [run["id"]]
+    assert summary.runs_seen == 0
+    with Session(engine) as session:
+        [issue] = list_issues(session=session)
+    assert issue.category == "transient_failure"

@@ -157,7 +157,7 @@ def _work(item: _Work, github: GitHubClient | None) -> None:
         item.error = str(exc)
 
 
-def _self_heal(session: Session, settings: Settings, ingestor: Ingestor, now: datetime) -> None:
+def queue_reruns(session: Session, settings: Settings, ingestor: Ingestor, now: datetime) -> None:
     """Queue one re-run per failed GitHub Actions run whose issue is transient (opt-in)."""
     for report, issue_ids in ingestor.failed_runs:
         if report.source != "github-actions" or report.attempt > 1:
@@ -209,7 +209,7 @@ def process_jobs(
             if item.report is not None and item.error is None:
                 ingestor.add(item.report)
         ingestor.flush()
-        _self_heal(session, settings, ingestor, now)
+        queue_reruns(session, settings, ingestor, now)
         done = [i.id for i in items if i.error is None]
         if done:
             session.execute(

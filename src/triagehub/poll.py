@@ -21,6 +21,7 @@ from triagehub.actions.github import GitHubClient
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.errors import ExternalServiceError
+from triagehub.jobs import process_jobs, queue_reruns
 from triagehub.pipeline import Ingestor, IngestSummary
 from triagehub.sources.github_actions import JobLog, parse_job_log, report_from_workflow_run
 from triagehub.store import tables as t
@@ -37,6 +38,7 @@ class PollSummary:
     runs_seen: int = 0
     logs_fetched: int = 0
     log_errors: list[str] = field(default_factory=list)
+    reruns: int = 0
     ingest: IngestSummary = field(default_factory=IngestSummary)
 
 
@@ -116,7 +118,10 @@ def poll_github_actions(
             ingestor = Ingestor(session, settings, clock=clock)
             ingestor.add_all(reports)
             ingestor.flush()
+            queue_reruns(session, settings, ingestor, now)
             _save_cursor(session, name, newest, now)
         summary.ingest.add(ingestor.summary)
         summary.repositories += 1
+    # The self-healing re-runs queued above (repositories with self_heal: true).
+    summary.reruns = process_jobs(engine, settings, github=client, clock=clock)
     return summary
