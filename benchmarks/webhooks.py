@@ -106,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2,000 deliveries")
     parser.add_argument("--deliveries", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--worker",
+        choices=("in-process", "separate"),
+        default="separate",
+        help="run queued jobs in the server, or in a `triagehub worker` process beside it",
+    )
     args = parser.parse_args(argv)
     n = args.deliveries or (2_000 if args.quick else 20_000)
     if not FIXTURES.is_dir():
@@ -117,11 +123,21 @@ def main(argv: list[str] | None = None) -> int:
         db = f"sqlite:///{Path(tmp) / 'bench.db'}"
         port = free_port()
         env = {**os.environ, "TRIAGEHUB_WEBHOOK_SECRET": SECRET.decode()}
+        command = [sys.executable, "-m", "triagehub", "--db", db, "serve", "--port", str(port)]
+        if args.worker == "separate":
+            command.append("--no-worker")
         server = subprocess.Popen(
-            [sys.executable, "-m", "triagehub", "--db", db, "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        worker = (
+            subprocess.Popen(
+                [sys.executable, "-m", "triagehub", "--db", db, "worker", "--interval", "1"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if args.worker == "separate"
+            else None
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -155,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
         engine = create_engine(db)
         with engine.connect() as conn:
             stored = conn.execute(
@@ -170,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         and statuses == {202: n}
         and replay_statuses == {200: len(replays)}
     )
-    print(f"{n:,} signed workflow_job deliveries, {args.concurrency} connections, SQLite")
+    print(
+        f"{n:,} signed workflow_job deliveries, {args.concurrency} connections, SQLite, "
+        f"worker {args.worker}"
+    )
     print(f"  answers: {statuses}; replays of {len(replays)}: {replay_statuses}")
     print(f"  stored deliveries: {stored:,}; runs: {runs:,} (jobs of {n // 4:,} runs x 4 jobs)")
     print(f"  all ingested after {drained:.1f} s ({n / drained:,.0f} deliveries/s end to end)")

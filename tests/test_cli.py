@@ -249,3 +249,32 @@ def test_serve_refuses_to_start_without_a_webhook_secret(tmp_path: Path) -> None
     assert (
         "TRIAGEHUB_WEBHOOK_SECRET" in proc.stderr and "--insecure-no-webhook-secret" in proc.stderr
     )
+
+
+def test_worker_once_runs_queued_deliveries(tmp_path: Path) -> None:
+    from triagehub.jobs import INGEST_WEBHOOK, enqueue
+    from triagehub.store.db import open_database
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = open_database(url)
+    body = json.loads(
+        (
+            Path(__file__).parent / "data" / "github" / "workflow_job.completed_failure.1.json"
+        ).read_text()
+    )
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session, session.begin():
+        enqueue(
+            session,
+            kind=INGEST_WEBHOOK,
+            key="github:x",
+            data={"event": "workflow_job", "delivery": "x", "payload": body},
+            now=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    engine.dispose()
+    out = ok(cli(url, "worker", "--once"))
+    assert "1 job(s) done" in out
+    assert len(issues_json(url)) == 1

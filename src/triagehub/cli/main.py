@@ -32,6 +32,7 @@ from triagehub.store.queries import IssueView, get_issue, list_issues, list_patt
 from triagehub.store.triage import apply_override, override_accuracy
 
 if TYPE_CHECKING:
+    from triagehub.actions.github import GitHubClient
     from triagehub.pipeline import IngestSummary
 
 app = typer.Typer(
@@ -576,6 +577,13 @@ def serve(
             help="Accept unsigned GitHub webhooks when TRIAGEHUB_WEBHOOK_SECRET is not set.",
         ),
     ] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Do not run queued jobs in this process (run `triagehub worker` instead).",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP server: GitHub webhooks at POST /webhooks/github, health at GET /healthz.
 
@@ -595,24 +603,56 @@ def serve(
             "not set: refusing to accept unsigned webhooks (set it, or pass "
             "--insecure-no-webhook-secret)",
         )
-    from triagehub.actions.github import GitHubClient
-
-    token = Secrets.from_env().github_token
-    github = (
-        GitHubClient(
-            token.get_secret_value(),
-            base_url=os.environ.get("TRIAGEHUB_GITHUB_API_URL", "https://api.github.com"),
-        )
-        if token
-        else None
-    )
+    github = _github_from_env()
     api = create_app(
         state.engine(),
         state.settings,
         WebhookConfig(secret.get_secret_value().encode() if secret else None, insecure=insecure),
         github=github,
+        run_worker=not no_worker,
     )
     uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+
+
+def _github_from_env() -> GitHubClient | None:
+    from triagehub.actions.github import GitHubClient
+    from triagehub.config import Secrets
+
+    token = Secrets.from_env().github_token
+    if token is None:
+        return None
+    base_url = os.environ.get("TRIAGEHUB_GITHUB_API_URL", "https://api.github.com")
+    return GitHubClient(token.get_secret_value(), base_url=base_url)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Run the due jobs, then exit.")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.05, help="Seconds between polls.")
+    ] = 1.0,
+) -> None:
+    """Run queued jobs (webhook deliveries to ingest, self-healing re-runs) until stopped.
+
+    Several workers may share a PostgreSQL database; a job a dead worker had claimed is done again
+    when its lease ends."""
+    import time
+
+    from triagehub.jobs import process_jobs
+
+    state = _state(ctx)
+    engine = state.engine()
+    github = _github_from_env()
+    total = 0
+    while True:
+        done = process_jobs(engine, state.settings, github=github)
+        total += done
+        if once and not done:
+            break
+        if not done:
+            time.sleep(interval)
+    out.print(f"{total} job(s) done")
 
 
 # -- db -----------------------------------------------------------------------------------------
