@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from fake_github import DEFAULT_TOKEN, FakeGitHub, make_run
+from fake_github import DEFAULT_TOKEN, FakeGitHub, Reply, make_run
 from triagehub.actions.github import GitHubClient
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
@@ -133,3 +133,27 @@ def test_a_job_claimed_by_a_worker_that_died_is_done_after_its_lease(engine: Eng
     with Session(engine) as session:
         statuses = session.execute(select(t.jobs.c.status)).scalars().all()
     assert statuses == ["done"]
+
+
+def test_a_log_github_cannot_give_now_is_added_when_it_can(
+    engine: Engine, fake: FakeGitHub
+) -> None:
+    with GitHubClient(DEFAULT_TOKEN, base_url=fake.base_url, max_retries=0) as github:
+        fake.script(Reply(502, {"message": "Server Error"}))
+        deliver(engine, "g")
+        assert process_jobs(engine, Settings(), github=github, clock=FixedClock(NOW)) == 1
+        with Session(engine) as session:
+            [issue] = list_issues(session=session)
+            detail = get_issue(session=session, issue_id=issue.id)
+        assert detail is not None and "Step 'Run yarn run format-check' failed" in issue.template
+        assert detail.recent_occurrences[0].log_excerpt == ""
+        assert pending(engine) == 1  # the enrichment, not before 30 s
+        fake.job_logs[JOB_ID] = log_with("[error] src/app.js: SyntaxError: Unexpected token (3:5)")
+        later = FixedClock(NOW + timedelta(minutes=1))
+        assert process_jobs(engine, Settings(), github=github, clock=later) == 1
+        with Session(engine) as session:
+            detail = get_issue(session=session, issue_id=issue.id)
+    assert detail is not None
+    assert "SyntaxError" in detail.recent_occurrences[0].log_excerpt
+    assert [e.kind for e in detail.timeline].count("enriched") == 1
+    assert pending(engine) == 0

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.models import RunReport
+from triagehub.core.redact import redact
 from triagehub.errors import ExternalServiceError, InputError
 from triagehub.pipeline import Ingestor
 from triagehub.sources.github_actions import (
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 INGEST_WEBHOOK = "ingest_webhook"
 RERUN = "rerun"
+ENRICH_LOG = "enrich_log"
 MAX_ATTEMPTS = 5
 LEASE = timedelta(minutes=5)
 MAX_LOG_LINES = 2_000_000
@@ -55,7 +57,15 @@ GITHUB_EVENTS: dict[str, Callable[[Mapping[str, Any]], RunReport | None]] = {
 }
 
 
-def enqueue(session: Session, *, kind: str, key: str, data: dict[str, Any], now: datetime) -> bool:
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    data: dict[str, Any],
+    now: datetime,
+    not_before: datetime | None = None,
+) -> bool:
     """Write a job in the caller's transaction, unless one with this key exists already."""
     exists = session.execute(select(t.jobs.c.id).where(t.jobs.c.key == key)).scalar()
     if exists is not None:
@@ -67,7 +77,7 @@ def enqueue(session: Session, *, kind: str, key: str, data: dict[str, Any], now:
             data=data,
             status="pending",
             attempts=0,
-            next_try_at=now,
+            next_try_at=not_before or now,
             created_at=now,
             updated_at=now,
         )
@@ -84,6 +94,8 @@ class _Work:
     report: RunReport | None = None
     error: str | None = None
     done_event: dict[str, Any] | None = None
+    enrich_later: dict[str, Any] | None = None  # the log could not be had yet: try again
+    excerpt: Any = None  # a fetched JobLog for an enrich_log job
 
 
 def _claim(engine: Engine, now: datetime, limit: int) -> list[_Work]:
@@ -114,8 +126,15 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list[_Work]:
     return [_Work(r.id, r.kind, dict(r.data), r.attempts + 1) for r in rows]
 
 
-def _with_log(data: Mapping[str, Any], github: GitHubClient | None) -> RunReport | None:
-    """The report of a delivery, with the failed job's log when it can be fetched."""
+def _retryable(exc: ExternalServiceError) -> bool:
+    return exc.status is None or exc.status >= 500 or exc.status in (403, 429)
+
+
+def _with_log(item: _Work, github: GitHubClient | None) -> RunReport | None:
+    """The report of a delivery, with the failed job's log when it can be fetched. When GitHub
+    cannot give it now (down, rate limited) the failure is recorded from the payload at once and
+    an ``enrich_log`` job adds the excerpt when the log can be had."""
+    data = item.data
     event, payload = data["event"], data["payload"]
     translate = GITHUB_EVENTS[event]
     job = payload.get("workflow_job") if event == "workflow_job" else None
@@ -133,13 +152,27 @@ def _with_log(data: Mapping[str, Any], github: GitHubClient | None) -> RunReport
             return report_from_workflow_job(payload, parsed)
         except ExternalServiceError as exc:
             log.warning("job log not fetched; recording the failure from the payload: %s", exc)
+            report = translate(payload)
+            if report is not None and _retryable(exc):
+                item.enrich_later = {
+                    "repository": repo,
+                    "job_id": job["id"],
+                    "run_id": report.run_id,
+                    "attempt": report.attempt,
+                }
+            return report
     return translate(payload)
 
 
 def _work(item: _Work, github: GitHubClient | None) -> None:
     try:
         if item.kind == INGEST_WEBHOOK:
-            item.report = _with_log(item.data, github)
+            item.report = _with_log(item, github)
+        elif item.kind == ENRICH_LOG:
+            if github is None:
+                raise ExternalServiceError("github", None, "no GITHUB_TOKEN: cannot fetch logs")
+            lines = github.download_job_log(item.data["repository"], int(item.data["job_id"]))
+            item.excerpt = parse_job_log(x for i, x in enumerate(lines) if i < MAX_LOG_LINES)
         elif item.kind == RERUN:
             if github is None:
                 raise ExternalServiceError("github", None, "no GITHUB_TOKEN: cannot re-run jobs")
@@ -186,6 +219,47 @@ def queue_reruns(session: Session, settings: Settings, ingestor: Ingestor, now: 
         )
 
 
+def _enrich(session: Session, item: _Work, now: datetime) -> None:
+    """Give the occurrences of a run the log excerpt that could not be had when they were
+    recorded (their grouping stays as it was), and say so on their issues' timelines."""
+    log_ = item.excerpt
+    if log_ is None or not log_.excerpt:
+        return
+    data = item.data
+    repo_id = session.execute(
+        select(t.repositories.c.id).where(t.repositories.c.name == data["repository"])
+    ).scalar()
+    run = session.execute(
+        select(t.runs.c.id).where(
+            t.runs.c.repository_id == repo_id,
+            t.runs.c.source == "github-actions",
+            t.runs.c.external_id == data["run_id"],
+            t.runs.c.attempt == data["attempt"],
+        )
+    ).scalar()
+    if run is None:
+        return
+    rows = session.execute(
+        select(t.occurrences.c.id, t.occurrences.c.issue_id).where(t.occurrences.c.run_id == run)
+    ).all()
+    for occurrence_id, issue_id in rows:
+        session.execute(
+            update(t.occurrences)
+            .where(t.occurrences.c.id == occurrence_id)
+            .values(log_excerpt=redact(log_.excerpt))
+        )
+        session.execute(
+            insert(t.issue_events).values(
+                issue_id=issue_id,
+                kind="enriched",
+                at=now,
+                actor="triagehub",
+                run_id=run,
+                data={"run": data["run_id"], "step": log_.failed_step, "source": "job log"},
+            )
+        )
+
+
 def process_jobs(
     engine: Engine,
     settings: Settings,
@@ -210,6 +284,18 @@ def process_jobs(
                 ingestor.add(item.report)
         ingestor.flush()
         queue_reruns(session, settings, ingestor, now)
+        for item in items:
+            if item.enrich_later is not None and item.error is None:
+                enqueue(
+                    session,
+                    kind=ENRICH_LOG,
+                    key=f"enrich:{item.data.get('delivery', item.id)}",
+                    data=item.enrich_later,
+                    now=now,
+                    not_before=now + timedelta(seconds=30),
+                )
+            if item.kind == ENRICH_LOG and item.error is None:
+                _enrich(session, item, now)
         done = [i.id for i in items if i.error is None]
         if done:
             session.execute(
