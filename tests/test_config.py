@@ -95,3 +95,16 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "supersecret" not in repr(secrets) and "supersecret" not in str(secrets)
     assert secrets.github_token is not None
     assert secrets.github_token.get_secret_value() == "ghp_supersecretvalue"
+
+
+def test_the_readme_configuration_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("## Configuration (`triagehub.yaml`)", 1)[1].split("```yaml", 1)[1]
+    path = tmp_path / "triagehub.yaml"
+    path.write_text(block.split("```", 1)[0])
+    settings = load_settings(path)
+    assert [r.name for r in settings.classification_rules] == [
+        "oom-kills-are-infrastructure",
+        "quarantined-e2e",
+    ]
+    assert settings.repository("acme/dbt_cloud").rule_for(Kind.TIMEOUT) is not None
