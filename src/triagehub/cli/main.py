@@ -197,8 +197,10 @@ def ingest(
         str | None, typer.Option("--branch", help="github-actions: a branch.")
     ] = None,
 ) -> None:
-    """Ingest failure reports. Each file is one transaction: a bad file stores nothing, and the
-    other files of the same call are still ingested. Ingesting the same file twice is a no-op.
+    """Ingest failure reports (files, or `github-actions` to poll GitHub).
+
+    Each file is one transaction: a bad file stores nothing, and the other files of the same call
+    are still ingested. Ingesting the same file twice is a no-op.
 
     `triagehub ingest github-actions --repo OWNER/NAME [--since 24h] [--workflow] [--branch]`
     pulls completed workflow runs from the GitHub REST API instead (GITHUB_TOKEN), from where the
@@ -443,8 +445,10 @@ def issues_triage(
         OutputFormat, typer.Option("--format", help="table or json.")
     ] = OutputFormat.table,
 ) -> None:
-    """Override the automatic triage of an issue. The human's values are kept from then on, the
-    change and its reason go on the timeline, and they count in `triagehub accuracy`."""
+    """Override the automatic triage of an issue.
+
+    The human's values are kept from then on, the change and its reason go on the timeline, and
+    they count in `triagehub accuracy`."""
     changes = {
         name: value
         for name, value in (
@@ -679,8 +683,10 @@ def demo(
         OutputFormat, typer.Option("--format", help="table or json.")
     ] = OutputFormat.table,
 ) -> None:
-    """Load the bundled demo (3 repositories, 14 days of runs) into a fresh database and show the
-    triaged result. Without --db it uses a demo database of its own, recreated each time."""
+    """Load the bundled demo into a fresh database and show the triaged result.
+
+    Three repositories, 14 days of runs. Without --db it uses a demo database of its own,
+    recreated each time."""
     from triagehub.demo.runner import run_demo
 
     state = _state(ctx)
