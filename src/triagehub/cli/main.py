@@ -202,12 +202,17 @@ def ingest(
     Each file is one transaction: a bad file stores nothing, and the other files of the same call
     are still ingested. Ingesting the same file twice is a no-op.
 
+    `triagehub ingest dbt target/` (or `dbt-log FILE`, ...) names the format first.
+
     `triagehub ingest github-actions --repo OWNER/NAME [--since 24h] [--workflow] [--branch]`
     pulls completed workflow runs from the GitHub REST API instead (GITHUB_TOKEN), from where the
     previous poll stopped; without --repo, every repository of triagehub.yaml."""
     if [str(f) for f in files] == ["github-actions"]:
         _poll_github(ctx, repo, since, workflow, branch, output)
         return
+    if len(files) > 1 and str(files[0]) in FORMATS and not files[0].exists():
+        # `triagehub ingest dbt target/`: the format named first, as the brief spells it.
+        fmt, files = str(files[0]), files[1:]
     from triagehub.pipeline import ingest_files
     from triagehub.refine import llm_from_settings
 

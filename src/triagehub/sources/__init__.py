@@ -12,7 +12,7 @@ from pathlib import Path
 
 from triagehub.core.models import RunReport
 from triagehub.errors import InputError
-from triagehub.sources import events
+from triagehub.sources import dbt, events
 
 Parser = Callable[[Path, "ParseOptions"], Iterator[RunReport]]
 
@@ -34,6 +34,14 @@ def _parse_events(path: Path, options: ParseOptions) -> Iterator[RunReport]:
     return events.parse_file(path, default_repository=options.repository)
 
 
+def _parse_dbt(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    yield dbt.parse_artifacts(path, repository=options.repository)
+
+
+def _parse_dbt_log(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    yield dbt.parse_console_log(path, repository=options.repository)
+
+
 FORMATS: dict[str, SourceFormat] = {
     "event": SourceFormat(
         "event",
@@ -41,13 +49,32 @@ FORMATS: dict[str, SourceFormat] = {
         events.sniff,
         _parse_events,
     ),
+    "dbt": SourceFormat(
+        "dbt",
+        "dbt Core artifacts: a target/ folder or run_results.json (manifest.json beside it)",
+        dbt.sniff_artifacts,
+        _parse_dbt,
+    ),
+    "dbt-log": SourceFormat(
+        "dbt-log",
+        "dbt console output or --log-format json lines",
+        dbt.sniff_console,
+        _parse_dbt_log,
+    ),
 }
 
 SNIFF_BYTES = 64 * 1024
 
 
 def detect_format(path: Path) -> SourceFormat:
-    """Pick the format whose sniffer recognises the file's first bytes."""
+    """Pick the format whose sniffer recognises the file's first bytes (a dbt ``target/``
+    folder is recognised by its run_results.json)."""
+    if path.is_dir():
+        if (path / "run_results.json").is_file():
+            return FORMATS["dbt"]
+        raise InputError(
+            str(path), "", "a folder, but not a dbt target/ folder (no run_results.json)"
+        )
     try:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
