@@ -990,3 +990,16 @@ def test_long_names_are_shortened_to_fit_a_check_key() -> None:
     assert max(len(k) for k in keys) <= 1000
     assert len(set(keys)) == len(keys)
     assert keys[0].startswith("CodeQL / build (ubuntu-latest, ")
+
+
+def test_zip_member_in_an_unreadable_compression_method_is_refused() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("build/1_Set up job.txt", "2026-11-20T06:30:00.0000000Z hello\n")
+    data = bytearray(buffer.getvalue())
+    # Method 99 (AES) in the local header (offset 8) and the central directory (offset 10).
+    data[8:10] = (99).to_bytes(2, "little")
+    central = data.index(b"PK\x01\x02")
+    data[central + 10 : central + 12] = (99).to_bytes(2, "little")
+    with pytest.raises(InputError, match="compression method 99"):
+        parse_log_archive(bytes(data))

@@ -50,6 +50,7 @@ from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.errors import InputError
 from triagehub.sources.events import REPOSITORY
+from triagehub.sources.jsontypes import json_type as _type
 from triagehub.timeparse import parse_time
 
 __all__ = [
@@ -136,18 +137,6 @@ class DbtParse:
 # --------------------------------------------------------------------------------------------
 # Reading JSON artifacts
 # --------------------------------------------------------------------------------------------
-
-
-def _type(value: object) -> str:
-    return {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
 
 
 def _load_json(path: Path) -> dict[str, Any]:

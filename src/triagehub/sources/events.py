@@ -26,6 +26,7 @@ import orjson
 from triagehub.core.fingerprint import content_id
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.errors import InputError
+from triagehub.sources.jsontypes import json_type as _type
 from triagehub.timeparse import parse_time
 
 MAX_MESSAGE_BYTES = 1024 * 1024  # 1 MiB
@@ -105,18 +106,6 @@ def _str(
     if required and not value.strip():
         raise w.error(f"{path}{key}", "must not be empty")
     return value
-
-
-def _type(value: object) -> str:
-    return {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
 
 
 def _time(w: _Where, obj: dict[str, Any], key: str, path: str) -> datetime | None:

@@ -60,6 +60,7 @@ from triagehub.core.excerpt import error_lines, extract_lines
 from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.errors import InputError
+from triagehub.sources.jsontypes import json_type as _type
 from triagehub.timeparse import parse_time
 
 __all__ = [
@@ -703,6 +704,10 @@ def _zip_members(
             raise InputError(origin, name, "is not a regular file or directory; refused")
         if info.flag_bits & 0x1:
             raise InputError(origin, name, "is encrypted; refused")
+        if info.compress_type not in _ZIP_METHODS:
+            raise InputError(
+                origin, name, f"uses ZIP compression method {info.compress_type}; refused"
+            )
         if info.is_dir():
             continue
         total += info.file_size
@@ -797,7 +802,10 @@ _ARCHIVE_ERRORS = (
     EOFError,
     zlib.error,
     lzma.LZMAError,
-    NotImplementedError,  # a ZIP compression method Python does not read
+)
+# The ZIP compression methods Python reads; a member in any other is refused before reading.
+_ZIP_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 )
 
 
@@ -912,20 +920,6 @@ def match_job_logs(
 # --------------------------------------------------------------------------------------------
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
-
-
-def _type(value: object) -> str:
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return {
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
 
 
 class _Node:
