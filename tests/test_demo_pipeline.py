@@ -90,3 +90,14 @@ def test_demo_secrets_are_not_stored(demo: DemoResult, db_url: str) -> None:
     joined = "\n".join(texts)
     for secret in EXPECTED.secrets:
         assert secret not in joined
+
+
+def test_demo_has_real_dbt_core_runs_with_lineage(demo: DemoResult) -> None:
+    dbt_issues = {i.checks[0]: i for i in demo.issues if i.source == "dbt"}
+    model = dbt_issues["model.triage_demo.stg_orders"]
+    assert model.repository == "acme/dbt_cloud"  # from the repository's dbt_project
+    assert (model.kind, model.occurrences) == ("runtime", 2)  # two runs, one issue
+    assert model.affected_models == ["model.triage_demo.customer_orders"]
+    test = dbt_issues["test.triage_demo.not_null_stg_customers_email.d7cf761533"]
+    assert (test.kind, test.category) == ("data_test", "data_quality_issue")
+    assert "model.triage_demo.stg_customers" in test.affected_models

@@ -78,6 +78,9 @@ class RepositoryConfig(_Strict):
     automation_rules: dict[str, AutomationRule] = Field(default_factory=dict)
     # Re-run the failed jobs of a GitHub Actions run once when its failure is transient.
     self_heal: bool = False
+    # dbt artifacts whose project has this name belong to this repository (when `--repo` is
+    # not given): `dbt_project: jaffle_shop`.
+    dbt_project: str | None = None
 
     def rule_for(self, kind: Kind) -> tuple[str, AutomationRule] | None:
         """The first automation rule (in file order) that covers ``kind``."""
@@ -250,6 +253,10 @@ class Settings(_Strict):
 
     def repository(self, name: str) -> RepositoryConfig:
         return self.repositories.get(name) or RepositoryConfig()
+
+    def dbt_project_repositories(self) -> dict[str, str]:
+        """dbt project name -> the repository whose ``dbt_project`` names it."""
+        return {r.dbt_project: name for name, r in self.repositories.items() if r.dbt_project}
 
 
 class Secrets(BaseModel):

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -69,6 +69,8 @@ _K = TypeVar("_K", int, str)
 MAX_STORED_MESSAGE = 64 * 1024
 MAX_EXCERPT = 8 * 1024
 EXCERPT_LINES = 30
+MAX_AFFECTED = 200  # affected models kept on an issue
+MAX_LINKS = 20  # evidence links kept on an occurrence
 MAX_SCOPE_CANDIDATES = 200
 MAX_PATTERN_CANDIDATES = 50
 _CLASSIFIED_FIELDS = (
@@ -115,6 +117,7 @@ _ISSUE_MUTABLE = (
     "checks_count",
     "pattern_id",
     "labels",
+    "affected_models",
     "classification_source",
     "resolved_at",
     "updated_at",
@@ -761,6 +764,7 @@ class Ingestor:
             "assignee": None,
             "labels": [],
             "overrides": {},
+            "affected_models": [],
             "llm_verdict": None,
             "sla_due_at": None,
             "escalate_after_hours": None,
@@ -850,6 +854,7 @@ class Ingestor:
             attempt=f.report.attempt,
             exit_code=f.exit_code,
             duration_s=f.result.duration_s,
+            owner=f.result.owner,
         )
 
     def _apply_failure(self, work: _IssueWork, f: _Failure, now: datetime) -> None:
@@ -887,6 +892,11 @@ class Ingestor:
                         },
                     )
                 )
+        if f.result.affected:
+            known = row["affected_models"]
+            merged = list(dict.fromkeys((*known, *f.result.affected)))[:MAX_AFFECTED]
+            if merged != known:
+                row["affected_models"] = merged
         if latest:
             work.latest = f
 
@@ -1034,6 +1044,7 @@ class Ingestor:
                         "normalizer_version": self.version,
                         "duration_s": f.result.duration_s,
                         "occurred_at": f.at,
+                        "links": list(f.result.links[:MAX_LINKS]),
                     }
                     for f in failures
                 ],
@@ -1273,7 +1284,8 @@ def ingest_file(
         summary.formats[str(path)] = chosen.name
         with Session(engine) as session, session.begin():
             ingestor = Ingestor(session, settings, clock=clock)
-            for report in chosen.parse(path, options or ParseOptions()):
+            parse_options = replace(options or ParseOptions(), warn=summary.warnings.append)
+            for report in chosen.parse(path, parse_options):
                 ingestor.add(report)
                 if progress is not None:
                     progress(len(report.results))

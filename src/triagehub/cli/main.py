@@ -237,7 +237,9 @@ def ingest(
             files,
             settings,
             fmt=source,
-            options=ParseOptions(repository=repo),
+            options=ParseOptions(
+                repository=repo, project_repositories=settings.dbt_project_repositories()
+            ),
             progress=lambda n: progress.advance(task, n),
             llm=llm_from_settings(settings),
         )
@@ -422,6 +424,15 @@ def issues_show(
     out.print(f"\n[bold]Affected checks[/bold] ({i.checks_count})", markup=True)
     for check in i.checks:
         out.print(f"  {check}", markup=False)
+    if i.affected_models:
+        out.print(f"\n[bold]Affected models[/bold] ({len(i.affected_models)})", markup=True)
+        for model in i.affected_models:
+            out.print(f"  {model}", markup=False)
+    links = list(dict.fromkeys(link for o in detail.recent_occurrences for link in o.links))
+    if links:
+        out.print("\n[bold]Evidence[/bold]", markup=True)
+        for link in links:
+            out.print(f"  {link}", markup=False)
     out.print("\n[bold]Timeline[/bold]", markup=True)
     for e in detail.timeline:
         summary = ", ".join(f"{k}={v}" for k, v in e.data.items() if k != "rationale")

@@ -123,6 +123,15 @@ class CheckResult:
     log: str = ""
     duration_s: float | None = None
     exit_code: int | None = None
+    # Evidence a source carries beside the message: attachment paths or URLs (a Playwright
+    # trace, screenshot or video), kept on the occurrence.
+    links: tuple[str, ...] = ()
+    # What a failure reaches (dbt: the tested nodes and every downstream model and exposure;
+    # skipped downstream nodes among them) and who owns the check, from the source's metadata.
+    affected: tuple[str, ...] = ()
+    owner: str | None = None
+    # How many attempts the source made (retries + 1); > 1 with a final pass is flaky evidence.
+    attempts: int = 1
 
 
 @dataclass(frozen=True, slots=True)

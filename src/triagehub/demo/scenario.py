@@ -97,6 +97,7 @@ DEMO_CONFIG_YAML: Final = """\
 repositories:
   acme/dbt_cloud:
     priority_level: critical
+    dbt_project: triage_demo  # the real dbt Core artifacts of the demo belong here
     automation_rules:
       schema_errors: {priority: critical, auto_assign: dbt-expert, sla_hours: 4, escalate_after: 8}
       test_failures: {priority: high, auto_assign: dbt-expert, sla_hours: 24, pattern_check: true}

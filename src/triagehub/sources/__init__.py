@@ -6,8 +6,8 @@ module and one line in ``FORMATS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from triagehub.core.models import RunReport
@@ -20,6 +20,15 @@ Parser = Callable[[Path, "ParseOptions"], Iterator[RunReport]]
 @dataclass(frozen=True, slots=True)
 class ParseOptions:
     repository: str | None = None
+    # dbt project name -> repository (``Settings.dbt_project_repositories``), used when no
+    # repository is given.
+    project_repositories: Mapping[str, str] = field(default_factory=dict)
+    # Where a parser reports what it tolerated (a manifest that does not match, ...).
+    warn: Callable[[str], None] | None = None
+
+    def warning(self, text: str) -> None:
+        if self.warn is not None:
+            self.warn(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +44,18 @@ def _parse_events(path: Path, options: ParseOptions) -> Iterator[RunReport]:
 
 
 def _parse_dbt(path: Path, options: ParseOptions) -> Iterator[RunReport]:
-    yield dbt.parse_artifacts(path, repository=options.repository)
+    parsed = dbt.parse_artifacts_full(
+        path, repository=options.repository, project_repositories=options.project_repositories
+    )
+    for warning in parsed.warnings:
+        options.warning(warning)
+    yield dbt.with_lineage(parsed)
 
 
 def _parse_dbt_log(path: Path, options: ParseOptions) -> Iterator[RunReport]:
-    yield dbt.parse_console_log(path, repository=options.repository)
+    yield dbt.parse_console_log(
+        path, repository=options.repository, project_repositories=options.project_repositories
+    )
 
 
 FORMATS: dict[str, SourceFormat] = {

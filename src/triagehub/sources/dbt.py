@@ -36,7 +36,7 @@ import hashlib
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -369,6 +369,24 @@ def parse_artifacts_full(
     )
     graph = lineage_for_report(manifest, report) if manifest is not None else {}
     return DbtParse(report=report, lineage=graph, warnings=tuple(warnings))
+
+
+def with_lineage(parsed: DbtParse) -> RunReport:
+    """The report with each failing result's lineage on it: ``affected`` (tested nodes,
+    downstream models and exposures) and ``owner`` (``meta.owner``, else the team or group's
+    owner), which the pipeline keeps on the issue and uses for routing."""
+    if not parsed.lineage:
+        return parsed.report
+    results = []
+    for r in parsed.report.results:
+        found = parsed.lineage.get(r.check)
+        if found is None:
+            results.append(r)
+            continue
+        affected = (*found.affected_models, *found.downstream_exposures)
+        owner = found.owner or found.team or found.group_owner
+        results.append(replace(r, affected=tuple(dict.fromkeys(affected)), owner=owner))
+    return replace(parsed.report, results=tuple(results))
 
 
 def _load_manifest_lenient(path: Path, warnings: list[str]) -> dict[str, Any] | None:

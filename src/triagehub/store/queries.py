@@ -46,6 +46,7 @@ class IssueView:
     sample_message: str
     pattern_id: int | None = None
     labels: list[str] = field(default_factory=list)
+    affected_models: list[str] = field(default_factory=list)
     similar_issues: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -89,6 +90,7 @@ class OccurrenceView:
     message: str
     log_excerpt: str
     occurred_at: datetime
+    links: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,6 +140,7 @@ _ISSUE_COLUMNS = (
     t.issues.c.sample_message,
     t.issues.c.pattern_id,
     t.issues.c.labels,
+    t.issues.c.affected_models,
 )
 MAX_SIMILAR = 10
 
@@ -308,6 +311,7 @@ def get_issue(
             r.message,
             r.log_excerpt,
             r.occurred_at,
+            list(r.links or []),
         )
         for r in session.execute(
             select(
@@ -322,6 +326,7 @@ def get_issue(
                 t.occurrences.c.message,
                 t.occurrences.c.log_excerpt,
                 t.occurrences.c.occurred_at,
+                t.occurrences.c.links,
             )
             .join(t.checks, t.checks.c.id == t.occurrences.c.check_id)
             .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)

@@ -169,6 +169,8 @@ issues = Table(
     Column("assignee", String(100)),
     Column("labels", JSON, nullable=False, default=list, server_default=text("'[]'")),
     Column("overrides", JSON, nullable=False, default=dict, server_default=text("'{}'")),
+    # What the failures reach (dbt: tested nodes, downstream models and exposures), capped.
+    Column("affected_models", JSON, nullable=False, default=list, server_default=text("'[]'")),
     Column("llm_verdict", JSON(none_as_null=True)),
     Column("sla_due_at", UTCDateTime),
     Column("escalate_after_hours", Float),
@@ -211,6 +213,8 @@ occurrences = Table(
     Column("normalizer_version", Integer, nullable=False),
     Column("duration_s", Float),
     Column("occurred_at", UTCDateTime, nullable=False),
+    # Evidence the source attached (Playwright trace / screenshot / video paths or URLs).
+    Column("links", JSON, nullable=False, default=list, server_default=text("'[]'")),
     UniqueConstraint("run_id", "check_id"),
     Index(None, "issue_id", "occurred_at"),
 )

@@ -153,6 +153,7 @@ class ClassifyInput:
     attempt: int = 1
     exit_code: int | None = None
     duration_s: float | None = None
+    owner: str | None = None  # the owner the source's metadata names (dbt meta.owner / group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,6 +481,9 @@ class Classifier:
             if owner is not None:
                 fields["expert"] = owner
                 why.append(f"expert={owner}: ownership rule")
+            elif inp.owner:
+                fields["expert"] = inp.owner
+                why.append(f"expert={inp.owner}: owner named by the {inp.source} metadata")
         if fields["sla_hours"] is None:  # no rule set one: the default for the final priority
             fields["sla_hours"] = self.settings.default_sla_hours.get(fields["priority"])
         return Classification(
