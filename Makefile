@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Node tools the tests use (Prism, GitHub's OpenAPI mock), from the project's package-lock.json.
+# Node tools the tests use (Prism, GitHub's OpenAPI mock; @playwright/test, run on Debian's
+# Chromium), from the project's package-lock.json. No browser is downloaded.
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
 # dbt for the tests that run a real `dbt build` (its own venv: dbt-core 1.11 pins a pathspec
@@ -27,14 +28,21 @@ $(DBT_STAMP):
 	.venv-dbt/bin/python -m pip install --quiet "dbt-core>=1.11,<1.12" "dbt-duckdb>=1.9"
 	touch $(DBT_STAMP)
 
-install: $(STAMP) $(NODE_STAMP) $(DBT_STAMP)
+# Debian's Chromium for the tests that run a real Playwright suite (never a downloaded browser).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+install: $(STAMP) $(NODE_STAMP) $(DBT_STAMP) $(CHROMIUM)
 
 ## Run the main job on the embedded default (SQLite + the bundled demo data) and show the result.
 run: $(STAMP)
 	$(BIN)/triagehub demo
 
 ## Lint, format check, type check and the whole test suite.
-test: $(STAMP) $(NODE_STAMP) $(DBT_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(DBT_STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

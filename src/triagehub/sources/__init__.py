@@ -6,13 +6,13 @@ module and one line in ``FORMATS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from triagehub.core.models import RunReport
 from triagehub.errors import InputError
-from triagehub.sources import dbt, events
+from triagehub.sources import dbt, events, junit, playwright
 
 Parser = Callable[[Path, "ParseOptions"], Iterator[RunReport]]
 
@@ -37,6 +37,8 @@ class SourceFormat:
     description: str
     sniff: Callable[[bytes], bool]
     parse: Parser
+    # Formats whose run can span several files (JUnit's TEST-*.xml) read them as one run.
+    parse_set: Callable[[Sequence[Path], ParseOptions], Iterator[RunReport]] | None = None
 
 
 def _parse_events(path: Path, options: ParseOptions) -> Iterator[RunReport]:
@@ -58,7 +60,43 @@ def _parse_dbt_log(path: Path, options: ParseOptions) -> Iterator[RunReport]:
     )
 
 
+def _repository(options: ParseOptions, fmt: str, path: Path) -> str:
+    if options.repository is None:
+        raise InputError(
+            str(path), "", f"a {fmt} report does not name its repository; pass --repo OWNER/NAME"
+        )
+    return options.repository
+
+
+def _parse_junit(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    return _parse_junit_set([path], options)
+
+
+def _parse_junit_set(paths: Sequence[Path], options: ParseOptions) -> Iterator[RunReport]:
+    yield junit.parse_files(paths, repository=_repository(options, "JUnit", paths[0]))
+
+
+def _parse_playwright(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    yield playwright.parse_report(path, repository=_repository(options, "Playwright", path))
+
+
+# Sniffed in this order: Playwright before generic events (a report's metadata may name a
+# "repository").
 FORMATS: dict[str, SourceFormat] = {
+    "playwright": SourceFormat(
+        "playwright",
+        "a Playwright JSON report (--reporter=json)",
+        playwright.sniff,
+        _parse_playwright,
+    ),
+    "junit": SourceFormat(
+        "junit",
+        "JUnit/xUnit XML (pytest, Surefire, Gradle, jest-junit, go-junit-report, ...); several "
+        "files are one run",
+        junit.sniff,
+        _parse_junit,
+        _parse_junit_set,
+    ),
     "event": SourceFormat(
         "event",
         "generic failure events (JSON object, JSON array or JSON Lines)",
