@@ -46,12 +46,12 @@ def cursor_name(repository: str, workflow: str | None, branch: str | None) -> st
     return f"github-actions:{repository}:{workflow or '*'}:{branch or '*'}"
 
 
-def _cursor(session: Session, name: str) -> datetime | None:
+def read_cursor(session: Session, name: str) -> datetime | None:
     value = session.execute(select(t.cursors.c.value).where(t.cursors.c.name == name)).scalar()
     return parse_time(value) if value else None
 
 
-def _save_cursor(session: Session, name: str, at: datetime, now: datetime) -> None:
+def save_cursor(session: Session, name: str, at: datetime, now: datetime) -> None:
     value = at.isoformat()
     done = session.execute(
         update(t.cursors).where(t.cursors.c.name == name).values(value=value, updated_at=now)
@@ -96,7 +96,7 @@ def poll_github_actions(
     for repository in repositories:
         name = cursor_name(repository, workflow, branch)
         with Session(engine) as session:
-            cursor = _cursor(session, name)
+            cursor = read_cursor(session, name)
         start = cursor or now - since
         reports = []
         newest = start
@@ -119,7 +119,7 @@ def poll_github_actions(
             ingestor.add_all(reports)
             ingestor.flush()
             queue_reruns(session, settings, ingestor, now)
-            _save_cursor(session, name, newest, now)
+            save_cursor(session, name, newest, now)
         summary.ingest.add(ingestor.summary)
         summary.repositories += 1
     # The self-healing re-runs queued above (repositories with self_heal: true).

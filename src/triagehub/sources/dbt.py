@@ -42,8 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from dbt_artifacts_parser.parser import parse_manifest, parse_run_results, parse_sources
-from dbt_artifacts_parser.parsers.version_map import ArtifactTypes
 from pydantic import ValidationError
 
 from triagehub.core.fingerprint import strip_ansi
@@ -87,6 +85,10 @@ _DOWNSTREAM_TYPES = frozenset({"model", "snapshot", "seed"})
 
 
 def _supported(kind: str) -> list[str]:
+    # dbt-artifacts-parser takes ~2 s to import (pydantic models of every schema version): only
+    # when an artifact is read, not whenever the CLI starts.
+    from dbt_artifacts_parser.parsers.version_map import ArtifactTypes
+
     return [
         t.value.dbt_schema_version
         for t in ArtifactTypes
@@ -222,6 +224,8 @@ def _validate(
 ) -> None:
     """Validate with dbt-artifacts-parser; fields a newer dbt added are tolerated."""
     _check_version(origin, kind, version)
+    from dbt_artifacts_parser.parser import parse_manifest, parse_run_results, parse_sources
+
     parse = {"run-results": parse_run_results, "manifest": parse_manifest, "sources": parse_sources}
     try:
         parse[kind](doc)
