@@ -10,9 +10,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from triagehub.core.classify import CLASSIFICATION_FIELDS
+from triagehub.core.lifecycle import Actor, check_transition
 from triagehub.core.models import Category, Decision, IssueState, Kind, Level
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.store.lifecycle import state_values
 
 # Field -> the vocabulary its values come from (None: free text such as a person's handle).
 OVERRIDABLE: dict[str, type[Any] | None] = {
@@ -71,6 +73,8 @@ def apply_override(
         if row[name] != value
     }
     state = changes.get("state")
+    if state is not None:
+        check_transition(IssueState(row["state"]), IssueState(state), Actor.HUMAN)
     if state is None and IssueState(row["state"]) is IssueState.OPEN:
         # Triage moves an open issue along: assigned when someone owns it, triaged otherwise.
         state = IssueState.ASSIGNED.value if changes.get("assignee") else IssueState.TRIAGED.value
@@ -85,11 +89,7 @@ def apply_override(
     if any(k in CLASSIFICATION_FIELDS for k in overrides):
         values["classification_source"] = "human"
     if state is not None:
-        values["state"] = state
-        if IssueState(state).is_closed:
-            values["resolved_at"] = now
-        elif IssueState(row["state"]).is_closed:
-            values["resolved_at"] = None
+        values.update(state_values(IssueState(row["state"]), IssueState(state), now))
     session.execute(update(t.issues).where(t.issues.c.id == issue_id).values(values))
     session.execute(
         t.issue_events.insert().values(

@@ -1,0 +1,70 @@
+"""The issue state machine of DESIGN.md: which transitions exist, and who may make them.
+
+open → triaged → assigned → in_progress → resolved / auto_resolved / ignored / false_positive,
+and regressed (a resolved issue that failed again). Pure: no I/O; the store applies a transition
+and writes it to the timeline (``triagehub.store.lifecycle``).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from triagehub.core.models import IssueState
+from triagehub.errors import InputError
+
+S = IssueState
+
+
+class Actor(enum.StrEnum):
+    """Who made a change; recorded on every timeline entry."""
+
+    RULE = "rule"  # the pipeline and the monitor's rules
+    HUMAN = "human"
+    LLM = "llm"
+    SYNC = "sync"  # a change that came back from GitHub
+
+
+_WORKING = (S.OPEN, S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, S.REGRESSED)
+_ENDINGS = frozenset({S.RESOLVED, S.AUTO_RESOLVED, S.IGNORED, S.FALSE_POSITIVE})
+
+TRANSITIONS: dict[IssueState, frozenset[IssueState]] = {
+    S.OPEN: frozenset({S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, *_ENDINGS}),
+    S.TRIAGED: frozenset({S.OPEN, S.ASSIGNED, S.IN_PROGRESS, *_ENDINGS}),
+    S.ASSIGNED: frozenset({S.TRIAGED, S.IN_PROGRESS, *_ENDINGS}),
+    S.IN_PROGRESS: frozenset({S.ASSIGNED, *_ENDINGS}),
+    S.REGRESSED: frozenset({S.TRIAGED, S.ASSIGNED, S.IN_PROGRESS, *_ENDINGS}),
+    # A resolution is undone by a new failure (regressed) or a human reopening it (open).
+    S.RESOLVED: frozenset({S.REGRESSED, S.OPEN}),
+    S.AUTO_RESOLVED: frozenset({S.REGRESSED, S.OPEN}),
+    S.IGNORED: frozenset({S.OPEN, S.FALSE_POSITIVE}),
+    S.FALSE_POSITIVE: frozenset({S.OPEN}),
+}
+
+# Only the rules move an issue to these (a person resolves; the monitor auto-resolves).
+_MACHINE_ONLY = frozenset({S.AUTO_RESOLVED, S.REGRESSED})
+
+# States in which an issue is worked on: they age, breach SLAs and escalate.
+WORKING_STATES = frozenset(_WORKING)
+
+
+def check_transition(current: IssueState, target: IssueState, actor: Actor) -> None:
+    """Raise ``InputError`` with the allowed targets when ``current → target`` is not a
+    transition of the state machine, or not one ``actor`` may make."""
+    if current is target:
+        raise InputError("state", target.value, f"the issue is already {target.value}")
+    allowed = TRANSITIONS[current]
+    if target not in allowed:
+        mine = [s for s in allowed if actor is Actor.RULE or s not in _MACHINE_ONLY]
+        options = ", ".join(sorted(s.value for s in mine)) or "nothing"
+        raise InputError(
+            "state",
+            target.value,
+            f"an issue cannot go from {current.value} to {target.value} (from {current.value}: "
+            f"{options})",
+        )
+    if target in _MACHINE_ONLY and actor in (Actor.HUMAN, Actor.SYNC):
+        raise InputError(
+            "state",
+            target.value,
+            f"{target.value} is set by the rules only; a person sets resolved or open",
+        )
