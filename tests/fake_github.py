@@ -26,14 +26,28 @@ What it does, as GitHub does:
   connection closes). With ``fake.storage_gate`` (a ``threading.Event``) set to an event, storage
   sends the first half of the body and waits for the event before sending the rest.
 * ``POST .../actions/runs/{id}/rerun-failed-jobs``: ``201 {}``, recorded in ``fake.reruns``.
+* Issues (``fake.issues[(repo, number)]``, repository names lower-cased): ``GET``/``POST
+  /repos/{o}/{r}/issues`` (list with ``state``, ``labels``, ``since``, ``sort``, ``direction``,
+  ``creator``, paginated; create, numbered from 1 per repository, by ``fake.login``), ``GET``/
+  ``PATCH .../issues/{n}``, ``GET``/``POST .../issues/{n}/comments``, ``POST .../issues/{n}/labels``
+  and ``DELETE .../issues/{n}/labels/{name}`` (404 ``Label does not exist``), ``GET``/``POST
+  .../labels`` (422 ``already_exists``; labels an issue is created or labelled with are made with
+  GitHub's default colour ``ededed`` when missing), ``GET /search/issues`` (``repo:``, ``is:``,
+  ``in:`` and ``state:`` qualifiers, every other word or quoted phrase must be in the title or
+  body; issues younger than ``fake.search_lag`` seconds are not found yet, like GitHub's index).
+  ``fake.gone[(repo, number)] = 404 or 410`` makes an issue answer that status;
+  ``fake.locked`` issues refuse comments with 403. Times come from ``fake.now()``.
+  ``fake.human_*`` methods make the changes a person would (with their login).
 * Every JSON answer has a weak ``ETag``; a matching ``If-None-Match`` gets ``304`` with no body.
 * ``Authorization`` other than ``Bearer <fake.token>`` answers 401 ``Bad credentials``; no
   ``Authorization`` at all is allowed (a public repository).
 
 ``fake.script(*behaviours)`` queues answers taken, one per request, by the next API requests
-before any of the above: :class:`Reply` (any status, body and headers) or :class:`Disconnect`
-(close the connection without answering). Every request is recorded (``fake.requests``,
-``fake.storage_requests``) with its headers, valid or not.
+before any of the above: :class:`Reply` (any status, body and headers), :class:`Disconnect`
+(close the connection without answering) or :class:`DoThenDisconnect` (do what the request asks,
+then close the connection without answering: the answer is lost). ``fake.intercept``, when set,
+picks such a behaviour (or None) for each request the script does not. Every request is recorded
+(``fake.requests``, ``fake.storage_requests``) with its headers and body, valid or not.
 """
 
 from __future__ import annotations
@@ -41,15 +55,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 DEFAULT_TOKEN = "ghp_FakeTokenForTests0123456789abcdefABCD"
 DOCS = "https://docs.github.com/rest"
@@ -70,7 +85,12 @@ class Disconnect:
     """Close the connection without answering (the client sees a transport error)."""
 
 
-Behaviour = Reply | Disconnect
+@dataclass(frozen=True)
+class DoThenDisconnect:
+    """Do the request (e.g. create the issue), then close the connection without answering."""
+
+
+Behaviour = Reply | Disconnect | DoThenDisconnect
 
 
 @dataclass(frozen=True)
@@ -79,10 +99,15 @@ class Recorded:
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
+    body: bytes = b""
 
     @property
     def authorization(self) -> str | None:
         return self.headers.get("authorization")
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
 
 
 def make_run(
@@ -143,8 +168,20 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("job_logs", r"/repos/[^/]+/[^/]+/actions/jobs/(?P<job>\d+)/logs"),
         ("run_logs", r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/logs"),
         ("rerun", r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/rerun-failed-jobs"),
+        ("issues", r"/repos/(?P<repo>[^/]+/[^/]+)/issues"),
+        ("issue", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)"),
+        ("comments", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/comments"),
+        ("issue_labels", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/labels"),
+        (
+            "issue_label",
+            r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/labels/(?P<name>[^/]+)",
+        ),
+        ("labels", r"/repos/(?P<repo>[^/]+/[^/]+)/labels"),
+        ("search", r"/search/issues"),
     )
 )
+_ISSUE_ROUTES = frozenset({"issues", "issue", "comments", "issue_labels", "issue_label", "labels"})
+DEFAULT_LOGIN = "triagehub-bot"
 
 
 class FakeGitHub:
@@ -159,8 +196,20 @@ class FakeGitHub:
         self.requests: list[Recorded] = []
         self.storage_requests: list[Recorded] = []
         self.reruns: list[int] = []
+        self.login = DEFAULT_LOGIN
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.issues: dict[tuple[str, int], dict[str, Any]] = {}
+        self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.labels: dict[str, dict[str, dict[str, Any]]] = {}
+        self.gone: dict[tuple[str, int], int] = {}
+        self.locked: set[tuple[str, int]] = set()
+        self.search_lag = 0.0
+        # Consulted for each API request when no scripted answer is queued: a behaviour, or None.
+        self.intercept: Callable[[Recorded], Behaviour | None] | None = None
+        self._ids = 1000
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
+        self._lock_issues = threading.RLock()
         self._api = _Server(self, storage=False)
         self._storage = _Server(self, storage=True)
         self.base_url = self._api.url
@@ -173,6 +222,123 @@ class FakeGitHub:
         added = [make_run(start + i, **overrides) for i in range(count)]
         self.runs.extend(added)
         return added
+
+    # -- issues: state and what people do on GitHub ---------------------------------------
+
+    def next_id(self) -> int:
+        with self._lock:
+            self._ids += 1
+            return self._ids
+
+    def stamp(self) -> str:
+        return self.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def label(self, repo: str, name: str, color: str = "ededed", description: str = "") -> Any:
+        labels = self.labels.setdefault(repo.lower(), {})
+        if name.lower() not in labels:
+            labels[name.lower()] = {
+                "id": self.next_id(),
+                "node_id": f"LA_{name}",
+                "url": f"{self.base_url}/repos/{repo}/labels/{name}",
+                "name": name,
+                "color": color,
+                "default": False,
+                "description": description or None,
+            }
+        return labels[name.lower()]
+
+    def create_issue(
+        self, repo: str, title: str, body: str, labels: list[str], login: str
+    ) -> dict[str, Any]:
+        repo = repo.lower()
+        with self._lock:
+            number = 1 + max((n for r, n in self.issues if r == repo), default=0)
+        stamp = self.stamp()
+        issue = {
+            "id": self.next_id(),
+            "node_id": f"I_kwDO{number:06d}",
+            "number": number,
+            "url": f"{self.base_url}/repos/{repo}/issues/{number}",
+            "html_url": f"https://github.com/{repo}/issues/{number}",
+            "title": title,
+            "body": body,
+            "state": "open",
+            "state_reason": None,
+            "locked": False,
+            "labels": [self.label(repo, name) for name in labels],
+            "assignee": None,
+            "assignees": [],
+            "user": {"login": login, "id": 1, "type": "User"},
+            "comments": 0,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "closed_at": None,
+            "closed_by": None,
+            "author_association": "OWNER",
+        }
+        self.issues[(repo, number)] = issue
+        self.comments[(repo, number)] = []
+        return issue
+
+    def issue(self, repo: str, number: int) -> dict[str, Any]:
+        return self.issues[(repo.lower(), number)]
+
+    def touch(self, issue: dict[str, Any]) -> None:
+        issue["updated_at"] = self.stamp()
+
+    def set_state(self, repo: str, number: int, state: str, login: str, reason: str | None) -> None:
+        issue = self.issue(repo, number)
+        issue["state"] = state
+        if state == "closed":
+            issue["state_reason"] = reason or "completed"
+            issue["closed_at"] = self.stamp()
+            issue["closed_by"] = {"login": login, "id": 2, "type": "User"}
+        else:
+            issue["state_reason"] = "reopened" if reason is None else reason
+            issue["closed_at"] = None
+        self.touch(issue)
+
+    def add_comment(self, repo: str, number: int, body: str, login: str) -> dict[str, Any]:
+        issue = self.issue(repo, number)
+        comment_id = self.next_id()
+        stamp = self.stamp()
+        comment = {
+            "id": comment_id,
+            "node_id": f"IC_{comment_id}",
+            "url": f"{self.base_url}/repos/{repo}/issues/comments/{comment_id}",
+            "html_url": f"{issue['html_url']}#issuecomment-{comment_id}",
+            "issue_url": issue["url"],
+            "body": body,
+            "user": {"login": login, "id": 3, "type": "User"},
+            "created_at": stamp,
+            "updated_at": stamp,
+            "author_association": "OWNER",
+        }
+        self.comments[(repo.lower(), number)].append(comment)
+        issue["comments"] += 1
+        self.touch(issue)
+        return comment
+
+    def human_close(self, repo: str, number: int, login: str, reason: str = "completed") -> None:
+        self.set_state(repo, number, "closed", login, reason)
+
+    def human_reopen(self, repo: str, number: int, login: str) -> None:
+        self.set_state(repo, number, "open", login, None)
+
+    def human_label(
+        self, repo: str, number: int, *names: str, remove: tuple[str, ...] = ()
+    ) -> None:
+        issue = self.issue(repo, number)
+        kept = [lb for lb in issue["labels"] if lb["name"] not in remove]
+        have = {lb["name"] for lb in kept}
+        issue["labels"] = kept + [self.label(repo, n) for n in names if n not in have]
+        self.touch(issue)
+
+    def human_assign(self, repo: str, number: int, login: str) -> None:
+        issue = self.issue(repo, number)
+        user = {"login": login, "id": 4, "type": "User"}
+        issue["assignee"], issue["assignees"] = user, [user]
+        self.touch(issue)
 
     def script(self, *behaviours: Behaviour) -> None:
         with self._lock:
@@ -233,13 +399,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         entry = Recorded(
             method=self.command,
             path=parts.path,
             query=query,
             headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
         )
         self.fake.record(entry, storage=self.storage)
         return entry
@@ -270,10 +436,23 @@ class _ApiHandler(_Handler):
     def do_POST(self) -> None:
         self._handle()
 
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
     def _handle(self) -> None:
         request = self._record()
         behaviour = self.fake.next_behaviour()
+        if behaviour is None and self.fake.intercept is not None:
+            behaviour = self.fake.intercept(request)
         if isinstance(behaviour, Disconnect):
+            self.close_connection = True
+            return
+        if isinstance(behaviour, DoThenDisconnect):
+            self._silent = True
+            self._route(request)
             self.close_connection = True
             return
         if isinstance(behaviour, Reply):
@@ -292,12 +471,23 @@ class _ApiHandler(_Handler):
             return
         self._route(request)
 
+    _silent = False  # DoThenDisconnect: act, but send nothing
+
+    def _send(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        if self._silent:
+            return
+        super()._send(status, body, headers)
+
     def _route(self, request: Recorded) -> None:
         for name, pattern in _ROUTES:
             match = pattern.fullmatch(request.path)
             if match is None:
                 continue
             args = match.groupdict()
+            if name in _ISSUE_ROUTES or name == "search":
+                with self.fake._lock_issues:
+                    self._issues_route(name, request, args)
+                return
             if name == "rerun" and request.method == "POST":
                 self._rerun(int(args["run"]))
                 return
@@ -403,6 +593,190 @@ class _ApiHandler(_Handler):
             return
         self.fake.reruns.append(run_id)
         self._json(201, {})
+
+    # -- issues, labels, comments, search ----------------------------------------------------
+
+    def _paginated_array(self, request: Recorded, items: list[dict[str, Any]]) -> None:
+        per_page = min(int(request.query.get("per_page", "30")), 100)
+        page = int(request.query.get("page", "1"))
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        links = []
+        if page < last:
+            query = {**request.query, "page": str(page + 1)}
+            links.append(f'<{self.fake.base_url}{request.path}?{urlencode(query)}>; rel="next"')
+        headers = {"Link": ", ".join(links)} if links else {}
+        self._conditional_json(request, chunk, headers)
+
+    def _issues_route(self, name: str, request: Recorded, args: dict[str, str]) -> None:
+        fake, method = self.fake, request.method
+        if name == "search":
+            if method == "GET":
+                self._search(request)
+            else:
+                self._error(404, "Not Found")
+            return
+        repo = args["repo"].lower()
+        if name == "labels":
+            if method == "GET":
+                labels = list(fake.labels.get(repo, {}).values())
+                self._paginated_array(request, labels)
+            elif method == "POST":
+                data = request.json or {}
+                if str(data.get("name", "")).lower() in fake.labels.get(repo, {}):
+                    self._json(
+                        422,
+                        {
+                            "message": "Validation Failed",
+                            "errors": [
+                                {"resource": "Label", "code": "already_exists", "field": "name"}
+                            ],
+                            "documentation_url": DOCS,
+                        },
+                    )
+                    return
+                label = fake.label(
+                    repo, data["name"], data.get("color", "ededed"), data.get("description", "")
+                )
+                self._json(201, label)
+            else:
+                self._error(404, "Not Found")
+            return
+        if name == "issues":
+            if method == "POST":
+                data = request.json or {}
+                if not isinstance(data.get("title"), str) or not data["title"]:
+                    self._json(422, {"message": "Validation Failed", "documentation_url": DOCS})
+                    return
+                created = fake.create_issue(
+                    repo,
+                    data["title"],
+                    data.get("body") or "",
+                    list(data.get("labels") or []),
+                    fake.login,
+                )
+                self._json(201, created)
+            elif method == "GET":
+                self._list_issues(request, repo)
+            else:
+                self._error(404, "Not Found")
+            return
+        number = int(args["number"])
+        if (repo, number) in fake.gone:
+            status = fake.gone[(repo, number)]
+            self._error(status, "This issue was deleted" if status == 410 else "Not Found")
+            return
+        issue = fake.issues.get((repo, number))
+        if issue is None:
+            self._error(404, "Not Found")
+            return
+        if name == "issue":
+            if method == "GET":
+                self._conditional_json(request, issue)
+            elif method == "PATCH":
+                data = request.json or {}
+                if "state" in data and data["state"] not in ("open", "closed"):
+                    self._json(422, {"message": "Validation Failed", "documentation_url": DOCS})
+                    return
+                for key in ("title", "body"):
+                    if key in data:
+                        issue[key] = data[key]
+                if "state" in data and data["state"] != issue["state"]:
+                    fake.set_state(
+                        repo, number, data["state"], fake.login, data.get("state_reason")
+                    )
+                fake.touch(issue)
+                self._json(200, issue)
+            else:
+                self._error(404, "Not Found")
+        elif name == "comments":
+            if method == "GET":
+                since = request.query.get("since")
+                comments = [
+                    c
+                    for c in fake.comments[(repo, number)]
+                    if since is None or _parse_time(c["updated_at"]) >= _parse_time(since)
+                ]
+                self._paginated_array(request, comments)
+            elif method == "POST":
+                if (repo, number) in fake.locked:
+                    self._error(403, "Unable to create comment because issue is locked.")
+                    return
+                data = request.json or {}
+                self._json(201, fake.add_comment(repo, number, data.get("body", ""), fake.login))
+            else:
+                self._error(404, "Not Found")
+        elif name == "issue_labels":
+            if method == "POST":
+                data = request.json
+                names = data.get("labels", []) if isinstance(data, dict) else data
+                fake.human_label(repo, number, *names)
+                self._json(200, issue["labels"])
+            elif method == "GET":
+                self._paginated_array(request, issue["labels"])
+            else:
+                self._error(404, "Not Found")
+        elif name == "issue_label":
+            label = unquote(args["name"])
+            if method != "DELETE":
+                self._error(404, "Not Found")
+            elif label not in {lb["name"] for lb in issue["labels"]}:
+                self._error(404, "Label does not exist")
+            else:
+                fake.human_label(repo, number, remove=(label,))
+                self._json(200, issue["labels"])
+
+    def _list_issues(self, request: Recorded, repo: str) -> None:
+        query = request.query
+        issues = [i for (r, _), i in self.fake.issues.items() if r == repo]
+        state = query.get("state", "open")
+        if state != "all":
+            issues = [i for i in issues if i["state"] == state]
+        if query.get("labels"):
+            wanted = set(query["labels"].split(","))
+            issues = [i for i in issues if wanted <= {lb["name"] for lb in i["labels"]}]
+        if query.get("creator"):
+            issues = [i for i in issues if i["user"]["login"] == query["creator"]]
+        if query.get("since"):
+            since = _parse_time(query["since"])
+            issues = [i for i in issues if _parse_time(i["updated_at"]) >= since]
+        key = "created_at" if query.get("sort", "created") == "created" else "updated_at"
+        issues.sort(
+            key=lambda i: (i[key], i["number"]), reverse=query.get("direction", "desc") == "desc"
+        )
+        self._paginated_array(request, issues)
+
+    def _search(self, request: Recorded) -> None:
+        words = shlex.split(request.query.get("q", ""))
+        issues = list(self.fake.issues.items())
+        terms: list[str] = []
+        for word in words:
+            qualifier, sep, value = word.partition(":")
+            if sep and qualifier == "repo":
+                issues = [(k, i) for k, i in issues if k[0] == value.lower()]
+            elif sep and qualifier == "state":
+                issues = [(k, i) for k, i in issues if i["state"] == value]
+            elif sep and qualifier in ("is", "in"):
+                continue
+            else:
+                terms.append(word.lower())
+        horizon = self.fake.now() - timedelta(seconds=self.fake.search_lag)
+        found = [
+            i
+            for _, i in issues
+            if all(term in f"{i['title']}\n{i['body']}".lower() for term in terms)
+            and _parse_time(i["created_at"]) <= horizon
+        ]
+        found.sort(key=lambda i: i["number"])
+        per_page = min(int(request.query.get("per_page", "30")), 100)
+        page = int(request.query.get("page", "1"))
+        chunk = found[(page - 1) * per_page : page * per_page]
+        body = {"total_count": len(found), "incomplete_results": False, "items": chunk}
+        headers = {}
+        if page * per_page < len(found):
+            query = {**request.query, "page": str(page + 1)}
+            headers["Link"] = f'<{self.fake.base_url}{request.path}?{urlencode(query)}>; rel="next"'
+        self._conditional_json(request, body, headers)
 
 
 class _StorageHandler(_Handler):

@@ -3,7 +3,10 @@
 Contract
 --------
 :class:`GitHubClient` reads workflow runs, their jobs (with steps) and their logs, and asks GitHub
-to re-run a run's failed jobs. Every problem GitHub or the network causes is raised as
+to re-run a run's failed jobs. For the issue sync (:mod:`triagehub.sync`) it also reads, creates
+and edits issues, their labels and comments, the repository's labels, and searches issues.
+
+Every problem GitHub or the network causes is raised as
 :class:`~triagehub.errors.ExternalServiceError` (``service="github"``), after the retries below;
 ``status`` is GitHub's HTTP status (``None`` when no answer came at all) and the message carries
 GitHub's own ``message``. Bad arguments (a repository that is not ``owner/name``, a naive
@@ -26,7 +29,8 @@ Conditional requests
     ``etag_cache_size`` URLs) and sent back as ``If-None-Match``; a ``304 Not Modified`` (which
     GitHub does not count against the rate limit) returns the remembered body.
 
-Retries and waits, for one request, at most ``max_retries`` times after the first attempt:
+Retries and waits, for one request, at most ``max_retries`` times after the first attempt (the
+loop is :class:`triagehub.actions.http.Retrier`, shared with the dbt Cloud client):
     * 403 or 429 with ``retry-after``: wait that long (a secondary rate limit);
     * 403 or 429 with ``x-ratelimit-remaining: 0``: wait until ``x-ratelimit-reset`` (at least 1 s);
     * 429, or 403 whose message speaks of a rate limit, with neither header: wait 60 s (GitHub's
@@ -39,6 +43,10 @@ Retries and waits, for one request, at most ``max_retries`` times after the firs
     (400, 401, 403, 404, 410, 422, ...) are raised at once. ``rerun_failed_jobs`` is retried like
     any request: GitHub answers a duplicate re-run of a run that is already running with 403,
     which is then raised.
+
+    Requests that are not idempotent (``create_issue``, ``create_comment``) are sent once and
+    never retried here: a lost answer may hide a created issue, so the caller (the outbox) looks
+    for it before trying again. A rate-limit answer to them is still raised with ``retry_after``.
 
 Logs
     ``/actions/jobs/{id}/logs`` and ``/actions/runs/{id}/logs`` answer ``302`` with a short-lived
@@ -59,16 +67,14 @@ Time comes from an injected :class:`~triagehub.clock.Clock` and waits go through
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import logging
-import math
 import random
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -77,6 +83,14 @@ from urllib.parse import quote
 
 import httpx
 
+from triagehub.actions.http import (
+    Retrier,
+    describe,
+    float_or_none,
+    read_error_text,
+    retry_after_s,
+)
+from triagehub.actions.http import url_for_message as _where
 from triagehub.clock import Clock, SystemClock
 from triagehub.core.redact import REDACTED, redact
 from triagehub.errors import ExternalServiceError
@@ -93,7 +107,6 @@ PER_PAGE: Final = 100
 DEFAULT_ETAG_CACHE_SIZE: Final = 256
 # GitHub's advice for a rate-limit answer that says neither how long nor until when.
 UNSPECIFIED_RATE_LIMIT_WAIT_S: Final = 60.0
-_MAX_ERROR_BODY_BYTES: Final = 64 * 1024
 _MAX_REASON_CHARS: Final = 500
 _CHUNK_BYTES: Final = 64 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
@@ -187,12 +200,28 @@ class GitHubClient:
         self._token = token or None
         self._base_url = str(base)
         self._base = base
-        self._max_retries = max_retries
-        self._max_wait_s = max_wait_s
-        self._backoff_base_s = backoff_base_s
-        self._clock: Clock = clock if clock is not None else SystemClock()
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
+        self._retry = Retrier(
+            SERVICE,
+            max_retries=max_retries,
+            max_wait_s=max_wait_s,
+            backoff_base_s=backoff_base_s,
+            clock=clock if clock is not None else SystemClock(),
+            sleep=sleep,
+            rng=rng if rng is not None else random.Random(),
+            scrub=self._scrub,
+            logger=log,
+        )
+        self._once = Retrier(
+            SERVICE,
+            max_retries=0,
+            max_wait_s=max_wait_s,
+            backoff_base_s=backoff_base_s,
+            clock=clock if clock is not None else SystemClock(),
+            sleep=sleep,
+            rng=random.Random(0),
+            scrub=self._scrub,
+            logger=log,
+        )
         self._etags = _ETagCache(etag_cache_size)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
@@ -283,6 +312,140 @@ class GitHubClient:
         path = f"{_repo_path(repo)}/actions/runs/{_positive_id(run_id, 'run_id')}"
         self._send("POST", self._url(f"{path}/rerun-failed-jobs"), self._api_headers()).close()
 
+    # -- issues, labels, comments, search ---------------------------------------------------
+
+    def get_issue(self, repo: str, number: int) -> JSONObject:
+        """One issue (``GET /repos/{owner}/{repo}/issues/{number}``), conditional on its ETag."""
+        path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}"
+        return self._get_json(self._url(path), None).body
+
+    def list_issues(
+        self,
+        repo: str,
+        *,
+        state: str = "all",
+        labels: Sequence[str] = (),
+        since: datetime | None = None,
+        sort: str = "updated",
+        direction: str = "desc",
+    ) -> Iterator[JSONObject]:
+        """Yield the repository's issues (pull requests included, as GitHub lists them), page
+        after page; ``since`` (timezone-aware) keeps those updated at or after it."""
+        params = {
+            "state": state,
+            "sort": sort,
+            "direction": direction,
+            "per_page": str(PER_PAGE),
+        }
+        if labels:
+            params["labels"] = ",".join(labels)
+        if since is not None:
+            params["since"] = _iso_utc(since)
+        return self._paginate_list(f"{_repo_path(repo)}/issues", params)
+
+    def create_issue(
+        self, repo: str, *, title: str, body: str, labels: Sequence[str] = ()
+    ) -> JSONObject:
+        """Open an issue; sent once, never retried (see the module docstring)."""
+        payload: JSONObject = {"title": title, "body": body}
+        if labels:
+            payload["labels"] = list(labels)
+        answer = self._write("POST", f"{_repo_path(repo)}/issues", payload, once=True)
+        return _object(answer, "POST issues")
+
+    def update_issue(
+        self,
+        repo: str,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+        state_reason: str | None = None,
+    ) -> JSONObject:
+        """Edit an issue: only the fields given are sent (an edit is idempotent: retried)."""
+        payload: JSONObject = {}
+        for name, value in (
+            ("title", title),
+            ("body", body),
+            ("state", state),
+            ("state_reason", state_reason),
+        ):
+            if value is not None:
+                payload[name] = value
+        if not payload:
+            raise ValueError("update_issue needs at least one field to change")
+        path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}"
+        return _object(self._write("PATCH", path, payload), f"PATCH issue {number}")
+
+    def add_labels(self, repo: str, number: int, labels: Sequence[str]) -> list[JSONObject]:
+        """Add labels to an issue (those it has already stay); return the issue's labels."""
+        if not labels:
+            raise ValueError("add_labels needs at least one label")
+        path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/labels"
+        answer = self._write("POST", path, {"labels": list(labels)})
+        if not isinstance(answer, list):
+            return []
+        return [item for item in answer if isinstance(item, dict)]
+
+    def remove_label(self, repo: str, number: int, name: str) -> bool:
+        """Remove a label from an issue; ``False`` when the issue did not have it (404 on the
+        label, while the issue itself exists)."""
+        path = (
+            f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/labels/"
+            f"{quote(name, safe='')}"
+        )
+        try:
+            self._write("DELETE", path, None)
+        except ExternalServiceError as exc:
+            if exc.status == 404 and "label does not exist" in str(exc).lower():
+                return False
+            raise
+        return True
+
+    def list_labels(self, repo: str) -> Iterator[JSONObject]:
+        """Yield the repository's labels, page after page."""
+        return self._paginate_list(f"{_repo_path(repo)}/labels", {"per_page": str(PER_PAGE)})
+
+    def create_label(
+        self, repo: str, *, name: str, color: str, description: str
+    ) -> JSONObject | None:
+        """Create a repository label; ``None`` when it exists already (GitHub's 422
+        ``already_exists``)."""
+        payload = {"name": name, "color": color, "description": description[:100]}
+        try:
+            answer = self._write("POST", f"{_repo_path(repo)}/labels", payload)
+        except ExternalServiceError as exc:
+            if exc.status == 422 and "already_exists" in str(exc):
+                return None
+            raise
+        return _object(answer, "POST labels")
+
+    def list_comments(
+        self, repo: str, number: int, *, since: datetime | None = None
+    ) -> Iterator[JSONObject]:
+        """Yield an issue's comments, oldest first; ``since``: updated at or after it."""
+        params = {"per_page": str(PER_PAGE)}
+        if since is not None:
+            params["since"] = _iso_utc(since)
+        path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/comments"
+        return self._paginate_list(path, params)
+
+    def create_comment(self, repo: str, number: int, body: str) -> JSONObject:
+        """Comment on an issue; sent once, never retried (see the module docstring)."""
+        path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/comments"
+        return _object(self._write("POST", path, {"body": body}, once=True), "POST comment")
+
+    def search_issues(self, query: str, *, sort: str | None = None) -> Iterator[JSONObject]:
+        """Yield the issues matching a search query (``repo:o/r is:issue in:body ...``), page
+        after page, up to the 1,000 results GitHub's search gives."""
+        if not query.strip():
+            raise ValueError("the search query is empty")
+        params = {"q": query, "per_page": str(PER_PAGE)}
+        if sort is not None:
+            params["sort"] = sort
+        return self._paginate("/search/issues", params, "items")
+
     # -- logs ------------------------------------------------------------------------------
 
     def job_log_url(self, repo: str, job_id: int) -> str:
@@ -335,7 +498,7 @@ class GitHubClient:
                     written += len(chunk)
             except httpx.TransportError as exc:
                 raise ExternalServiceError(
-                    SERVICE, None, self._scrub(f"GET {path}: log stream broke: {_describe(exc)}")
+                    SERVICE, None, self._scrub(f"GET {path}: log stream broke: {describe(exc)}")
                 ) from exc
         return written
 
@@ -437,6 +600,90 @@ class GitHubClient:
             )
         return _Page(url=full, status=status, body=parsed, link=link)
 
+    def _paginate_list(self, path: str, params: Mapping[str, str]) -> Iterator[JSONObject]:
+        """Like :meth:`_paginate`, for endpoints whose answer is a bare JSON array (no
+        ``total_count``): a page shorter than ``per_page`` is the last one."""
+        per_page = int(params.get("per_page", PER_PAGE))
+        url: str | None = self._url(path)
+        query: Mapping[str, str] | None = params
+        visited: set[str] = set()
+        while url is not None:
+            full = str(httpx.URL(url, params=query)) if query else url
+            status, body, link = self._get_raw(full)
+            visited.add(full)
+            try:
+                items: object = json.loads(body)
+            except ValueError as exc:
+                raise ExternalServiceError(
+                    SERVICE, status, self._scrub(f"GET {_where(full)}: answer is not JSON ({exc})")
+                ) from exc
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ExternalServiceError(
+                    SERVICE,
+                    status,
+                    self._scrub(f"GET {_where(full)}: expected a JSON array of objects"),
+                )
+            yield from items
+            next_url = _next_link(link)
+            if next_url is None or len(items) < per_page:
+                return
+            resolved = httpx.URL(full).join(next_url)
+            if not self._same_origin(resolved) or str(resolved) in visited:
+                raise ExternalServiceError(
+                    SERVICE,
+                    status,
+                    self._scrub(
+                        f"GET {_where(full)}: the next page's link "
+                        f"({_where(str(resolved), with_host=True)}) leaves {self._base_url} or "
+                        "loops; not following it"
+                    ),
+                )
+            url, query = str(resolved), None
+
+    def _get_raw(self, full: str) -> tuple[int, bytes, str | None]:
+        """GET with the ETag cache: (status, body, Link header) of a 2xx or a cached 304."""
+        headers = self._api_headers()
+        cached = self._etags.get(full)
+        if cached is not None:
+            headers["If-None-Match"] = cached.etag
+        response = self._send("GET", full, headers, follow_redirects=True)
+        status = response.status_code
+        if status == 304 and cached is not None:
+            return status, cached.body, cached.link
+        if 200 <= status < 300:
+            body, link = response.content, response.headers.get("link")
+            etag = response.headers.get("etag")
+            if etag:
+                self._etags.put(full, _Cached(etag=etag, body=body, link=link))
+            return status, body, link
+        raise ExternalServiceError(
+            SERVICE, status, self._scrub(f"GET {_where(full)}: unexpected answer {status}")
+        )
+
+    def _write(
+        self, method: str, path: str, payload: object | None, *, once: bool = False
+    ) -> object:
+        """Send a JSON body (``None``: no body); return the parsed answer (``None`` if empty)."""
+        url = self._url(path)
+        headers = self._api_headers()
+        content = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(payload, ensure_ascii=False).encode()
+        response = self._send(method, url, headers, content=content, once=once)
+        raw = response.content
+        if not raw.strip():
+            return None
+        try:
+            parsed: object = json.loads(raw)
+        except ValueError as exc:
+            raise ExternalServiceError(
+                SERVICE,
+                response.status_code,
+                self._scrub(f"{method} {_where(url)}: answer is not JSON ({exc})"),
+            ) from exc
+        return parsed
+
     # -- internals: logs -------------------------------------------------------------------
 
     def _log_location(self, path: str) -> str:
@@ -462,7 +709,7 @@ class GitHubClient:
                 yield line
         except httpx.TransportError as exc:
             raise ExternalServiceError(
-                SERVICE, None, self._scrub(f"GET {path}: log stream broke: {_describe(exc)}")
+                SERVICE, None, self._scrub(f"GET {path}: log stream broke: {describe(exc)}")
             ) from exc
         finally:
             response.close()
@@ -495,82 +742,34 @@ class GitHubClient:
         *,
         stream: bool = False,
         follow_redirects: bool = False,
+        content: bytes | None = None,
+        once: bool = False,
     ) -> httpx.Response:
-        """Send with retries; return a response whose status is below 400 (or raise)."""
-        where = _where(url, with_host=not url.startswith(self._base_url))
-        attempt = 0
-        while True:
-            request = self._http.build_request(method, url, headers=headers)
-            try:
-                response = self._http.send(
-                    request, stream=stream, follow_redirects=follow_redirects
-                )
-            except httpx.TransportError as exc:
-                reason = f"{method} {where}: {_describe(exc)}"
-                self._wait_or_raise(attempt, None, reason, self._backoff(attempt), False, exc)
-                attempt += 1
-                continue
-            status = response.status_code
-            if status < 400:
-                return response
-            message = self._error_message(response)
-            reason = f"{method} {where}: {message}"
-            rate_wait = self._rate_limit_wait(response, message)
-            if rate_wait is not None:
-                self._wait_or_raise(attempt, status, reason, rate_wait, True, None)
-            elif status >= 500:
-                asked = _retry_after_s(response.headers.get("retry-after"), self._now())
-                wait = asked if asked is not None else self._backoff(attempt)
-                self._wait_or_raise(attempt, status, reason, wait, asked is not None, None)
-            else:
-                raise ExternalServiceError(SERVICE, status, self._scrub(reason))
-            attempt += 1
-
-    def _wait_or_raise(
-        self,
-        attempt: int,
-        status: int | None,
-        reason: str,
-        wait_s: float,
-        told_to_wait: bool,
-        cause: BaseException | None,
-    ) -> None:
-        retry_after = wait_s if told_to_wait else None
-        if attempt >= self._max_retries:
-            tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
-            error = ExternalServiceError(
-                SERVICE, status, self._scrub(f"{reason} (gave up after {tries})"), retry_after
-            )
-            raise error from cause
-        if wait_s > self._max_wait_s:
-            error = ExternalServiceError(
-                SERVICE,
-                status,
-                self._scrub(
-                    f"{reason} (asked to wait {wait_s:.0f} s, more than max_wait_s="
-                    f"{self._max_wait_s:.0f})"
-                ),
-                wait_s,
-            )
-            raise error from cause
-        log.warning(
-            "github request failed, retrying in %.1f s: %s",
-            wait_s,
-            self._scrub(reason),
-            extra={"service": SERVICE, "status": status, "attempt": attempt + 1, "wait_s": wait_s},
+        """Send with retries (``once``: no retry); return a response whose status is below 400
+        (or raise)."""
+        return (self._once if once else self._retry).send(
+            self._http,
+            method,
+            url,
+            headers,
+            where=_where(url, with_host=not url.startswith(self._base_url)),
+            error_message=self._error_message,
+            rate_limit_wait=self._rate_limit_wait,
+            stream=stream,
+            follow_redirects=follow_redirects,
+            content=content,
         )
-        self._sleep(wait_s)
 
     def _rate_limit_wait(self, response: httpx.Response, message: str) -> float | None:
         """How long a rate-limit answer asks to wait, or ``None`` if it is not one."""
         if response.status_code not in (403, 429):
             return None
-        now = self._now()
-        asked = _retry_after_s(response.headers.get("retry-after"), now)
+        now = self._retry.now()
+        asked = retry_after_s(response.headers.get("retry-after"), now)
         if asked is not None:
             return asked
         if response.headers.get("x-ratelimit-remaining") == "0":
-            reset = _float_or_none(response.headers.get("x-ratelimit-reset"))
+            reset = float_or_none(response.headers.get("x-ratelimit-reset"))
             if reset is None:
                 return UNSPECIFIED_RATE_LIMIT_WAIT_S
             return max(reset - now, 1.0)
@@ -578,26 +777,9 @@ class GitHubClient:
             return UNSPECIFIED_RATE_LIMIT_WAIT_S
         return None
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._max_wait_s, self._backoff_base_s * 2.0**attempt)
-        return ceiling * self._rng.uniform(0.5, 1.0)
-
-    def _now(self) -> float:
-        return self._clock.now().timestamp()
-
     def _error_message(self, response: httpx.Response) -> str:
         """GitHub's message from an error answer (read at most 64 KiB; the response is closed)."""
-        try:
-            raw = bytearray()
-            for chunk in response.iter_bytes():
-                raw += chunk
-                if len(raw) >= _MAX_ERROR_BODY_BYTES:
-                    break
-        except httpx.HTTPError:
-            raw = bytearray()
-        finally:
-            response.close()
-        text = raw[:_MAX_ERROR_BODY_BYTES].decode("utf-8", errors="replace")
+        text = read_error_text(response)
         message = _message_from_body(text) or response.reason_phrase or "no message"
         return message[:_MAX_REASON_CHARS]
 
@@ -628,22 +810,6 @@ def _iso_utc(moment: datetime) -> str:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"since must be timezone-aware, got naive {moment.isoformat()}")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _where(url: str, *, with_host: bool = False) -> str:
-    """A URL for messages: its path (with the host if asked), never its query string.
-
-    The query of a log-storage URL is its signature; API queries are dropped for brevity.
-    """
-    parsed = httpx.URL(url)
-    if with_host:
-        return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}{parsed.path}"
-    return parsed.path
-
-
-def _describe(exc: BaseException) -> str:
-    detail = str(exc)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 def _next_link(header: str | None) -> str | None:
@@ -695,30 +861,10 @@ def _error_detail(item: object) -> str:
     return " ".join(fields)
 
 
-def _retry_after_s(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds or an HTTP date (``None`` if absent/invalid)."""
-    if value is None:
-        return None
-    seconds = _float_or_none(value)
-    if seconds is not None:
-        return max(seconds, 0.0)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when.timestamp() - now, 0.0)
-
-
-def _float_or_none(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
+def _object(answer: object, what: str) -> JSONObject:
+    if not isinstance(answer, dict):
+        raise ExternalServiceError(SERVICE, None, f"{what}: expected a JSON object in the answer")
+    return answer
 
 
 def _int_or_none(value: str | None) -> int | None:
