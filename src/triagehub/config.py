@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 import yaml
@@ -28,6 +29,10 @@ from triagehub.errors import ConfigError
 CONFIG_ENV = "TRIAGEHUB_CONFIG"
 DATABASE_ENV = "TRIAGEHUB_DATABASE_URL"
 DEFAULT_CONFIG_NAME = "triagehub.yaml"
+DBT_CLOUD_TOKEN_ENV = "DBT_CLOUD_API_TOKEN"
+DBT_CLOUD_ACCOUNT_ENV = "DBT_CLOUD_ACCOUNT_ID"
+DBT_CLOUD_HOST_ENV = "DBT_CLOUD_HOST"
+DEFAULT_DBT_CLOUD_HOST = "https://cloud.getdbt.com"
 
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 
@@ -73,6 +78,32 @@ class AutomationRule(_Strict):
     kinds: tuple[Kind, ...] | None = None
 
 
+class GitHubSyncConfig(_Strict):
+    """``repositories.<name>.github_issues``: mirror this repository's issues into GitHub issues
+    (opt-in; see ``triagehub.sync``). ``target`` is the GitHub repository the issues go to (the
+    repository itself when not given, or a central hub repository); an issue gets a GitHub issue
+    when its category is one of ``categories`` and its priority is at least ``min_priority``;
+    its body (counters, last seen) is edited at most once per ``update_every_minutes``."""
+
+    target: str | None = None
+    categories: list[Category] = Field(
+        default_factory=lambda: [
+            Category.CODE_FIX,
+            Category.DATA_QUALITY,
+            Category.INFRASTRUCTURE,
+        ]
+    )
+    min_priority: Level = Level.MEDIUM
+    update_every_minutes: float = Field(default=15, ge=0)
+
+    @field_validator("target")
+    @classmethod
+    def _target_is_a_repository(cls, value: str | None) -> str | None:
+        if value is not None and not _REPO_NAME.match(value):
+            raise ValueError(f"target {value!r} is not a GitHub repository of the form owner/name")
+        return value
+
+
 class RepositoryConfig(_Strict):
     priority_level: Level = Level.MEDIUM
     automation_rules: dict[str, AutomationRule] = Field(default_factory=dict)
@@ -81,6 +112,11 @@ class RepositoryConfig(_Strict):
     # dbt artifacts whose project has this name belong to this repository (when `--repo` is
     # not given): `dbt_project: jaffle_shop`.
     dbt_project: str | None = None
+    # Green runs in a row after which this repository's issues resolve themselves (overrides
+    # lifecycle.auto_resolve_after; a category's own value wins over both).
+    auto_resolve_after: int | None = Field(default=None, ge=1)
+    # Mirror the issues into GitHub issues (opt-in).
+    github_issues: GitHubSyncConfig | None = None
 
     def rule_for(self, kind: Kind) -> tuple[str, AutomationRule] | None:
         """The first automation rule (in file order) that covers ``kind``."""
@@ -96,6 +132,48 @@ class EscalationTriggers(_Strict):
     critical_response_time: float = Field(default=4, gt=0)
     recurring_issue_threshold: int = Field(default=3, ge=1)
     cross_repo_correlation_threshold: int = Field(default=2, ge=1)
+
+
+class LifecycleConfig(_Strict):
+    """What the monitor does on each tick (``triagehub monitor``, or in ``triagehub serve``)."""
+
+    # An issue whose checks all passed this many runs in a row (after its last failure) closes:
+    # transient failures as auto_resolved, others as resolved. Flaky issues never auto-close.
+    auto_resolve_after: int = Field(default=3, ge=1)
+    auto_resolve_after_by_category: dict[Category, int] = Field(default_factory=dict)
+    # Issues classified false_positive close as false_positive (and stop alerting).
+    auto_close_false_positives: bool = True
+    # How often `triagehub serve` runs a tick.
+    tick_minutes: float = Field(default=5, gt=0)
+    # The agent the agent notification mentions (`@claude`, `@copilot`); none: not sent.
+    agent_handle: str | None = None
+
+    @field_validator("auto_resolve_after_by_category")
+    @classmethod
+    def _positive(cls, value: dict[Category, int]) -> dict[Category, int]:
+        for category, runs in value.items():
+            if runs < 1:
+                raise ValueError(f"{category.value}: must be at least 1 run")
+        return value
+
+
+class OpenSpecConfig(_Strict):
+    """The ``openspec:`` section: where to look for OpenSpec projects (folders holding an
+    ``openspec/`` directory), rescanned every ``scan_minutes``."""
+
+    roots: list[Path] = Field(default_factory=list)
+    scan_minutes: float = Field(default=5, gt=0)
+
+
+class ApiConfig(_Strict):
+    """The ``api:`` section: the REST API under ``/api/v1``. Writes always need a ``write``
+    token (``triagehub token create``); reads need a token only when this says so."""
+
+    require_token_for_reads: bool = False
+    # The largest request body an ingestion endpoint accepts (events, report uploads).
+    max_upload_mb: float = Field(default=100, gt=0)
+    # How often the live stream (``GET /api/v1/stream``) looks for new rows.
+    stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
 
 class GroupingConfig(_Strict):
@@ -207,11 +285,62 @@ class LLMConfig(_Strict):
     base_url: str | None = None
 
 
+def _dbt_cloud_host(value: str) -> str:
+    """``https://cloud.getdbt.com`` (a bare host name gets ``https://``), without a trailing /."""
+    text = value.strip().rstrip("/")
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError(
+            f"expected a dbt Cloud access URL such as {DEFAULT_DBT_CLOUD_HOST}, got {value!r}"
+        )
+    return text
+
+
+class DbtCloudConfig(_Strict):
+    """The optional ``dbt_cloud:`` section (``triagehub ingest dbt-cloud``): the account's access
+    URL and id. ``DBT_CLOUD_HOST`` and ``DBT_CLOUD_ACCOUNT_ID`` override it; the token comes from
+    ``DBT_CLOUD_API_TOKEN`` only (``Secrets``)."""
+
+    host: str = DEFAULT_DBT_CLOUD_HOST
+    account_id: int | None = Field(default=None, ge=1)
+
+    @field_validator("host")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        return _dbt_cloud_host(value)
+
+    def with_env(self) -> DbtCloudConfig:
+        """This section with ``DBT_CLOUD_HOST`` / ``DBT_CLOUD_ACCOUNT_ID`` taking precedence."""
+        host, account_id = self.host, self.account_id
+        env_host = os.environ.get(DBT_CLOUD_HOST_ENV, "").strip()
+        if env_host:
+            try:
+                host = _dbt_cloud_host(env_host)
+            except ValueError as exc:
+                raise ConfigError("environment", DBT_CLOUD_HOST_ENV, str(exc)) from None
+        env_account = os.environ.get(DBT_CLOUD_ACCOUNT_ENV, "").strip()
+        if env_account:
+            if not env_account.isdigit() or int(env_account) < 1:
+                raise ConfigError(
+                    "environment",
+                    DBT_CLOUD_ACCOUNT_ENV,
+                    f"expected the numeric account id (the number after /accounts/ in dbt "
+                    f"Cloud's URLs), got {env_account[:50]!r}",
+                )
+            account_id = int(env_account)
+        return DbtCloudConfig(host=host, account_id=account_id)
+
+
 class Settings(_Strict):
     """The whole of ``triagehub.yaml``."""
 
     repositories: dict[str, RepositoryConfig] = Field(default_factory=dict)
     escalation_triggers: EscalationTriggers = Field(default_factory=EscalationTriggers)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    openspec: OpenSpecConfig = Field(default_factory=OpenSpecConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     grouping: GroupingConfig = Field(default_factory=GroupingConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     default_sla_hours: dict[Level, float | None] = Field(
@@ -225,6 +354,7 @@ class Settings(_Strict):
     classification_rules: list[ClassificationRule] = Field(default_factory=list)
     ownership: list[OwnershipRule] = Field(default_factory=list)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    dbt_cloud: DbtCloudConfig = Field(default_factory=DbtCloudConfig)
 
     @field_validator("classification_rules")
     @classmethod
@@ -254,6 +384,16 @@ class Settings(_Strict):
     def repository(self, name: str) -> RepositoryConfig:
         return self.repositories.get(name) or RepositoryConfig()
 
+    def auto_resolve_after(self, repository: str, category: str) -> int:
+        """Green runs in a row that resolve an issue of ``category`` in ``repository``."""
+        by_category = {c.value: n for c, n in self.lifecycle.auto_resolve_after_by_category.items()}
+        if category in by_category:
+            return by_category[category]
+        configured = self.repositories.get(repository)
+        if configured is not None and configured.auto_resolve_after is not None:
+            return configured.auto_resolve_after
+        return self.lifecycle.auto_resolve_after
+
     def dbt_project_repositories(self) -> dict[str, str]:
         """dbt project name -> the repository whose ``dbt_project`` names it."""
         return {r.dbt_project: name for name, r in self.repositories.items() if r.dbt_project}
@@ -267,6 +407,7 @@ class Secrets(BaseModel):
     github_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     anthropic_api_key: SecretStr | None = None
+    dbt_cloud_api_token: SecretStr | None = None
 
     @classmethod
     def from_env(cls) -> Secrets:
@@ -278,6 +419,7 @@ class Secrets(BaseModel):
             github_token=get("GITHUB_TOKEN"),
             webhook_secret=get("TRIAGEHUB_WEBHOOK_SECRET"),
             anthropic_api_key=get("ANTHROPIC_API_KEY"),
+            dbt_cloud_api_token=get(DBT_CLOUD_TOKEN_ENV),
         )
 
 

@@ -44,9 +44,12 @@ bounded, so the score is too. Status: ``healthy`` ≥ 80, ``degraded`` ≥ 50, e
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -834,6 +837,35 @@ EXPORT_FIELDS = (
     "rationale",
 )
 _EXPORT_TIMES = ("first_seen", "last_seen", "resolved_at", "sla_due_at", "sla_breached_at")
+_FORMULA = re.compile(r"^[=+@\t\r]|^-(?![\d.])")
+
+
+def csv_cell(value: Any) -> Any:
+    """An export cell: lists and objects as JSON, and text a spreadsheet would run as a formula
+    (``=``, ``+``, ``@``, ``-`` not starting a number) prefixed with ``'`` so it shows as text."""
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
+
+
+def csv_chunks(
+    rows: Iterable[Mapping[str, Any]], fields: Sequence[str] = EXPORT_FIELDS
+) -> Iterator[str]:
+    """The rows as CSV text with a header line, in chunks of about 64 KiB (for streaming)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(name)) for name in fields])
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def export_issues(

@@ -51,6 +51,7 @@ from triagehub.core.models import (
     CheckResult,
     HistoryClass,
     IssueState,
+    Level,
     RunReport,
     Scope,
     Status,
@@ -120,6 +121,8 @@ _ISSUE_MUTABLE = (
     "affected_models",
     "classification_source",
     "resolved_at",
+    "snooze_occurrences",
+    "snoozed_until",
     "updated_at",
 )
 
@@ -765,6 +768,7 @@ class Ingestor:
             "labels": [],
             "overrides": {},
             "affected_models": [],
+            "spec_change": None,
             "llm_verdict": None,
             "sla_due_at": None,
             "escalate_after_hours": None,
@@ -773,6 +777,25 @@ class Ingestor:
             "occurrences": 0,
             "checks_count": 0,
             "resolved_at": None,
+            "snoozed_until": None,
+            "snooze_occurrences": None,
+            "escalation_level": 0,
+            "escalated_at": None,
+            "escalations": {},
+            "sla_breached_at": None,
+            "github_repo": None,
+            "github_number": None,
+            "github_node_id": None,
+            "github_url": None,
+            "github_status": None,
+            "github_synced_at": None,
+            "github_synced_version": None,
+            "github_body_hash": None,
+            "github_body_at": None,
+            "github_state": None,
+            "github_labels": [],
+            "github_event_cursor": None,
+            "github_agent_at": None,
             "created_at": now,
             "updated_at": now,
         }
@@ -823,6 +846,9 @@ class Ingestor:
             fields.update({k: v for k, v in llm.items() if k in LLM_FIELDS})
             fields["rationale"] = f"{c.rationale}; llm: {llm.get('rationale', '')}"
             source = "llm"
+        level = int(row.get("escalation_level") or 0)
+        if level:  # escalation raised the priority; a new classification keeps it raised
+            fields["priority"] = Level.from_rank(Level(fields["priority"]).rank + level).value
         overrides = row.get("overrides") or {}
         if overrides:
             fields.update({k: v for k, v in overrides.items() if k in fields})
@@ -890,6 +916,21 @@ class Ingestor:
                             "reason": f"failed again at commit {f.report.commit or 'unknown'} "
                             f"after it was resolved",
                         },
+                    )
+                )
+        remaining = row["snooze_occurrences"]
+        if remaining is not None:
+            if remaining > 1:
+                row["snooze_occurrences"] = remaining - 1
+            else:
+                row["snooze_occurrences"] = None
+                row["snoozed_until"] = None
+                work.events.append(
+                    self._event(
+                        "unsnoozed",
+                        f.at,
+                        f.run_pk,
+                        {"reason": "the occurrences it was snoozed for have arrived"},
                     )
                 )
         if f.result.affected:
@@ -1278,14 +1319,38 @@ def ingest_file(
     llm: LLMClassifier | None = None,
 ) -> IngestSummary:
     """Ingest one file in one transaction: all of it, or (on an ``InputError``) none of it."""
-    summary = IngestSummary(files=1)
+    return _ingest_set(
+        engine, [path], settings, fmt=fmt, options=options, clock=clock, progress=progress, llm=llm
+    )
+
+
+def _ingest_set(
+    engine: Engine,
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    fmt: SourceFormat | None,
+    options: ParseOptions | None,
+    clock: Clock | None,
+    progress: ProgressCallback | None,
+    llm: LLMClassifier | None,
+) -> IngestSummary:
+    """One file, or the files of one run (a format's ``parse_set``), in one transaction."""
+    summary = IngestSummary(files=len(paths))
     try:
-        chosen = fmt or detect_format(path)
-        summary.formats[str(path)] = chosen.name
+        chosen = fmt or detect_format(paths[0])
+        for path in paths:
+            summary.formats[str(path)] = chosen.name
+        parse_options = replace(options or ParseOptions(), warn=summary.warnings.append)
+        if len(paths) == 1:
+            reports = chosen.parse(paths[0], parse_options)
+        elif chosen.parse_set is not None:
+            reports = chosen.parse_set(paths, parse_options)
+        else:
+            raise InputError(str(paths[0]), "", f"{chosen.name} reads one file per run")
         with Session(engine) as session, session.begin():
             ingestor = Ingestor(session, settings, clock=clock)
-            parse_options = replace(options or ParseOptions(), warn=summary.warnings.append)
-            for report in chosen.parse(path, parse_options):
+            for report in reports:
                 ingestor.add(report)
                 if progress is not None:
                     progress(len(report.results))
@@ -1308,7 +1373,20 @@ def ingest_files(
     progress: ProgressCallback | None = None,
     llm: LLMClassifier | None = None,
 ) -> IngestSummary:
-    """Ingest several files, one transaction each; a bad file does not stop the others."""
+    """Ingest several files, one transaction each; a bad file does not stop the others. With a
+    format that reads a run from several files (JUnit), the files are one run, one
+    transaction."""
+    if fmt is not None and fmt.parse_set is not None and len(paths) > 1:
+        return _ingest_set(
+            engine,
+            paths,
+            settings,
+            fmt=fmt,
+            options=options,
+            clock=clock,
+            progress=progress,
+            llm=llm,
+        )
     total = IngestSummary()
     for path in paths:
         total.add(

@@ -7,7 +7,9 @@ once), the JSON (400), then the event: ``ping`` is answered; ``workflow_run``, `
 and ``check_run`` with action ``completed`` are translated and ingested in the same transaction as
 the delivery record as a durable job (an invalid payload is 422 and stores nothing), answered 202
 at once and ingested by the worker thread right after; anything else is 202 with the reason it
-was ignored. Every error is a JSON ``{"error": ..., "reason": ...}``.
+was ignored. ``issues`` and ``issue_comment`` deliveries about the GitHub issues triagehub syncs
+are queued the same way (:func:`triagehub.sync.github_inbound.queue_issue_event`). Every error is
+a JSON ``{"error": ..., "reason": ...}``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
+from triagehub.api.specs import specs_router
+from triagehub.api.v1 import ApiAuth, api_router, install_api_support
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.errors import InputError
 from triagehub.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
+from triagehub.monitor import MonitorLoop, notify_change
+from triagehub.sync.github_inbound import ISSUE_EVENTS, queue_issue_event
+from triagehub.web.routes import web_router
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
@@ -65,6 +72,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     run_worker: bool = True,
+    run_monitor: bool = False,
     github: GitHubClient | None = None,
 ) -> FastAPI:
     """The FastAPI application. Without a secret the webhook route exists only when
@@ -75,18 +83,30 @@ def create_app(
             "(pass --insecure-no-webhook-secret to do it anyway)"
         )
     worker = JobWorker(engine, settings, github=github) if run_worker else None
+    monitor = MonitorLoop(engine, settings, on_change=notify_change) if run_monitor else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             worker.start()
+        if monitor is not None:
+            monitor.start()
         try:
             yield
         finally:
+            if monitor is not None:
+                monitor.stop()
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(title="triagehub", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="triagehub",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # /docs is served by triagehub.api.v1 (offline: no CDN assets)
+        redoc_url=None,
+    )
+    app.include_router(specs_router(engine, settings, clock))
     now = (clock or SystemClock()).now
 
     @app.get("/healthz")
@@ -142,6 +162,11 @@ def create_app(
             now,
         )
 
+    api_clock = clock or SystemClock()
+    api_auth = ApiAuth(engine, settings.api, api_clock)
+    app.include_router(api_router(engine, settings, api_clock, api_auth))
+    install_api_support(app, engine, settings, api_auth)
+    app.include_router(web_router(engine, settings, clock or SystemClock()))
     return app
 
 
@@ -160,7 +185,7 @@ def handle_delivery(
     status, detail, code = "ignored", "", 202
     if event == "ping":
         status, detail, code = "pong", "pong", 200
-    elif translate is None:
+    elif translate is None and event not in ISSUE_EVENTS:
         detail = f"event {event!r} is not handled"
     elif action != "completed":
         detail = f"{event} action {action!r} is not handled (only 'completed')"
@@ -173,7 +198,9 @@ def handle_delivery(
             ).scalar()
             if seen is not None:
                 return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
-            if translate is not None and action == "completed":
+            if event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
+                status, detail = queue_issue_event(session, event, delivery, payload, now())
+            elif translate is not None and action == "completed":
                 # Validate now (an invalid payload is refused with 422), ingest in the worker.
                 if translate(payload) is None:
                     detail = "nothing to record"

@@ -27,9 +27,7 @@ and when the server shuts down (the app's lifespan, or SIGINT/SIGTERM under uvic
 # No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, which
 # name dependencies made inside ``api_router`` (closures it could not resolve from strings).
 
-import csv
 import heapq
-import io
 import logging
 import re
 import shutil
@@ -87,6 +85,7 @@ from triagehub.config import ApiConfig, Settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, Decision, HistoryClass, IssueState, Kind, Level
 from triagehub.errors import InputError
+from triagehub.metrics import csv_chunks
 from triagehub.pipeline import IngestSummary, ingest_files, ingest_reports
 from triagehub.sources import FORMATS, ParseOptions
 from triagehub.sources.events import parse_objects
@@ -1425,29 +1424,6 @@ async def _no_receive() -> Message:
 
 # -- export helpers ------------------------------------------------------------------------------
 
-EXPORT_FIELDS = (
-    "id",
-    "repository",
-    "title",
-    "state",
-    "category",
-    "kind",
-    "severity",
-    "priority",
-    "history_class",
-    "decision",
-    "confidence",
-    "assignee",
-    "expert",
-    "occurrences",
-    "checks_count",
-    "first_seen",
-    "last_seen",
-    "sla_due_at",
-    "fingerprint",
-    "classification_source",
-)
-
 
 def _export_rows(engine: Engine, query: queries.IssueQuery) -> Iterator[dict[str, Any]]:
     cursor: str | None = None
@@ -1472,27 +1448,9 @@ def _json_array(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     yield b"]\n"
 
 
-_FORMULA = re.compile(r"^[=+@\t\r]|^-(?![\d.])")
-
-
-def _csv_cell(value: Any) -> Any:
-    """A cell a spreadsheet shows as text (never runs as a formula)."""
-    if isinstance(value, str) and _FORMULA.match(value):
-        return "'" + value
-    return value
-
-
 def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(name)) for name in EXPORT_FIELDS])
-        if buffer.tell() > 64 * 1024:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+    for chunk in csv_chunks(rows):
+        yield chunk.encode()
 
 
 # -- the live stream -----------------------------------------------------------------------------

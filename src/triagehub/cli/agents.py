@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import enum
 import json
 import sys
-from typing import Annotated, Protocol, cast
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub.agents import SessionStatus, get_session, list_sessions
+from triagehub.cli.common import OutputFormat as Format
+from triagehub.cli.common import engine_of as _engine
+from triagehub.cli.common import out
 from triagehub.clock import SystemClock
 
 agents_app = typer.Typer(
     help="AI agent sessions (from their hooks): activity, work item, summary.",
     no_args_is_help=True,
 )
-
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=False, width=200)
-
-
-class Format(enum.StrEnum):
-    table = "table"
-    json = "json"
-
-
-class _HasEngine(Protocol):
-    def engine(self) -> Engine: ...
-
-
-def _engine(ctx: typer.Context) -> Engine:
-    state = ctx.find_root().obj
-    if not callable(getattr(state, "engine", None)):
-        raise RuntimeError("triagehub agents runs under the triagehub command (no --db state)")
-    return cast(_HasEngine, state).engine()
 
 
 def _pct(value: float | None) -> str:

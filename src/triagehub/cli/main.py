@@ -5,7 +5,6 @@ Exit codes: 0 ok, 2 usage or input error, 1 internal error.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -16,13 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
+from triagehub.cli.agents import agents_app
+from triagehub.cli.common import OutputFormat, err, out
+from triagehub.cli.outbox import outbox_app
+from triagehub.cli.reports import register as register_reports
+from triagehub.cli.specs import specs_app
+from triagehub.cli.sync import sync_app
+from triagehub.cli.tokens import token_app
 from triagehub.clock import SystemClock
 from triagehub.config import Settings, default_database_url, demo_database_url, load_settings
 from triagehub.errors import ConfigError, InputError, TriagehubError
@@ -46,17 +51,14 @@ issues_app = typer.Typer(help="List and inspect issues.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(issues_app, name="issues")
 app.add_typer(db_app, name="db")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(specs_app, name="specs")
+app.add_typer(agents_app, name="agents")
+app.add_typer(token_app, name="token")
+app.add_typer(sync_app, name="sync")
+register_reports(app)
 
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=False, width=200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("triagehub.cli")
-
-
-class OutputFormat(enum.StrEnum):
-    table = "table"
-    json = "json"
 
 
 @dataclass
@@ -168,7 +170,8 @@ def ingest(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="Files to ingest (JSON, a JSON array or JSON Lines), or `github-actions`."
+            help="Files to ingest (JSON, a JSON array or JSON Lines), or `github-actions` or "
+            "`dbt-cloud` to poll an API."
         ),
     ],
     fmt: Annotated[
@@ -181,14 +184,20 @@ def ingest(
     ] = "auto",
     repo: Annotated[
         str | None,
-        typer.Option("--repo", help="OWNER/NAME for events that do not name a repository."),
+        typer.Option(
+            "--repo",
+            help="OWNER/NAME for events that do not name a repository (dbt-cloud: every run).",
+        ),
     ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--output", "-o", help="Summary as a table or JSON.")
     ] = OutputFormat.table,
     since: Annotated[
         str,
-        typer.Option("--since", help="github-actions: how far back without a cursor (24h, 7d)."),
+        typer.Option(
+            "--since",
+            help="github-actions, dbt-cloud: how far back without a cursor (24h, 7d).",
+        ),
     ] = "24h",
     workflow: Annotated[
         str | None, typer.Option("--workflow", help="github-actions: a workflow name or file.")
@@ -196,8 +205,12 @@ def ingest(
     branch: Annotated[
         str | None, typer.Option("--branch", help="github-actions: a branch.")
     ] = None,
+    job: Annotated[
+        int | None,
+        typer.Option("--job", min=1, help="dbt-cloud: only the runs of this job (its id)."),
+    ] = None,
 ) -> None:
-    """Ingest failure reports (files, or `github-actions` to poll GitHub).
+    """Ingest failure reports (files, or `github-actions` / `dbt-cloud` to poll an API).
 
     Each file is one transaction: a bad file stores nothing, and the other files of the same call
     are still ingested. Ingesting the same file twice is a no-op.
@@ -206,9 +219,17 @@ def ingest(
 
     `triagehub ingest github-actions --repo OWNER/NAME [--since 24h] [--workflow] [--branch]`
     pulls completed workflow runs from the GitHub REST API instead (GITHUB_TOKEN), from where the
-    previous poll stopped; without --repo, every repository of triagehub.yaml."""
+    previous poll stopped; without --repo, every repository of triagehub.yaml.
+
+    `triagehub ingest dbt-cloud [--job ID] [--since 24h] [--repo OWNER/NAME]` pulls the completed
+    runs of a dbt Cloud account (DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_HOST) and
+    their artifacts, from where the previous poll stopped; without --repo, each run's dbt project
+    is looked up in triagehub.yaml (`dbt_project:`)."""
     if [str(f) for f in files] == ["github-actions"]:
         _poll_github(ctx, repo, since, workflow, branch, output)
+        return
+    if [str(f) for f in files] == ["dbt-cloud"]:
+        _poll_dbt_cloud(ctx, repo, since, job, output)
         return
     if len(files) > 1 and str(files[0]) in FORMATS and not files[0].exists():
         # `triagehub ingest dbt target/`: the format named first, as the brief spells it.
@@ -253,11 +274,11 @@ def ingest(
         raise typer.Exit(2)
 
 
-def _duration(text: str) -> timedelta:
+def _duration(text: str, option: str = "--since") -> timedelta:
     units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
     value, unit = text[:-1], text[-1:].lower()
     if unit not in units or not value.isdigit() or int(value) < 1:
-        raise InputError("--since", text, "expected a duration such as 30m, 24h, 7d or 2w")
+        raise InputError(option, text, "expected a duration such as 30m, 24h, 7d or 2w")
     return timedelta(seconds=int(value) * units[unit])
 
 
@@ -309,6 +330,49 @@ def _poll_github(
         )
     for error in result.log_errors:
         err.print(f"warning: log not fetched: {error}", markup=False)
+
+
+def _poll_dbt_cloud(
+    ctx: typer.Context, repo: str | None, since: str, job: int | None, output: OutputFormat
+) -> None:
+    from triagehub.config import DBT_CLOUD_ACCOUNT_ENV, DBT_CLOUD_TOKEN_ENV, Secrets
+    from triagehub.dbt_cloud import DbtCloudClient, poll_dbt_cloud
+
+    state = _state(ctx)
+    window = _duration(since)
+    cloud = state.settings.dbt_cloud.with_env()
+    token = Secrets.from_env().dbt_cloud_api_token
+    if token is None:
+        raise ConfigError(
+            "environment",
+            DBT_CLOUD_TOKEN_ENV,
+            "not set: export a dbt Cloud service token (or personal access token) that can read "
+            "the account's runs",
+        )
+    if cloud.account_id is None:
+        raise ConfigError(
+            "environment",
+            DBT_CLOUD_ACCOUNT_ENV,
+            "not set: export the numeric account id (or set dbt_cloud.account_id in "
+            "triagehub.yaml)",
+        )
+    with DbtCloudClient(token.get_secret_value(), cloud.account_id, host=cloud.host) as client:
+        result = poll_dbt_cloud(
+            state.engine(), state.settings, client, job_id=job, since=window, repository=repo
+        )
+    if output is OutputFormat.json:
+        out.print_json(json.dumps(result.as_dict()))
+    else:
+        _print_summary(result.ingest)
+        out.print(
+            f"{result.runs_seen} dbt Cloud run(s) seen, {result.runs_ingested} ingested, "
+            f"{result.runs_skipped} skipped; {result.artifacts_fetched} artifact(s) fetched",
+            markup=False,
+        )
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    for error in result.artifact_errors:
+        err.print(f"warning: run not ingested: {error}", markup=False)
 
 
 # -- issues -------------------------------------------------------------------------------------
@@ -498,6 +562,144 @@ def issues_triage(
         out.print(f"#{issue_id} {name}: {change['from']} -> {change['to']}", markup=False)
 
 
+@issues_app.command("state")
+def issues_state(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="open, triaged, assigned, in_progress, resolved, ignored or false_positive."
+        ),
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")],
+    actor: Annotated[
+        str, typer.Option("--actor", help="Who decided (default: $USER).")
+    ] = os.environ.get("USER", "cli"),
+) -> None:
+    """Move an issue through its lifecycle (an invalid move is refused with the allowed ones)."""
+    from triagehub.core.lifecycle import Actor
+    from triagehub.core.models import IssueState
+    from triagehub.store.lifecycle import change_state
+
+    try:
+        state = IssueState(target)
+    except ValueError:
+        allowed = ", ".join(s.value for s in IssueState)
+        raise InputError("state", target, f"not a state; expected one of {allowed}") from None
+    engine = _state(ctx).engine()
+    with Session(engine) as session, session.begin():
+        before = change_state(
+            session,
+            issue_id,
+            state,
+            actor=Actor.HUMAN,
+            reason=reason,
+            now=SystemClock().now(),
+            who=actor,
+        )
+    out.print(f"#{issue_id} state: {before.value} -> {state.value}", markup=False)
+
+
+@issues_app.command("snooze")
+def issues_snooze(
+    ctx: typer.Context,
+    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")],
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="A time (2026-12-01T09:00Z) or a duration from now (7d)."),
+    ] = None,
+    occurrences: Annotated[
+        int | None, typer.Option("--occurrences", min=1, help="Until N more occurrences.")
+    ] = None,
+    forever: Annotated[
+        bool, typer.Option("--forever", help="For good: the issue becomes ignored.")
+    ] = False,
+    actor: Annotated[
+        str, typer.Option("--actor", help="Who decided (default: $USER).")
+    ] = os.environ.get("USER", "cli"),
+) -> None:
+    """Silence an issue: no alerts or escalation until a time, for N more occurrences, or
+    forever (ignored). A snooze until a time ends at the first monitor tick after it."""
+    from triagehub.store.lifecycle import snooze
+    from triagehub.timeparse import parse_time
+
+    now = SystemClock().now()
+    until_at = None
+    if until is not None:
+        if until[:-1].isdigit() and until[-1:].lower() in "mhdw":
+            until_at = now + _duration(until, "--until")
+        else:
+            try:
+                until_at = parse_time(until)
+            except ValueError as exc:
+                raise InputError("--until", until, str(exc)) from None
+    engine = _state(ctx).engine()
+    with Session(engine) as session, session.begin():
+        snooze(
+            session,
+            issue_id,
+            until=until_at,
+            occurrences=occurrences,
+            forever=forever,
+            reason=reason,
+            now=now,
+            who=actor,
+        )
+    what = (
+        "ignored for good"
+        if forever
+        else f"snoozed until {until_at:%Y-%m-%d %H:%M} UTC"
+        if until_at
+        else f"snoozed for {occurrences} more occurrence(s)"
+    )
+    out.print(f"#{issue_id} {what}", markup=False)
+
+
+@app.command()
+def monitor(
+    ctx: typer.Context,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Run one tick of the lifecycle rules, for cron or a scheduled workflow.
+
+    Unsnoozes what is due, auto-resolves issues whose checks passed K runs in a row (transient
+    ones as auto_resolved; flaky ones never), closes false positives, marks SLA breaches and
+    escalates (untriaged too long, critical and untriaged, high volume, recurring regressions,
+    cross-repository patterns, SLA breach). Notifications go to the outbox (`triagehub worker`
+    delivers them). Safe to run twice: the second tick changes nothing. `triagehub serve` runs
+    ticks itself; on PostgreSQL only one instance runs a tick at a time."""
+    from triagehub.monitor import notify_change, run_tick
+
+    state = _state(ctx)
+    summary = run_tick(state.engine(), state.settings, on_change=notify_change)
+    if fmt is OutputFormat.json:
+        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
+        return
+    if not summary.ran:
+        out.print("another instance is running a tick; nothing done")
+        return
+    table = Table(title=f"Monitor tick ({summary.changes} change(s))", title_justify="left")
+    table.add_column("rule")
+    table.add_column("issues", justify="right")
+    table.add_column("ids")
+    rows = (
+        ("unsnoozed", summary.unsnoozed),
+        ("auto-resolved (transient)", summary.auto_resolved),
+        ("resolved (green again)", summary.resolved),
+        ("closed as false positive", summary.false_positives),
+        ("SLA breached", summary.sla_breached),
+        ("escalated", [i for i, _ in summary.escalated]),
+        ("agent notified", summary.agent_notified),
+    )
+    for name, ids in rows:
+        table.add_row(name, str(len(ids)), ", ".join(f"#{i}" for i in ids[:20]))
+    out.print(table)
+
+
 @app.command()
 def accuracy(
     ctx: typer.Context,
@@ -604,6 +806,13 @@ def serve(
             help="Do not run queued jobs in this process (run `triagehub worker` instead).",
         ),
     ] = False,
+    no_monitor: Annotated[
+        bool,
+        typer.Option(
+            "--no-monitor",
+            help="Do not run the lifecycle ticks here (run `triagehub monitor` from cron).",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP server: GitHub webhooks at POST /webhooks/github, health at GET /healthz.
 
@@ -630,6 +839,7 @@ def serve(
         WebhookConfig(secret.get_secret_value().encode() if secret else None, insecure=insecure),
         github=github,
         run_worker=not no_worker,
+        run_monitor=not no_monitor,
     )
     uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
 
@@ -653,7 +863,8 @@ def worker(
         float, typer.Option("--interval", min=0.05, help="Seconds between polls.")
     ] = 1.0,
 ) -> None:
-    """Run queued jobs (webhook deliveries to ingest, self-healing re-runs) until stopped.
+    """Run the outbox until stopped: webhook deliveries to ingest, self-healing re-runs and
+    notifications (Slack), with retries, backoff and a dead-letter state (`triagehub outbox`).
 
     Several workers may share a PostgreSQL database; a job a dead worker had claimed is done again
     when its lease ends."""
@@ -698,27 +909,80 @@ def demo(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="table or json.")
     ] = OutputFormat.table,
+    serve: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Then serve the dashboard on the demo database (default: when the output is a "
+            "terminal).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port of the dashboard (--serve).")
+    ] = 8080,
 ) -> None:
-    """Load the bundled demo into a fresh database and show the triaged result.
+    """Load the bundled demo into a fresh database, show the triaged result, and serve the
+    dashboard on it.
 
     Three repositories, 14 days of runs. Without --db it uses a demo database of its own,
-    recreated each time."""
+    recreated each time. In a terminal (or with --serve) the dashboard then runs at
+    http://127.0.0.1:8080/ until Ctrl+C; elsewhere the command ends after the summary."""
     from triagehub.demo.runner import run_demo
 
     state = _state(ctx)
     url = state.db_url if ctx.find_root().params.get("database") else demo_database_url()
     result = run_demo(url)
+    if serve is None:
+        serve = sys.stdout.isatty() and fmt is OutputFormat.table
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
-        return
-    out.print(_issues_table(result.issues, f"Demo: {len(result.issues)} issues ({url})"))
-    out.print(result.headline(), markup=False)
-    for line in result.scenario_lines():
-        out.print(f"  {line}", markup=False)
-    out.print(
-        f"\nTry: triagehub --db {url} issues show {result.issues[0].id}" if result.issues else "",
-        markup=False,
+    else:
+        out.print(_issues_table(result.issues, f"Demo: {len(result.issues)} issues ({url})"))
+        out.print(result.headline(), markup=False)
+        for line in result.scenario_lines():
+            out.print(f"  {line}", markup=False)
+        if result.issues:
+            first = result.issues[0].id
+            out.print(f"\nTry: triagehub --db {url} issues show {first}", markup=False)
+        if not serve:
+            out.print("See it in the dashboard: triagehub demo --serve", markup=False)
+    if serve:
+        _serve_demo(url, port)
+
+
+def _serve_demo(url: str, port: int) -> None:
+    """The dashboard and the API on the demo database, with a write token to triage with."""
+    import uvicorn
+    import yaml
+
+    from triagehub.api.app import WebhookConfig, create_app
+    from triagehub.config import parse_settings
+    from triagehub.demo.scenario import DEMO_CONFIG_YAML
+    from triagehub.store.queries import create_api_token
+
+    settings = parse_settings(yaml.safe_load(DEMO_CONFIG_YAML), "<bundled demo config>")
+    engine = db.open_database(url)
+    with Session(engine) as session, session.begin():
+        _token, raw = create_api_token(
+            session=session, name="demo", scope="write", now=SystemClock().now()
+        )
+    api = create_app(
+        engine,
+        settings,
+        WebhookConfig(None, insecure=True),
+        run_worker=True,
+        run_monitor=False,
     )
+    base = f"http://127.0.0.1:{port}"
+    err.print(f"\nDashboard: {base}/  (Ctrl+C to stop)", markup=False, highlight=False)
+    err.print(
+        f"To triage, sign in with the demo's write token: {base}/login#token={raw}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def main() -> None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from triagehub.cli.common import OutputFormat as Format
+from triagehub.cli.common import engine_of as _engine
+from triagehub.cli.common import out
 from triagehub.clock import SystemClock
 from triagehub.errors import InputError
 
@@ -30,32 +31,12 @@ outbox_app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=False, width=200)
-
 
 class Status(enum.StrEnum):
     pending = "pending"
     running = "running"
     done = "done"
     dead = "dead"
-
-
-class Format(enum.StrEnum):
-    table = "table"
-    json = "json"
-
-
-class _HasEngine(Protocol):
-    def engine(self) -> Engine: ...
-
-
-def _engine(ctx: typer.Context) -> Engine:
-    state = ctx.find_root().obj
-    if not callable(getattr(state, "engine", None)):
-        raise RuntimeError("triagehub outbox runs under the triagehub command (no --db state)")
-    return cast(_HasEngine, state).engine()
 
 
 def _note(view: JobView) -> str:

@@ -7,7 +7,6 @@ command's state (``--db``) through the context object's ``engine()``, so this mo
 
 from __future__ import annotations
 
-import csv
 import enum
 import json
 import os
@@ -16,24 +15,25 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Annotated, Any, Protocol, cast
+from typing import IO, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from triagehub.cli.common import OutputFormat as Format
+from triagehub.cli.common import engine_of as _engine
+from triagehub.cli.common import err, out
 from triagehub.clock import SystemClock
 from triagehub.errors import InputError
 from triagehub.metrics import (
-    EXPORT_FIELDS,
     DayTrend,
     Metrics,
     RepositoryHealth,
     TopIssue,
     compute_metrics,
+    csv_chunks,
     export_issues,
     parse_time_range,
     repository_health,
@@ -41,35 +41,14 @@ from triagehub.metrics import (
 )
 from triagehub.timeparse import parse_time
 
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=False, width=200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 SPARK = "▁▂▃▄▅▆▇█"
 _STATUS_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 _PRIORITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
 
 
-class Format(enum.StrEnum):
-    table = "table"
-    json = "json"
-
-
 class ExportFormat(enum.StrEnum):
     json = "json"
     csv = "csv"
-
-
-class _HasEngine(Protocol):
-    def engine(self) -> Engine: ...
-
-
-def _engine(ctx: typer.Context) -> Engine:
-    state = ctx.find_root().obj
-    if not callable(getattr(state, "engine", None)):
-        raise RuntimeError("the report commands run under the triagehub command (no --db state)")
-    return cast(_HasEngine, state).engine()
 
 
 # -- options shared by the commands ---------------------------------------------------------------
@@ -366,21 +345,17 @@ def metrics(
     out.print(_trend_table(m.trend))
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value
-
-
 def _write_csv(rows: Iterable[dict[str, Any]], fh: IO[str]) -> int:
-    writer = csv.DictWriter(fh, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
     n = 0
-    for row in rows:
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
-        n += 1
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal n
+        for row in rows:
+            n += 1
+            yield row
+
+    for chunk in csv_chunks(counted()):
+        fh.write(chunk)
     return n
 
 

@@ -7,19 +7,18 @@ state (``--db``, ``--config``) is read through the context object, so this modul
 
 from __future__ import annotations
 
-import enum
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
+from triagehub.cli.common import OutputFormat as Format
+from triagehub.cli.common import err, out
+from triagehub.cli.common import state_of as _state
 from triagehub.clock import SystemClock
-from triagehub.config import Settings
 from triagehub.errors import InputError
 from triagehub.specs import (
     OpenSpecReader,
@@ -34,30 +33,6 @@ specs_app = typer.Typer(
     "a needs_spec issue) and archive.",
     no_args_is_help=True,
 )
-
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=False, width=200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class Format(enum.StrEnum):
-    table = "table"
-    json = "json"
-
-
-class _State(Protocol):
-    @property
-    def settings(self) -> Settings: ...
-
-    def engine(self) -> Engine: ...
-
-
-def _state(ctx: typer.Context) -> _State:
-    state = ctx.find_root().obj
-    if not callable(getattr(state, "engine", None)):
-        raise RuntimeError("triagehub specs runs under the triagehub command (no --db state)")
-    return cast(_State, state)
 
 
 RootOption = Annotated[

@@ -7,18 +7,18 @@ module reads them through the context object so that it never imports :mod:`tria
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Protocol, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from sqlalchemy import Engine
 
+from triagehub.cli.common import OutputFormat as Format
+from triagehub.cli.common import out
+from triagehub.cli.common import state_of as _state
 from triagehub.clock import SystemClock
-from triagehub.config import Secrets, Settings
+from triagehub.config import Secrets
 from triagehub.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,29 +28,6 @@ sync_app = typer.Typer(
     help="Mirror issues to GitHub issues now, and bring people's changes back.",
     no_args_is_help=True,
 )
-
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=False, width=200)
-
-
-class Format(enum.StrEnum):
-    table = "table"
-    json = "json"
-
-
-class _HasState(Protocol):
-    @property
-    def settings(self) -> Settings: ...
-
-    def engine(self) -> Engine: ...
-
-
-def _state(ctx: typer.Context) -> _HasState:
-    state = ctx.find_root().obj
-    if not callable(getattr(state, "engine", None)) or not hasattr(state, "settings"):
-        raise RuntimeError("triagehub sync runs under the triagehub command (no --db state)")
-    return cast(_HasState, state)
 
 
 def _print(run: SyncRun) -> None:

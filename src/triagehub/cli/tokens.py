@@ -10,14 +10,15 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from typing import Annotated, Protocol, cast
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from triagehub.cli.common import OutputFormat as Format
+from triagehub.cli.common import engine_of as _engine
+from triagehub.cli.common import err, out
 from triagehub.clock import SystemClock
 from triagehub.store.queries import create_api_token, list_api_tokens, revoke_api_token
 
@@ -27,31 +28,10 @@ token_app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:
-    out = Console(highlight=False, soft_wrap=False, width=200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 
 class Scope(enum.StrEnum):
     read = "read"
     write = "write"
-
-
-class Format(enum.StrEnum):
-    table = "table"
-    json = "json"
-
-
-class _HasEngine(Protocol):
-    def engine(self) -> Engine: ...
-
-
-def _engine(ctx: typer.Context) -> Engine:
-    state = ctx.find_root().obj
-    if not callable(getattr(state, "engine", None)):
-        raise RuntimeError("triagehub token runs under the triagehub command (no --db state)")
-    return cast(_HasEngine, state).engine()
 
 
 def _when(value: object) -> str:

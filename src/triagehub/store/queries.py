@@ -56,11 +56,14 @@ class IssueView:
     pattern_id: int | None = None
     labels: list[str] = field(default_factory=list)
     affected_models: list[str] = field(default_factory=list)
+    resolved_at: datetime | None = None
+    sla_breached_at: datetime | None = None
+    escalation_level: int = 0
     similar_issues: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("first_seen", "last_seen", "sla_due_at"):
+        for key in ("first_seen", "last_seen", "sla_due_at", "resolved_at", "sla_breached_at"):
             value = data[key]
             data[key] = value.isoformat().replace("+00:00", "Z") if value else None
         return data
@@ -150,6 +153,9 @@ _ISSUE_COLUMNS = (
     t.issues.c.pattern_id,
     t.issues.c.labels,
     t.issues.c.affected_models,
+    t.issues.c.resolved_at,
+    t.issues.c.sla_breached_at,
+    t.issues.c.escalation_level,
 )
 MAX_SIMILAR = 10
 

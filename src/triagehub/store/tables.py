@@ -171,6 +171,8 @@ issues = Table(
     Column("overrides", JSON, nullable=False, default=dict, server_default=text("'{}'")),
     # What the failures reach (dbt: tested nodes, downstream models and exposures), capped.
     Column("affected_models", JSON, nullable=False, default=list, server_default=text("'[]'")),
+    # The OpenSpec change this issue is planned in (``triagehub specs create --from-issue``).
+    Column("spec_change", String(200)),
     Column("llm_verdict", JSON(none_as_null=True)),
     Column("sla_due_at", UTCDateTime),
     Column("escalate_after_hours", Float),
@@ -179,13 +181,40 @@ issues = Table(
     Column("occurrences", Integer, nullable=False, default=0),
     Column("checks_count", Integer, nullable=False, default=0),
     Column("resolved_at", UTCDateTime),
+    # Snoozed: no alerts or escalation until this time / for this many more occurrences.
+    Column("snoozed_until", UTCDateTime),
+    Column("snooze_occurrences", Integer),
+    # Escalation: how many times, when last, and which triggers fired ({trigger: iso time}).
+    Column("escalation_level", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("escalated_at", UTCDateTime),
+    Column("escalations", JSON, nullable=False, default=dict, server_default=text("'{}'")),
+    Column("sla_breached_at", UTCDateTime),
+    # The GitHub issue this issue is mirrored to (triagehub.sync) and what was last sent to it:
+    # target repository (lower case) and number, status (linked, gone, forbidden), the
+    # ``updated_at`` last synced, the body's hash and edit time (throttling), the state and
+    # triagehub labels last set, the last timeline event commented, the agent comment's time.
+    Column("github_repo", String(200)),
+    Column("github_number", Integer),
+    Column("github_node_id", String(100)),
+    Column("github_url", Text),
+    Column("github_status", String(16)),
+    Column("github_synced_at", UTCDateTime),
+    Column("github_synced_version", UTCDateTime),
+    Column("github_body_hash", String(64)),
+    Column("github_body_at", UTCDateTime),
+    Column("github_state", String(10)),
+    Column("github_labels", JSON, nullable=False, default=list, server_default=text("'[]'")),
+    Column("github_event_cursor", Integer),
+    Column("github_agent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "last_seen"),
+    Index("ix_issues_state_sla_due_at", "state", "sla_due_at"),
     Index(None, "repository_id", "state"),
     Index(None, "template_hash"),
     Index(None, "pattern_id"),
     Index(None, "repository_id", "check_id"),
+    Index(None, "github_repo", "github_number"),
 )
 
 issue_checks = Table(
@@ -315,3 +344,77 @@ cursors = Table(
     Column("value", String(100), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# AI agent sessions (Claude Code and others, through their hooks): one row per session with its
+# running activity figures, and exactly one work item (an issue or an OpenSpec change id).
+agent_sessions = Table(
+    "agent_sessions",
+    metadata,
+    _id(),
+    Column("session_key", String(200), nullable=False, unique=True),
+    Column("agent", String(40), nullable=False),
+    Column("session_type", String(24), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("issue_id", ForeignKey("issues.id")),
+    Column("spec_change", String(200)),
+    Column("cwd", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_activity_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Column("end_reason", String(60)),
+    Column("current_tool", String(100)),
+    Column("current_tool_use_id", String(200)),
+    Column("events_count", Integer, nullable=False, default=0),
+    Column("tool_count", Integer, nullable=False, default=0),
+    Column("tool_successes", Integer, nullable=False, default=0),
+    Column("duration_total_ms", Float, nullable=False, default=0.0),
+    Column("durations_count", Integer, nullable=False, default=0),
+    Column("summary", JSON(none_as_null=True)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "status", "last_activity_at"),
+    Index(None, "issue_id"),
+)
+
+# The hook events of each session (tool uses with duration, success and a redacted excerpt).
+agent_events = Table(
+    "agent_events",
+    metadata,
+    _id(),
+    Column("session_id", ForeignKey("agent_sessions.id"), nullable=False),
+    # sha256 of the sender's event id: a replayed event is stored once.
+    Column("event_key", String(64), unique=True),
+    Column("kind", String(24), nullable=False),
+    Column("hook_event", String(40), nullable=False),
+    Column("tool_name", String(100)),
+    Column("tool_use_id", String(200)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float),
+    Column("success", Boolean),
+    Column("excerpt", Text),
+    Column("data", JSON, nullable=False),
+    Index(None, "session_id", "id"),
+    Index(None, "session_id", "tool_use_id"),
+)
+
+# Bearer tokens of the REST API (``triagehub token create``): only the SHA-256 of the token is
+# kept; ``prefix`` (its first characters) tells tokens apart in listings. Revoked rows stay.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(8), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Index(None, "name"),
+)
+
+# Sorts and a filter of the REST API's issue list (``sort=-occurrences``, ``sort=first_seen``,
+# ``assignee=``): keyset pages read these indexes in order instead of sorting every match.
+Index("ix_issues_occurrences", issues.c.occurrences)
+Index("ix_issues_first_seen", issues.c.first_seen)
+Index("ix_issues_assignee_last_seen", issues.c.assignee, issues.c.last_seen)

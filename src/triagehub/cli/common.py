@@ -1,0 +1,43 @@
+"""What every command module shares: the consoles, the output format and the state the root
+command leaves on the context (database and configuration)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol, cast
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from triagehub.config import Settings
+
+out = Console(highlight=False, soft_wrap=False)
+if not out.is_terminal:  # a pipe or a file: wide enough that tables are not cut
+    out = Console(highlight=False, soft_wrap=False, width=200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+class CliState(Protocol):
+    """The root command's state (``triagehub.cli.main.State``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def engine(self) -> Engine: ...
+
+
+def state_of(ctx: typer.Context) -> CliState:
+    state = ctx.find_root().obj
+    if not callable(getattr(state, "engine", None)) or not hasattr(state, "settings"):
+        raise RuntimeError(f"`{ctx.command_path}` runs under the triagehub command (no --db state)")
+    return cast(CliState, state)
+
+
+def engine_of(ctx: typer.Context) -> Engine:
+    return state_of(ctx).engine()
