@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
@@ -284,6 +284,46 @@ def _occurred_entries(session: Session, issue_id: int, max_runs: int) -> list[Ev
     ]
 
 
+def _occurrences_query() -> Select[Any]:
+    """Occurrences with their check and run, the columns of ``OccurrenceView``."""
+    occ = t.occurrences.c
+    return (
+        select(
+            occ.id,
+            t.checks.c.key,
+            t.runs.c.external_id,
+            t.runs.c.attempt,
+            t.runs.c.commit_sha,
+            t.runs.c.branch,
+            t.runs.c.url,
+            occ.status,
+            occ.message,
+            occ.log_excerpt,
+            occ.occurred_at,
+            occ.links,
+        )
+        .join(t.checks, t.checks.c.id == occ.check_id)
+        .join(t.runs, t.runs.c.id == occ.run_id)
+    )
+
+
+def _occurrence_view(r: Any) -> OccurrenceView:
+    return OccurrenceView(
+        r.id,
+        r.key,
+        r.external_id,
+        r.attempt,
+        r.commit_sha,
+        r.branch,
+        r.url,
+        r.status,
+        r.message,
+        r.log_excerpt,
+        r.occurred_at,
+        list(r.links or []),
+    )
+
+
 def get_issue(
     *, session: Session, issue_id: int, occurrences: int = 20, max_runs: int = MAX_TIMELINE_RUNS
 ) -> IssueDetail | None:
@@ -314,37 +354,9 @@ def get_issue(
     timeline.extend(_occurred_entries(session, issue_id, max_runs))
     timeline.sort(key=lambda e: (e.at, e.id is not None, e.id or 0))
     recent = [
-        OccurrenceView(
-            r.id,
-            r.key,
-            r.external_id,
-            r.attempt,
-            r.commit_sha,
-            r.branch,
-            r.url,
-            r.status,
-            r.message,
-            r.log_excerpt,
-            r.occurred_at,
-            list(r.links or []),
-        )
+        _occurrence_view(r)
         for r in session.execute(
-            select(
-                t.occurrences.c.id,
-                t.checks.c.key,
-                t.runs.c.external_id,
-                t.runs.c.attempt,
-                t.runs.c.commit_sha,
-                t.runs.c.branch,
-                t.runs.c.url,
-                t.occurrences.c.status,
-                t.occurrences.c.message,
-                t.occurrences.c.log_excerpt,
-                t.occurrences.c.occurred_at,
-                t.occurrences.c.links,
-            )
-            .join(t.checks, t.checks.c.id == t.occurrences.c.check_id)
-            .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)
+            _occurrences_query()
             .where(t.occurrences.c.issue_id == issue_id)
             .order_by(t.occurrences.c.occurred_at.desc(), t.occurrences.c.id.desc())
             .limit(occurrences)
@@ -823,25 +835,7 @@ def issue_occurrences(
     _check_limit(limit)
     occ = t.occurrences.c
     digest = str(issue_id)
-    stmt = (
-        select(
-            occ.id,
-            t.checks.c.key,
-            t.runs.c.external_id,
-            t.runs.c.attempt,
-            t.runs.c.commit_sha,
-            t.runs.c.branch,
-            t.runs.c.url,
-            occ.status,
-            occ.message,
-            occ.log_excerpt,
-            occ.occurred_at,
-            occ.links,
-        )
-        .join(t.checks, t.checks.c.id == occ.check_id)
-        .join(t.runs, t.runs.c.id == occ.run_id)
-        .where(occ.issue_id == issue_id)
-    )
+    stmt = _occurrences_query().where(occ.issue_id == issue_id)
     if cursor is not None:
         at, last_id = decode_cursor(cursor, "occurrences", digest, (datetime, int))
         stmt = stmt.where(_after(occ.occurred_at, occ.id, at, last_id, True))
@@ -850,23 +844,7 @@ def issue_occurrences(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    views = [
-        OccurrenceView(
-            r.id,
-            r.key,
-            r.external_id,
-            r.attempt,
-            r.commit_sha,
-            r.branch,
-            r.url,
-            r.status,
-            r.message,
-            r.log_excerpt,
-            r.occurred_at,
-            list(r.links or []),
-        )
-        for r in rows
-    ]
+    views = [_occurrence_view(r) for r in rows]
     next_cursor = (
         encode_cursor("occurrences", digest, [_iso(rows[-1].occurred_at), rows[-1].id])
         if more and rows
