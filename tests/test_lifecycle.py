@@ -497,3 +497,36 @@ def test_cli_moves_snoozes_and_ticks(db_url: str, engine: Engine) -> None:
     first = json.loads(ok(cli(db_url, "monitor", "--format", "json")))
     second = json.loads(ok(cli(db_url, "monitor", "--format", "json")))
     assert first["ran"] and second["changes"] == 0
+
+
+# -- polling at each tick -----------------------------------------------------------------------
+
+
+def test_a_tick_polls_the_configured_sources(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fake_github import DEFAULT_TOKEN, FakeGitHub, make_job
+    from triagehub.monitor import poll_sources
+
+    settings = parse_settings(
+        {
+            "repositories": {"octo-org/octo-repo": {}},
+            "lifecycle": {"poll": {"github_actions": True, "since_hours": 24 * 30}},
+        },
+        "t.yaml",
+    )
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    refused = poll_sources(engine, settings)
+    assert refused.sources == {"github_actions": {"error": "GITHUB_TOKEN is not set; not polled"}}
+    with FakeGitHub() as fake:
+        [run] = fake.add_runs(1)
+        job = make_job(1001, run["id"])
+        fake.jobs[run["id"]] = [job]
+        fake.job_logs[job["id"]] = b"2026-11-01T00:01:02.0000000Z ##[error]boom\n"
+        monkeypatch.setenv("GITHUB_TOKEN", DEFAULT_TOKEN)
+        monkeypatch.setenv("TRIAGEHUB_GITHUB_API_URL", fake.base_url)
+        polled = poll_sources(engine, settings)
+        again = poll_sources(engine, settings)
+    assert polled.sources["github_actions"]["runs"] == 1
+    assert again.sources["github_actions"]["runs"] == 0  # the cursor moved
+    assert poll_sources(engine, Settings()).sources == {}  # nothing configured, nothing polled

@@ -134,6 +134,14 @@ class EscalationTriggers(_Strict):
     cross_repo_correlation_threshold: int = Field(default=2, ge=1)
 
 
+class PollConfig(_Strict):
+    """Which sources each monitor tick polls (needs their credentials in the environment)."""
+
+    github_actions: bool = False  # every repository of this file (GITHUB_TOKEN)
+    dbt_cloud: bool = False  # the dbt_cloud account (DBT_CLOUD_API_TOKEN, ..._ACCOUNT_ID)
+    since_hours: float = Field(default=24, gt=0)  # how far back the first poll looks
+
+
 class LifecycleConfig(_Strict):
     """What the monitor does on each tick (``triagehub monitor``, or in ``triagehub serve``)."""
 
@@ -147,6 +155,8 @@ class LifecycleConfig(_Strict):
     tick_minutes: float = Field(default=5, gt=0)
     # The agent the agent notification mentions (`@claude`, `@copilot`); none: not sent.
     agent_handle: str | None = None
+    # Sources polled at each tick (webhooks need none of this).
+    poll: PollConfig = Field(default_factory=PollConfig)
 
     @field_validator("auto_resolve_after_by_category")
     @classmethod

@@ -669,16 +669,21 @@ def monitor(
     Unsnoozes what is due, auto-resolves issues whose checks passed K runs in a row (transient
     ones as auto_resolved; flaky ones never), closes false positives, marks SLA breaches and
     escalates (untriaged too long, critical and untriaged, high volume, recurring regressions,
-    cross-repository patterns, SLA breach). Notifications go to the outbox (`triagehub worker`
+    cross-repository patterns, SLA breach). First it polls the sources `lifecycle.poll` names
+    (GitHub Actions, dbt Cloud). Notifications go to the outbox (`triagehub worker`
     delivers them). Safe to run twice: the second tick changes nothing. `triagehub serve` runs
     ticks itself; on PostgreSQL only one instance runs a tick at a time."""
-    from triagehub.monitor import notify_change, run_tick
+    from triagehub.monitor import notify_change, poll_sources, run_tick
 
     state = _state(ctx)
+    polled = poll_sources(state.engine(), state.settings)
     summary = run_tick(state.engine(), state.settings, on_change=notify_change)
     if fmt is OutputFormat.json:
-        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
+        sys.stdout.write(json.dumps({**summary.as_dict(), "poll": polled.as_dict()}) + "\n")
         return
+    for source, outcome in polled.sources.items():
+        shown = ", ".join(f"{k}={v}" for k, v in outcome.items())
+        (err if "error" in outcome else out).print(f"poll {source}: {shown}", markup=False)
     if not summary.ran:
         out.print("another instance is running a tick; nothing done")
         return
