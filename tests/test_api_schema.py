@@ -118,7 +118,6 @@ def test_api_conforms_to_its_openapi(api_schema: tuple[Any, str], mode: Generati
     assert not failures, "\n\n".join(failures)
 
 
-@pytest.mark.xfail(reason="routes of other modules (specs, agents, hooks) document fewer codes")
 @pytest.mark.parametrize("mode", MODES, ids=str)
 def test_other_routes_conform_to_the_openapi(
     api_schema: tuple[Any, str], mode: GenerationMode

@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub import agents
-from triagehub.api.v1 import ApiAuth, ApiProblem
+from triagehub.api.v1 import ApiAuth, ApiProblem, problem_responses
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.errors import InputError
@@ -112,7 +112,13 @@ def specs_router(
             the_reader.close()
 
     # Reads follow api.require_token_for_reads; the POST endpoints check for a write token.
-    router = APIRouter(lifespan=lifespan, dependencies=[Depends(auth.reader())])
+    # Every route may answer with these problems (problem+json); documented so that the
+    # OpenAPI says what the routes do.
+    router = APIRouter(
+        lifespan=lifespan,
+        dependencies=[Depends(auth.reader())],
+        responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    )
 
     async def authorized(
         request: Request, need: Literal["read", "write"] = "write"

@@ -418,6 +418,9 @@ class IssueOut(_Out):
     pattern_id: int | None
     labels: list[str]
     affected_models: list[str]
+    resolved_at: datetime | None
+    sla_breached_at: datetime | None
+    escalation_level: int
     similar_issues: list[int]
 
 
@@ -627,7 +630,7 @@ class ExportFormat(StrEnum):
     csv = "csv"
 
 
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "The body could not be parsed",
         401: "Missing, unknown or revoked token",
@@ -708,7 +711,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/issues",
         tags=["issues"],
         response_model=None,
-        responses={200: {"model": IssuePage}, **_problems(401, 422)},
+        responses={200: {"model": IssuePage}, **problem_responses(401, 422)},
     )
     def list_issues(
         caller: Annotated[Caller, read],
@@ -773,7 +776,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/issues/{issue_id}",
         tags=["issues"],
         response_model=None,
-        responses={200: {"model": IssueDetailOut}, **_problems(401, 404, 422)},
+        responses={200: {"model": IssueDetailOut}, **problem_responses(401, 404, 422)},
     )
     def get_issue(
         caller: Annotated[Caller, read],
@@ -788,7 +791,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/issues/{issue_id}/occurrences",
         tags=["issues"],
         response_model=None,
-        responses={200: {"model": OccurrencePage}, **_problems(401, 404, 422)},
+        responses={200: {"model": OccurrencePage}, **problem_responses(401, 404, 422)},
     )
     def list_issue_occurrences(
         caller: Annotated[Caller, read],
@@ -809,7 +812,10 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/issues/{issue_id}",
         tags=["issues"],
         response_model=None,
-        responses={200: {"model": IssueDetailOut}, **_problems(400, 401, 403, 404, 409, 422)},
+        responses={
+            200: {"model": IssueDetailOut},
+            **problem_responses(400, 401, 403, 404, 409, 422),
+        },
     )
     def patch_issue(
         caller: Annotated[Caller, write], issue_id: IdPath, body: IssuePatch
@@ -877,7 +883,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/patterns",
         tags=["patterns"],
         response_model=None,
-        responses={200: {"model": list[PatternOut]}, **_problems(401, 422)},
+        responses={200: {"model": list[PatternOut]}, **problem_responses(401, 422)},
     )
     def list_patterns(
         caller: Annotated[Caller, read],
@@ -902,7 +908,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/runs",
         tags=["runs"],
         response_model=None,
-        responses={200: {"model": RunPage}, **_problems(401, 422)},
+        responses={200: {"model": RunPage}, **problem_responses(401, 422)},
     )
     def list_runs(
         caller: Annotated[Caller, read],
@@ -935,7 +941,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/runs/{run_id}",
         tags=["runs"],
         response_model=None,
-        responses={200: {"model": RunDetailOut}, **_problems(401, 404, 422)},
+        responses={200: {"model": RunDetailOut}, **problem_responses(401, 404, 422)},
     )
     def get_run(caller: Annotated[Caller, read], run_id: IdPath) -> Response:
         """A run and its failures."""
@@ -949,7 +955,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/checks",
         tags=["checks"],
         response_model=None,
-        responses={200: {"model": CheckPage}, **_problems(401, 422)},
+        responses={200: {"model": CheckPage}, **problem_responses(401, 422)},
     )
     def list_checks(
         caller: Annotated[Caller, read],
@@ -978,7 +984,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/checks/{check_id}",
         tags=["checks"],
         response_model=None,
-        responses={200: {"model": CheckDetailOut}, **_problems(401, 404, 422)},
+        responses={200: {"model": CheckDetailOut}, **problem_responses(401, 404, 422)},
     )
     def get_check(caller: Annotated[Caller, read], check_id: IdPath) -> Response:
         """A check with its history and the issues it failed in."""
@@ -994,7 +1000,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/repositories",
         tags=["metrics"],
         response_model=None,
-        responses={200: {"model": list[dict[str, Any]]}, **_problems(401, 422)},
+        responses={200: {"model": list[dict[str, Any]]}, **problem_responses(401, 422)},
     )
     def list_repositories(
         caller: Annotated[Caller, read],
@@ -1014,7 +1020,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/metrics",
         tags=["metrics"],
         response_model=None,
-        responses={200: {"model": dict[str, Any]}, **_problems(401, 422)},
+        responses={200: {"model": dict[str, Any]}, **problem_responses(401, 422)},
     )
     def get_metrics(
         caller: Annotated[Caller, read],
@@ -1059,7 +1065,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/events",
         tags=["ingestion"],
         response_model=None,
-        responses={200: {"model": IngestOut}, **_problems(400, 401, 403, 413, 415, 422)},
+        responses={200: {"model": IngestOut}, **problem_responses(400, 401, 403, 413, 415, 422)},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -1161,7 +1167,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/reports/junit",
         tags=["ingestion"],
         response_model=None,
-        responses={200: {"model": IngestOut}, **_problems(400, 401, 403, 413, 422)},
+        responses={200: {"model": IngestOut}, **problem_responses(400, 401, 403, 413, 422)},
     )
     async def post_junit(
         caller: Annotated[Caller, write],
@@ -1181,7 +1187,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/reports/playwright",
         tags=["ingestion"],
         response_model=None,
-        responses={200: {"model": IngestOut}, **_problems(400, 401, 403, 413, 422)},
+        responses={200: {"model": IngestOut}, **problem_responses(400, 401, 403, 413, 422)},
     )
     async def post_playwright(
         caller: Annotated[Caller, write],
@@ -1195,7 +1201,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         "/reports/dbt",
         tags=["ingestion"],
         response_model=None,
-        responses={200: {"model": IngestOut}, **_problems(400, 401, 403, 413, 422)},
+        responses={200: {"model": IngestOut}, **problem_responses(400, 401, 403, 413, 422)},
     )
     async def post_dbt(
         caller: Annotated[Caller, write],
@@ -1233,7 +1239,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
                     "text/csv": {"schema": {"type": "string"}},
                 },
             },
-            **_problems(401, 422),
+            **problem_responses(401, 422),
         },
     )
     def export(
@@ -1278,7 +1284,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
                 "classified, state_changed, escalated, ...), `occurrence` and `agent`.",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
-            **_problems(401, 422),
+            **problem_responses(401, 422),
         },
     )
     async def stream(
