@@ -101,3 +101,22 @@ def test_demo_has_real_dbt_core_runs_with_lineage(demo: DemoResult) -> None:
     test = dbt_issues["test.triage_demo.not_null_stg_customers_email.d7cf761533"]
     assert (test.kind, test.category) == ("data_test", "data_quality_issue")
     assert "model.triage_demo.stg_customers" in test.affected_models
+
+
+def test_two_monitor_ticks_over_the_demo_change_nothing_the_second_time(
+    demo: DemoResult, db_url: str
+) -> None:
+    from datetime import timedelta
+
+    from triagehub.clock import FixedClock
+    from triagehub.config import Settings
+    from triagehub.monitor import notify_change, run_tick
+    from triagehub.store import db
+
+    engine = db.open_database(db_url)
+    clock = FixedClock(END + timedelta(hours=5))
+    first = run_tick(engine, Settings(), clock=clock, on_change=notify_change)
+    second = run_tick(engine, Settings(), clock=clock, on_change=notify_change)
+    engine.dispose()
+    assert first.changes > 0 and first.escalated
+    assert second.changes == 0, second.as_dict()

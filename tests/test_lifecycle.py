@@ -530,3 +530,29 @@ def test_a_tick_polls_the_configured_sources(
     assert polled.sources["github_actions"]["runs"] == 1
     assert again.sources["github_actions"]["runs"] == 0  # the cursor moved
     assert poll_sources(engine, Settings()).sources == {}  # nothing configured, nothing polled
+
+
+def test_an_escalation_to_critical_is_answered_in_the_same_tick(engine: Engine) -> None:
+    settings = parse_settings(
+        {
+            "repositories": {
+                REPO: {
+                    "automation_rules": {
+                        "test_failures": {"priority": "high", "sla_hours": 1, "escalate_after": 1}
+                    }
+                }
+            },
+            "escalation_triggers": {"critical_response_time": 2},
+        },
+        "t.yaml",
+    )
+    w = World(engine, settings)
+    w.run({"unit": FAIL})
+    assert w.issue("unit").priority == "high"
+    w.advance(hours=3)
+    first = w.tick()
+    triggers = [trigger for _, trigger in first.escalated]
+    # untriaged raises high -> critical; critical and untriaged past 2 h fires in the same tick.
+    assert "untriaged" in triggers and triggers[-1] == "critical_response"
+    assert w.issue("unit").priority == "critical"
+    assert w.tick().changes == 0

@@ -304,18 +304,6 @@ class _Tick:
             after = row["escalate_after_hours"]
             if untriaged and after is not None and age >= timedelta(hours=after):
                 candidates.append(("untriaged", f"not triaged within {_hours(after)}"))
-            critical_after = triggers.critical_response_time
-            if (
-                untriaged
-                and row["priority"] == Level.CRITICAL.value
-                and age >= timedelta(hours=critical_after)
-            ):
-                candidates.append(
-                    (
-                        "critical_response",
-                        f"critical and not triaged within {_hours(critical_after)}",
-                    )
-                )
             if row["id"] in volume:
                 candidates.append(
                     (
@@ -333,8 +321,19 @@ class _Tick:
                 candidates.append(("cross_repo", f"the same error pattern is in {n} repositories"))
             if row["sla_breached_at"] is not None:
                 candidates.append(("sla_breach", "past its SLA"))
+            # Last, on the priority the triggers above left: an escalation to critical in this
+            # tick is answered in this tick too, so the next tick has nothing left to do.
+            critical_after = triggers.critical_response_time
+            critical_response = (
+                "critical_response",
+                f"critical and not triaged within {_hours(critical_after)}",
+            )
+            if untriaged and age >= timedelta(hours=critical_after):
+                candidates.append(critical_response)
             current = dict(row)
             for trigger, reason in candidates:
+                if trigger == "critical_response" and current["priority"] != Level.CRITICAL.value:
+                    continue
                 if trigger in fired:
                     continue
                 data = escalate(self.session, current, trigger=trigger, reason=reason, now=self.now)
