@@ -47,15 +47,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from triagehub.actions.http import Retrier, describe, read_error_text
+from triagehub.actions.http import HttpClient, Retrier, describe, read_error_text
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import (
     DBT_CLOUD_ACCOUNT_ENV,
@@ -104,7 +103,7 @@ class RunStatus:
 JSONObject = dict[str, Any]
 
 
-class DbtCloudClient:
+class DbtCloudClient(HttpClient):
     """dbt Cloud Administrative API v2 for one account: runs, their steps and artifacts.
 
     ``token`` is a service token or personal access token (the caller reads
@@ -169,22 +168,6 @@ class DbtCloudClient:
     @property
     def host(self) -> str:
         return self._host
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"DbtCloudClient(host={self._host!r}, account_id={self._account_id})"

@@ -77,13 +77,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import IO, Any, Final, Self
+from typing import IO, Any, Final
 from urllib.parse import quote
 
 import httpx
 
 from triagehub.actions.http import (
+    HttpClient,
     Retrier,
     describe,
     float_or_none,
@@ -165,7 +165,7 @@ class _ETagCache:
             return len(self._entries)
 
 
-class GitHubClient:
+class GitHubClient(HttpClient):
     """GitHub REST API for workflow runs, jobs, logs and re-runs (see the module docstring).
 
     ``token`` is a GitHub token (the caller reads ``GITHUB_TOKEN``) or ``None`` for
@@ -228,22 +228,6 @@ class GitHubClient:
             headers={"User-Agent": user_agent},
             follow_redirects=False,
         )
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         auth = "token" if self._token else "anonymous"

@@ -28,7 +28,8 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from datetime import UTC
-from typing import Final
+from types import TracebackType
+from typing import Final, Self
 
 import httpx
 
@@ -41,6 +42,27 @@ ErrorMessage = Callable[[httpx.Response], str]
 """Reads a service's message out of an error answer (and closes the response)."""
 RateLimitWait = Callable[[httpx.Response, str], float | None]
 """How long a rate-limit answer asks to wait (given the answer and its message), or ``None``."""
+
+
+class HttpClient:
+    """What the API clients share: an ``httpx.Client`` in ``_http``, closed by ``close()`` or at
+    the end of a ``with`` block."""
+
+    _http: httpx.Client
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class Retrier:
