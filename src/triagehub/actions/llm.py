@@ -60,6 +60,7 @@ from typing import Any, Final, Literal, Self
 import anthropic
 from anthropic.types import Message, MessageParam, ToolChoiceToolParam, ToolParam
 
+from triagehub.clock import SystemClock
 from triagehub.core.models import Category, Decision, Kind, Level
 from triagehub.core.redact import REDACTED, redact
 
@@ -275,7 +276,7 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
         parsed = email.utils.parsedate_tz(raw)
         if parsed is None:
             return None
-        reference = time.time() if now is None else now
+        reference = SystemClock().timestamp() if now is None else now
         return float(email.utils.mktime_tz(parsed) - reference)
     return None
 
@@ -413,7 +414,7 @@ def triage_tool() -> ToolParam:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return SystemClock().now()
 
 
 class LLMClassifier:

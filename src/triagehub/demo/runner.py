@@ -7,7 +7,7 @@ import json
 import tempfile
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from triagehub.clock import FixedClock
+from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings, parse_settings
 from triagehub.core.models import RunReport
 from triagehub.demo.scenario import DEMO_CONFIG_YAML, EXPECTED, demo_events
@@ -130,7 +130,7 @@ def run_demo(url: str, *, end: datetime | None = None, recreate: bool = True) ->
     with Session(engine) as session:
         if session.execute(select(func.count()).select_from(t.runs)).scalar_one():
             raise InputError(url, "", "the demo needs an empty database; this one has runs")
-    end = end or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    end = end or SystemClock().now().replace(minute=0, second=0, microsecond=0)
     settings = parse_settings(yaml.safe_load(DEMO_CONFIG_YAML), "<bundled demo config>")
     events = parse_objects(demo_events(end), "<bundled demo data>")
     reports = sorted(

@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -91,7 +90,7 @@ class DashboardAuth:
             token = queries.authenticate_token(session=session, raw=raw, now=self.clock.now())
         if token is None:
             return None
-        expires = int(time.time()) + SESSION_SECONDS
+        expires = int(self.clock.now().timestamp()) + SESSION_SECONDS
         payload = f"v1.{token.id}.{expires}.{secrets.token_hex(8)}"
         cookie = f"{payload}.{self._sign(payload)}"
         return cookie, Viewer(token.id, token.name, token.scope, self._csrf(cookie))
@@ -110,7 +109,7 @@ class DashboardAuth:
         parts = payload.split(".")
         if len(parts) != 4 or parts[0] != "v1" or not parts[1].isdigit() or not parts[2].isdigit():
             return None
-        if int(parts[2]) < time.time():
+        if int(parts[2]) < self.clock.now().timestamp():
             return None
         token_id = int(parts[1])
         with Session(self.engine) as session:
