@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from triagehub.clock import CLOCK_OFFSET_ENV, clock_offset, parse_offset
 from triagehub.store import db as store_db
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +21,35 @@ SHARED = REPO_ROOT.parent / "shared"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-offset",
+        default=None,
+        metavar="DURATION",
+        help=(
+            "run with the project's clock shifted by DURATION (e.g. 365d): sets "
+            f"{CLOCK_OFFSET_ENV} for this process, xdist workers and every process the tests "
+            "start, so SystemClock and the fakes' clocks move together. make test runs the "
+            "tests marked `clock` a second time with --clock-offset=365d"
+        ),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    offset = config.getoption("--clock-offset")
+    if offset:
+        try:
+            parse_offset(offset)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--clock-offset: {exc}") from exc
+        os.environ[CLOCK_OFFSET_ENV] = offset
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    shift = clock_offset()
+    return f"triagehub clock: {'real time' if not shift else f'shifted by {shift}'}"
 
 
 def _postgres_admin_url() -> str:

@@ -66,6 +66,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from triagehub.clock import SystemClock
+
 DEFAULT_TOKEN = "ghp_FakeTokenForTests0123456789abcdefABCD"
 DOCS = "https://docs.github.com/rest"
 SIGNATURE = "urlSigningMethod=HMACV1&urlSignature=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"
@@ -197,7 +199,7 @@ class FakeGitHub:
         self.storage_requests: list[Recorded] = []
         self.reruns: list[int] = []
         self.login = DEFAULT_LOGIN
-        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.now: Callable[[], datetime] = SystemClock().now
         self.issues: dict[tuple[str, int], dict[str, Any]] = {}
         self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.labels: dict[str, dict[str, dict[str, Any]]] = {}

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from triagehub import agents
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
-from triagehub.clock import FixedClock
+from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings
 from triagehub.errors import InputError
 from triagehub.pipeline import ingest_files
@@ -33,6 +33,9 @@ from triagehub.sources import get_format
 from triagehub.specs import ConflictError, NotFoundError
 from triagehub.store import tables as t
 from triagehub.store.queries import create_api_token
+
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
 
 HOOK_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "triagehub-agent-hook"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -451,7 +454,7 @@ def test_hook_script_posts_events_to_the_hub(
         done = run_hook(json.dumps(payload), **env)
         assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     with Session(engine) as session:
-        detail = agents.get_session(session, "hooked", now=datetime.now(UTC))
+        detail = agents.get_session(session, "hooked", now=SystemClock().now())
     assert detail.session.work_item == agents.WorkItem("issue", str(issue_id))
     assert detail.session.session_type == "error_remediation"
     assert detail.session.tool_count == 1 and detail.session.avg_duration_ms is not None

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.api.v1 import _HUBS, STREAM_HOLE_TTL_S, _Tail
+from triagehub.clock import SystemClock
 from triagehub.config import ApiConfig, Settings
 from triagehub.jobs import enqueue
 from triagehub.pipeline import ingest_reports
@@ -32,6 +33,9 @@ from triagehub.sources.events import parse_objects
 from triagehub.store import db as store_db
 from triagehub.store import tables as t
 from triagehub.store.queries import create_api_token, revoke_api_token
+
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -433,13 +437,13 @@ def test_machine_only_states_are_refused_to_people(seeded: Api) -> None:
 
 def test_snooze_until_a_time_and_forever(seeded: Api) -> None:
     first, second = (i["id"] for i in seeded.all_issues()[:2])
-    until = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    until = (SystemClock().now() + timedelta(days=2)).isoformat()
     answer = seeded.patch(first, {"reason": "vendor outage", "snooze": {"until": until}})
     assert answer.status_code == 200, answer.text
     assert answer.json()["lifecycle"]["snoozed_until"] is not None
     forever = seeded.patch(second, {"reason": "not ours", "snooze": {"forever": True}})
     assert forever.status_code == 200 and forever.json()["state"] == "ignored"
-    past = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    past = (SystemClock().now() - timedelta(days=2)).isoformat()
     assert_problem(seeded.patch(first, {"reason": "x", "snooze": {"until": past}}), 422)
     assert_problem(seeded.patch(first, {"reason": "x", "snooze": {}}), 422)
     assert_problem(seeded.patch(second, {"reason": "x", "snooze": {"occurrences": 2}}), 409)

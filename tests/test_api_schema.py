@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from schemathesis.checks import (
 from sqlalchemy.orm import Session
 
 from triagehub.api.app import WebhookConfig, create_app
+from triagehub.clock import SystemClock
 from triagehub.config import Settings
 from triagehub.pipeline import ingest_reports
 from triagehub.sources.events import parse_objects
@@ -58,7 +58,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
     ingest_reports(engine, parse_objects(events, "seed"), Settings())
     with Session(engine) as session, session.begin():
         _, token = create_api_token(
-            session=session, name="schemathesis", scope="write", now=datetime.now(UTC)
+            session=session, name="schemathesis", scope="write", now=SystemClock().now()
         )
     app = create_app(engine, Settings(), WebhookConfig(None, insecure=True), run_worker=False)
     with TestClient(app):  # runs the lifespan

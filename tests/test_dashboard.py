@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -36,7 +36,7 @@ from typer.testing import CliRunner
 from triagehub import agents
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
-from triagehub.clock import FixedClock
+from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings, parse_settings
 from triagehub.demo.runner import run_demo
 from triagehub.demo.scenario import DEMO_CONFIG_YAML
@@ -46,10 +46,13 @@ from triagehub.store import db as store_db
 from triagehub.store.queries import IssueQuery, create_api_token, revoke_api_token, search_issues
 from triagehub.web.cache import Aggregates
 
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as in conftest.py
 CHROMIUM = Path("/usr/bin/chromium")
 OPENSPEC = Path(__file__).parent / "data" / "openspec" / "before_archive"
-END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+END = SystemClock().now().replace(minute=0, second=0, microsecond=0)
 XSS = (
     "assert \"<script>alert('xss')</script>\" == "
     "'<img src=x onerror=\"window.__xss = 1; alert(1)\">'"
@@ -121,7 +124,7 @@ def _build_demo(folder: Path) -> Demo:
                         "event_id": f"e{n}",
                     },
                 },
-                now=datetime.now(UTC),
+                now=SystemClock().now(),
             )
         found = search_issues(session=session, query=IssueQuery(text="__xss"), limit=5).items
     assert len(found) == 1
@@ -603,7 +606,7 @@ def test_browser_shows_a_live_update_after_an_ingest_in_another_process(
         "repository": "acme/roy_kent",
         "check": check,
         "message": "AssertionError: the live canary failed",
-        "at": datetime.now(UTC).isoformat(),
+        "at": SystemClock().now().isoformat(),
         "commit": "cafe0001",
     }
     events = tmp_path / "live.json"

@@ -45,6 +45,9 @@ from triagehub.store import db
 from triagehub.store import tables as t
 from triagehub.store.queries import counts, list_issues
 
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
+
 DATA = Path(__file__).resolve().parent / "data" / "dbt"
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 REPO = "acme/dbt_cloud"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from triagehub.clock import FixedClock
+from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings, parse_settings
 from triagehub.core.lifecycle import Actor, check_transition
 from triagehub.core.models import CheckResult, IssueState, RunReport, Status
@@ -22,6 +22,9 @@ from triagehub.pipeline import ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, snooze
 from triagehub.store.queries import get_issue, list_issues
+
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
 
 T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)
 REPO = "acme/app"
@@ -482,7 +485,7 @@ def test_cli_moves_snoozes_and_ticks(db_url: str, engine: Engine) -> None:
     from test_cli import cli, ok
 
     w = World(engine)
-    w.run({"unit": FAIL}, at=datetime.now(UTC) - timedelta(hours=1))
+    w.run({"unit": FAIL}, at=SystemClock().now() - timedelta(hours=1))
     issue = w.issue("unit")
     refused = cli(db_url, "issues", "state", str(issue.id), "regressed", "--reason", "x")
     assert refused.returncode != 0
@@ -515,8 +518,11 @@ def test_a_tick_polls_the_configured_sources(
         },
         "t.yaml",
     )
+    # The fake's runs are dated 2026-11-01 (make_run); the poll's "now" is one clock beside them,
+    # so the 30-day window can never expire.
+    clock = FixedClock(datetime(2026, 11, 2, tzinfo=UTC))
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
-    refused = poll_sources(engine, settings)
+    refused = poll_sources(engine, settings, clock=clock)
     assert refused.sources == {"github_actions": {"error": "GITHUB_TOKEN is not set; not polled"}}
     with FakeGitHub() as fake:
         [run] = fake.add_runs(1)
@@ -525,11 +531,14 @@ def test_a_tick_polls_the_configured_sources(
         fake.job_logs[job["id"]] = b"2026-11-01T00:01:02.0000000Z ##[error]boom\n"
         monkeypatch.setenv("GITHUB_TOKEN", DEFAULT_TOKEN)
         monkeypatch.setenv("TRIAGEHUB_GITHUB_API_URL", fake.base_url)
-        polled = poll_sources(engine, settings)
-        again = poll_sources(engine, settings)
+        fake.now = clock.now
+        polled = poll_sources(engine, settings, clock=clock)
+        again = poll_sources(engine, settings, clock=clock)
     assert polled.sources["github_actions"]["runs"] == 1
     assert again.sources["github_actions"]["runs"] == 0  # the cursor moved
-    assert poll_sources(engine, Settings()).sources == {}  # nothing configured, nothing polled
+    assert (
+        poll_sources(engine, Settings(), clock=clock).sources == {}
+    )  # nothing configured, nothing polled
 
 
 def test_an_escalation_to_critical_is_answered_in_the_same_tick(engine: Engine) -> None:

@@ -35,6 +35,9 @@ from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state
 from triagehub.store.triage import apply_override
 
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
+
 T0 = datetime(2026, 11, 10, tzinfo=UTC)
 END = T0 + timedelta(days=3)  # the range of most tests: [T0, T0 + 3 days)
 APP, WEB = "acme/app", "acme/web"

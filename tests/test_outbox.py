@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from outbox_receiver import CHANNEL_ID, Receiver, Reply
 from triagehub.cli.main import app
-from triagehub.clock import FixedClock
+from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings
 from triagehub.errors import ConfigError
 from triagehub.jobs import (
@@ -52,6 +52,9 @@ from triagehub.notify import (
 )
 from triagehub.store import db as store_db
 from triagehub.store import tables as t
+
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 TOKEN = "xoxb-2718281828-3141592653-TeStToKeNnOtReAl0123"
@@ -556,7 +559,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_the_key_makes_it_exactly_on
 ) -> None:
     url = f"sqlite:///{tmp_path / 'outbox.db'}"
     engine = store_db.open_database(url)
-    now = datetime.now(UTC)
+    now = SystemClock().now()
     with Session(engine) as session, session.begin():
         for issue_id in range(1, 201):
             notify(session, issue_id, 1, now=now)
@@ -603,7 +606,7 @@ def test_two_workers_on_postgresql_deliver_every_item_exactly_once(
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("two concurrent workers need PostgreSQL (FOR UPDATE SKIP LOCKED)")
-    now = datetime.now(UTC)
+    now = SystemClock().now()
     with Session(engine) as session, session.begin():
         for issue_id in range(1, 1001):
             notify(session, issue_id, 1, now=now)

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,9 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.poll import PollSummary, poll_github_actions
 from triagehub.store.queries import counts, list_issues
+
+# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
+pytestmark = pytest.mark.clock
 
 NOW = datetime(2026, 11, 2, tzinfo=UTC)
 LOG = (

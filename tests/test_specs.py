@@ -66,6 +66,15 @@ def openspec_cli() -> str:
     return str(OPENSPEC_BIN)
 
 
+class CliClock:
+    """The openspec CLI's clock: the real, unshifted wall clock. Where our files must equal the
+    CLI's byte for byte (dates included), our side reads the same time."""
+
+    def now(self) -> datetime:
+        # real time: the openspec CLI (node) is not shifted by TRIAGEHUB_CLOCK_OFFSET
+        return datetime.now(UTC)
+
+
 def run_cli(
     cli: str, *args: str, cwd: Path, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
@@ -341,6 +350,7 @@ def test_changes_and_task_counts_agree_with_openspec_list(
 def test_archived_change_is_read_with_its_date(reader: OpenSpecReader) -> None:
     archived = [c for c in reader.changes(reader.project(), archived=True) if c.archived]
     assert [c.id for c in archived] == ["add-ingest"]
+    # real time: the real openspec CLI dates the archive folder with its own (unshifted) clock
     day = datetime.now().astimezone().date()
     assert archived[0].folder == f"{day.isoformat()}-add-ingest"
     assert archived[0].archived_on == day
@@ -484,7 +494,7 @@ def test_created_change_is_scaffolded_like_openspec_new_change(
     openspec_cli: str, project_copy: Path, tmp_path: Path
 ) -> None:
     with OpenSpecReader([project_copy]) as r:
-        path = create_change(r.project(), "add-exports", clock=SystemClock(), description="Export")
+        path = create_change(r.project(), "add-exports", clock=CliClock(), description="Export")
     run_cli(
         openspec_cli, "new", "change", "add-imports", "--description", "Export", cwd=project_copy
     )
@@ -525,7 +535,7 @@ def test_archive_without_the_cli_does_what_openspec_archive_does(
     done = cli_json(openspec_cli, "archive", "rework-ingest", "-y", cwd=theirs)
     assert done["archive"]["totals"] == {"added": 1, "modified": 1, "removed": 1, "renamed": 1}
     with OpenSpecReader([ours]) as r:
-        result = archive_change(r.project(), "rework-ingest", clock=SystemClock(), use_cli=False)
+        result = archive_change(r.project(), "rework-ingest", clock=CliClock(), use_cli=False)
     assert result.via == "triagehub"
     assert result.totals == done["archive"]["totals"]
     assert result.archived_as == done["archive"]["archivedAs"]
@@ -836,6 +846,7 @@ def test_capability_traversal_is_refused(plain_project: Path, bad: str) -> None:
 
 def _settle(path: Path) -> None:
     """Backdate a file so that the reader trusts its timestamp (older than 2 s)."""
+    # real time: file modification times are the file system's, not the project's clock
     old = time.time() - 10
     os.utime(path, (old, old))
     os.utime(path.parent, (old, old))
@@ -960,7 +971,9 @@ def api(engine: Engine, plain_project: Path) -> Iterator[TestClient]:
     settings = Settings(openspec=OpenSpecConfig(roots=[plain_project]))
     app = create_app(engine, settings, WebhookConfig(b"s"), run_worker=False)
     with Session(engine) as session, session.begin():
-        _, token = create_api_token(session=session, name="t", scope="write", now=datetime.now(UTC))
+        _, token = create_api_token(
+            session=session, name="t", scope="write", now=SystemClock().now()
+        )
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
     assert _watcher_threads() == []

@@ -13,6 +13,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from triagehub.errors import ConfigError
+
 CLOCK_OFFSET_ENV = "TRIAGEHUB_CLOCK_OFFSET"
 
 _OFFSET_RE = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
@@ -42,7 +44,10 @@ def clock_offset() -> timedelta:
     global _parsed
     raw = os.environ.get(CLOCK_OFFSET_ENV, "")
     if raw != _parsed[0]:
-        _parsed = (raw, parse_offset(raw) if raw.strip() else timedelta(0))
+        try:
+            _parsed = (raw, parse_offset(raw) if raw.strip() else timedelta(0))
+        except ValueError as exc:
+            raise ConfigError("environment", CLOCK_OFFSET_ENV, str(exc)) from None
     return _parsed[1]
 
 

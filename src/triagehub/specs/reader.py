@@ -85,6 +85,7 @@ def scan_tree(folder: Path) -> tuple[tuple[Any, ...], int, int]:
 
 
 def _stable(newest_ns: int) -> bool:
+    # real time: file modification times are the file system's clock, never shifted
     return time.time_ns() - newest_ns > RACY_NS
 
 
