@@ -38,8 +38,9 @@ $(CHROMIUM):
 install: $(STAMP) $(NODE_STAMP) $(DBT_STAMP) $(CHROMIUM)
 
 ## Run the main job on the embedded default (SQLite + the bundled demo data) and show the result.
+PORT ?= 8080
 run: $(STAMP)
-	$(BIN)/triagehub demo
+	$(BIN)/triagehub demo --port $(PORT)
 
 # pytest-xdist: one worker per core, each test file on one worker (module fixtures such as the
 # real Playwright and dbt runs are built once); each worker has its own PostgreSQL database.

@@ -498,10 +498,12 @@ def default_database_url() -> str:
     if env:
         return env
     data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
+    data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{data_dir / 'triagehub.db'}"
 
 
 def demo_database_url() -> str:
     """The demo's own SQLite file, recreated by every ``triagehub demo``."""
     data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
+    data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{data_dir / 'demo.db'}"

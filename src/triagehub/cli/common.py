@@ -4,6 +4,7 @@ command leaves on the context (database and configuration)."""
 from __future__ import annotations
 
 import enum
+import os
 from typing import Protocol, cast
 
 import typer
@@ -13,7 +14,8 @@ from sqlalchemy import Engine
 from triagehub.config import Settings
 
 out = Console(highlight=False, soft_wrap=False)
-if not out.is_terminal:  # a pipe or a file: wide enough that tables are not cut
+if not out.is_terminal and not os.environ.get("COLUMNS"):
+    # a pipe or a file with no COLUMNS: wide enough that tables are not cut
     out = Console(highlight=False, soft_wrap=False, width=200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -27,13 +27,21 @@ from triagehub.cli.outbox import outbox_app
 from triagehub.cli.reports import register as register_reports
 from triagehub.cli.specs import specs_app
 from triagehub.cli.sync import sync_app
+from triagehub.cli.tables import COLUMNS, DEFAULT_COLUMNS, issues_table, parse_columns
 from triagehub.cli.tokens import token_app
 from triagehub.clock import SystemClock
-from triagehub.config import Settings, default_database_url, demo_database_url, load_settings
+from triagehub.config import (
+    CONFIG_ENV,
+    Settings,
+    default_database_url,
+    demo_database_url,
+    load_settings,
+)
+from triagehub.core.models import Category, Decision, IssueState, Kind, Level
 from triagehub.errors import ConfigError, InputError, TriagehubError
 from triagehub.sources import FORMATS, ParseOptions, get_format
 from triagehub.store import db
-from triagehub.store.queries import IssueView, get_issue, list_issues, list_patterns
+from triagehub.store.queries import get_issue, list_issues, list_patterns
 from triagehub.store.triage import apply_override, override_accuracy
 
 if TYPE_CHECKING:
@@ -119,6 +127,10 @@ def main_callback(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    named = config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    if named is not None and not named.is_file():  # every command, read-only ones too
+        source = "--config" if config else f"${CONFIG_ENV}"
+        raise ConfigError(str(named), "", f"file not found (given by {source})")
     ctx.obj = State(db_url=database or default_database_url(), config_path=config)
 
 
@@ -378,67 +390,47 @@ def _poll_dbt_cloud(
 # -- issues -------------------------------------------------------------------------------------
 
 
-def _issues_table(issues: list[IssueView], title: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=False)
-    for name, kw in (
-        ("id", {"justify": "right"}),
-        ("repository", {}),
-        ("title", {"max_width": 60, "overflow": "ellipsis"}),
-        ("state", {}),
-        ("category", {}),
-        ("kind", {}),
-        ("priority", {}),
-        ("history", {}),
-        ("decision", {}),
-        ("occ", {"justify": "right"}),
-        ("checks", {"justify": "right"}),
-        ("last seen", {}),
-    ):
-        table.add_column(name, **kw)
-    for i in issues:
-        table.add_row(
-            str(i.id),
-            i.repository,
-            i.title,
-            i.state,
-            i.category,
-            i.kind,
-            i.priority,
-            i.history_class,
-            i.decision,
-            str(i.occurrences),
-            str(i.checks_count),
-            i.last_seen.strftime("%Y-%m-%d %H:%M"),
-        )
-    return table
-
-
 @issues_app.command("list")
 def issues_list(
     ctx: typer.Context,
     repo: Annotated[str | None, typer.Option("--repo", help="Only this OWNER/NAME.")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="open, regressed, ...")] = None,
+    state: Annotated[IssueState | None, typer.Option("--state", help="Only this state.")] = None,
     category: Annotated[
-        str | None, typer.Option("--category", help="e.g. transient_failure.")
+        Category | None, typer.Option("--category", help="Only this category.")
     ] = None,
-    kind: Annotated[
-        str | None, typer.Option("--kind", help="e.g. test, data_test, timeout.")
+    kind: Annotated[Kind | None, typer.Option("--kind", help="Only this failure kind.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="All columns (repository, category, kind, ...).")
+    ] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help=f"Comma-separated columns, the title last: {', '.join(COLUMNS)}.",
+            show_default=False,
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 1000,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="table or json.")
     ] = OutputFormat.table,
 ) -> None:
-    """All matching issues, newest activity first."""
+    """The matching issues, newest activity first (--limit, default 50)."""
+    chosen = parse_columns(columns, wide=wide)
     engine = _state(ctx).engine()
     with Session(engine) as session:
         found = list_issues(
-            session=session, repository=repo, state=state, category=category, kind=kind, limit=limit
+            session=session,
+            repository=repo,
+            state=state and state.value,
+            category=category and category.value,
+            kind=kind and kind.value,
+            limit=limit,
         )
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps([i.to_json() for i in found], indent=2) + "\n")
         return
-    out.print(_issues_table(found, f"{len(found)} issue(s)"))
+    out.print(issues_table(found, f"{len(found)} issue(s)", chosen, width=out.width))
 
 
 @issues_app.command("show")
@@ -508,16 +500,16 @@ def issues_triage(
     ctx: typer.Context,
     issue_id: Annotated[int, typer.Argument(help="The issue id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")],
-    category: Annotated[str | None, typer.Option("--category", help="e.g. false_positive.")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help="e.g. timeout.")] = None,
-    severity: Annotated[str | None, typer.Option("--severity")] = None,
-    priority: Annotated[str | None, typer.Option("--priority")] = None,
+    category: Annotated[Category | None, typer.Option("--category", help="New category.")] = None,
+    kind: Annotated[Kind | None, typer.Option("--kind", help="New failure kind.")] = None,
+    severity: Annotated[Level | None, typer.Option("--severity", help="New severity.")] = None,
+    priority: Annotated[Level | None, typer.Option("--priority", help="New priority.")] = None,
     decision: Annotated[
-        str | None, typer.Option("--decision", help="needs_spec, one_off_fix, ignore, pending.")
+        Decision | None, typer.Option("--decision", help="New triage decision.")
     ] = None,
     expert: Annotated[str | None, typer.Option("--expert")] = None,
     assignee: Annotated[str | None, typer.Option("--assignee")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="e.g. resolved, ignored.")] = None,
+    state: Annotated[IssueState | None, typer.Option("--state", help="New state.")] = None,
     actor: Annotated[
         str, typer.Option("--actor", help="Who decided (default: $USER).")
     ] = os.environ.get("USER", "cli"),
@@ -530,7 +522,7 @@ def issues_triage(
     The human's values are kept from then on, the change and its reason go on the timeline, and
     they count in `triagehub accuracy`."""
     changes = {
-        name: value
+        name: str(value)
         for name, value in (
             ("category", category),
             ("kind", kind),
@@ -897,11 +889,16 @@ def worker(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply the database migrations (also done automatically on first use)."""
+    from sqlalchemy.exc import DBAPIError
+
     url = _state(ctx).db_url
     engine = db.make_engine(url)
-    before = db.current_revision(engine)
-    db.upgrade(engine)
-    after = db.current_revision(engine)
+    try:
+        before = db.current_revision(engine)
+        db.upgrade(engine)
+        after = db.current_revision(engine)
+    except DBAPIError as exc:
+        raise db.unreachable(engine, exc) from None
     out.print(f"database at revision {after} (was {before or 'empty'})")
 
 
@@ -943,7 +940,14 @@ def demo(
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
-        out.print(_issues_table(result.issues, f"Demo: {len(result.issues)} issues ({url})"))
+        out.print(
+            issues_table(
+                result.issues,
+                f"Demo: {len(result.issues)} issues",
+                DEFAULT_COLUMNS,
+                width=out.width,
+            )
+        )
         out.print(result.headline(), markup=False)
         for line in result.scenario_lines():
             out.print(f"  {line}", markup=False)

@@ -17,8 +17,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triagehub.errors import ConfigError
@@ -28,13 +28,32 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+URL_OPTION = "--db / TRIAGEHUB_DATABASE_URL"
+URL_FORMS = "use sqlite:///PATH or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB"
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
 def normalize_url(url: str) -> str:
-    """Accept the common spellings: a bare path means SQLite; ``postgresql://`` means psycopg 3."""
+    """Accept the common spellings: a path to a ``.db``/``.sqlite`` file (or an existing file)
+    means SQLite; ``postgresql://`` means psycopg 3. Anything else is refused, so that a typo
+    never creates a database somewhere unexpected."""
     if "://" not in url:
-        return f"sqlite:///{Path(url).expanduser()}"
+        path = Path(url).expanduser()
+        if path.suffix.lower() not in SQLITE_SUFFIXES and not path.is_file():
+            raise ConfigError(URL_OPTION, "", f"{url!r} is not a database URL: {URL_FORMS}")
+        return f"sqlite:///{path}"
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as it may be shown: the password hidden."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(normalize_url(url))
+    except (ArgumentError, ConfigError):
+        return str(url)
+    return parsed.render_as_string(hide_password=True)
 
 
 def make_engine(url: str) -> Engine:
@@ -42,28 +61,45 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(
-            "--db / TRIAGEHUB_DATABASE_URL", "", f"invalid database URL: {exc}"
-        ) from None
+        raise ConfigError(URL_OPTION, "", f"invalid database URL: {exc}: {URL_FORMS}") from None
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(database).expanduser().parent
+            if not folder.is_dir():
+                raise ConfigError(
+                    URL_OPTION,
+                    "",
+                    f"{shown_url(parsed)}: the folder {folder} does not exist (create it first)",
+                )
         kwargs["connect_args"] = {"timeout": 30}
     elif parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True
+        kwargs["connect_args"] = {"connect_timeout": 10}
     else:
         raise ConfigError(
-            "--db / TRIAGEHUB_DATABASE_URL",
+            URL_OPTION,
             "",
-            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///PATH or "
-            "postgresql+psycopg://USER@HOST/DB",
+            f"unsupported database {parsed.get_backend_name()!r}: {URL_FORMS}",
         )
     engine = create_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def unreachable(engine_or_url: Engine | str, exc: DBAPIError) -> ConfigError:
+    """A one-line error for a database that cannot be opened (wrong host or port, missing
+    database, SSL mismatch, a file that is not SQLite): the URL, password hidden, and the cause."""
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else engine_or_url
+    cause = str(exc.orig or exc).strip().splitlines()
+    reason = cause[-1] if cause else type(exc).__name__
+    for line in cause:  # psycopg puts the cause on its first line, details after
+        if line.strip():
+            reason = line.strip()
+            break
+    return ConfigError(shown_url(url), "", f"cannot open the database: {reason}")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -132,9 +168,18 @@ def ensure_schema(engine: Engine) -> None:
 
 
 def open_database(url: str, *, migrate: bool = True) -> Engine:
+    """An engine on ``url``, checked by a first connection (and migrated when ``migrate``); a
+    database that cannot be opened is a ``ConfigError`` naming it, never a traceback."""
     engine = make_engine(url)
-    if migrate:
-        ensure_schema(engine)
+    try:
+        if migrate:
+            ensure_schema(engine)
+        else:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("select 1")
+    except DBAPIError as exc:
+        engine.dispose()
+        raise unreachable(engine, exc) from None
     return engine
 
 

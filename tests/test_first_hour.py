@@ -1,0 +1,204 @@
+"""What a new user meets in the first hour: ordinary mistakes get one clear line and exit 2, and
+the issue table reads at 80 and 120 columns (also in a real terminal, under tmux)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+def run(
+    *args: str, cwd: Path, columns: int = 200, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {**os.environ, "COLUMNS": str(columns), "XDG_DATA_HOME": str(cwd / "data")}
+    for name in ("TRIAGEHUB_DATABASE_URL", "TRIAGEHUB_CONFIG", "TRIAGEHUB_WEBHOOK_SECRET"):
+        base.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "triagehub", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**base, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{folder / 'demo.db'}"
+    answer = run("--db", url, "demo", "--no-serve", cwd=folder)
+    assert answer.returncode == 0, answer.stderr
+    return url
+
+
+NOT_SQLITE = "this file is not a database\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--db", "postgresql://postgres:hunter2@127.0.0.1:1/x", "issues", "list"],
+            "postgresql+psycopg://postgres:***@127.0.0.1:1/x: cannot open the database: "
+            "connection failed",
+        ),
+        (
+            ["--db", f"{PG}/triagehub_no_such_database", "issues", "list"],
+            'database "triagehub_no_such_database" does not exist',
+        ),
+        (
+            ["--db", f"{PG}/postgres?sslmode=require", "issues", "list"],
+            "server does not support SSL, but SSL was required",
+        ),
+        (["--db", "sqlite:///not-a-db.db", "issues", "list"], "file is not a database"),
+        (["--db", "foo", "issues", "list"], "'foo' is not a database URL: use sqlite:///PATH"),
+        (
+            ["--db", "sqlite:////nonexistent/dir/x.db", "issues", "list"],
+            "the folder /nonexistent/dir does not exist",
+        ),
+        (["--db", "mysql://root@localhost/x", "issues", "list"], "unsupported database 'mysql'"),
+        (["--config", "missing.yaml", "issues", "list"], "missing.yaml: file not found"),
+        (["issues", "list", "--state", "opne"], "'opne' is not one of 'open'"),
+        (["issues", "list", "--category", "transient"], "'transient' is not one of"),
+        (["issues", "list", "--kind", "tests"], "'tests' is not one of 'lint'"),
+        (["issues", "list", "--columns", "id,titel"], "unknown column(s) 'titel'; choose from"),
+        (
+            ["issues", "triage", "1", "--reason", "x", "--priority", "urgent"],
+            "'urgent' is not one of 'critical'",
+        ),
+    ],
+    ids=[
+        "wrong-port",
+        "missing-database",
+        "ssl-mismatch",
+        "not-sqlite",
+        "bare-name",
+        "missing-folder",
+        "other-backend",
+        "missing-config",
+        "state-typo",
+        "category-typo",
+        "kind-typo",
+        "column-typo",
+        "priority-typo",
+    ],
+)
+def test_a_mistake_gets_one_clear_line_and_exit_2(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-db.db").write_text(NOT_SQLITE)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    answer = run(*args, cwd=tmp_path, env={"TRIAGEHUB_DATABASE_URL": "sqlite:///ok.db"})
+    assert answer.returncode == 2, answer.stdout + answer.stderr
+    flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", answer.stderr).split())
+    assert message in flat, answer.stderr
+    assert "Traceback" not in answer.stderr
+    assert "hunter2" not in answer.stderr + answer.stdout
+    if not args[-1].endswith("list") or args[0] == "--db":
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name != "data") == before
+    assert not Path("/nonexistent").exists()
+    assert (tmp_path / "not-a-db.db").read_text() == NOT_SQLITE
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_issue_table_fits_and_shows_each_title(demo_db: str, columns: int) -> None:
+    listed = run("--db", demo_db, "issues", "list", "--format", "json", cwd=Path.cwd())
+    titles = {i["id"]: i["title"] for i in __import__("json").loads(listed.stdout)}
+    table = run("--db", demo_db, "issues", "list", cwd=Path.cwd(), columns=columns).stdout
+    lines = table.rstrip("\n").splitlines()
+    assert all(len(line.rstrip()) <= columns for line in lines)
+    rows = [line for line in lines if re.match(r"\s*\d+\s+acme/", line)]
+    assert len(rows) == len(titles)  # one line per issue
+    header = next(line for line in lines if line.lstrip().startswith("id"))
+    start = header.index("title")
+    for row in rows:
+        issue_id = int(row.split()[0])
+        shown = row[start:].rstrip().rstrip("…")
+        assert len(shown) >= min(20, len(titles[issue_id])), row
+        assert titles[issue_id].startswith(shown), (row, titles[issue_id])
+
+
+def test_wide_and_chosen_columns(demo_db: str) -> None:
+    wide = run("--db", demo_db, "issues", "list", "--wide", cwd=Path.cwd(), columns=220).stdout
+    header = next(line for line in wide.splitlines() if line.lstrip().startswith("id"))
+    assert header.split() == [
+        "id",
+        "repository",
+        "priority",
+        "state",
+        "category",
+        "kind",
+        "history",
+        "decision",
+        "occ",
+        "checks",
+        "last",
+        "seen",
+        "title",
+    ]
+    chosen = run(
+        "--db", demo_db, "issues", "list", "--columns", "id,kind", cwd=Path.cwd(), columns=80
+    ).stdout
+    header = next(line for line in chosen.splitlines() if line.lstrip().startswith("id"))
+    assert header.split() == ["id", "kind", "title"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt install tmux)")
+def test_make_run_in_an_80_column_terminal_shows_every_title(tmp_path: Path) -> None:
+    """`make run` as a person runs it: in a real 80x60 terminal (tmux), where the demo then serves
+    the dashboard; every issue row shows the start of its title."""
+    session = f"th{os.getpid()}"
+    port = _free_port()
+    env_args = [
+        "-e", f"XDG_DATA_HOME={tmp_path}",
+        "-e", "TRIAGEHUB_DATABASE_URL=",
+    ]  # fmt: skip
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "60", *env_args,
+         "-c", str(REPO_ROOT), f"make run PORT={port}; sleep 600"],
+        check=True,
+    )  # fmt: skip
+    try:
+        screen = ""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session, "-S", "-"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            if f"127.0.0.1:{port}" in screen:
+                break
+            time.sleep(0.5)
+        assert f"127.0.0.1:{port}" in screen, screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    lines = screen.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("id "))
+    start = header.index("title")
+    rows = [line for line in lines if re.match(r"\s*\d+\s+acme/", line)]
+    assert len(rows) >= 10, screen
+    for row in rows:
+        assert len(row.rstrip()) <= 80, row
+        assert len(row[start:].strip()) >= 20, row  # the start of the title, not a sliver
