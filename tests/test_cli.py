@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from triagehub.store import db
 
@@ -242,13 +243,19 @@ def test_patterns_command_lists_families_across_repositories(tmp_path: Path) -> 
     assert "acme/a, acme/b" in ok(cli(url, "patterns"))
 
 
-def test_serve_refuses_to_start_without_a_webhook_secret(tmp_path: Path) -> None:
-    env_url = f"sqlite:///{tmp_path / 'srv.db'}"
-    proc = cli(env_url, "serve", "--port", "1")
-    assert proc.returncode == 2
-    assert (
-        "TRIAGEHUB_WEBHOOK_SECRET" in proc.stderr and "--insecure-no-webhook-secret" in proc.stderr
-    )
+def test_serve_without_secrets_says_once_what_is_off(tmp_path: Path) -> None:
+    from triagehub.cli.main import integrations_off
+    from triagehub.config import Secrets
+
+    assert integrations_off(Secrets()) == [
+        "GitHub webhooks (TRIAGEHUB_WEBHOOK_SECRET is not set: they answer 503)",
+        "GitHub issue sync and re-runs (GITHUB_TOKEN is not set)",
+        "Slack notifications (SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN is not set: logged)",
+        "LLM classification (ANTHROPIC_API_KEY is not set: the rules decide)",
+    ]
+    assert integrations_off(Secrets(webhook_secret=SecretStr("s"), github_token=SecretStr("t")))[
+        0
+    ].startswith("Slack")
 
 
 def test_worker_once_runs_queued_deliveries(tmp_path: Path) -> None:

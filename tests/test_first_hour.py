@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import REPO_ROOT
@@ -202,3 +203,68 @@ def test_make_run_in_an_80_column_terminal_shows_every_title(tmp_path: Path) -> 
     for row in rows:
         assert len(row.rstrip()) <= 80, row
         assert len(row[start:].strip()) >= 20, row  # the start of the title, not a sliver
+
+
+def _wait_for(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {seconds} s")
+
+
+def test_serve_without_a_secret_shows_the_dashboard_and_says_once_what_is_off(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
+    for name in (
+        "TRIAGEHUB_WEBHOOK_SECRET",
+        "GITHUB_TOKEN",
+        "SLACK_WEBHOOK_URL",
+        "ANTHROPIC_API_KEY",
+    ):
+        env.pop(name, None)
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "triagehub", "--db", f"sqlite:///{tmp_path / 's.db'}",
+             "serve", "--port", str(port), "--no-monitor"],
+            stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_for(f"{base}/healthz")
+            assert httpx.get(f"{base}/").status_code == 200
+            assert httpx.get(f"{base}/api/v1/issues").status_code == 200
+            hook = httpx.post(
+                f"{base}/webhooks/github",
+                content=b"{}",
+                headers={
+                    "content-type": "application/json",
+                    "x-github-event": "ping",
+                    "x-github-delivery": "d1",
+                },
+            )
+            assert hook.status_code == 503
+            assert "TRIAGEHUB_WEBHOOK_SECRET" in hook.json()["reason"]
+            busy = run("--db", f"sqlite:///{tmp_path / 's.db'}", "serve", "--port", str(port),
+                       cwd=tmp_path)  # fmt: skip
+            assert busy.returncode == 2
+            assert busy.stderr.strip().splitlines() == [
+                f"error: --host 127.0.0.1 --port {port}: cannot listen: Address already in use"
+            ]
+            demo = run("demo", "--serve", "--port", str(port), cwd=tmp_path)
+            assert demo.returncode == 2 and "cannot listen" in demo.stderr
+            assert "token" not in demo.stdout + demo.stderr  # nothing printed before the failure
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    said = log.read_text()
+    assert said.count("off: GitHub webhooks (TRIAGEHUB_WEBHOOK_SECRET is not set") == 1
+    assert said.count("off: Slack notifications") == 1
+    assert f"triagehub on http://127.0.0.1:{port}/" in said
+    assert "not sent" not in said

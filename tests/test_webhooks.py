@@ -160,9 +160,17 @@ def test_invalid_payload_is_422_and_stores_nothing(client: TestClient, engine: E
     assert stored(engine) == (0, 0)
 
 
-def test_without_a_secret_the_app_refuses_unless_told(engine: Engine) -> None:
-    with pytest.raises(ValueError, match="TRIAGEHUB_WEBHOOK_SECRET"):
-        create_app(engine, Settings(), WebhookConfig(None))
+def test_without_a_secret_webhooks_answer_503_and_the_rest_works(engine: Engine) -> None:
+    off = create_app(engine, Settings(), WebhookConfig(None), run_worker=False)
+    with TestClient(off) as c:
+        answer = post(c, b'{"zen": "x"}', event="ping", secret=None)
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "webhooks_disabled"
+        assert "TRIAGEHUB_WEBHOOK_SECRET" in answer.json()["reason"]
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/api/v1/issues").status_code == 200
+        assert c.get("/").status_code == 200
+    assert stored(engine) == (0, 0)
     app = create_app(engine, Settings(), WebhookConfig(None, insecure=True), run_worker=False)
     with TestClient(app) as c:
         answer = post(c, b'{"zen": "x"}', event="ping", secret=None)

@@ -482,7 +482,7 @@ def deliver_notification(job: Job, ctx: JobContext) -> Outcome:
     config = _config(ctx)
     message = slack_message(job.data)
     if config.mode == "log":
-        log.warning(
+        log.info(  # said once at start-up (`serve`: "integrations off"); per message: info
             "notification %s not sent (%s: set SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN and "
             "SLACK_CHANNEL): %s",
             job.key,

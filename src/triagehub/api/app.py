@@ -56,6 +56,12 @@ class WebhookConfig:
     insecure: bool = False  # accept unsigned deliveries (no secret configured)
 
 
+WEBHOOKS_OFF_REASON = (
+    "TRIAGEHUB_WEBHOOK_SECRET is not set on the server: unsigned deliveries are refused (set it "
+    "to the webhook's secret, or start the server with --insecure-no-webhook-secret)"
+)
+
+
 def signature_of(secret: bytes, body: bytes) -> str:
     """GitHub's ``X-Hub-Signature-256`` value for a body."""
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
@@ -75,13 +81,10 @@ def create_app(
     run_monitor: bool = False,
     github: GitHubClient | None = None,
 ) -> FastAPI:
-    """The FastAPI application. Without a secret the webhook route exists only when
-    ``webhook.insecure`` says so (``--insecure-no-webhook-secret``)."""
-    if webhook.secret is None and not webhook.insecure:
-        raise ValueError(
-            "TRIAGEHUB_WEBHOOK_SECRET is not set: refusing to accept unsigned webhooks "
-            "(pass --insecure-no-webhook-secret to do it anyway)"
-        )
+    """The FastAPI application. Without a secret the dashboard and the API work, and the webhook
+    route answers 503 saying why, unless ``webhook.insecure`` (``--insecure-no-webhook-secret``)
+    accepts unsigned deliveries."""
+    webhooks_off = webhook.secret is None and not webhook.insecure
     worker = JobWorker(engine, settings, github=github) if run_worker else None
     monitor = MonitorLoop(engine, settings, on_change=notify_change) if run_monitor else None
 
@@ -117,6 +120,8 @@ def create_app(
 
     @app.post("/webhooks/github", response_model=None)
     async def github_webhook(request: Request) -> JSONResponse:
+        if webhooks_off:
+            return _problem(503, "webhooks_disabled", WEBHOOKS_OFF_REASON)
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_PAYLOAD_BYTES):
             return _problem(413, "payload_too_large", f"the limit is {MAX_PAYLOAD_BYTES} bytes")

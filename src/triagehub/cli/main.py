@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -46,6 +47,7 @@ from triagehub.store.triage import apply_override, override_accuracy
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
+    from triagehub.config import Secrets
     from triagehub.pipeline import IngestSummary
 
 app = typer.Typer(
@@ -811,34 +813,82 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the HTTP server: GitHub webhooks at POST /webhooks/github, health at GET /healthz.
+    """Run the HTTP server: the dashboard at /, the REST API at /api/v1, GitHub webhooks at
+    POST /webhooks/github, health at GET /healthz.
 
     Deliveries are verified with TRIAGEHUB_WEBHOOK_SECRET (HMAC-SHA256, X-Hub-Signature-256);
-    without it the server refuses to start unless --insecure-no-webhook-secret is given."""
-    import uvicorn
+    without it the dashboard and the API still work and webhooks answer 503, unless
+    --insecure-no-webhook-secret accepts unsigned ones. It says once, at start, which
+    integrations are off."""
 
     from triagehub.api.app import WebhookConfig, create_app
     from triagehub.config import Secrets
 
     state = _state(ctx)
+    engine = state.engine()
+    listening = _bind(host, port)
     secret = Secrets.from_env().webhook_secret
-    if secret is None and not insecure:
-        raise ConfigError(
-            "TRIAGEHUB_WEBHOOK_SECRET",
-            "",
-            "not set: refusing to accept unsigned webhooks (set it, or pass "
-            "--insecure-no-webhook-secret)",
-        )
+    shown = f"[{host}]" if ":" in host else host
+    err.print(
+        f"triagehub on http://{shown}:{port}/ (dashboard /, API /api/v1, webhooks "
+        "/webhooks/github); Ctrl+C to stop",
+        markup=False,
+    )
+    for line in integrations_off(Secrets.from_env(), insecure=insecure):
+        err.print(f"off: {line}", markup=False)
     github = _github_from_env()
     api = create_app(
-        state.engine(),
+        engine,
         state.settings,
         WebhookConfig(secret.get_secret_value().encode() if secret else None, insecure=insecure),
         github=github,
         run_worker=not no_worker,
         run_monitor=not no_monitor,
     )
-    uvicorn.run(api, host=host, port=port, log_level="info", access_log=False)
+    _run_server(api, listening, log_level="info")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is printed or loaded: a port in use is one
+    line and exit 2, not a log after the start-up messages."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"--host {host} --port {port}", "", f"cannot listen: {exc.strerror}"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run_server(api: Any, sock: socket.socket, *, log_level: str) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(api, log_level=log_level, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def integrations_off(secrets: Secrets, *, insecure: bool = False) -> list[str]:
+    """What a server started with these secrets will not do, one line each."""
+    off = []
+    if secrets.webhook_secret is None:
+        off.append(
+            "GitHub webhooks accept unsigned deliveries (--insecure-no-webhook-secret)"
+            if insecure
+            else "GitHub webhooks (TRIAGEHUB_WEBHOOK_SECRET is not set: they answer 503)"
+        )
+    if secrets.github_token is None:
+        off.append("GitHub issue sync and re-runs (GITHUB_TOKEN is not set)")
+    if not (os.environ.get("SLACK_WEBHOOK_URL") or os.environ.get("SLACK_BOT_TOKEN")):
+        off.append("Slack notifications (SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN is not set: logged)")
+    if secrets.anthropic_api_key is None:
+        off.append("LLM classification (ANTHROPIC_API_KEY is not set: the rules decide)")
+    return off
 
 
 def _github_from_env() -> GitHubClient | None:
@@ -934,9 +984,10 @@ def demo(
 
     state = _state(ctx)
     url = state.db_url if ctx.find_root().params.get("database") else demo_database_url()
-    result = run_demo(url)
     if serve is None:
         serve = sys.stdout.isatty() and fmt is OutputFormat.table
+    listening = _bind("127.0.0.1", port) if serve else None
+    result = run_demo(url)
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
@@ -956,13 +1007,12 @@ def demo(
             out.print(f"\nTry: triagehub --db {url} issues show {first}", markup=False)
         if not serve:
             out.print("See it in the dashboard: triagehub demo --serve", markup=False)
-    if serve:
-        _serve_demo(url, port)
+    if listening is not None:
+        _serve_demo(url, listening)
 
 
-def _serve_demo(url: str, port: int) -> None:
+def _serve_demo(url: str, listening: socket.socket) -> None:
     """The dashboard and the API on the demo database, with a write token to triage with."""
-    import uvicorn
     import yaml
 
     from triagehub.api.app import WebhookConfig, create_app
@@ -983,7 +1033,7 @@ def _serve_demo(url: str, port: int) -> None:
         run_worker=True,
         run_monitor=False,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{listening.getsockname()[1]}"
     err.print(f"\nDashboard: {base}/  (Ctrl+C to stop)", markup=False, highlight=False)
     err.print(
         f"To triage, sign in with the demo's write token: {base}/login#token={raw}",
@@ -991,7 +1041,7 @@ def _serve_demo(url: str, port: int) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    uvicorn.run(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    _run_server(api, listening, log_level="warning")
 
 
 def main() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import sqlite3
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -83,8 +85,26 @@ def _fresh_sqlite(url: str) -> None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return
     path = Path(parsed.database)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if not path.exists():
+        return
+    # Emptied in place, not deleted: a server already serving this file (`demo --serve` in
+    # another terminal) keeps its open file and sees the new demo, not a deleted inode.
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+            conn.execute("PRAGMA foreign_keys=OFF")
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+            for name in names:
+                conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+            conn.commit()
+    except sqlite3.DatabaseError:  # not a database (e.g. a half-written file): start anew
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _find(issues: list[IssueView], check: str) -> IssueView | None:
