@@ -45,6 +45,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from triagehub.core.fingerprint import strip_ansi
+from triagehub.core.informative import informative_part, is_footer
 
 __all__ = [
     "MAX_LINE_CHARS",
@@ -390,6 +391,9 @@ _STRONG_ANY = (
     _p(("The requested URL returned error", "Could not resolve dependencies")),
     _p(("Could not find artifact", "Could not transfer artifact")),
     _p("Killed", r"\bKilled\s*$"),
+    # Linkers: ld, lld, Apple's ld.
+    _p(("undefined reference to", "multiple definition of", "Undefined symbols for architecture")),
+    _p(("cannot find -l", "undefined symbol: "), r"cannot find -l\S|undefined symbol: \S"),
     _p(_HTTP_REASONS, rf"\b[45]\d\d (?:{'|'.join(_HTTP_REASONS)})"),
 )
 
@@ -461,6 +465,10 @@ def _classify(line: str) -> int:
     if _BOILER.match(stripped):
         return BOILER
     if _WEAK_START.match(stripped) or _hit(_WEAK_ANY, stripped):
+        return WEAK
+    if is_footer(stripped):  # a footer or a tally: a consequence that names no cause
+        if _ZERO_COUNT.search(stripped) and not _NONZERO_COUNT.search(stripped):
+            return NOISE
         return WEAK
     if _STRONG_START.match(stripped) or _EXCEPTION.match(stripped) or _hit(_STRONG_ANY, stripped):
         return STRONG
@@ -815,14 +823,19 @@ LONG_MESSAGE_LINES = 10
 def error_text(message: str, log: str = "") -> str:
     """The text triagehub fingerprints for one failure.
 
-    A short message as it is; the key error lines of a long message (a whole traceback or build
-    output pasted as the message); without a message, the key error lines of the log. So two logs
-    of the same failure with different surrounding noise give the same text.
+    The message without its footer lines (:mod:`triagehub.core.informative`: "Process completed
+    with exit code 1.", "npm ERR! Test failed. See above for more details.", a runner's tally):
+    as it is when short, its key error lines when long (a whole traceback or build output pasted
+    as the message). A message that names no error at all is not trusted: the key error lines of
+    the log are used instead, so that every failure of a repository does not land in one issue.
+    Without a message, the key error lines of the log. So two logs of the same failure with
+    different surrounding noise give the same text.
     """
-    if message.strip():
-        if message.count("\n") < LONG_MESSAGE_LINES:
-            return message
-        return error_lines(message) or message
+    part = informative_part(message) if message.strip() else ""
+    if part:
+        if part.count("\n") < LONG_MESSAGE_LINES:
+            return part
+        return error_lines(part) or part
     if not log.strip():
-        return ""
-    return error_lines(log)
+        return message
+    return error_lines(log) or message
