@@ -227,10 +227,18 @@ _HINT_WORDS = (
     "killed", "timeout", "timed out", "refused", "unavailable", "unsafe", "went wrong",
     "undefined", "unresolved", "got ", "out of memory", "certificate", "not known", "forbidden",
     "unauthorized", "bad gateway", "too many requests", "terminated", "●", "✕", "✖", "×",
+    "✗", "dead link", "broken link", "expected ",
 )  # fmt: skip
 _HINT = re.compile("|".join(re.escape(word) for word in _HINT_WORDS))
-_HINT_START = re.compile(r"E[ \t]|e: |::error|##\[error")
-_HINT_LOCATION = re.compile(r":\d+:\d+: [A-Z]+\d|\.go:\d+:\d+: |_test\.go:\d+: ")  # lint, Go
+_HINT_START = re.compile(r"E[ \t]|e: |::error|##\[error|\d+\) test |\[-\] |\^-")
+_HINT_LOCATION = re.compile(  # linters, Go
+    r":\d+(?::\d+)?:? [A-Z][A-Za-z]{0,7}\d{2,5}\b|\.go:\d+:\d+: |_test\.go:\d+: "
+)
+
+# Findings that tools print with a warning-like level but that fail the job: shellcheck's
+# gcc format (every finding is a failure), GHC warnings (fatal under -Werror).
+_SHELLCHECK = re.compile(r"\S+:\d+:\d+: (?:error|warning|note|info|style): .* \[SC\d{4}\]$")
+_GHC_WARNING = re.compile(r"\S+\.l?hs:\d+:\d+(?:-\d+)?: warning: \[(?:GHC-\d+\] \[)?-W")
 
 
 def _hinted(stripped: str) -> bool:
@@ -275,6 +283,25 @@ _NOISE = _anchored(
     r"\S+ [.sxXFE]+\s+\[\s*\d+%\]$",  # pytest progress
     r"\S+::\S.* (?:PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\s+\[\s*\d+%\]$",  # pytest -v
     r"\[\s*\d+%\]",
+    # git's own output, including commit messages that may hold error words.
+    r"(?:HEAD is now at|Previous HEAD position was|Cloning into|Switched to (?:a new )?branch"
+    r"|Checking out (?:ref|files)|Updating files:|From https?://|Submodule path|Fast-forward$"
+    r"|Already up to date|Resetting the working tree"
+    r"|Merge (?:pull request|branch|commit|[0-9a-f]{7,} into)|Author:|Date:|commit [0-9a-f]{40}"
+    r"|\[[\w./-]+ [0-9a-f]{7,}\] |remote: (?:Enumerating"
+    r"|Counting|Compressing|Total)|Receiving objects|Resolving deltas|Unpacking objects)",
+    # Tests that did not run: their names and reasons may hold error words.
+    r"(?:SKIPPED|SKIP|XFAIL|XPASS|PENDING|Pending|Skipped|skipped|skip)\b(?: \[\d+\]|:|\s)",
+    r"--- SKIP: |[○◌-] skipped |\S.* \.\.\. (?:skipped|SKIP|XFAIL|expected failure)\b",
+    r"\S+(?:::\S+)+ (?:SKIPPED|XFAIL)\b",
+    # Caches and artifacts, set up and saved around the failure.
+    r"(?:##\[(?:error|warning)\]|Error: |Warning: )?(?:Cache (?:not found|restored|saved|hit|miss"
+    r"|Size)|Failed to (?:save|restore)(?: cache)?:|Unable to (?:reserve|save|restore) cache"
+    r"|Received \d+ of \d+|No files were found with the provided path|Uploading artifact"
+    r"|Artifact \S+ (?:has been|was) (?:successfully )?(?:uploaded|finalized)"
+    r"|With the provided path"
+    r"|Beginning upload of artifact|Finished uploading artifact|Post job cleanup"
+    r"|(?:\[\w-]+\] )?Uploading (?:coverage|report|reports|results))",
 )
 
 _PASSING = (
@@ -282,7 +309,7 @@ _PASSING = (
     _p(("Failures: 0, Errors: 0",)),
     _p(("0 failed", "0 failures", "0 errors"), r"\b0 (?:failed|failures|errors)\b"),
 )
-_PASSING_START = re.compile(r"(?:ok|✓|✔|√)\b")
+_PASSING_START = re.compile(r"(?:ok|✓|✔|√)\b|\[[✓✔]\] ")
 
 # Tool boilerplate: goes on with a block, never opens one, chosen last.
 _BOILER = _anchored(
@@ -309,6 +336,13 @@ _BOILER = _anchored(
 
 # Consequences that name no cause: they fill the excerpt only when nothing better is there.
 _WEAK_START = _anchored(
+    # What a later step finds missing after the failure (the cause is earlier).
+    r"(?:ls|cp|mv|cat|rm|stat|tar|find|du|chmod|chown|ln|mkdir|zip|unzip|gzip|sha256sum|md5sum)"
+    r": (?:cannot |can't |)(?:access|stat|open|remove|create|read)?.*(?:No such file or directory"
+    r"|cannot (?:access|stat))",
+    r"(?:##\[error\])?(?:Error: )?No (?:files|artifacts) (?:were )?found",
+    r"(?:Cannot|Could not|Unable to) (?:upload|download) (?:artifact|the artifact|coverage)",
+    r"<no location info>: error:\s*$|Failing due to -Werror\.?",  # GHC: the warning is the cause
     r"make(?:\[\d+\])?: \*\*\*",
     r"FAILURE: Build failed with an exception",
     r"\* What went wrong:",
@@ -347,6 +381,16 @@ _EXCEPTION = re.compile(
 
 # Specific errors at the start of the (left-stripped) line.
 _STRONG_START = _anchored(
+    r"\d+\) test .+ \([\w.]+\)$",  # ExUnit failure header
+    r"\*\* \([\w.]+\) ",  # ExUnit/Elixir exception
+    r"Assertion with \S+ failed",  # ExUnit
+    r"\[-\] \S",  # Pester
+    r"Expected .*,? but (?:got|was) ",  # Pester, vim's assert_equal
+    r"Found errors in \w+\(\):",  # vim's test report
+    r"\S+:\d+(?::\d+)?:? (?:error )?[A-Z][A-Za-z]{0,7}\d{2,5}\b",  # tldr-lint, markdownlint
+    r"\^-*\^? SC\d{4} \(\w+\): ",  # shellcheck (tty)
+    r"\[✖\] \S+ → Status: ",  # markdown-link-check
+    r"[✗✖] \[(?:\d{3}|ERR|ERROR|TIMEOUT)\] \S",  # lychee
     r"E {2,}\S|E\t",  # pytest assertion detail
     r"(?:FAILED|ERROR) \S+::",  # pytest short summary
     r"Caused by:",
@@ -394,6 +438,7 @@ _STRONG_ANY = (
     # Linkers: ld, lld, Apple's ld.
     _p(("undefined reference to", "multiple definition of", "Undefined symbols for architecture")),
     _p(("cannot find -l", "undefined symbol: "), r"cannot find -l\S|undefined symbol: \S"),
+    _p("expected to ", r"\bexpected to (?:eventually )?(?:not )?\w.*, got "),  # Quick/Nimble
     _p(_HTTP_REASONS, rf"\b[45]\d\d (?:{'|'.join(_HTTP_REASONS)})"),
 )
 
@@ -458,6 +503,11 @@ def _classify(line: str) -> int:
     indented = len(stripped) != len(line)
     if (indented or stripped.startswith(("at ", "..."))) and _FRAME.match(line):
         return FRAME
+    if ": " in stripped and "[" in stripped:
+        if _SHELLCHECK.match(stripped):
+            return STRONG
+        if _GHC_WARNING.match(stripped):
+            return MEDIUM
     if _NOISE.match(stripped):
         return WEAK if "BUILD FAILURE" in stripped else NOISE
     if not _hinted(stripped):
@@ -470,6 +520,8 @@ def _classify(line: str) -> int:
         if _ZERO_COUNT.search(stripped) and not _NONZERO_COUNT.search(stripped):
             return NOISE
         return WEAK
+    if stripped.startswith("curl: ("):  # a probe's failure (a version manager's 404) or a cause
+        return MEDIUM
     if _STRONG_START.match(stripped) or _EXCEPTION.match(stripped) or _hit(_STRONG_ANY, stripped):
         return STRONG
     if stripped.startswith("[ERROR]  "):  # Maven goes on with a message on indented lines
@@ -560,6 +612,7 @@ class _Collector:
         self.tail: deque[tuple[int, str]] = deque(maxlen=max(1, max_lines))
         self.tail_any: deque[tuple[int, str]] = deque(maxlen=max(1, max_lines))
         self.count = 0
+        self.gradle_cause = False  # after Gradle's "* What went wrong:": "> ..." is the cause
 
     def close(self) -> None:
         block = self.block
@@ -570,6 +623,15 @@ class _Collector:
     def feed(self, index: int, text: str) -> None:
         self.count = index + 1
         kind = _classify(text)
+        if self.gradle_cause:
+            if text.startswith("> ") and kind in (PLAIN, INDENT):
+                kind = MEDIUM
+            elif kind == BLANK or text.startswith("* "):
+                self.gradle_cause = False
+        if kind == WEAK and (
+            text.startswith("* What went wrong") or text.startswith("Execution failed for task")
+        ):
+            self.gradle_cause = True
         if text[:3] in _SECTION_STARTS and _SECTION.match(text):
             self.close()  # a new section
         if kind == BLANK:
@@ -645,11 +707,18 @@ def _strength(block: _Block) -> tuple[int, int]:
     return (block.tier, block.start)
 
 
+def _names_more(block: _Block) -> bool:
+    """Whether a weak block holds a consequence (``ls: cannot access ...``), not only footers."""
+    return any(ln.kind == WEAK and not is_footer(ln.text) for ln in block.candidates())
+
+
 def _rank(blocks: list[_Block]) -> tuple[list[_Block], list[_Block]]:
     """Split the error blocks into the final cluster and the older ones, each best first: the
     strongest, then the latest. Weak blocks (consequences) count only when there is nothing else.
     """
-    main = [b for b in blocks if b.tier >= MEDIUM] or blocks
+    main = (
+        [b for b in blocks if b.tier >= MEDIUM] or [b for b in blocks if _names_more(b)] or blocks
+    )
     cluster = main[-1:]
     for block in reversed(main[:-1]):
         if cluster[-1].start - block.end > _CLUSTER_GAP:
@@ -705,6 +774,13 @@ def _select(blocks: list[_Block], max_lines: int) -> list[_Line]:
         if len(chosen) >= room:
             break
         take(block, 1)
+    footers = [
+        b
+        for b in blocks
+        if b.tier == WEAK and b not in cluster and not b.lines[0].text.startswith("[INFO]")
+    ]
+    if footers and len(chosen) < max_lines:  # how the run ended, for the reader
+        take(footers[-1], 1)
     return sorted(chosen.values(), key=lambda ln: ln.index)
 
 

@@ -121,6 +121,10 @@ _FOOTERS = re.compile(
             r"(?:,?\s*(?:Failed|Passed|Skipped|Total|NotRun|Inconclusive)\s*[:=]\s*\d+)*.*",
             r"Tests? (?:run|Run):\s*\d+,\s*Passed:\s*\d+,\s*Failed:\s*\d+.*",  # Pester
             r"Test Run Failed\.?|Total tests: \d+",  # dotnet test
+            # xcodebuild
+            r"Executed \d+ tests?, with \d+ failures? .*|\*\* (?:TEST|BUILD) FAILED \*\*",
+            r"TEST FAILURE",  # vim
+            r"\d+ (?:dead|broken) links? found!?|\d+ links? checked\.?",  # link checkers
             r"FAIL(?:ED)?(?:\s+\S+\s+(?:[\d.]+s|\[build failed\]|\(cached\)))?",  # go test
             r"(?:Some|\d+) tests? (?:failed|did not pass)[.!]?",
             r"Tests? (?:failed|failures?)[.!]?(?: See above.*)?",
