@@ -37,11 +37,13 @@ from triagehub.core.classify import (
     detect_kind,
     exit_code_of,
 )
-from triagehub.core.excerpt import error_text, extract
+from triagehub.core.excerpt import error_text, extract, headline
 from triagehub.core.fingerprint import (
     NORMALIZERS,
+    SCOPE_MASK_VERSION,
     Normalizer,
     grouping_key,
+    mask_check,
     normalize,
     strip_ansi,
     template_hash,
@@ -56,7 +58,13 @@ from triagehub.core.models import (
     Scope,
     Status,
 )
-from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate, pattern_key
+from triagehub.core.patterns import (
+    FuzzyBudget,
+    band_keys,
+    near_duplicate,
+    pattern_key,
+    same_identifiers,
+)
 from triagehub.core.redact import redact
 from triagehub.core.templates import TemplateMiner, same_family
 from triagehub.errors import InputError
@@ -100,6 +108,7 @@ _STATS_FIELDS = (
     "flaky_clean_runs",
 )
 _ISSUE_MUTABLE = (
+    "title",
     "state",
     "category",
     "kind",
@@ -246,6 +255,17 @@ def _excerpt(log_text: str) -> str:
 
 def _placeholder(result: CheckResult) -> str:
     return f"<no message> ({result.status.value})"
+
+
+def _title(f: _Failure, *, checks: int) -> str:
+    """``check — key error line``, with the real (redacted) values of the failure; an issue
+    grouped across checks says so once it holds two checks or more."""
+    line = headline(f.text) or _first_line(f.template)
+    if f.scope is Scope.STORM:
+        return f"Storm: many checks failed at once: {line}"[:300]
+    if f.scope is Scope.REPOSITORY and checks >= 2:
+        return f"{line} (across checks)"[:300]
+    return f"{f.result.check} — {line}"[:300]
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -547,6 +567,8 @@ class Ingestor:
         exit_code = res.exit_code if res.exit_code is not None else exit_code_of(message, excerpt)
         kind = detect_kind(report.source, res.check, template, exit_code)
         scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
+        if scope is Scope.REPOSITORY and self.version >= SCOPE_MASK_VERSION:
+            template = mask_check(template, res.check)  # one failure across the checks it names
         fingerprint = grouping_key(
             scope=scope,
             repository=report.repository,
@@ -703,6 +725,8 @@ class Ingestor:
                 for candidate in candidates.get(key, ()):
                     if not budget.spend():
                         break
+                    if not same_identifiers(f.template, candidate["template"]):
+                        continue  # another column, table, module or value: another failure
                     if same_family(f.template, candidate["template"]) or near_duplicate(
                         f.template, candidate["template"]
                     ):
@@ -712,7 +736,11 @@ class Ingestor:
                     miner, owners = miner_for(key)
                     cluster_id = miner.add(f.template).cluster_id
                     owner = owners.get(cluster_id)
-                    if owner is not None and owner in rows_by_fp:
+                    if (
+                        owner is not None
+                        and owner in rows_by_fp
+                        and same_identifiers(f.template, rows_by_fp[owner]["template"])
+                    ):
                         match, reason = rows_by_fp[owner], "mined template family"
             if match is not None:
                 work = works.get(match["fingerprint"]) or adopt(match)
@@ -733,13 +761,7 @@ class Ingestor:
             )
 
     def _new_issue(self, f: _Failure, now: datetime) -> _IssueWork:
-        line = _first_line(f.template)
-        if f.scope is Scope.CHECK:
-            title = f"{f.result.check}: {line}"
-        elif f.scope is Scope.STORM:
-            title = f"Storm: many checks failed at once: {line}"
-        else:
-            title = f"{line} (across checks)"
+        title = _title(f, checks=1)
         row: dict[str, Any] = {
             "id": None,
             "repository_id": f.repo_id,
@@ -1013,6 +1035,9 @@ class Ingestor:
         new = [w for w in touched if w.is_new]
         old = [w for w in touched if not w.is_new]
         self._count_checks(new, old)
+        for w in touched:  # the title follows the latest occurrence's values
+            if w.latest is not None:
+                w.row["title"] = _title(w.latest, checks=w.row["checks_count"])
         self._assign_patterns(touched, now)
         if new:
             cols = [c.name for c in t.issues.columns if c.name != "id"]

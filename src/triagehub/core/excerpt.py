@@ -915,3 +915,56 @@ def error_text(message: str, log: str = "") -> str:
     if not log.strip():
         return message
     return error_lines(log) or message
+
+
+# Lines that open an error but say nothing a human would quote as its cause.
+_HEADER = re.compile(
+    r"Traceback \(most recent call last\):?$"
+    r"|(?:Runtime|Database|Compilation|Parsing|Dependency) Error in (?:model|test|seed|snapshot"
+    r"|source|macro|unit_test|analysis|sql_operation|operation) \S+(?: \(.*\))?:?$"
+    r"|_{3,} .+ _{3,}$|Failures:?$|\S+ > \S.* FAILED$|> Task \S+ FAILED$"
+)
+_TITLE_PREFIX = re.compile(r"^(?:E\s+|##\[error\]\s*|::error[^:]*::\s*|\[ERROR\]\s+|\*\*\s+)")
+_TITLE_RANK = {STRONG: 6, MEDIUM: 5, LEVEL: 4, PLAIN: 2, INDENT: 2, WEAK: 1}
+
+
+def headline(text: str, *, limit: int = 160) -> str:
+    """The line of an error text a human would quote as its cause, for a title.
+
+    The strongest line (an exception, an assertion, a compiler error, before generic markers and
+    plain text), the first of equals; never a footer ("Process completed with exit code 1."), a
+    header that only announces an error ("Traceback (most recent call last):", dbt's "Runtime
+    Error in model ..."), git or set-up noise ("Cloning into ...", "Looking in indexes: ..."),
+    unless nothing else is there. Annotation and pytest ``E`` prefixes are removed.
+    """
+    best: tuple[int, str] | None = None
+    fallback = ""
+    for raw in iter_lines(text):
+        line = clean_line(raw).strip()
+        if not line or not _WORDY.search(line):
+            continue
+        fallback = fallback or line
+        kind = _classify(line)
+        rank = _TITLE_RANK.get(kind, 0)
+        if rank and (is_footer(line) or _HEADER.match(_TITLE_PREFIX.sub("", line))):
+            rank = 1 if kind != WEAK else 0
+        if kind == NOISE or (kind in (PLAIN, INDENT) and line.startswith(_SETUP_PREFIXES)):
+            rank = 0
+        if best is None or rank > best[0]:
+            best = (rank, line)
+    line = best[1] if best is not None and best[0] > 0 else fallback
+    line = _TITLE_PREFIX.sub("", line).strip() or line
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_SETUP_PREFIXES = (
+    "Looking in indexes",
+    "Looking in links",
+    "Cloning into",
+    "Checking formatting",
+    "Run ",
+    "Running ",
+    "> ",
+    "$ ",
+    "+ ",
+)
