@@ -142,7 +142,8 @@ def _ranges(path: Path) -> tuple[str, list[tuple[int, int]]]:
 
 _WORDY = re.compile(r"[A-Za-z]{3}")
 _FOOTERISH = re.compile(
-    r"^\[(?:WARNING|INFO)\]|To see the full stack trace|Re-run Maven|-> \[Help|BUILD FAILURE|Failed to execute goal|Tests run:|^\[ERROR\]\s*(?:Failures|Errors)?:?\s*$"
+    r"^\[(?:WARNING|INFO)\]|To see the full stack trace|Re-run Maven|-> \[Help"
+    r"|BUILD FAILURE|Failed to execute goal|Tests run:|^\[ERROR\]\s*(?:Failures|Errors)?:?\s*$"
     r"|Process completed|FAILURE: Build failed|What went wrong|^\[ERROR\]\s*$"
 )
 
