@@ -109,7 +109,8 @@ def rerun(text: str, rng: random.Random) -> str:
 
     def iso(m: re.Match[str]) -> str:
         try:
-            when = datetime(*(int(m.group(i)) for i in range(1, 7))) + shift
+            y, mo, d, h, mi, sec = (int(m.group(i)) for i in range(1, 7))
+            when = datetime(y, mo, d, h, mi, sec) + shift
         except ValueError:
             return m.group(0)
         return when.strftime("%Y-%m-%dT%H:%M:%S") + (m.group(7) or "")

@@ -182,3 +182,25 @@ def test_an_issue_of_normalizer_v1_is_joined_by_a_v2_failure(engine: Engine) -> 
         reasons = session.execute(select(t.issue_aliases.c.reason)).scalars().all()
     assert issue.occurrences == 2 and issue.normalizer_version == 1
     assert reasons == ["normalizer v1"]
+
+
+def test_a_dbt_test_is_titled_by_its_test_type_column_model_and_rows(engine: Engine) -> None:
+    message = (
+        "Got 3 results, configured to fail if != 0\n"
+        "accepted_values test on stg_orders.status: 3 failing rows"
+    )
+    report = RunReport(
+        source="dbt",
+        repository="acme/warehouse",
+        run_id="1",
+        finished_at=T0,
+        results=(
+            CheckResult(
+                "test.jaffle.accepted_values_stg_orders_status__placed__shipped",
+                Status.FAIL,
+                message,
+            ),
+        ),
+    )
+    [issue] = ingest(engine, [report])
+    assert issue.title == "accepted_values(status) on stg_orders: 3 rows"

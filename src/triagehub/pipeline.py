@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -257,9 +258,32 @@ def _placeholder(result: CheckResult) -> str:
     return f"<no message> ({result.status.value})"
 
 
+# The detail line that the dbt source adds to a test's message.
+_DBT_TEST = re.compile(
+    r"^([\w.]+) test on ([\w$]+)(?:\.([\w$]+))?(?:: (\d+) failing rows?)?$", re.MULTILINE
+)
+
+
+def _dbt_test_title(message: str) -> str | None:
+    """``accepted_values(status) on stg_orders: 3 rows`` for a dbt test's message."""
+    match = _DBT_TEST.search(message)
+    if match is None:
+        return None
+    kind, model, column, rows = match.groups()
+    title = f"{kind}({column}) on {model}" if column else f"{kind} on {model}"
+    if rows is not None:
+        title += f": {rows} row{'s' if rows != '1' else ''}"
+    return title
+
+
 def _title(f: _Failure, *, checks: int) -> str:
     """``check — key error line``, with the real (redacted) values of the failure; an issue
-    grouped across checks says so once it holds two checks or more."""
+    grouped across checks says so once it holds two checks or more. A dbt test reads
+    ``accepted_values(status) on stg_orders: 3 rows``."""
+    if f.scope is Scope.CHECK and f.report.source == "dbt":
+        dbt_title = _dbt_test_title(f.message)
+        if dbt_title is not None:
+            return dbt_title[:300]
     line = headline(f.text) or _first_line(f.template)
     if f.scope is Scope.STORM:
         return f"Storm: many checks failed at once: {line}"[:300]
