@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from triagehub.core.excerpt import error_lines, extract
+from triagehub.core.excerpt import error_lines, extract, headline
 
 DATA = Path(__file__).resolve().parent / "data" / "informative"
 
@@ -299,3 +299,54 @@ def test_consequences_are_the_key_only_when_nothing_else_failed() -> None:
 def test_a_runner_tally_is_never_a_key_line_beside_the_failure() -> None:
     assert "1 failure" not in key(EXUNIT)
     assert "9 tests" not in key(EXUNIT)
+
+
+# --------------------------------------------------------------------------------------------
+# Headlines (the line a title quotes)
+# --------------------------------------------------------------------------------------------
+
+GRADLE_CAUSE = """\
+FAILURE: Build failed with an exception.
+
+* What went wrong:
+Execution failed for task ':cidiff:checkstyleMain'.
+> Unable to create Root Module: config {/w/checkstyle.xml}
+
+* Try:
+> Run with --stacktrace option to get the stack trace.
+
+BUILD FAILED in 15s
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        (read("npm_test.log"), "AssertionError [ERR_ASSERTION]: max picks the larger value"),
+        (read("pytest_run.log"), "AssertionError: assert 8080 == 8081"),
+        (read("make_link.log"), "main.c:(.text+0xf): undefined reference to `compute_checksum'"),
+        (
+            GRADLE_CAUSE,
+            "Unable to create Root Module: config {/w/config/checkstyle/checkstyle.xml}",
+        ),
+        (
+            "Cloning into 'rk'...\nTraceback (most recent call last):\n"
+            "  File \"run.py\", line 3, in <module>\n    raise KeyError(name)\nKeyError: 'rk'",
+            "KeyError: 'rk'",
+        ),
+        (
+            "Looking in indexes: https://pypi.org/simple\n"
+            "ERROR: No matching distribution found for widget==9.9",
+            "ERROR: No matching distribution found for widget==9.9",
+        ),
+        (
+            "Runtime Error in model stg_orders (models/stg_orders.sql)\n"
+            '  Binder Error: Referenced column "amount" not found in FROM clause!',
+            'Binder Error: Referenced column "amount" not found in FROM clause!',
+        ),
+        ("Process completed with exit code 1.", "Process completed with exit code 1."),
+    ],
+    ids=["npm", "pytest", "linker", "gradle", "traceback", "pip", "dbt", "footer-only"],
+)
+def test_headline_is_the_line_a_human_would_quote(text: str, title: str) -> None:
+    assert headline(text) == title
