@@ -327,7 +327,7 @@ BUILD FAILED in 15s
         (read("make_link.log"), "main.c:(.text+0xf): undefined reference to `compute_checksum'"),
         (
             GRADLE_CAUSE,
-            "Unable to create Root Module: config {/w/config/checkstyle/checkstyle.xml}",
+            "Unable to create Root Module: config {/w/checkstyle.xml}",
         ),
         (
             "Cloning into 'rk'...\nTraceback (most recent call last):\n"
