@@ -73,6 +73,14 @@ REAL_ERRORS = [
     "Error: Cannot find module 'left-pad'",
     "fatal: unable to access 'https://github.com/acme/widget/': The requested URL returned error: "
     "503",
+    # A time limit, a cancellation, a lost runner: they say what happened (the classifier needs
+    # them), so they are not footers.
+    "ERROR: Job failed: execution took longer than 1h0m0s seconds",
+    "##[error]The job running on runner GitHub Actions 2 has exceeded the maximum execution time "
+    "of 360 minutes.",
+    "##[error]The operation was canceled.",
+    "Error: The runner has received a shutdown signal.",
+    "Killed",
 ]
 
 

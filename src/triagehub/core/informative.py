@@ -49,7 +49,6 @@ _FOOTERS = re.compile(
             r"Done\. Your build exited with -?\d+\.?",  # Travis
             r"Job failed(?: \(system failure\))?: (?:command terminated with )?exit (?:code|status)"
             r" -?\d+.*",  # GitLab
-            r"Job failed: execution took longer than.*",  # GitLab timeout: says only "timeout"
             r"Finished: (?:FAILURE|UNSTABLE|ABORTED)",  # Jenkins
             r"(?:script|sh|bat|powershell) returned exit code -?\d+",  # Jenkins pipeline
             r"Build step '.*' marked build as failure",  # Jenkins
