@@ -153,6 +153,7 @@ def normalize(message: str, version: int = CURRENT_VERSION) -> str:
     return normalizer(version).normalize(message)
 
 
+_SPECIFIC = re.compile(r"[_\-.\d]")
 SCOPE_MASK_VERSION = 2
 """The first normaliser version whose repository-scoped templates mask the check's own name."""
 
@@ -170,7 +171,10 @@ def _check_names(check: str) -> list[str]:
         names.add(part.rsplit(".", 1)[-1])
         if re.fullmatch(r"[^.]+\.[A-Za-z]{1,4}", part):  # a file: its stem too
             names.add(part.rsplit(".", 1)[0])
-    return sorted((n for n in names if len(n) >= 3 and not n.isdigit()), key=len, reverse=True)
+    # Only specific names: "stg_orders", "test_conn", "e2e-checkout"; never a common word such
+    # as "test" or "build", which other messages hold for other reasons ("test.pypi.org").
+    specific = (n for n in names if len(n) >= 4 and (_SPECIFIC.search(n) or len(n) >= 10))
+    return sorted(specific, key=len, reverse=True)
 
 
 def mask_check(template: str, check: str) -> str:
