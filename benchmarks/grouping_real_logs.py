@@ -217,6 +217,7 @@ class Tool:
     command: Sequence[str]
     marker: str  # a substring of the real error line
     footer: str
+    group: str = ""  # the failure it is (default: its name); noisy variants share it
 
 
 def _tools() -> list[Tool]:
@@ -300,6 +301,50 @@ def _tools() -> list[Tool]:
                 "npm ERR! Test failed.  See above for more details.",
             )
         )
+    # The same failures again, with the noise CI logs put around them, produced for real: git
+    # output with an error word in the commit message, a skipped test whose reason names an
+    # error, a set-up probe failing before the command (curl to a closed port), and a later
+    # step's consequence (ls of an artifact that was never built).
+    git = (
+        "git init -q . && git -c user.email=ci@example.com -c user.name=ci commit -q "
+        "--allow-empty -m 'Fix Segmentation fault in parser when input is empty' && git log -1"
+    )
+    tools.append(
+        Tool(
+            "pytest:assert+noise",
+            "tools/py",
+            sys.executable,
+            {
+                "test_assert.py": py_tests["assert"],
+                "test_skipped.py": "import pytest\n\n@pytest.mark.skip(reason='Segmentation "
+                "fault on old kernels')\ndef test_segfault_is_reported():\n    pass\n",
+            },
+            (
+                "sh",
+                "-c",
+                f"{git} && {sys.executable} -m pytest -p no:cacheprovider -rA --tb=short",
+            ),
+            "assert 8080 == 8081",
+            GHA_FOOTER,
+            group="pytest:assert",
+        )
+    )
+    tools.append(
+        Tool(
+            "ld:compute_checksum+noise",
+            "tools/c",
+            "gcc",
+            {"Makefile": makefile, "main.c": c_main.format(fn="compute_checksum")},
+            (
+                "sh",
+                "-c",
+                "curl -fsS http://127.0.0.1:9/toolchain.tar.gz; make all; ls dist/*.whl",
+            ),
+            "undefined reference to `compute_checksum'",
+            "make: *** [all] Error 2",
+            group="ld:compute_checksum",
+        )
+    )
     return tools
 
 
@@ -328,7 +373,7 @@ def tool_occurrences(runs: int, rng: random.Random) -> tuple[list[Occurrence], l
             out.append(
                 Occurrence(
                     "tools",
-                    tool.name,
+                    tool.group or tool.name,
                     tool.repository,
                     "CI / test",
                     error_line.strip(),
