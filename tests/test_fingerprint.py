@@ -180,3 +180,13 @@ def test_identifiers_tell_different_columns_apart_but_not_instances() -> None:
     assert not same_identifiers('column "email" does not exist', 'column "phone" does not exist')
     assert not same_identifiers("KeyError: customer_id", "KeyError: order_id")
     assert same_identifiers("could not connect to 'db-1'", "could not connect to 'db-2'")
+
+
+def test_v2_masks_random_tokens_but_not_names_of_code() -> None:
+    from triagehub.core.fingerprint import normalize as norm
+
+    a = norm('Expected: "sess_aB3xY9kLmN2pQr7T" Received: "sess_Zz81kLmQwe3RtyUi"', 2)
+    b = norm('Expected: "sess_Q9wE7rT5yU3iO1pA" Received: "sess_mN4bV6cX8zL2kJ0h"', 2)
+    assert a == b == 'Expected: "<token>" Received: "<token>"'
+    names = "AbstractFutureTest2Helper failed in SHA256withRSA via HttpURLConnection"
+    assert norm(names, 2) == names

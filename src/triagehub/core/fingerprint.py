@@ -121,6 +121,24 @@ class Normalizer:
         return text[:MAX_TEMPLATE_CHARS]
 
 
+_LOWER_RUN = re.compile(r"[a-z]{4}")
+
+
+def _random_token(text: str) -> bool:
+    """A part of 12+ characters mixing cases and digits with no word in it
+    (``sess_aB3xY9kLmN2pQr7T``), unlike a name of code (``AbstractFutureTest2Helper``)."""
+    for part in re.split(r"[_-]", text):
+        if (
+            len(part) >= 12
+            and sum(c.isdigit() for c in part) >= 2
+            and any(c.islower() for c in part)
+            and any(c.isupper() for c in part)
+            and _LOWER_RUN.search(part) is None
+        ):
+            return True
+    return False
+
+
 # Version 2 (issue #18): the URLs of a link checker's dead-link list vary between runs of one
 # failure (external sites come and go); they are masked, the checker's status is kept. Version 2
 # also goes with the informative-message rule (footers are not fingerprinted) and scope-aware
@@ -132,6 +150,14 @@ _V2_MASKS: tuple[Mask, ...] = (
         "✖",
         "✗",
         "[x]",
+    ),
+    # Random tokens in quoted data (session ids, generated keys, base64url nonces): long runs
+    # that mix upper case, lower case and digits; no name of code looks like that.
+    Mask(
+        re.compile(r"(?<![\w/.-])[A-Za-z0-9_-]{16,}(?![\w/.-])"),
+        lambda m: "<token>" if _random_token(m.group(0)) else m.group(0),
+        (),
+        True,
     ),
     *_V1_MASKS,
 )
