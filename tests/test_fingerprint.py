@@ -141,3 +141,52 @@ def test_current_version_is_registered() -> None:
     assert normalize("x 1", CURRENT_VERSION) == "x <n>"
     with pytest.raises(ValueError, match="unknown normalizer version"):
         normalize("x", 999)
+
+
+# -- normaliser v2 and scope-aware masking (issue #18) -------------------------------------------
+
+
+def test_v2_masks_the_urls_of_a_dead_link_list_and_keeps_the_status() -> None:
+    from triagehub.core.fingerprint import normalize as norm
+
+    a = norm("[\u2716] https://docs.acme.dev/v1/setup \u2192 Status: 404", 2)
+    b = norm("[\u2716] https://old.acme.dev/blog/2019 \u2192 Status: 404", 2)
+    assert a == b == "[\u2716] <url> \u2192 Status: <n>"
+    assert norm("[\u2716] https://docs.acme.dev/v1/setup \u2192 Status: 404", 1) != a
+
+
+def test_a_repository_scoped_template_masks_its_own_check_name() -> None:
+    from triagehub.core.fingerprint import mask_check
+
+    orders = mask_check(
+        "Database Error in model stg_orders (models/stg_orders.sql)", "model.x.stg_orders"
+    )
+    payments = mask_check(
+        "Database Error in model stg_payments (models/stg_payments.sql)", "model.x.stg_payments"
+    )
+    assert orders == payments == "Database Error in model <check> (models/<check>.sql)"
+
+
+def test_a_common_word_of_a_check_name_is_not_masked() -> None:
+    from triagehub.core.fingerprint import mask_check
+
+    message = "Could not resolve host: test.pypi.org"
+    assert mask_check(message, "CI / test") == message
+
+
+def test_identifiers_tell_different_columns_apart_but_not_instances() -> None:
+    from triagehub.core.patterns import same_identifiers
+
+    assert not same_identifiers('column "email" does not exist', 'column "phone" does not exist')
+    assert not same_identifiers("KeyError: customer_id", "KeyError: order_id")
+    assert same_identifiers("could not connect to 'db-1'", "could not connect to 'db-2'")
+
+
+def test_v2_masks_random_tokens_but_not_names_of_code() -> None:
+    from triagehub.core.fingerprint import normalize as norm
+
+    a = norm('Expected: "sess_aB3xY9kLmN2pQr7T" Received: "sess_Zz81kLmQwe3RtyUi"', 2)
+    b = norm('Expected: "sess_Q9wE7rT5yU3iO1pA" Received: "sess_mN4bV6cX8zL2kJ0h"', 2)
+    assert a == b == 'Expected: "<token>" Received: "<token>"'
+    names = "AbstractFutureTest2Helper failed in SHA256withRSA via HttpURLConnection"
+    assert norm(names, 2) == names

@@ -153,7 +153,7 @@ def test_excerpt_holds_the_failing_steps_error_lines_without_timestamps() -> Non
     lines = log.excerpt.splitlines()
     assert 3 <= len(lines) <= 20
     assert any("NoSuchFileException: ../data/astor_399.log" in line for line in lines)
-    assert any("Execution failed for task ':cidiff:test'" in line for line in lines)
+    assert any("ConsoleClientTest > testClassicParsing() FAILED" in line for line in lines)
     assert not any(line.startswith("2022-05-30T") or "\r" in line for line in lines)
 
 

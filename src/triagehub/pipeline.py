@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,11 +38,13 @@ from triagehub.core.classify import (
     detect_kind,
     exit_code_of,
 )
-from triagehub.core.excerpt import error_text, extract
+from triagehub.core.excerpt import error_text, extract, headline
 from triagehub.core.fingerprint import (
     NORMALIZERS,
+    SCOPE_MASK_VERSION,
     Normalizer,
     grouping_key,
+    mask_check,
     normalize,
     strip_ansi,
     template_hash,
@@ -56,7 +59,13 @@ from triagehub.core.models import (
     Scope,
     Status,
 )
-from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate, pattern_key
+from triagehub.core.patterns import (
+    FuzzyBudget,
+    band_keys,
+    near_duplicate,
+    pattern_key,
+    same_identifiers,
+)
 from triagehub.core.redact import redact
 from triagehub.core.templates import TemplateMiner, same_family
 from triagehub.errors import InputError
@@ -100,6 +109,7 @@ _STATS_FIELDS = (
     "flaky_clean_runs",
 )
 _ISSUE_MUTABLE = (
+    "title",
     "state",
     "category",
     "kind",
@@ -246,6 +256,40 @@ def _excerpt(log_text: str) -> str:
 
 def _placeholder(result: CheckResult) -> str:
     return f"<no message> ({result.status.value})"
+
+
+# The detail line that the dbt source adds to a test's message.
+_DBT_TEST = re.compile(
+    r"^([\w.]+) test on ([\w$]+)(?:\.([\w$]+))?(?:: (\d+) failing rows?)?$", re.MULTILINE
+)
+
+
+def _dbt_test_title(message: str) -> str | None:
+    """``accepted_values(status) on stg_orders: 3 rows`` for a dbt test's message."""
+    match = _DBT_TEST.search(message)
+    if match is None:
+        return None
+    kind, model, column, rows = match.groups()
+    title = f"{kind}({column}) on {model}" if column else f"{kind} on {model}"
+    if rows is not None:
+        title += f": {rows} row{'s' if rows != '1' else ''}"
+    return title
+
+
+def _title(f: _Failure, *, checks: int) -> str:
+    """``check — key error line``, with the real (redacted) values of the failure; an issue
+    grouped across checks says so once it holds two checks or more. A dbt test reads
+    ``accepted_values(status) on stg_orders: 3 rows``."""
+    if f.scope is Scope.CHECK and f.report.source == "dbt":
+        dbt_title = _dbt_test_title(f.message)
+        if dbt_title is not None:
+            return dbt_title[:300]
+    line = headline(f.text) or _first_line(f.template)
+    if f.scope is Scope.STORM:
+        return f"Storm: many checks failed at once: {line}"[:300]
+    if f.scope is Scope.REPOSITORY and checks >= 2:
+        return f"{line} (across checks)"[:300]
+    return f"{f.result.check} — {line}"[:300]
 
 
 def _first_line(text: str, limit: int = 160) -> str:
@@ -547,6 +591,8 @@ class Ingestor:
         exit_code = res.exit_code if res.exit_code is not None else exit_code_of(message, excerpt)
         kind = detect_kind(report.source, res.check, template, exit_code)
         scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
+        if scope is Scope.REPOSITORY and self.version >= SCOPE_MASK_VERSION:
+            template = mask_check(template, res.check)  # one failure across the checks it names
         fingerprint = grouping_key(
             scope=scope,
             repository=report.repository,
@@ -703,6 +749,8 @@ class Ingestor:
                 for candidate in candidates.get(key, ()):
                     if not budget.spend():
                         break
+                    if not same_identifiers(f.template, candidate["template"]):
+                        continue  # another column, table, module or value: another failure
                     if same_family(f.template, candidate["template"]) or near_duplicate(
                         f.template, candidate["template"]
                     ):
@@ -712,7 +760,11 @@ class Ingestor:
                     miner, owners = miner_for(key)
                     cluster_id = miner.add(f.template).cluster_id
                     owner = owners.get(cluster_id)
-                    if owner is not None and owner in rows_by_fp:
+                    if (
+                        owner is not None
+                        and owner in rows_by_fp
+                        and same_identifiers(f.template, rows_by_fp[owner]["template"])
+                    ):
                         match, reason = rows_by_fp[owner], "mined template family"
             if match is not None:
                 work = works.get(match["fingerprint"]) or adopt(match)
@@ -733,13 +785,7 @@ class Ingestor:
             )
 
     def _new_issue(self, f: _Failure, now: datetime) -> _IssueWork:
-        line = _first_line(f.template)
-        if f.scope is Scope.CHECK:
-            title = f"{f.result.check}: {line}"
-        elif f.scope is Scope.STORM:
-            title = f"Storm: many checks failed at once: {line}"
-        else:
-            title = f"{line} (across checks)"
+        title = _title(f, checks=1)
         row: dict[str, Any] = {
             "id": None,
             "repository_id": f.repo_id,
@@ -1013,6 +1059,9 @@ class Ingestor:
         new = [w for w in touched if w.is_new]
         old = [w for w in touched if not w.is_new]
         self._count_checks(new, old)
+        for w in touched:  # the title follows the latest occurrence's values
+            if w.latest is not None:
+                w.row["title"] = _title(w.latest, checks=w.row["checks_count"])
         self._assign_patterns(touched, now)
         if new:
             cols = [c.name for c in t.issues.columns if c.name != "id"]

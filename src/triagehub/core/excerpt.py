@@ -45,6 +45,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from triagehub.core.fingerprint import strip_ansi
+from triagehub.core.informative import informative_part, is_footer
 
 __all__ = [
     "MAX_LINE_CHARS",
@@ -226,10 +227,18 @@ _HINT_WORDS = (
     "killed", "timeout", "timed out", "refused", "unavailable", "unsafe", "went wrong",
     "undefined", "unresolved", "got ", "out of memory", "certificate", "not known", "forbidden",
     "unauthorized", "bad gateway", "too many requests", "terminated", "●", "✕", "✖", "×",
+    "✗", "dead link", "broken link", "expected ",
 )  # fmt: skip
 _HINT = re.compile("|".join(re.escape(word) for word in _HINT_WORDS))
-_HINT_START = re.compile(r"E[ \t]|e: |::error|##\[error")
-_HINT_LOCATION = re.compile(r":\d+:\d+: [A-Z]+\d|\.go:\d+:\d+: |_test\.go:\d+: ")  # lint, Go
+_HINT_START = re.compile(r"E[ \t]|e: |::error|##\[error|\d+\) test |\[-\] |\^-")
+_HINT_LOCATION = re.compile(  # linters, Go
+    r":\d+(?::\d+)?:? [A-Z][A-Za-z]{0,7}\d{2,5}\b|\.go:\d+:\d+: |_test\.go:\d+: "
+)
+
+# Findings that tools print with a warning-like level but that fail the job: shellcheck's
+# gcc format (every finding is a failure), GHC warnings (fatal under -Werror).
+_SHELLCHECK = re.compile(r"\S+:\d+:\d+: (?:error|warning|note|info|style): .* \[SC\d{4}\]$")
+_GHC_WARNING = re.compile(r"\S+\.l?hs:\d+:\d+(?:-\d+)?: warning: \[(?:GHC-\d+\] \[)?-W")
 
 
 def _hinted(stripped: str) -> bool:
@@ -274,6 +283,25 @@ _NOISE = _anchored(
     r"\S+ [.sxXFE]+\s+\[\s*\d+%\]$",  # pytest progress
     r"\S+::\S.* (?:PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\s+\[\s*\d+%\]$",  # pytest -v
     r"\[\s*\d+%\]",
+    # git's own output, including commit messages that may hold error words.
+    r"(?:HEAD is now at|Previous HEAD position was|Cloning into|Switched to (?:a new )?branch"
+    r"|Checking out (?:ref|files)|Updating files:|From https?://|Submodule path|Fast-forward$"
+    r"|Already up to date|Resetting the working tree"
+    r"|Merge (?:pull request|branch|commit|[0-9a-f]{7,} into)|Author:|Date:|commit [0-9a-f]{40}"
+    r"|\[[\w./-]+ [0-9a-f]{7,}\] |remote: (?:Enumerating"
+    r"|Counting|Compressing|Total)|Receiving objects|Resolving deltas|Unpacking objects)",
+    # Tests that did not run: their names and reasons may hold error words.
+    r"(?:SKIPPED|SKIP|XFAIL|XPASS|PENDING|Pending|Skipped|skipped|skip)\b(?: \[\d+\]|:|\s)",
+    r"--- SKIP: |[○◌-] skipped |\S.* \.\.\. (?:skipped|SKIP|XFAIL|expected failure)\b",
+    r"\S+(?:::\S+)+ (?:SKIPPED|XFAIL)\b",
+    # Caches and artifacts, set up and saved around the failure.
+    r"(?:##\[(?:error|warning)\]|Error: |Warning: )?(?:Cache (?:not found|restored|saved|hit|miss"
+    r"|Size)|Failed to (?:save|restore)(?: cache)?:|Unable to (?:reserve|save|restore) cache"
+    r"|Received \d+ of \d+|No files were found with the provided path|Uploading artifact"
+    r"|Artifact \S+ (?:has been|was) (?:successfully )?(?:uploaded|finalized)"
+    r"|With the provided path"
+    r"|Beginning upload of artifact|Finished uploading artifact|Post job cleanup"
+    r"|(?:\[\w-]+\] )?Uploading (?:coverage|report|reports|results))",
 )
 
 _PASSING = (
@@ -281,7 +309,7 @@ _PASSING = (
     _p(("Failures: 0, Errors: 0",)),
     _p(("0 failed", "0 failures", "0 errors"), r"\b0 (?:failed|failures|errors)\b"),
 )
-_PASSING_START = re.compile(r"(?:ok|✓|✔|√)\b")
+_PASSING_START = re.compile(r"(?:ok|✓|✔|√)\b|\[[✓✔]\] ")
 
 # Tool boilerplate: goes on with a block, never opens one, chosen last.
 _BOILER = _anchored(
@@ -308,6 +336,13 @@ _BOILER = _anchored(
 
 # Consequences that name no cause: they fill the excerpt only when nothing better is there.
 _WEAK_START = _anchored(
+    # What a later step finds missing after the failure (the cause is earlier).
+    r"(?:ls|cp|mv|cat|rm|stat|tar|find|du|chmod|chown|ln|mkdir|zip|unzip|gzip|sha256sum|md5sum)"
+    r": (?:cannot |can't |)(?:access|stat|open|remove|create|read)?.*(?:No such file or directory"
+    r"|cannot (?:access|stat))",
+    r"(?:##\[error\])?(?:Error: )?No (?:files|artifacts) (?:were )?found",
+    r"(?:Cannot|Could not|Unable to) (?:upload|download) (?:artifact|the artifact|coverage)",
+    r"<no location info>: error:\s*$|Failing due to -Werror\.?",  # GHC: the warning is the cause
     r"make(?:\[\d+\])?: \*\*\*",
     r"FAILURE: Build failed with an exception",
     r"\* What went wrong:",
@@ -346,6 +381,16 @@ _EXCEPTION = re.compile(
 
 # Specific errors at the start of the (left-stripped) line.
 _STRONG_START = _anchored(
+    r"\d+\) test .+ \([\w.]+\)$",  # ExUnit failure header
+    r"\*\* \([\w.]+\) ",  # ExUnit/Elixir exception
+    r"Assertion with \S+ failed",  # ExUnit
+    r"\[-\] \S",  # Pester
+    r"Expected .*,? but (?:got|was) ",  # Pester, vim's assert_equal
+    r"Found errors in \w+\(\):",  # vim's test report
+    r"\S+:\d+(?::\d+)?:? (?:error )?[A-Z][A-Za-z]{0,7}\d{2,5}\b",  # tldr-lint, markdownlint
+    r"\^-*\^? SC\d{4} \(\w+\): ",  # shellcheck (tty)
+    r"\[✖\] \S+ → Status: ",  # markdown-link-check
+    r"[✗✖] \[(?:\d{3}|ERR|ERROR|TIMEOUT)\] \S",  # lychee
     r"E {2,}\S|E\t",  # pytest assertion detail
     r"(?:FAILED|ERROR) \S+::",  # pytest short summary
     r"Caused by:",
@@ -390,6 +435,10 @@ _STRONG_ANY = (
     _p(("The requested URL returned error", "Could not resolve dependencies")),
     _p(("Could not find artifact", "Could not transfer artifact")),
     _p("Killed", r"\bKilled\s*$"),
+    # Linkers: ld, lld, Apple's ld.
+    _p(("undefined reference to", "multiple definition of", "Undefined symbols for architecture")),
+    _p(("cannot find -l", "undefined symbol: "), r"cannot find -l\S|undefined symbol: \S"),
+    _p("expected to ", r"\bexpected to (?:eventually )?(?:not )?\w.*, got "),  # Quick/Nimble
     _p(_HTTP_REASONS, rf"\b[45]\d\d (?:{'|'.join(_HTTP_REASONS)})"),
 )
 
@@ -454,6 +503,11 @@ def _classify(line: str) -> int:
     indented = len(stripped) != len(line)
     if (indented or stripped.startswith(("at ", "..."))) and _FRAME.match(line):
         return FRAME
+    if ": " in stripped and "[" in stripped:
+        if _SHELLCHECK.match(stripped):
+            return STRONG
+        if _GHC_WARNING.match(stripped):
+            return MEDIUM
     if _NOISE.match(stripped):
         return WEAK if "BUILD FAILURE" in stripped else NOISE
     if not _hinted(stripped):
@@ -462,6 +516,12 @@ def _classify(line: str) -> int:
         return BOILER
     if _WEAK_START.match(stripped) or _hit(_WEAK_ANY, stripped):
         return WEAK
+    if is_footer(stripped):  # a footer or a tally: a consequence that names no cause
+        if _ZERO_COUNT.search(stripped) and not _NONZERO_COUNT.search(stripped):
+            return NOISE
+        return WEAK
+    if stripped.startswith("curl: ("):  # a probe's failure (a version manager's 404) or a cause
+        return MEDIUM
     if _STRONG_START.match(stripped) or _EXCEPTION.match(stripped) or _hit(_STRONG_ANY, stripped):
         return STRONG
     if stripped.startswith("[ERROR]  "):  # Maven goes on with a message on indented lines
@@ -552,6 +612,7 @@ class _Collector:
         self.tail: deque[tuple[int, str]] = deque(maxlen=max(1, max_lines))
         self.tail_any: deque[tuple[int, str]] = deque(maxlen=max(1, max_lines))
         self.count = 0
+        self.gradle_cause = False  # after Gradle's "* What went wrong:": "> ..." is the cause
 
     def close(self) -> None:
         block = self.block
@@ -562,6 +623,15 @@ class _Collector:
     def feed(self, index: int, text: str) -> None:
         self.count = index + 1
         kind = _classify(text)
+        if self.gradle_cause:
+            if text.startswith("> ") and kind in (PLAIN, INDENT):
+                kind = MEDIUM
+            elif kind == BLANK or text.startswith("* "):
+                self.gradle_cause = False
+        if kind == WEAK and (
+            text.startswith("* What went wrong") or text.startswith("Execution failed for task")
+        ):
+            self.gradle_cause = True
         if text[:3] in _SECTION_STARTS and _SECTION.match(text):
             self.close()  # a new section
         if kind == BLANK:
@@ -637,11 +707,18 @@ def _strength(block: _Block) -> tuple[int, int]:
     return (block.tier, block.start)
 
 
+def _names_more(block: _Block) -> bool:
+    """Whether a weak block holds a consequence (``ls: cannot access ...``), not only footers."""
+    return any(ln.kind == WEAK and not is_footer(ln.text) for ln in block.candidates())
+
+
 def _rank(blocks: list[_Block]) -> tuple[list[_Block], list[_Block]]:
     """Split the error blocks into the final cluster and the older ones, each best first: the
     strongest, then the latest. Weak blocks (consequences) count only when there is nothing else.
     """
-    main = [b for b in blocks if b.tier >= MEDIUM] or blocks
+    main = (
+        [b for b in blocks if b.tier >= MEDIUM] or [b for b in blocks if _names_more(b)] or blocks
+    )
     cluster = main[-1:]
     for block in reversed(main[:-1]):
         if cluster[-1].start - block.end > _CLUSTER_GAP:
@@ -697,6 +774,13 @@ def _select(blocks: list[_Block], max_lines: int) -> list[_Line]:
         if len(chosen) >= room:
             break
         take(block, 1)
+    footers = [
+        b
+        for b in blocks
+        if b.tier == WEAK and b not in cluster and not b.lines[0].text.startswith("[INFO]")
+    ]
+    if footers and len(chosen) < max_lines:  # how the run ended, for the reader
+        take(footers[-1], 1)
     return sorted(chosen.values(), key=lambda ln: ln.index)
 
 
@@ -815,14 +899,99 @@ LONG_MESSAGE_LINES = 10
 def error_text(message: str, log: str = "") -> str:
     """The text triagehub fingerprints for one failure.
 
-    A short message as it is; the key error lines of a long message (a whole traceback or build
-    output pasted as the message); without a message, the key error lines of the log. So two logs
-    of the same failure with different surrounding noise give the same text.
+    The message without its footer lines (:mod:`triagehub.core.informative`: "Process completed
+    with exit code 1.", "npm ERR! Test failed. See above for more details.", a runner's tally):
+    as it is when short, its key error lines when long (a whole traceback or build output pasted
+    as the message). A message that names no error at all is not trusted: the key error lines of
+    the log are used instead, so that every failure of a repository does not land in one issue.
+    Without a message, the key error lines of the log. So two logs of the same failure with
+    different surrounding noise give the same text.
     """
-    if message.strip():
-        if message.count("\n") < LONG_MESSAGE_LINES:
-            return message
-        return error_lines(message) or message
+    part = informative_part(message) if message.strip() else ""
+    if part:
+        if part.count("\n") < LONG_MESSAGE_LINES:
+            return part
+        return error_lines(part) or part
     if not log.strip():
-        return ""
-    return error_lines(log)
+        return message
+    return error_lines(log) or message
+
+
+# Lines that open an error but say nothing a human would quote as its cause.
+_HEADER = re.compile(
+    r"Traceback \(most recent call last\):?$"
+    r"|(?:Runtime|Database|Compilation|Parsing|Dependency) Error in (?:model|test|seed|snapshot"
+    r"|source|macro|unit_test|analysis|sql_operation|operation) \S+(?: \(.*\))?:?$"
+    r"|_{3,} .+ _{3,}$|Failures:?$|\S+ > \S.* FAILED$|> Task \S+ FAILED$"
+)
+_TITLE_PREFIX = re.compile(r"^(?:E\s+|>\s+|##\[error\]\s*|::error[^:]*::\s*|\[ERROR\]\s+|\*\*\s+)")
+_TITLE_RANK = {STRONG: 6, MEDIUM: 5, LEVEL: 4, PLAIN: 2, INDENT: 2, WEAK: 1}
+# An exception or error named with its message: what a human quotes first.
+_NAMED_ERROR = re.compile(
+    r"^(?:E\s+|Caused by: |Exception in thread \S+ )?(?:[\w$]+[.:]{1,2})*[A-Z][\w$]*"
+    r"(?:Error|Exception|Failure|Fault)(?: \[[\w-]+\])?: \S"
+)
+_CODE = re.compile(r"^(?:throw |raise |return |await |const |let |var |def |>\s)|[;{]\s*$")
+_GRADLE_OPENER = re.compile(r"\* What went wrong|Execution failed for task|> Task \S+ FAILED$")
+_GRADLE_NOT_CAUSE = ("> Task ", "> Run with", "> There were failing tests", "> Get more help")
+
+
+def _title_rank(line: str, kind: int, gradle: bool) -> int:
+    if kind == NOISE:
+        return 0
+    if gradle and line.startswith("> ") and not line.startswith(_GRADLE_NOT_CAUSE):
+        return 7  # Gradle's cause, after "* What went wrong:"
+    bare = _TITLE_PREFIX.sub("", line)
+    if is_footer(line) or _HEADER.match(bare):
+        return 1 if kind != WEAK else 0
+    if kind in (PLAIN, INDENT) and line.startswith(_SETUP_PREFIXES):
+        return 0
+    if _NAMED_ERROR.match(line):
+        return 8
+    rank = _TITLE_RANK.get(kind, 0)
+    if rank > 2 and _CODE.search(bare):  # a line of source code quoted by a traceback
+        return 2
+    return rank
+
+
+def headline(text: str, *, limit: int = 160) -> str:
+    """The line of an error text a human would quote as its cause, for a title.
+
+    An exception or error with its message first, then the strongest line (an assertion, a
+    compiler error, before generic markers and plain text), the first of equals; never a footer
+    ("Process completed with exit code 1."), a header that only announces an error ("Traceback
+    (most recent call last):", dbt's "Runtime Error in model ...", Gradle's "> Task :x FAILED"),
+    a line of quoted source code, git or set-up noise ("Cloning into ...", "Looking in indexes:
+    ..."), unless nothing else is there. Annotation and pytest ``E`` prefixes are removed.
+    """
+    best: tuple[int, str] | None = None
+    fallback = ""
+    gradle = False
+    for raw in iter_lines(text):
+        line = clean_line(raw).strip()
+        if not line or not _WORDY.search(line):
+            continue
+        fallback = fallback or line
+        rank = _title_rank(line, _classify(line), gradle)
+        if _GRADLE_OPENER.match(line):
+            gradle = True
+        elif not line.startswith("> "):
+            gradle = False
+        if best is None or rank > best[0]:
+            best = (rank, line)
+    line = best[1] if best is not None and best[0] > 0 else fallback
+    line = _TITLE_PREFIX.sub("", line).strip() or line
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_SETUP_PREFIXES = (
+    "Looking in indexes",
+    "Looking in links",
+    "Cloning into",
+    "Checking formatting",
+    "Run ",
+    "Running ",
+    "> ",
+    "$ ",
+    "+ ",
+)

@@ -121,7 +121,48 @@ class Normalizer:
         return text[:MAX_TEMPLATE_CHARS]
 
 
-NORMALIZERS: dict[int, Normalizer] = {1: Normalizer(1, _V1_MASKS)}
+_LOWER_RUN = re.compile(r"[a-z]{4}")
+
+
+def _random_token(text: str) -> bool:
+    """A part of 12+ characters mixing cases and digits with no word in it
+    (``sess_aB3xY9kLmN2pQr7T``), unlike a name of code (``AbstractFutureTest2Helper``)."""
+    for part in re.split(r"[_-]", text):
+        if (
+            len(part) >= 12
+            and sum(c.isdigit() for c in part) >= 2
+            and any(c.islower() for c in part)
+            and any(c.isupper() for c in part)
+            and _LOWER_RUN.search(part) is None
+        ):
+            return True
+    return False
+
+
+# Version 2 (issue #18): the URLs of a link checker's dead-link list vary between runs of one
+# failure (external sites come and go); they are masked, the checker's status is kept. Version 2
+# also goes with the informative-message rule (footers are not fingerprinted) and scope-aware
+# masking (:func:`mask_check`), both applied by the pipeline to version 2 and later only.
+_V2_MASKS: tuple[Mask, ...] = (
+    _m(
+        r"((?:\[[✖✗x]\]|[✗✖] \[(?:\d{3}|ERR|ERROR|TIMEOUT)\])\s+)(?:https?|ftp|file)://\S+",
+        r"\1<url>",
+        "✖",
+        "✗",
+        "[x]",
+    ),
+    # Random tokens in quoted data (session ids, generated keys, base64url nonces): long runs
+    # that mix upper case, lower case and digits; no name of code looks like that.
+    Mask(
+        re.compile(r"(?<![\w/.-])[A-Za-z0-9_-]{16,}(?![\w/.-])"),
+        lambda m: "<token>" if _random_token(m.group(0)) else m.group(0),
+        (),
+        True,
+    ),
+    *_V1_MASKS,
+)
+
+NORMALIZERS: dict[int, Normalizer] = {1: Normalizer(1, _V1_MASKS), 2: Normalizer(2, _V2_MASKS)}
 CURRENT_VERSION = max(NORMALIZERS)
 
 
@@ -136,6 +177,42 @@ def normalizer(version: int = CURRENT_VERSION) -> Normalizer:
 def normalize(message: str, version: int = CURRENT_VERSION) -> str:
     """The template of a message (cached: identical messages are common in CI output)."""
     return normalizer(version).normalize(message)
+
+
+_SPECIFIC = re.compile(r"[_\-.\d]")
+SCOPE_MASK_VERSION = 2
+"""The first normaliser version whose repository-scoped templates mask the check's own name."""
+
+
+def _check_names(check: str) -> list[str]:
+    """The names a message may use for its own check: the whole key, its last dotted or slashed
+    part, that part without a file extension (``model.jaffle.stg_orders`` -> ``stg_orders``,
+    ``tests/test_db.py::test_conn`` -> ``test_conn``, ``test_db``)."""
+    names = {check}
+    for part in re.split(r"::|[ /\\›>]+|\s+-\s+", check):
+        part = part.strip()
+        if not part:
+            continue
+        names.add(part)
+        names.add(part.rsplit(".", 1)[-1])
+        if re.fullmatch(r"[^.]+\.[A-Za-z]{1,4}", part):  # a file: its stem too
+            names.add(part.rsplit(".", 1)[0])
+    # Only specific names: "stg_orders", "test_conn", "e2e-checkout"; never a common word such
+    # as "test" or "build", which other messages hold for other reasons ("test.pypi.org").
+    specific = (n for n in names if len(n) >= 4 and (_SPECIFIC.search(n) or len(n) >= 10))
+    return sorted(specific, key=len, reverse=True)
+
+
+def mask_check(template: str, check: str) -> str:
+    """A repository-scoped template without the name of the check it came from: a warehouse
+    timeout that names its model (``... in model stg_orders``) is one failure across models."""
+    if not check or not template:
+        return template
+    for name in _check_names(check):
+        if name in template:
+            pattern = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
+            template = re.sub(pattern, "<check>", template)
+    return template
 
 
 def _digest(*parts: str) -> str:

@@ -88,6 +88,37 @@ def near_duplicate(a: str, b: str) -> bool:
     return fuzz.token_sort_ratio(a, b, score_cutoff=NEAR_DUPLICATE_RATIO) >= NEAR_DUPLICATE_RATIO
 
 
+# Identifiers that tell two failures apart: quoted values ('email', "phone", `left-pad`), and
+# names of code or data (snake_case, dotted.paths, CamelCase). The normaliser's placeholders are
+# not identifiers.
+_QUOTED = re.compile(r"'([^'\n]{1,200})'|\"([^\"\n]{1,200})\"|`([^`\n]{1,200})`|‘([^’\n]{1,200})’")
+_NAME = re.compile(
+    r"(?<![\w<])(?:[A-Za-z]\w*_\w*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[a-z]+[A-Z]\w*|[A-Z][a-z]+[A-Z]\w*)"
+    r"(?![\w>])"
+)
+_DIGITS = re.compile(r"\d+")
+_PLACEHOLDER_ONLY = re.compile(r"^(?:<[a-z]+>|[\W_])*$")
+
+
+@lru_cache(maxsize=8192)
+def identifiers(template: str) -> frozenset[str]:
+    """The identifiers a template names (quoted values, code and data names)."""
+    found: set[str] = set()
+    for match in _QUOTED.finditer(template):
+        value = next(g for g in match.groups() if g is not None)
+        if not _PLACEHOLDER_ONLY.match(value):
+            found.add(_DIGITS.sub("#", value))  # 'db-1' and 'db-2' are instances of one name
+    found.update(_NAME.findall(_QUOTED.sub(" ", template)))
+    return frozenset(found)
+
+
+def same_identifiers(a: str, b: str) -> bool:
+    """Whether two templates name the same identifiers: a fuzzy join (near-duplicate words, a
+    mined template family) never merges ``column "email" does not exist`` with ``column "phone"
+    does not exist``."""
+    return a == b or identifiers(a) == identifiers(b)
+
+
 def pattern_key(template_hash: str) -> str:
     """The key of the family a template starts (its first template's hash, stable forever)."""
     return template_hash

@@ -75,7 +75,7 @@ _VARIABLE_RUN = re.compile(r"(?<![\w.+\-#~*])[\w.+\-#~*]*\d[\w.+\-#~*]*")
 _WILDCARD_RUN = re.compile(r"<\*>(?:[,:;/.\-_~#@]*<\*>)+")
 # The placeholders of triagehub's normaliser (fingerprint.normalize), so that normalised text
 # tokenizes like the raw text it came from.
-_PLACEHOLDER = re.compile(r"<(?:n|hex|ip|ts|dur|tmp|uuid|date|time|port|user)>")
+_PLACEHOLDER = re.compile(r"<(?:n|hex|ip|ts|dur|tmp|uuid|date|time|port|user|url|token|check)>")
 _IDENTIFIER_CHARS = string.ascii_letters + string.digits + "_.+-#~*"
 _PATH_OPENERS = "([{\"'<"
 _PATH_CLOSERS = ")]}\"',;:.>"
@@ -679,7 +679,7 @@ class TemplateMiner:
 # that are not glued to a name (db-1, blk_42, 3.11; not E501 or py311), and long numbers glued
 # to a name (build12345).
 _STRICT_VARIABLE = re.compile(
-    r"<(?:n|hex|ip|ts|dur|tmp|uuid|date|time|port|user)>"
+    r"<(?:n|hex|ip|ts|dur|tmp|uuid|date|time|port|user|url|token|check)>"
     r"|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b"
     r"|(?<![^\W\d_])[-+]?(?<!\d)\d+(?:[.,]\d+)*"
     r"|(?<=[^\W\d_])\d{4,}(?!\d)"
