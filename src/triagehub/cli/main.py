@@ -145,8 +145,9 @@ def _print_summary(summary: IngestSummary) -> None:
     table = Table(title="Ingested", show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
-    rows = [
-        ("files", summary.files),
+    read = summary.files - len(summary.errors)
+    rows: list[tuple[str, int | str]] = [
+        ("files", f"{read} of {summary.files}" if summary.errors else summary.files),
         ("runs", summary.runs),
         ("runs already ingested (skipped)", summary.duplicate_runs),
         ("results", summary.results),
@@ -165,7 +166,8 @@ def _print_summary(summary: IngestSummary) -> None:
         ]
     for name, value in rows:
         table.add_row(name, str(value))
-    out.print(table)
+    if summary.files > len(summary.errors):  # no table of zeros when nothing was read
+        out.print(table)
     for warning in summary.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     for error in summary.errors:
@@ -685,17 +687,23 @@ def monitor(
     table.add_column("rule")
     table.add_column("issues", justify="right")
     table.add_column("ids")
-    rows = (
-        ("unsnoozed", summary.unsnoozed),
-        ("auto-resolved (transient)", summary.auto_resolved),
-        ("resolved (green again)", summary.resolved),
-        ("closed as false positive", summary.false_positives),
-        ("SLA breached", summary.sla_breached),
-        ("escalated", [i for i, _ in summary.escalated]),
-        ("agent notified", summary.agent_notified),
+    triggers: dict[int, list[str]] = {}
+    for issue_id, trigger in summary.escalated:
+        triggers.setdefault(issue_id, []).append(str(trigger))
+    rows: tuple[tuple[str, list[int], dict[int, list[str]]], ...] = (
+        ("unsnoozed", summary.unsnoozed, {}),
+        ("auto-resolved (transient)", summary.auto_resolved, {}),
+        ("resolved (green again)", summary.resolved, {}),
+        ("closed as false positive", summary.false_positives, {}),
+        ("SLA breached", summary.sla_breached, {}),
+        ("escalated", list(triggers), triggers),
+        ("agent notified", summary.agent_notified, {}),
     )
-    for name, ids in rows:
-        table.add_row(name, str(len(ids)), ", ".join(f"#{i}" for i in ids[:20]))
+    for name, ids, why in rows:
+        unique = list(dict.fromkeys(ids))
+        cells = [f"#{i} ({', '.join(why[i])})" if why.get(i) else f"#{i}" for i in unique[:20]]
+        more = f" and {len(unique) - 20} more" if len(unique) > 20 else ""
+        table.add_row(name, str(len(unique)), ", ".join(cells) + more)
     out.print(table)
 
 

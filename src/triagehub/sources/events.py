@@ -64,7 +64,10 @@ def sniff(head: bytes) -> bool:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text.startswith((b"{", b"[")):
         return False
-    return b'"repository"' in text[:4096]
+    window = text[:4096]
+    if b'"unique_id"' in window:  # dbt's run_results.json also has "results"
+        return False
+    return b'"repository"' in window or b'"check"' in window
 
 
 class _Where:
