@@ -3,6 +3,7 @@ the issue table reads at 80 and 120 columns (also in a real terminal, under tmux
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -118,7 +119,7 @@ def test_a_mistake_gets_one_clear_line_and_exit_2(
 @pytest.mark.parametrize("columns", [80, 120])
 def test_the_issue_table_fits_and_shows_each_title(demo_db: str, columns: int) -> None:
     listed = run("--db", demo_db, "issues", "list", "--format", "json", cwd=Path.cwd())
-    titles = {i["id"]: i["title"] for i in __import__("json").loads(listed.stdout)}
+    titles = {i["id"]: i["title"] for i in json.loads(listed.stdout)}
     table = run("--db", demo_db, "issues", "list", cwd=Path.cwd(), columns=columns).stdout
     lines = table.rstrip("\n").splitlines()
     assert all(len(line.rstrip()) <= columns for line in lines)
@@ -268,3 +269,73 @@ def test_serve_without_a_secret_shows_the_dashboard_and_says_once_what_is_off(
     assert said.count("off: Slack notifications") == 1
     assert f"triagehub on http://127.0.0.1:{port}/" in said
     assert "not sent" not in said
+
+
+def test_install_hook_adds_the_hook_once_and_keeps_other_settings(tmp_path: Path) -> None:
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    mine = {"matcher": "Bash", "hooks": [{"type": "command", "command": "/usr/bin/true"}]}
+    settings.write_text(json.dumps({"model": "opus", "hooks": {"PreToolUse": [mine]}}))
+    first = run("agents", "install-hook", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "hook added to SessionStart, PreToolUse" in first.stdout
+    again = run("agents", "install-hook", cwd=tmp_path)
+    assert again.returncode == 0 and "already installed, nothing changed" in again.stdout
+    data = json.loads(settings.read_text())
+    script = tmp_path / ".claude" / "hooks" / "triagehub-agent-hook"
+    assert data["model"] == "opus" and data["hooks"]["PreToolUse"][0] == mine
+    for event in ("SessionStart", "PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop"):
+        commands = [h["command"] for e in data["hooks"][event] for h in e["hooks"]]
+        assert commands.count(str(script.resolve())) == 1, event
+    assert os.access(script, os.X_OK)
+    assert script.read_bytes() == (REPO_ROOT / "scripts" / "triagehub-agent-hook").read_bytes()
+    # the installed hook runs on its own (no hub configured: it does nothing, quietly, exit 0)
+    hook = subprocess.run(
+        [str(script)], input='{"hook_event_name": "Stop"}', capture_output=True, text=True
+    )
+    assert (hook.returncode, hook.stdout) == (0, "")
+
+
+def test_install_hook_refuses_settings_that_are_not_json(tmp_path: Path) -> None:
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text("{not json")
+    answer = run("agents", "install-hook", cwd=tmp_path)
+    assert answer.returncode == 2
+    assert ".claude/settings.json: cannot read the settings as JSON" in answer.stderr
+    assert settings.read_text() == "{not json"
+
+
+def test_markdown_list_for_a_step_summary(demo_db: str) -> None:
+    text = run("--db", demo_db, "issues", "list", "--format", "markdown", cwd=Path.cwd()).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("### ") and lines[2].startswith("| id | repository |")
+    assert set(lines[3]) <= set("|-: ")
+    rows = [line for line in lines[4:] if line.startswith("| ")]
+    assert rows and all(row.count(" | ") == lines[2].count(" | ") for row in rows)
+    assert not any(ch in text for ch in "┏━│└")  # no box drawing in Markdown
+
+
+def test_timelines_read_as_text_not_python(demo_db: str) -> None:
+    shown = run("--db", demo_db, "issues", "show", "3", cwd=Path.cwd()).stdout
+    timeline = shown.split("Timeline", 1)[1]
+    assert "=None" not in timeline and "{'" not in timeline and "['" not in timeline
+
+
+def test_help_has_no_flag_types_and_flowing_sentences() -> None:
+    helped = run("ingest", "--help", cwd=Path.cwd(), columns=100).stdout
+    assert "<bool>" not in helped
+    # the docstring's hard line breaks are reflowed: a sentence is not cut after "of the same call"
+    assert "other files of the same call are" in " ".join(helped.split())
+    assert not re.search(r"of the same call\s*\n", helped)
+
+
+def test_an_unreachable_service_says_so_not_none() -> None:
+    from triagehub.errors import ExternalServiceError
+
+    assert str(ExternalServiceError("github", None, "connection refused")) == (
+        "github could not be reached: connection refused"
+    )
+    assert str(ExternalServiceError("github", 502, "Bad Gateway")) == (
+        "github answered HTTP 502: Bad Gateway"
+    )

@@ -43,4 +43,6 @@ class ExternalServiceError(TriagehubError):
         self.service = service
         self.status = status
         self.retry_after = retry_after
-        super().__init__(f"{service} answered {status}: {reason}")
+        self.reason = reason
+        said = f"answered HTTP {status}" if status is not None else "could not be reached"
+        super().__init__(f"{service} {said}: {reason}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,8 +16,10 @@ from triagehub.cli.common import OutputFormat as Format
 from triagehub.cli.common import engine_of as _engine
 from triagehub.cli.common import out
 from triagehub.clock import SystemClock
+from triagehub.hook_install import install_hook
 
 agents_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="AI agent sessions (from their hooks): activity, work item, summary.",
     no_args_is_help=True,
 )
@@ -129,3 +132,36 @@ def agents_show(
             (e.excerpt or "").splitlines()[0] if e.excerpt else "",
         )
     out.print(table, markup=False)
+
+
+@agents_app.command("install-hook")
+def agents_install_hook(
+    settings: Annotated[
+        Path,
+        typer.Option(
+            "--settings",
+            help="Claude Code settings file to add the hook to (created if missing).",
+        ),
+    ] = Path(".claude/settings.json"),
+    user: Annotated[
+        bool,
+        typer.Option("--user", help="Install for every project: ~/.claude/settings.json."),
+    ] = False,
+) -> None:
+    """Install the triagehub hook for Claude Code: the hook script in `.claude/hooks/` and an
+    entry for each event the hub reads (SessionStart, PreToolUse, PostToolUse,
+    PostToolUseFailure, Stop, SessionEnd) in the settings. Other settings and hooks are kept;
+    running it again changes nothing."""
+    target = Path.home() / ".claude" / "settings.json" if user else settings
+    done = install_hook(target)
+    out.print(f"hook script: {done.script}", markup=False)
+    if done.added:
+        out.print(f"{done.settings}: hook added to {', '.join(done.added)}", markup=False)
+    else:
+        out.print(f"{done.settings}: already installed, nothing changed", markup=False)
+    out.print(
+        "Then set, in the agent's environment: TRIAGEHUB_URL (this hub, e.g. "
+        "http://127.0.0.1:8080), TRIAGEHUB_API_TOKEN (a write token: `triagehub token create "
+        "--name agent --scope write`) and TRIAGEHUB_ISSUE=ID when the session fixes an issue.",
+        markup=False,
+    )

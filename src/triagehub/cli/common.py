@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from typer.core import TyperOption
 
 from triagehub.config import Settings
 
@@ -18,6 +19,23 @@ if not out.is_terminal and not os.environ.get("COLUMNS"):
     # a pipe or a file with no COLUMNS: wide enough that tables are not cut
     out = Console(highlight=False, soft_wrap=False, width=200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _flags_take_no_value() -> None:
+    """Typer's help prints a type for every option, ``<bool>`` for a flag; a flag takes no value,
+    so its type column stays empty (presentation only)."""
+    original = TyperOption.display_type_rich
+    if getattr(original, "_triagehub", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else original(self, ctx)
+
+    display_type_rich._triagehub = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 
 
 class OutputFormat(enum.StrEnum):

@@ -28,7 +28,15 @@ from triagehub.cli.outbox import outbox_app
 from triagehub.cli.reports import register as register_reports
 from triagehub.cli.specs import specs_app
 from triagehub.cli.sync import sync_app
-from triagehub.cli.tables import COLUMNS, DEFAULT_COLUMNS, issues_table, parse_columns
+from triagehub.cli.tables import (
+    COLUMNS,
+    DEFAULT_COLUMNS,
+    ListFormat,
+    issues_markdown,
+    issues_table,
+    parse_columns,
+    timeline_summary,
+)
 from triagehub.cli.tokens import token_app
 from triagehub.clock import SystemClock
 from triagehub.config import (
@@ -51,14 +59,19 @@ if TYPE_CHECKING:
     from triagehub.pipeline import IngestSummary
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="triagehub",
     help="Turn red CI, dbt and test runs into a short list of deduplicated, classified issues.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-issues_app = typer.Typer(help="List and inspect issues.", no_args_is_help=True)
-db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+issues_app = typer.Typer(
+    rich_markup_mode="markdown", help="List and inspect issues.", no_args_is_help=True
+)
+db_app = typer.Typer(
+    rich_markup_mode="markdown", help="Manage the database schema.", no_args_is_help=True
+)
 app.add_typer(issues_app, name="issues")
 app.add_typer(db_app, name="db")
 app.add_typer(outbox_app, name="outbox")
@@ -416,8 +429,9 @@ def issues_list(
         ),
     ] = None,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+        ListFormat,
+        typer.Option("--format", help="table, json, or markdown (e.g. for $GITHUB_STEP_SUMMARY)."),
+    ] = ListFormat.table,
 ) -> None:
     """The matching issues, newest activity first (--limit, default 50)."""
     chosen = parse_columns(columns, wide=wide)
@@ -431,8 +445,11 @@ def issues_list(
             kind=kind and kind.value,
             limit=limit,
         )
-    if fmt is OutputFormat.json:
+    if fmt is ListFormat.json:
         sys.stdout.write(json.dumps([i.to_json() for i in found], indent=2) + "\n")
+        return
+    if fmt is ListFormat.markdown:
+        sys.stdout.write(issues_markdown(found, f"{len(found)} issue(s)", chosen))
         return
     out.print(issues_table(found, f"{len(found)} issue(s)", chosen, width=out.width))
 
@@ -495,8 +512,8 @@ def issues_show(
             out.print(f"  {link}", markup=False)
     out.print("\n[bold]Timeline[/bold]", markup=True)
     for e in detail.timeline:
-        summary = ", ".join(f"{k}={v}" for k, v in e.data.items() if k != "rationale")
-        out.print(f"  {e.at:%Y-%m-%d %H:%M}  {e.kind:<14} {summary}", markup=False)
+        said = timeline_summary(e.data)
+        out.print(f"  {e.at:%Y-%m-%d %H:%M}  {e.kind:<14} {said}", markup=False)
 
 
 @issues_app.command("triage")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from triagehub.jobs import JobView
 
 outbox_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="The outbox of side effects (Slack messages, re-runs, webhook ingestion): list the "
     "items, put dead ones back, count them.",
     no_args_is_help=True,

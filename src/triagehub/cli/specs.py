@@ -29,6 +29,7 @@ from triagehub.specs import (
 )
 
 specs_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="OpenSpec change proposals and specs: list, show (with validation), create (also from "
     "a needs_spec issue) and archive.",
     no_args_is_help=True,

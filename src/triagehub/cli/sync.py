@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from triagehub.sync.github_issues import SyncRun
 
 sync_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Mirror issues to GitHub issues now, and bring people's changes back.",
     no_args_is_help=True,
 )

@@ -4,6 +4,7 @@ request (``--wide``, ``--columns``), one line per issue, cut with an ellipsis to
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -131,3 +132,52 @@ def issues_table(
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, dict):
+        if set(value) >= {"from", "to"}:
+            return f"{_plain(value['from'])} → {_plain(value['to'])}"
+        return "; ".join(f"{k} {_plain(v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, list | tuple):
+        shown = ", ".join(_plain(v) for v in value[:3])
+        return f"{shown} and {len(value) - 3} more" if len(value) > 3 else shown
+    return "-" if value is None else str(value)
+
+
+def timeline_summary(data: dict[str, Any]) -> str:
+    """A timeline event's data as a person reads it: ``priority high → critical``, lists cut to
+    three, no empty values (the rationale is shown with the classification)."""
+    parts = [
+        f"{key.replace('_', ' ')} {_plain(value)}"
+        for key, value in data.items()
+        if key != "rationale" and value not in (None, "", [], {})
+    ]
+    return ", ".join(parts)
+
+
+class ListFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
+
+
+def issues_markdown(issues: list[IssueView], title: str, columns: tuple[str, ...]) -> str:
+    """A GitHub-flavoured Markdown table (e.g. for ``$GITHUB_STEP_SUMMARY``), full titles."""
+    if columns == DEFAULT_COLUMNS and len({i.repository for i in issues}) > 1:
+        columns = ("id", "repository", *DEFAULT_COLUMNS[1:])
+    lines = [f"### {_md_cell(title)}", ""]
+    if not issues:
+        return "\n".join([*lines, "No issues.", ""])
+    lines.append("| " + " | ".join(COLUMNS[name].header for name in columns) + " |")
+    lines.append(
+        "|" + "|".join("---:" if COLUMNS[n].justify == "right" else "---" for n in columns) + "|"
+    )
+    for issue in issues:
+        cells = (_md_cell(COLUMNS[name].value(issue)) for name in columns)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])

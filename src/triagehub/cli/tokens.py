@@ -23,6 +23,7 @@ from triagehub.clock import SystemClock
 from triagehub.store.queries import create_api_token, list_api_tokens, revoke_api_token
 
 token_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Bearer tokens of the REST API: `read` tokens read, `write` tokens also triage and "
     "ingest.",
     no_args_is_help=True,
