@@ -339,3 +339,34 @@ def test_an_unreachable_service_says_so_not_none() -> None:
     assert str(ExternalServiceError("github", 502, "Bad Gateway")) == (
         "github answered HTTP 502: Bad Gateway"
     )
+
+
+def test_a_server_follows_the_demo_when_it_is_run_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert run("--db", url, "demo", "--no-serve", cwd=tmp_path).returncode == 0
+    port = _free_port()
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "triagehub", "--db", url, "serve", "--port", str(port),
+         "--no-monitor", "--no-worker"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/healthz")
+        before = httpx.get(f"{base}/api/v1/issues?limit=200").json()["items"]
+        first = before[0]
+        changed = run("--db", url, "issues", "triage", str(first["id"]), "--expert", "zed",
+                      "--reason", "mine", cwd=tmp_path)  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
+        seen = httpx.get(f"{base}/api/v1/issues/{first['id']}").json()
+        assert seen["expert"] == "zed"
+        again = run("--db", url, "demo", "--no-serve", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        fresh = httpx.get(f"{base}/api/v1/issues/{first['id']}").json()
+        assert fresh["expert"] == first["expert"] != "zed"  # the server reads the new demo
+        after = httpx.get(f"{base}/api/v1/issues?limit=200").json()["items"]
+        assert {i["title"] for i in after} == {i["title"] for i in before}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
