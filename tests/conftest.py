@@ -16,6 +16,13 @@ from sqlalchemy.engine import make_url
 from triagehub.clock import CLOCK_OFFSET_ENV, clock_offset, parse_offset
 from triagehub.store import db as store_db
 
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24, which a plain pytest run does not
+# have; the CLI honours COLUMNS, so a worker drops them to behave as a plain run (tests that need
+# a width set it on the command they run).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 TEST_DATA = Path(__file__).resolve().parent / "data"

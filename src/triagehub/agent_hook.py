@@ -55,6 +55,7 @@ def _payload(raw: str) -> dict[str, object]:
         raise ValueError("the hook input is not a JSON object")
     event = _trim(event)
     assert isinstance(event, dict)
+    # real time: the hook runs in the agent's process, standard library only (no triagehub clock)
     extra: dict[str, object] = {"event_id": uuid.uuid4().hex, "sent_at": time.time()}
     for key, env in (
         ("session_type", "TRIAGEHUB_SESSION_TYPE"),

@@ -143,7 +143,7 @@ def main_callback(
         stream=sys.stderr,
     )
     named = config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
-    if named is not None and not named.is_file():  # every command, read-only ones too
+    if named is not None and (not named.exists() or named.is_dir()):  # read-only commands too
         source = "--config" if config else f"${CONFIG_ENV}"
         raise ConfigError(str(named), "", f"file not found (given by {source})")
     ctx.obj = State(db_url=database or default_database_url(), config_path=config)
