@@ -76,6 +76,7 @@ from triagehub.sources.github_actions import (
     report_from_workflow_run,
 )
 from triagehub.store import tables as t
+from triagehub.store.dialect import insert_ignoring
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
@@ -273,23 +274,24 @@ def enqueue(
     now: datetime,
     not_before: datetime | None = None,
 ) -> bool:
-    """Write a job in the caller's transaction, unless one with this key exists already."""
-    exists = session.execute(select(t.jobs.c.id).where(t.jobs.c.key == key)).scalar()
-    if exists is not None:
-        return False
-    session.execute(
-        insert(t.jobs).values(
-            kind=kind,
-            key=key,
-            data=data,
-            status=PENDING,
-            attempts=0,
-            next_try_at=not_before or now,
-            created_at=now,
-            updated_at=now,
-        )
+    """Write a job in the caller's transaction, unless one with this key exists already (also
+    one written at the same moment by another transaction: ``ON CONFLICT DO NOTHING``)."""
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            insert_ignoring(session, t.jobs, "key").values(
+                kind=kind,
+                key=key,
+                data=data,
+                status=PENDING,
+                attempts=0,
+                next_try_at=not_before or now,
+                created_at=now,
+                updated_at=now,
+            )
+        ),
     )
-    return True
+    return result.rowcount == 1
 
 
 # -- built-in kinds -----------------------------------------------------------------------------
