@@ -276,22 +276,21 @@ def enqueue(
 ) -> bool:
     """Write a job in the caller's transaction, unless one with this key exists already (also
     one written at the same moment by another transaction: ``ON CONFLICT DO NOTHING``)."""
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            insert_ignoring(session, t.jobs, "key").values(
-                kind=kind,
-                key=key,
-                data=data,
-                status=PENDING,
-                attempts=0,
-                next_try_at=not_before or now,
-                created_at=now,
-                updated_at=now,
-            )
-        ),
-    )
-    return result.rowcount == 1
+    created = session.execute(
+        insert_ignoring(session, t.jobs, "key")
+        .values(
+            kind=kind,
+            key=key,
+            data=data,
+            status=PENDING,
+            attempts=0,
+            next_try_at=not_before or now,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(t.jobs.c.id)
+    ).first()
+    return created is not None
 
 
 # -- built-in kinds -----------------------------------------------------------------------------
