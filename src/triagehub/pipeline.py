@@ -61,6 +61,7 @@ from triagehub.core.models import (
 )
 from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate, pattern_key
 from triagehub.core.redact import redact
+from triagehub.core.sanitize import sanitize_report
 from triagehub.core.templates import TemplateMiner, same_family
 from triagehub.errors import InputError
 from triagehub.sources import ParseOptions, SourceFormat, detect_format
@@ -300,6 +301,9 @@ class Ingestor:
     # -- public ---------------------------------------------------------------------------------
 
     def add(self, report: RunReport) -> None:
+        """Buffer one report, cleaned at this boundary (control characters, column lengths,
+        secrets in every text field, integer ranges: ``core/sanitize.py``)."""
+        report = sanitize_report(report)
         self._buffer.append(report)
         self._buffered += len(report.results) + 1
         if self._buffered >= self.batch_results:

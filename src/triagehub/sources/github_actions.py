@@ -59,6 +59,7 @@ from typing import IO, Any, Literal
 from triagehub.core.excerpt import error_lines, extract_lines
 from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.sanitize import INT32_MAX, INT64_MAX
 from triagehub.errors import InputError
 from triagehub.sources.jsontypes import json_type as _type
 from triagehub.timeparse import parse_time
@@ -978,7 +979,9 @@ class _Node:
             raise self.error(key, "must not be empty")
         return value
 
-    def integer(self, key: str, *, required: bool = False, minimum: int = 0) -> int | None:
+    def integer(
+        self, key: str, *, required: bool = False, minimum: int = 0, maximum: int = INT64_MAX
+    ) -> int | None:
         value = self.value.get(key)
         if value is None:
             if required:
@@ -988,6 +991,8 @@ class _Node:
             raise self.error(key, f"expected an integer, got {_type(value)}")
         if value < minimum:
             raise self.error(key, f"expected an integer ≥ {minimum}, got {value}")
+        if value > maximum:
+            raise self.error(key, f"expected an integer ≤ {maximum}, got {value}")
         return value
 
     def time(self, key: str) -> datetime | None:
@@ -1172,7 +1177,7 @@ def report_from_workflow_job(
         return None
     root, job = found
     run_id = job.integer("run_id", required=True, minimum=1)
-    attempt = job.integer("run_attempt", minimum=1) or 1
+    attempt = job.integer("run_attempt", minimum=1, maximum=INT32_MAX) or 1
     workflow = (job.text("workflow_name") or workflow_name or "").strip()
     if not workflow:
         raise job.error(
@@ -1257,7 +1262,7 @@ def report_from_workflow_run(
     results: list[CheckResult] = []
     if jobs is not None:
         for job in _items(jobs, "jobs", origin):
-            job_attempt = job.integer("run_attempt", minimum=1)
+            job_attempt = job.integer("run_attempt", minimum=1, maximum=INT32_MAX)
             if job_attempt is not None and job_attempt != attempt:
                 continue
             job_id = job.integer("id")
