@@ -45,6 +45,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote_plus
 
 import anyio
 import orjson
@@ -76,6 +77,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -276,7 +278,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             extra={"request_id": request_id},
         )
 
+    async def on_data_error(request: Request, exc: Exception) -> Response:
+        # The database refused a value (NUL, a string over its column, a number out of range)
+        # that got past the sanitiser: the client's input, so a 422 naming the reason.
+        assert isinstance(exc, DBAPIError)
+        reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
+        log.warning("the database refused a request's value: %s", reason)
+        return problem_response(
+            422,
+            "Invalid input",
+            f"a value cannot be stored: {reason}",
+            slug="invalid-input",
+            instance=request.url.path,
+        )
+
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(InputError, on_input)
@@ -1364,6 +1381,37 @@ def _decode_events(body: bytes, *, ndjson: bool) -> list[Any]:
     return objects
 
 
+class PlainUrl:
+    """Refuse (400) a request whose path or query string holds a control character (``%00``,
+    ``%0A``, ...): no route, id or filter has one, and the database and the file system refuse
+    them in ways that would otherwise surface as a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = str(scope.get("path", ""))
+            query = unquote_plus(bytes(scope.get("query_string", b"")).decode("latin-1"))
+            bad = _URL_CONTROL.search(path) or _URL_CONTROL.search(query)
+            if bad is not None:
+                where = "path" if _URL_CONTROL.search(path) else "query string"
+                response = problem_response(
+                    400,
+                    "Bad Request",
+                    f"the {where} holds a control character "
+                    f"(U+{ord(bad.group()):04X}); none is valid in a path, id or filter",
+                    slug="bad-request",
+                    instance=_URL_CONTROL.sub("", path),
+                )
+                await response(scope, _no_receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes on the API's POST routes (413), by their
     ``Content-Length`` or, without one, while they arrive (before a multipart body is spooled
@@ -1945,6 +1993,7 @@ def install_api_support(app: FastAPI, engine: Engine, settings: Settings, auth: 
     ``/metrics`` with the latency middleware, the body size limit, the offline ``/docs``."""
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, limit=int(settings.api.max_upload_mb * 1024 * 1024))
+    app.add_middleware(PlainUrl)
     install_metrics(app, engine, auth)  # added last: outermost, so it also times the 413s
     app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
 

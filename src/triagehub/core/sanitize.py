@@ -142,3 +142,21 @@ def sanitize_report(report: RunReport) -> RunReport:
         status=clean_optional(report.status, STATUS_CHARS),
         results=tuple(sanitize_result(r) for r in report.results),
     )
+
+
+def clean_json(value: object, *, limit: int = MESSAGE_CHARS, depth: int = 0) -> object:
+    """A JSON document from outside (a webhook payload, a hook event) with every string and key
+    cleaned as multi-line text (control characters, secrets, ``limit`` characters each).
+    Numbers, booleans and nulls are kept; nesting deeper than 64 levels is an ``InputError``."""
+    if depth > 64:
+        raise InputError("payload", "", "nested deeper than 64 levels")
+    if isinstance(value, str):
+        return clean_text(value, limit)
+    if isinstance(value, dict):
+        return {
+            clean_text(str(k), limit): clean_json(v, limit=limit, depth=depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [clean_json(v, limit=limit, depth=depth + 1) for v in value]
+    return value

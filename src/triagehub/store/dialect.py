@@ -6,16 +6,18 @@
   ``max`` on SQLite), so that a time moves only one way inside the ``UPDATE`` itself.
 - ``lock_repositories``: the per-repository write lock every ingest takes, in id order, before it
   reads what it is going to change (runs, checks, their history, issues).
+- ``bounded_lock_wait``: a short lock wait for requests that must answer quickly.
 - ``is_transient``: a deadlock, a serialization failure or a SQLite lock wait that ran out: the
   transaction may simply be run again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table, false, func, select, update
+from sqlalchemy import Table, false, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -81,3 +83,23 @@ def is_transient(exc: BaseException) -> bool:
         return True
     text = str(orig).lower()
     return "database is locked" in text or "database table is locked" in text
+
+
+@contextmanager
+def bounded_lock_wait(session: Session, seconds: float = 5.0) -> Iterator[None]:
+    """Inside this block, a statement waits at most ``seconds`` for a lock another transaction
+    holds, then fails with a transient error (``is_transient``): for requests that must answer
+    quickly (a webhook: GitHub gives up after 10 s). PostgreSQL: ``SET LOCAL lock_timeout``;
+    SQLite: the connection's ``busy_timeout``, put back afterwards."""
+    ms = max(int(seconds * 1000), 1)
+    if dialect_name(session) == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+        yield
+        return
+    conn = session.connection()
+    before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before or 30000)}")
