@@ -25,8 +25,8 @@ from triagehub.api.app import WebhookConfig, create_app, signature_of
 from triagehub.cli.main import app as cli_app
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
-from triagehub.core.sanitize import clean_line, clean_text, sanitize_report, truncate_key
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.sanitize import clean_line, clean_text, sanitize_report, truncate_key
 from triagehub.errors import InputError
 from triagehub.jobs import process_jobs
 from triagehub.store import tables as t
@@ -226,6 +226,13 @@ def test_a_hostile_agent_hook_is_refused_or_cleaned(client: TestClient, engine: 
         "tool_response": {"stdout": dirty("password=hunter2"), "stderr": ""},
     }
     assert_clean_answer(client.post("/api/v1/hooks", json=payload), engine)
+    payload["cwd"] = dirty("/home/dev/acme")
+    answer = client.post("/api/v1/hooks", json=payload)
+    assert answer.status_code == 202, answer.text
+    assert_clean_answer(answer, engine)
+    with Session(engine) as session:
+        key = session.execute(sa.select(t.agent_sessions.c.session_key)).scalar_one()
+    assert key.endswith("sess-1")
 
 
 @pytest.mark.parametrize(
