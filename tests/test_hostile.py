@@ -9,6 +9,7 @@ whole store is scanned: no NUL, no secret, nothing longer than its column.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -300,3 +301,49 @@ def test_the_cli_cleans_hostile_files_and_ingests_the_later_ones(
         repos = set(session.execute(sa.select(t.repositories.c.name)).scalars())
     assert "acme/ok" in repos
     assert scan_store(engine) == []
+
+
+# -- the dashboard and the docs -----------------------------------------------------------------
+
+
+def test_a_javascript_run_url_is_never_a_link(client: TestClient, engine: Engine) -> None:
+    event = {
+        "repository": "acme/app",
+        "check": "tests/test_x.py::test_y",
+        "message": "boom",
+        "url": "javascript:alert(document.cookie)",
+    }
+    assert client.post("/api/v1/events", json=event).status_code == 200
+    with Session(engine) as session:
+        issue_id = session.execute(sa.select(t.issues.c.id)).scalar_one()
+    page = client.get(f"/issues/{issue_id}")
+    assert page.status_code == 200
+    assert 'href="javascript:' not in page.text
+    event = {**event, "url": "https://ci.example.com/run/2", "commit": "c2"}
+    assert client.post("/api/v1/events", json=event).status_code == 200
+    assert 'href="https://ci.example.com/run/2"' in client.get(f"/issues/{issue_id}").text
+
+
+def test_a_signed_out_session_cookie_no_longer_works(client: TestClient, engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        _, raw = create_api_token(session=session, name="carol", scope="write", now=NOW)
+    client.headers.pop("Authorization")
+    answer = client.post("/login", data={"token": raw, "next": "/"}, follow_redirects=False)
+    assert answer.status_code == 303
+    cookie = dict(client.cookies)
+    page = client.get("/errors").text
+    assert "Signed in as <strong>carol</strong>" in page
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert csrf is not None
+    out = client.post("/logout", data={"csrf": csrf.group(1)}, follow_redirects=False)
+    assert out.status_code == 303
+    client.cookies.clear()
+    client.cookies.update(cookie)  # a copy of the cookie, replayed after the sign-out
+    assert "Signed in as" not in client.get("/errors").text
+
+
+def test_the_docs_page_has_a_content_security_policy(client: TestClient) -> None:
+    answer = client.get("/docs")
+    assert answer.status_code == 200
+    policy = answer.headers.get("content-security-policy", "")
+    assert "default-src" in policy and "object-src 'none'" in policy
