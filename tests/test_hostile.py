@@ -164,9 +164,7 @@ def hostile_events() -> list[dict[str, Any]]:
     ]
 
 
-def test_hostile_events_are_stored_cleaned_and_redacted(
-    client: TestClient, engine: Engine
-) -> None:
+def test_hostile_events_are_stored_cleaned_and_redacted(client: TestClient, engine: Engine) -> None:
     answer = client.post("/api/v1/events", json=hostile_events())
     assert answer.status_code == 200, answer.text[:500]
     assert answer.json()["runs"] == 2
@@ -347,3 +345,16 @@ def test_the_docs_page_has_a_content_security_policy(client: TestClient) -> None
     assert answer.status_code == 200
     policy = answer.headers.get("content-security-policy", "")
     assert "default-src" in policy and "object-src 'none'" in policy
+
+
+def test_an_events_body_over_its_own_limit_is_a_413_naming_the_setting(
+    client: TestClient, engine: Engine
+) -> None:
+    events = [
+        {"repository": "acme/app", "check": f"c{n}", "message": "m" * 1000} for n in range(11_000)
+    ]
+    answer = client.post("/api/v1/events", json=events)
+    assert answer.status_code == 413
+    assert "api.max_events_mb" in answer.text
+    with Session(engine) as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one() == 0

@@ -723,6 +723,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
     read = Depends(auth.reader())
     write = Depends(auth.writer())
     max_bytes = int(settings.api.max_upload_mb * 1024 * 1024)
+    events_bytes = min(max_bytes, int(settings.api.max_events_mb * 1024 * 1024))
 
     # -- issues --
 
@@ -1127,7 +1128,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
                 "Unsupported Media Type",
                 f"content type {ctype or 'none'!r}: send application/json or application/x-ndjson",
             )
-        body = await _read_body(request, max_bytes)
+        body = await _read_body(request, events_bytes, "api.max_events_mb")
         objects = _decode_events(body, ndjson=ctype != "application/json")
         reports = parse_objects(objects, "request body", default_repository=repository)
         summary = await run_in_threadpool(
@@ -1340,24 +1341,24 @@ class _TooLarge(Exception):
     pass
 
 
-def _too_large(limit: int) -> ApiProblem:
+def _too_large(limit: int, setting: str = "api.max_upload_mb") -> ApiProblem:
     return ApiProblem(
         413,
         "content-too-large",
         "Content Too Large",
-        f"the body is over the limit of {limit} bytes (api.max_upload_mb)",
+        f"the body is over the limit of {limit} bytes ({setting})",
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, setting: str = "api.max_upload_mb") -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
-        raise _too_large(limit)
+        raise _too_large(limit, setting)
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, setting)
     return bytes(body)
 
 
