@@ -89,7 +89,7 @@ def delivery(i: int, template: dict[str, Any]) -> tuple[str, bytes, dict[str, An
     return f"soak-{i}", json.dumps(payload).encode(), payload
 
 
-RUNS_PER_FILE = 4
+RUNS_PER_FILE = 25
 
 
 def event_file(folder: Path, i: int) -> tuple[Path, list[dict[str, Any]]]:

@@ -249,3 +249,91 @@ def test_concurrent_cli_ingests_on_an_empty_database_both_succeed(
         assert snapshot(engine) == serial
     finally:
         engine.dispose()
+
+
+# -- workers --------------------------------------------------------------------------------------
+
+DELIVERIES = 36
+
+
+def deliveries() -> list[dict[str, Any]]:
+    """Failed ``workflow_job`` deliveries (GitHub's example) over 3 jobs of 12 runs in two
+    repositories: the jobs share checks, issues and patterns."""
+    template = (Path(__file__).parent / "data" / "github").joinpath(
+        "workflow_job.completed_failure.1.json"
+    )
+    out = []
+    for i in range(DELIVERIES):
+        payload = orjson.loads(template.read_bytes())
+        job = payload["workflow_job"]
+        job["id"] = 9000 + i
+        job["run_id"] = 7000 + i // 3
+        job["name"] = f"test ({i % 3})"
+        job["head_sha"] = f"{i // 3:040x}"
+        job["completed_at"] = (T0 + timedelta(minutes=i)).isoformat()
+        payload["repository"]["full_name"] = ("octo/one", "octo/two")[i % 2]
+        out.append({"event": "workflow_job", "payload": payload, "delivery": f"d-{i}"})
+    return out
+
+
+def queue_deliveries(engine: Engine) -> None:
+    from sqlalchemy.orm import Session
+
+    from triagehub.jobs import INGEST_WEBHOOK, enqueue
+
+    with Session(engine) as session, session.begin():
+        for data in deliveries():
+            enqueue(
+                session,
+                kind=INGEST_WEBHOOK,
+                key=f"github:{data['delivery']}",
+                data=data,
+                now=CLOCK.now(),
+            )
+
+
+def _work_queue(url: str, barrier: Any, out: Any) -> None:
+    from triagehub.jobs import RetryPolicy, process_jobs
+
+    engine = store_db.make_engine(url)
+    try:
+        barrier.wait(timeout=60)
+        done = 0
+        policy = RetryPolicy(batch=5, backoff_s=0.05, max_backoff_s=0.2)
+        while n := process_jobs(engine, Settings(), clock=CLOCK, policy=policy):
+            done += n
+        out.put(("ok", done))
+    except BaseException as exc:  # reported to the parent, which fails the test
+        out.put(("crash", f"{type(exc).__name__}: {exc}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_concurrent_workers_count_exactly_like_one_worker(
+    engine: Engine, db_url: str, tmp_path: Path, workers: int
+) -> None:
+    from triagehub.jobs import process_jobs
+
+    one = store_db.open_database(f"sqlite:///{tmp_path / 'one.db'}")
+    try:
+        queue_deliveries(one)
+        while process_jobs(one, Settings(), clock=CLOCK):
+            pass
+        expected = snapshot(one)
+    finally:
+        one.dispose()
+    queue_deliveries(engine)
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(workers), ctx.Queue()
+    procs = [ctx.Process(target=_work_queue, args=(db_url, barrier, out)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(status == "ok" for status, _ in results), results
+    assert sum(done for _, done in results) == DELIVERIES
+    got = snapshot(engine)
+    assert mismatches(expected, got) == dict.fromkeys(expected, 0)
+    assert got == expected
