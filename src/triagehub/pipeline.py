@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -1433,6 +1433,14 @@ def _ingest_set(
         summary.add(ingestor.summary)
     except InputError as exc:
         summary.errors.append(exc)
+    except DataError as exc:
+        # A value the database refuses (past the sanitiser): this file's input, not a crash;
+        # nothing of it was stored and the other files of the call go on.
+        reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
+        log.warning("the database refused a value of %s: %s", paths[0], reason)
+        summary.errors.append(
+            InputError(str(paths[0]), "", f"the database refused a value: {reason}")
+        )
     return summary
 
 
