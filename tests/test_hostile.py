@@ -358,3 +358,33 @@ def test_an_events_body_over_its_own_limit_is_a_413_naming_the_setting(
     assert "api.max_events_mb" in answer.text
     with Session(engine) as session:
         assert session.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one() == 0
+
+
+def test_a_hostile_dbt_upload_is_refused_or_cleaned(client: TestClient, engine: Engine) -> None:
+    results = json.loads((DATA / "dbt" / "run_results.json").read_text())
+    results = _poison_strings(results, frozenset({"unique_id", "message", "relation_name"}))
+    results["results"][0]["message"] = dirty(f"password=hunter2 {GH_TOKEN}") + "x" * BIG
+    answer = client.post(
+        "/api/v1/reports/dbt",
+        params={"repository": "acme/dbt"},
+        files={"run_results": ("run_results.json", json.dumps(results).encode())},
+    )
+    assert_clean_answer(answer, engine)
+
+
+def test_a_hostile_junit_upload_is_refused_or_cleaned(client: TestClient, engine: Engine) -> None:
+    # XML 1.0 cannot carry NUL or most C0 controls: what it can carry is tried instead.
+    odd = "\u0085\u2028\t\u200b\ufeff"
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites><testsuite name="s" tests="2">'
+        f'<testcase classname="tests.auth{odd}" name="test_login[password=hunter2]{"n" * 2000}">'
+        f'<failure message="token={GH_TOKEN}{odd}">{"trace line&#10;" * 1000}'
+        f"https://deploy:s3cr3t@ci.example.com/x {'x' * BIG}</failure></testcase>"
+        '<testcase classname="tests.ok" name="test_ok"/></testsuite></testsuites>'
+    )
+    answer = client.post(
+        "/api/v1/reports/junit",
+        params={"repository": "acme/app"},
+        files={"file": ("report.xml", xml.encode())},
+    )
+    assert_clean_answer(answer, engine)
