@@ -114,14 +114,29 @@ def check_int(
 
 
 def sanitize_result(result: CheckResult) -> CheckResult:
+    check = clean_line(result.check, CHECK_CHARS, key=True) or "<unnamed check>"
+    message = clean_text(result.message, MESSAGE_CHARS) if result.message else ""
+    log = clean_text(result.log, LOG_CHARS) if result.log else ""
+    owner = clean_optional(result.owner, OWNER_CHARS)
+    links = tuple(clean_line(x, URL_CHARS) for x in result.links)
+    affected = tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected)
+    if (
+        check == result.check
+        and message == result.message
+        and log == result.log
+        and owner == result.owner
+        and links == result.links
+        and affected == result.affected
+    ):
+        return result  # already clean: no copy (the common case, on the hot path)
     return replace(
         result,
-        check=clean_line(result.check, CHECK_CHARS, key=True) or "<unnamed check>",
-        message=clean_text(result.message, MESSAGE_CHARS),
-        log=clean_text(result.log, LOG_CHARS),
-        links=tuple(clean_line(x, URL_CHARS) for x in result.links),
-        affected=tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected),
-        owner=clean_optional(result.owner, OWNER_CHARS),
+        check=check,
+        message=message,
+        log=log,
+        links=links,
+        affected=affected,
+        owner=owner,
     )
 
 
