@@ -1274,7 +1274,7 @@ def report_from_workflow_run(
     if not run.has("conclusion"):
         raise run.error("conclusion", "missing required field")
     run_id = run.integer("id", required=True, minimum=1)
-    attempt = run.integer("run_attempt", minimum=1) or 1
+    attempt = run.integer("run_attempt", minimum=1, maximum=INT32_MAX) or 1
     workflow = _workflow_name(run, workflow_node)
     conclusion = run.text("conclusion")
     repository = _repository(run, root if webhook else None)
