@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import replace
+from functools import lru_cache
 
 from triagehub.core.models import CheckResult, RunReport
 from triagehub.core.redact import redact
@@ -113,8 +114,18 @@ def check_int(
     return value
 
 
+@lru_cache(maxsize=1 << 16)
+def _clean_check(check: str) -> str:
+    """Check names repeat run after run: cleaned once per process (the ingest hot path)."""
+    return clean_line(check, CHECK_CHARS, key=True) or "<unnamed check>"
+
+
 def sanitize_result(result: CheckResult) -> CheckResult:
-    check = clean_line(result.check, CHECK_CHARS, key=True) or "<unnamed check>"
+    check = (
+        _clean_check(result.check)
+        if len(result.check) <= CHECK_CHARS
+        else (clean_line(result.check, CHECK_CHARS, key=True) or "<unnamed check>")
+    )
     message = clean_text(result.message, MESSAGE_CHARS) if result.message else ""
     log = clean_text(result.log, LOG_CHARS) if result.log else ""
     owner = clean_optional(result.owner, OWNER_CHARS)
