@@ -1385,9 +1385,9 @@ def _decode_events(body: bytes, *, ndjson: bool) -> list[Any]:
 
 
 class PlainUrl:
-    """Refuse (400) a request whose path or query string holds a control character (``%00``,
-    ``%0A``, ...): no route, id or filter has one, and the database and the file system refuse
-    them in ways that would otherwise surface as a 500."""
+    """Refuse (422, like any invalid parameter) a request whose path or query string holds a
+    control character (``%00``, ``%0A``, ...): no route, id or filter has one, and the database
+    and the file system refuse them in ways that would otherwise surface as a 500."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -1400,11 +1400,11 @@ class PlainUrl:
             if bad is not None:
                 where = "path" if _URL_CONTROL.search(path) else "query string"
                 response = problem_response(
-                    400,
-                    "Bad Request",
+                    422,
+                    "Invalid request",
                     f"the {where} holds a control character "
                     f"(U+{ord(bad.group()):04X}); none is valid in a path, id or filter",
-                    slug="bad-request",
+                    slug="validation-error",
                     instance=_URL_CONTROL.sub("", path),
                 )
                 await response(scope, _no_receive, send)
