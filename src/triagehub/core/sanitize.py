@@ -126,8 +126,10 @@ def sanitize_result(result: CheckResult) -> CheckResult:
         if len(result.check) <= CHECK_CHARS
         else (clean_line(result.check, CHECK_CHARS, key=True) or "<unnamed check>")
     )
-    message = clean_text(result.message, MESSAGE_CHARS) if result.message else ""
-    log = clean_text(result.log, LOG_CHARS) if result.log else ""
+    # The message and the log are redacted by the pipeline where they are stored (the message,
+    # and the log's excerpt: the log itself is never stored), after this cleaning.
+    message = clean_text(result.message, MESSAGE_CHARS, secrets=False) if result.message else ""
+    log = clean_text(result.log, LOG_CHARS, secrets=False) if result.log else ""
     owner = clean_optional(result.owner, OWNER_CHARS)
     links = tuple(clean_line(x, URL_CHARS) for x in result.links)
     affected = tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected)
