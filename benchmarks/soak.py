@@ -8,7 +8,7 @@ For ``--seconds`` (60; ``--quick``: 20) the script, all on 127.0.0.1:
   either server, and redelivers some of them to the other one; a delivery whose answer did not
   arrive (its server was killed) is sent again until one server acknowledges it;
 - runs ``triagehub ingest`` on generated event files (runs that share checks with each other and
-  a repository with the webhooks), two at a time, again until each exits 0;
+  a repository with the webhooks), three at a time, again until each exits 0;
 - every few seconds kills one of the four long-running processes or a running ingest with
   SIGKILL, and starts the server or worker again a moment later.
 
@@ -89,7 +89,9 @@ def delivery(i: int, template: dict[str, Any]) -> tuple[str, bytes, dict[str, An
     return f"soak-{i}", json.dumps(payload).encode(), payload
 
 
-RUNS_PER_FILE = 25
+RUNS_PER_FILE = 200
+SENDERS = 4  # threads sending webhooks, each waiting for its answers
+INGESTERS = 3  # `triagehub ingest` processes at a time
 
 
 def event_file(folder: Path, i: int) -> tuple[Path, list[dict[str, Any]]]:
@@ -204,7 +206,7 @@ class Soak:
             "TRIAGEHUB_JOB_LEASE_S": "3",
             "TRIAGEHUB_JOB_BACKOFF_S": "0.2",
             "TRIAGEHUB_JOB_MAX_BACKOFF_S": "2",
-            "TRIAGEHUB_JOB_BATCH": "50",
+            "TRIAGEHUB_JOB_BATCH": "5",  # small batches: the two workers overlap
         }
         for name in ("GITHUB_TOKEN", "SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "ANTHROPIC_API_KEY"):
             env.pop(name, None)
@@ -340,10 +342,14 @@ class Soak:
     def run(self) -> float:
         self.start()
         threads = [
-            threading.Thread(target=self.send_hooks, args=(0,)),
-            threading.Thread(target=self.send_hooks, args=(1_000_000,)),
-            threading.Thread(target=self.ingest_files, args=(0, 2)),
-            threading.Thread(target=self.ingest_files, args=(1, 2)),
+            *(
+                threading.Thread(target=self.send_hooks, args=(n * 1_000_000,))
+                for n in range(SENDERS)
+            ),
+            *(
+                threading.Thread(target=self.ingest_files, args=(n, INGESTERS))
+                for n in range(INGESTERS)
+            ),
         ]
         if self.chaos:
             threads.append(threading.Thread(target=self.make_chaos))
