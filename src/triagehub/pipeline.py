@@ -744,7 +744,10 @@ class Ingestor:
                     if owner is not None and owner in rows_by_fp:
                         match, reason = rows_by_fp[owner], "mined template family"
             if match is not None:
-                work = works.get(match["fingerprint"]) or adopt(match)
+                work = works.get(match["fingerprint"])
+                if work is None:  # read again, locked: this batch rewrites it
+                    fresh = grouping.issues_by_id(session=self.session, ids={match["id"]})
+                    work = adopt(fresh[0] if fresh else match)
                 f.issue_key = work.row["fingerprint"]
                 self._new_aliases[f.fingerprint] = (f.issue_key, reason)
                 continue
@@ -998,6 +1001,8 @@ class Ingestor:
                 .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
                 .join(t.checks, t.checks.c.id == t.issues.c.check_id)
                 .where(t.issues.c.check_id.in_(chunk), t.issues.c.state.not_in(closed))
+                .order_by(t.issues.c.id)
+                .with_for_update(of=t.issues)
             ).mappings()
             for row in rows:
                 data = dict(row)

@@ -23,23 +23,35 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def issues_by_fingerprint(*, session: Session, fingerprints: Iterable[str]) -> list[dict[str, Any]]:
+    """The issues of these fingerprints, locked for update until the transaction ends (on
+    PostgreSQL, in id order): the ingest rewrites them, and a human's triage or a monitor tick
+    changing one meanwhile must wait for it rather than be overwritten by it."""
     rows: list[dict[str, Any]] = []
     for chunk in chunks(sorted(set(fingerprints))):
         rows.extend(
             dict(r)
             for r in session.execute(
-                select(t.issues).where(t.issues.c.fingerprint.in_(chunk))
+                select(t.issues)
+                .where(t.issues.c.fingerprint.in_(chunk))
+                .order_by(t.issues.c.id)
+                .with_for_update()
             ).mappings()
         )
     return rows
 
 
 def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
+    """The issues of these ids, locked for update like ``issues_by_fingerprint``."""
     rows: list[dict[str, Any]] = []
     for chunk in chunks(sorted(set(ids))):
         rows.extend(
             dict(r)
-            for r in session.execute(select(t.issues).where(t.issues.c.id.in_(chunk))).mappings()
+            for r in session.execute(
+                select(t.issues)
+                .where(t.issues.c.id.in_(chunk))
+                .order_by(t.issues.c.id)
+                .with_for_update()
+            ).mappings()
         )
     return rows
 
