@@ -337,3 +337,67 @@ def test_concurrent_workers_count_exactly_like_one_worker(
     got = snapshot(engine)
     assert mismatches(expected, got) == dict.fromkeys(expected, 0)
     assert got == expected
+
+
+# -- an ingest and a human's triage at once --------------------------------------------------------
+
+
+TRIAGE_ROUNDS = 2
+
+
+def _triage_all(url: str, barrier: Any, out: Any) -> None:
+    from sqlalchemy.orm import Session
+
+    from triagehub.store.triage import apply_override
+
+    engine = store_db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            ids = sorted(conn.execute(sa.select(t.issues.c.id)).scalars())
+        barrier.wait(timeout=60)
+        for n in range(TRIAGE_ROUNDS):  # the last round sets critical
+            priority = "critical" if (TRIAGE_ROUNDS - 1 - n) % 2 == 0 else "high"
+            for pk in ids:
+                with Session(engine) as session, session.begin():
+                    apply_override(
+                        session=session,
+                        issue_id=pk,
+                        changes={"assignee": "alice", "priority": priority},
+                        reason="mine",
+                        actor="token:alice",
+                        now=CLOCK.now(),
+                    )
+        out.put(("ok", len(ids)))
+    except BaseException as exc:  # reported to the parent, which fails the test
+        out.put(("crash", f"{type(exc).__name__}: {exc}"))
+    finally:
+        engine.dispose()
+
+
+def test_a_triage_during_an_ingest_is_kept_and_the_counts_are_exact(
+    engine: Engine, db_url: str, tmp_path: Path, serial: dict[str, Any]
+) -> None:
+    paths = sorted(tmp_path.glob("run-*.json"))
+    first, rest = paths[: len(paths) // 2], paths[len(paths) // 2 :]
+    assert not ingest_files(engine, first, Settings(), clock=CLOCK).errors
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(target=_ingest_worker, args=(db_url, rest, barrier, out)),
+        ctx.Process(target=_triage_all, args=(db_url, barrier, out)),
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert [status for status, _ in results] == ["ok", "ok"], results
+    with engine.connect() as conn:
+        rows = list(
+            conn.execute(sa.select(t.issues.c.state, t.issues.c.assignee, t.issues.c.priority))
+        )
+    # The human's last word on every issue stands: no ingest overwrote it with a stale row.
+    assert rows and all(row == ("assigned", "alice", "critical") for row in rows), rows
+    got = snapshot(engine)
+    assert got["issues"] == serial["issues"]
+    assert got["stats"] == serial["stats"]
