@@ -511,6 +511,18 @@ def test_oversize_member_is_refused_from_its_declared_size() -> None:
     assert "per-member cap" in err.value.reason
 
 
+def test_an_archive_expanding_past_the_compression_ratio_cap_is_refused() -> None:
+    line = step_file().splitlines(keepends=True)[20]
+    bomb = line * (20_000_000 // len(line))
+    data = make_zip([(f"{JOB}/5_Run tests on 3.9.txt", bomb)])
+    with pytest.raises(InputError) as err:
+        parse_log_archive(data, max_ratio=50, ratio_floor_bytes=1_000_000)
+    assert "compression-ratio cap" in err.value.reason
+    # The same bytes in an archive that does not lie about the ratio are read.
+    small = make_zip([(f"{JOB}/5_Run tests on 3.9.txt", line * 1000)])
+    assert parse_log_archive(small, max_ratio=50, ratio_floor_bytes=1_000_000)
+
+
 def test_total_size_and_member_count_are_capped() -> None:
     data = (DATA / "ghalogs_test39_ubuntu.tar.gz").read_bytes()
     with pytest.raises(InputError) as total:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +202,37 @@ def test_queued_deliveries_survive_a_restart(engine: Engine) -> None:
             time.sleep(0.05)
     assert pending(engine) == 0
     assert stored(engine) == (1, 1)
+
+
+def test_a_delivery_waiting_on_a_lock_does_not_stall_other_requests(
+    client: TestClient, engine: Engine
+) -> None:
+    """The webhook's database work runs off the event loop with a bounded lock wait: while it
+    waits on a lock held elsewhere, /healthz is answered; the delivery then ends with 503 (busy,
+    redeliver) or 202, never a hung request."""
+    body = payload("workflow_job.completed_failure.1.json")
+    holder = engine.connect()
+    if engine.dialect.name == "sqlite":
+        holder.exec_driver_sql("BEGIN IMMEDIATE")  # the database write lock
+    else:
+        holder.exec_driver_sql("BEGIN")
+        holder.exec_driver_sql("LOCK TABLE webhook_deliveries IN ACCESS EXCLUSIVE MODE")
+    answers: dict[str, int] = {}
+
+    def deliver() -> None:
+        answers["webhook"] = post(client, body, event="workflow_job", delivery="locked").status_code
+
+    sender = threading.Thread(target=deliver)
+    try:
+        sender.start()
+        while not sender.is_alive():
+            time.sleep(0.01)
+        time.sleep(0.2)  # let the delivery reach the lock
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert sender.is_alive(), "the delivery ended before the lock was released"
+    finally:
+        holder.rollback()
+        holder.close()
+        sender.join(timeout=60)
+    assert answers["webhook"] in (202, 503)

@@ -182,6 +182,10 @@ class ApiConfig(_Strict):
     require_token_for_reads: bool = False
     # The largest request body an ingestion endpoint accepts (events, report uploads).
     max_upload_mb: float = Field(default=100, gt=0)
+    # The largest body of ``POST /api/v1/events``, which is parsed in memory and ingested in one
+    # transaction (holding the write lock while it runs): larger sets of events go in several
+    # requests, or through ``triagehub ingest`` (one transaction per file).
+    max_events_mb: float = Field(default=10, gt=0)
     # How often the live stream (``GET /api/v1/stream``) looks for new rows.
     stream_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 

@@ -60,6 +60,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import CursorResult, Engine, func, insert, or_, select, tuple_, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from triagehub.clock import Clock, SystemClock
@@ -76,6 +77,7 @@ from triagehub.sources.github_actions import (
     report_from_workflow_run,
 )
 from triagehub.store import tables as t
+from triagehub.store.dialect import insert_ignoring, is_transient
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
@@ -273,12 +275,11 @@ def enqueue(
     now: datetime,
     not_before: datetime | None = None,
 ) -> bool:
-    """Write a job in the caller's transaction, unless one with this key exists already."""
-    exists = session.execute(select(t.jobs.c.id).where(t.jobs.c.key == key)).scalar()
-    if exists is not None:
-        return False
-    session.execute(
-        insert(t.jobs).values(
+    """Write a job in the caller's transaction, unless one with this key exists already (also
+    one written at the same moment by another transaction: ``ON CONFLICT DO NOTHING``)."""
+    created = session.execute(
+        insert_ignoring(session, t.jobs, "key")
+        .values(
             kind=kind,
             key=key,
             data=data,
@@ -288,8 +289,9 @@ def enqueue(
             created_at=now,
             updated_at=now,
         )
-    )
-    return True
+        .returning(t.jobs.c.id)
+    ).first()
+    return created is not None
 
 
 # -- built-in kinds -----------------------------------------------------------------------------
@@ -634,7 +636,69 @@ def _record(
     release: Iterable[Job] = (),
 ) -> tuple[int, datetime]:
     """Record outcomes in one transaction; extend the lease of the jobs still to work (and give
-    back the ``release`` ones). Return how many were done and the new lease end."""
+    back the ``release`` ones). Return how many were done and the new lease end.
+
+    Poison isolation: when that transaction fails (one outcome the database refuses rolls back
+    all of them), each outcome is recorded again in a transaction of its own; one that still
+    fails is settled as failed with the database's reason (dead at once, or retried later when
+    the failure was a deadlock or a lock wait), so the good ones are stored and the worker goes
+    on."""
+    extend, release = list(extend), list(release)
+    try:
+        return _record_together(
+            engine,
+            settings,
+            finished,
+            clock=clock,
+            policy=policy,
+            rng=rng,
+            extend=extend,
+            release=release,
+        )
+    except Exception as exc:
+        if not finished:
+            raise
+        log.warning(
+            "recording %d job outcomes together failed (%s); recording them one by one",
+            len(finished),
+            _db_reason(exc),
+        )
+    done = 0
+    for f in finished:
+        try:
+            n, _ = _record_together(engine, settings, [f], clock=clock, policy=policy, rng=rng)
+            done += n
+        except Exception as exc:
+            reason = f"its outcome could not be stored: {_db_reason(exc)}"
+            log.error("job %s (%s): %s", f.job.id, f.job.kind, reason, extra={"job": f.job.key})
+            failed = _Finished(f.job, error=reason, retry=is_transient(exc))
+            _record_together(engine, settings, [failed], clock=clock, policy=policy, rng=rng)
+    _, lease_until = _record_together(
+        engine, settings, [], clock=clock, policy=policy, rng=rng, extend=extend, release=release
+    )
+    return done, lease_until
+
+
+def _db_reason(exc: BaseException) -> str:
+    """What the database said (the first line of the driver's message, not the statement and
+    its parameters, which hold the payload)."""
+    if isinstance(exc, DBAPIError):
+        first = (str(exc.orig).strip().splitlines() or [""])[0]
+        return f"{type(exc.orig).__name__}: {first}"
+    return _describe(exc)
+
+
+def _record_together(
+    engine: Engine,
+    settings: Settings,
+    finished: list[_Finished],
+    *,
+    clock: Clock,
+    policy: RetryPolicy,
+    rng: random.Random,
+    extend: Iterable[Job] = (),
+    release: Iterable[Job] = (),
+) -> tuple[int, datetime]:
     now = clock.now()
     done = 0
     with Session(engine) as session, session.begin():

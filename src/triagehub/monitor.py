@@ -130,6 +130,9 @@ class _Tick:
             .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
             .where(t.issues.c.state.in_(_WORKING), *where)
             .order_by(t.issues.c.id)
+            # Locked in id order (PostgreSQL), like the ingest's: a rule decides on the issue as
+            # it is, and an ingest waits for the tick instead of overwriting what it changed.
+            .with_for_update(of=t.issues)
         )
         return [dict(r) for r in self.session.execute(query).mappings()]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -67,14 +70,18 @@ from triagehub.core.patterns import (
     same_identifiers,
 )
 from triagehub.core.redact import redact
+from triagehub.core.sanitize import sanitize_report
 from triagehub.core.templates import TemplateMiner, same_family
 from triagehub.errors import InputError
 from triagehub.sources import ParseOptions, SourceFormat, detect_format
 from triagehub.store import grouping
 from triagehub.store import tables as t
+from triagehub.store.dialect import insert_ignoring, is_transient, lock_repositories
 
 log = logging.getLogger(__name__)
 _K = TypeVar("_K", int, str)
+_T = TypeVar("_T")
+TRANSACTION_ATTEMPTS = 5  # tries of one ingest transaction that hit a deadlock or a lock wait
 
 MAX_STORED_MESSAGE = 64 * 1024
 MAX_EXCERPT = 8 * 1024
@@ -124,7 +131,6 @@ _ISSUE_MUTABLE = (
     "escalate_after_hours",
     "first_seen",
     "last_seen",
-    "occurrences",
     "checks_count",
     "pattern_id",
     "labels",
@@ -339,6 +345,9 @@ class Ingestor:
     # -- public ---------------------------------------------------------------------------------
 
     def add(self, report: RunReport) -> None:
+        """Buffer one report, cleaned at this boundary (control characters, column lengths,
+        secrets in every text field, integer ranges: ``core/sanitize.py``)."""
+        report = sanitize_report(report)
         self._buffer.append(report)
         self._buffered += len(report.results) + 1
         if self._buffered >= self.batch_results:
@@ -451,30 +460,43 @@ class Ingestor:
     # -- steps ----------------------------------------------------------------------------------
 
     def _ensure_repositories(self, names: set[str], now: datetime) -> dict[str, int]:
-        missing = [n for n in names if n not in self._repos]
+        """The ids of these repositories (created if new, race-free), write-locked until the
+        transaction ends: everything after this reads and changes rows of these repositories
+        only (runs, checks, their history, issues), so concurrent ingests serialise per
+        repository and count exactly like one serial ingest."""
+        missing = sorted(n for n in names if n not in self._repos)
         if missing:
-            for chunk in grouping.chunks(missing):
-                rows = self.session.execute(
-                    select(t.repositories.c.name, t.repositories.c.id).where(
-                        t.repositories.c.name.in_(chunk)
-                    )
-                )
-                self._repos.update({name: pk for name, pk in rows})
+            self._select_repositories(missing)
             new = [n for n in missing if n not in self._repos]
             if new:
                 rows = self.session.execute(
-                    insert(t.repositories).returning(t.repositories.c.name, t.repositories.c.id),
+                    insert_ignoring(self.session, t.repositories, "name").returning(
+                        t.repositories.c.name, t.repositories.c.id
+                    ),
                     [
                         {
                             "name": n,
                             "priority_level": self.settings.repository(n).priority_level.value,
                             "created_at": now,
                         }
-                        for n in sorted(new)
+                        for n in new
                     ],
                 )
                 self._repos.update({name: pk for name, pk in rows})
-        return {n: self._repos[n] for n in names}
+                # Created meanwhile by another transaction (its insert won).
+                self._select_repositories([n for n in new if n not in self._repos])
+        ids = {n: self._repos[n] for n in names}
+        lock_repositories(self.session, ids.values())
+        return ids
+
+    def _select_repositories(self, names: Sequence[str]) -> None:
+        for chunk in grouping.chunks(names):
+            rows = self.session.execute(
+                select(t.repositories.c.name, t.repositories.c.id).where(
+                    t.repositories.c.name.in_(chunk)
+                )
+            )
+            self._repos.update({name: pk for name, pk in rows})
 
     def _existing_runs(self, keys: list[tuple[int, str, str, int]]) -> dict[Any, str]:
         found: dict[Any, str] = {}
@@ -550,7 +572,7 @@ class Ingestor:
         new = sorted(k for k in missing if k not in self._checks)
         if new:
             inserted = self.session.execute(
-                insert(t.checks).returning(
+                insert_ignoring(self.session, t.checks, "repository_id", "key").returning(
                     t.checks.c.repository_id,
                     t.checks.c.key,
                     t.checks.c.id,
@@ -559,6 +581,13 @@ class Ingestor:
             )
             for repo_id, key, pk in inserted:
                 self._checks[(repo_id, key)] = pk
+            for repo_id, key in new:  # created meanwhile by another transaction
+                if (repo_id, key) not in self._checks:
+                    self._checks[(repo_id, key)] = self.session.execute(
+                        select(t.checks.c.id).where(
+                            t.checks.c.repository_id == repo_id, t.checks.c.key == key
+                        )
+                    ).scalar_one()
         return {k: self._checks[k] for k in keys}
 
     def _load_stats(self, check_pks: set[int]) -> tuple[dict[int, CheckHistory], set[int]]:
@@ -767,7 +796,10 @@ class Ingestor:
                     ):
                         match, reason = rows_by_fp[owner], "mined template family"
             if match is not None:
-                work = works.get(match["fingerprint"]) or adopt(match)
+                work = works.get(match["fingerprint"])
+                if work is None:  # read again, locked: this batch rewrites it
+                    fresh = grouping.issues_by_id(session=self.session, ids={match["id"]})
+                    work = adopt(fresh[0] if fresh else match)
                 f.issue_key = work.row["fingerprint"]
                 self._new_aliases[f.fingerprint] = (f.issue_key, reason)
                 continue
@@ -1015,6 +1047,8 @@ class Ingestor:
                 .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
                 .join(t.checks, t.checks.c.id == t.issues.c.check_id)
                 .where(t.issues.c.check_id.in_(chunk), t.issues.c.state.not_in(closed))
+                .order_by(t.issues.c.id)
+                .with_for_update(of=t.issues)
             ).mappings()
             for row in rows:
                 data = dict(row)
@@ -1076,9 +1110,19 @@ class Ingestor:
             session.execute(
                 update(t.issues)
                 .where(t.issues.c.id == bindparam("b_id"))
-                .values({c: bindparam(f"b_{c}") for c in _ISSUE_MUTABLE}),
+                .values(
+                    {
+                        **{c: bindparam(f"b_{c}") for c in _ISSUE_MUTABLE},
+                        # A delta in SQL, not the value read earlier: no update is ever lost.
+                        "occurrences": t.issues.c.occurrences + bindparam("b_new_occurrences"),
+                    }
+                ),
                 [
-                    {"b_id": w.row["id"], **{f"b_{c}": w.row[c] for c in _ISSUE_MUTABLE}}
+                    {
+                        "b_id": w.row["id"],
+                        "b_new_occurrences": w.new_occurrences,
+                        **{f"b_{c}": w.row[c] for c in _ISSUE_MUTABLE},
+                    }
                     for w in old
                 ],
             )
@@ -1332,12 +1376,40 @@ def ingest_reports(
     llm: LLMClassifier | None = None,
 ) -> IngestSummary:
     """Ingest already-parsed reports in one transaction (then the optional LLM step)."""
-    with Session(engine) as session, session.begin():
-        ingestor = Ingestor(session, settings, clock=clock)
-        ingestor.add_all(reports)
-        ingestor.flush()
+    batch = list(reports)
+
+    def attempt() -> Ingestor:
+        with Session(engine) as session, session.begin():
+            ingestor = Ingestor(session, settings, clock=clock)
+            ingestor.add_all(batch)
+            ingestor.flush()
+        return ingestor
+
+    ingestor = run_transaction(attempt)
     _refine(engine, settings, llm, ingestor, clock)
     return ingestor.summary
+
+
+def run_transaction(work: Callable[[], _T], *, attempts: int = TRANSACTION_ATTEMPTS) -> _T:
+    """Run ``work`` (one whole transaction) again when the database gave up on it for a reason
+    that another try may not meet: a deadlock between concurrent ingests, a serialization
+    failure, a SQLite lock wait that ran out. Anything else is raised at once."""
+    for n in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if n == attempts or not is_transient(exc):
+                raise
+            wait = min(0.05 * 2**n, 2.0) * random.uniform(0.5, 1.0)
+            log.warning(
+                "transaction failed (%s); trying again in %.2f s (attempt %d of %d)",
+                type(exc.orig).__name__,
+                wait,
+                n + 1,
+                attempts,
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def _refine(
@@ -1390,24 +1462,39 @@ def _ingest_set(
         chosen = fmt or detect_format(paths[0])
         for path in paths:
             summary.formats[str(path)] = chosen.name
-        parse_options = replace(options or ParseOptions(), warn=summary.warnings.append)
-        if len(paths) == 1:
-            reports = chosen.parse(paths[0], parse_options)
-        elif chosen.parse_set is not None:
-            reports = chosen.parse_set(paths, parse_options)
-        else:
+        if len(paths) > 1 and chosen.parse_set is None:
             raise InputError(str(paths[0]), "", f"{chosen.name} reads one file per run")
-        with Session(engine) as session, session.begin():
-            ingestor = Ingestor(session, settings, clock=clock)
-            for report in reports:
-                ingestor.add(report)
-                if progress is not None:
-                    progress(len(report.results))
-            ingestor.flush()
+
+        def attempt() -> Ingestor:
+            summary.warnings.clear()  # the parse warnings of this attempt only
+            parse_options = replace(options or ParseOptions(), warn=summary.warnings.append)
+            if len(paths) == 1:
+                reports = chosen.parse(paths[0], parse_options)
+            else:
+                assert chosen.parse_set is not None
+                reports = chosen.parse_set(paths, parse_options)
+            with Session(engine) as session, session.begin():
+                ingestor = Ingestor(session, settings, clock=clock)
+                for report in reports:
+                    ingestor.add(report)
+                    if progress is not None:
+                        progress(len(report.results))
+                ingestor.flush()
+            return ingestor
+
+        ingestor = run_transaction(attempt)
         _refine(engine, settings, llm, ingestor, clock)
         summary.add(ingestor.summary)
     except InputError as exc:
         summary.errors.append(exc)
+    except DataError as exc:
+        # A value the database refuses (past the sanitiser): this file's input, not a crash;
+        # nothing of it was stored and the other files of the call go on.
+        reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
+        log.warning("the database refused a value of %s: %s", paths[0], reason)
+        summary.errors.append(
+            InputError(str(paths[0]), "", f"the database refused a value: {reason}")
+        )
     return summary
 
 

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
@@ -34,6 +35,7 @@ from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
+from triagehub.core.sanitize import clean_json
 from triagehub.errors import InputError
 from triagehub.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
 from triagehub.monitor import MonitorLoop, notify_change
@@ -43,6 +45,7 @@ from triagehub.web.routes import web_router
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
 from triagehub.store import tables as t
+from triagehub.store.dialect import bounded_lock_wait, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +155,21 @@ def create_app(
             )
         if len(delivery) > 100 or len(event) > 60:
             return _problem(400, "bad_header", "X-GitHub-Event or X-GitHub-Delivery is too long")
+        if not (delivery.isprintable() and event.isprintable()):
+            return _problem(
+                400, "bad_header", "X-GitHub-Event or X-GitHub-Delivery holds a control character"
+            )
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             return _problem(400, "malformed_json", str(exc))
         if not isinstance(payload, dict):
             return _problem(400, "malformed_json", "the payload is not a JSON object")
-        return handle_delivery(
-            engine,
-            settings,
-            event,
-            delivery,
-            payload,
-            now,
+        # The database work runs in a worker thread, never on the event loop (a lock held
+        # elsewhere must not stall /healthz and every other request), and waits for locks at
+        # most WEBHOOK_LOCK_WAIT_S: GitHub gives up on a delivery after 10 s.
+        return await run_in_threadpool(
+            handle_delivery, engine, settings, event, delivery, payload, now
         )
 
     api_clock = clock or SystemClock()
@@ -184,6 +189,12 @@ def handle_delivery(
     now: Callable[[], Any],
 ) -> JSONResponse:
     """Record a verified delivery and its ingest job in one transaction, and answer."""
+    try:
+        cleaned = clean_json(payload)
+    except InputError as exc:
+        return _problem(422, "invalid_payload", f"{exc.location}: {exc.reason}")
+    assert isinstance(cleaned, dict)
+    payload = cleaned  # stored and ingested cleaned: no NUL, no control character, no secret
     action = payload.get("action")
     action = action if isinstance(action, str) else None
     translate = HANDLED.get(event)
@@ -195,7 +206,7 @@ def handle_delivery(
     elif action != "completed":
         detail = f"{event} action {action!r} is not handled (only 'completed')"
     try:
-        with Session(engine) as session, session.begin():
+        with Session(engine) as session, session.begin(), bounded_lock_wait(session):
             seen = session.execute(
                 select(t.webhook_deliveries.c.status).where(
                     t.webhook_deliveries.c.delivery_id == delivery
@@ -230,6 +241,15 @@ def handle_delivery(
             )
     except InputError as exc:
         return _problem(422, "invalid_payload", f"{exc.location}: {exc.reason}")
+    except OperationalError as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("webhook delivery %s not recorded: the database is busy (%s)", delivery, exc)
+        return JSONResponse(
+            {"error": "busy", "reason": "the database is busy; redeliver later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     except IntegrityError:
         # The same delivery arrived twice at once: the other request stored it.
         return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)

@@ -36,6 +36,7 @@ from triagehub import agents
 from triagehub.api.v1 import ApiAuth, ApiProblem, problem_responses
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
+from triagehub.core.sanitize import clean_json
 from triagehub.errors import InputError
 from triagehub.specs import (
     ConflictError,
@@ -311,11 +312,13 @@ def specs_router(
         denied = await authorized(request)
         if denied is not None:
             return denied
-        payload = await json_body(request, MAX_HOOK_BYTES)
-        if isinstance(payload, JSONResponse):
-            return payload
+        raw = await json_body(request, MAX_HOOK_BYTES)
+        if isinstance(raw, JSONResponse):
+            return raw
 
         def run() -> JSONResponse:
+            # Cleaned at the boundary: no control character, no secret reaches the store.
+            payload = clean_json(raw)
             with Session(engine) as session, session.begin():
                 result = agents.ingest_hook(session, payload, now=the_clock.now())
             code = 200 if result.status == "duplicate" else 202

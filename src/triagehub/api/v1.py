@@ -27,6 +27,8 @@ and when the server shuts down (the app's lifespan, or SIGINT/SIGTERM under uvic
 # No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, which
 # name dependencies made inside ``api_router`` (closures it could not resolve from strings).
 
+import base64
+import hashlib
 import heapq
 import logging
 import re
@@ -45,6 +47,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote_plus
 
 import anyio
 import orjson
@@ -76,6 +79,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -276,7 +280,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             extra={"request_id": request_id},
         )
 
+    async def on_data_error(request: Request, exc: Exception) -> Response:
+        # The database refused a value (NUL, a string over its column, a number out of range)
+        # that got past the sanitiser: the client's input, so a 422 naming the reason.
+        assert isinstance(exc, DBAPIError)
+        reason = (str(exc.orig).strip().splitlines() or ["invalid value"])[0]
+        log.warning("the database refused a request's value: %s", reason)
+        return problem_response(
+            422,
+            "Invalid input",
+            f"a value cannot be stored: {reason}",
+            slug="invalid-input",
+            instance=request.url.path,
+        )
+
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ApiProblem, on_problem)
     app.add_exception_handler(InputError, on_input)
@@ -704,6 +723,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
     read = Depends(auth.reader())
     write = Depends(auth.writer())
     max_bytes = int(settings.api.max_upload_mb * 1024 * 1024)
+    events_bytes = min(max_bytes, int(settings.api.max_events_mb * 1024 * 1024))
 
     # -- issues --
 
@@ -1108,7 +1128,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
                 "Unsupported Media Type",
                 f"content type {ctype or 'none'!r}: send application/json or application/x-ndjson",
             )
-        body = await _read_body(request, max_bytes)
+        body = await _read_body(request, events_bytes, "api.max_events_mb")
         objects = _decode_events(body, ndjson=ctype != "application/json")
         reports = parse_objects(objects, "request body", default_repository=repository)
         summary = await run_in_threadpool(
@@ -1321,24 +1341,24 @@ class _TooLarge(Exception):
     pass
 
 
-def _too_large(limit: int) -> ApiProblem:
+def _too_large(limit: int, setting: str = "api.max_upload_mb") -> ApiProblem:
     return ApiProblem(
         413,
         "content-too-large",
         "Content Too Large",
-        f"the body is over the limit of {limit} bytes (api.max_upload_mb)",
+        f"the body is over the limit of {limit} bytes ({setting})",
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, setting: str = "api.max_upload_mb") -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
-        raise _too_large(limit)
+        raise _too_large(limit, setting)
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, setting)
     return bytes(body)
 
 
@@ -1362,6 +1382,37 @@ def _decode_events(body: bytes, *, ndjson: bool) -> list[Any]:
         except orjson.JSONDecodeError as exc:
             raise InputError("request body", f"line {number}", f"malformed JSON: {exc}") from None
     return objects
+
+
+class PlainUrl:
+    """Refuse (422, like any invalid parameter) a request whose path or query string holds a
+    control character (``%00``, ``%0A``, ...): no route, id or filter has one, and the database
+    and the file system refuse them in ways that would otherwise surface as a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = str(scope.get("path", ""))
+            query = unquote_plus(bytes(scope.get("query_string", b"")).decode("latin-1"))
+            bad = _URL_CONTROL.search(path) or _URL_CONTROL.search(query)
+            if bad is not None:
+                where = "path" if _URL_CONTROL.search(path) else "query string"
+                response = problem_response(
+                    422,
+                    "Invalid request",
+                    f"the {where} holds a control character "
+                    f"(U+{ord(bad.group()):04X}); none is valid in a path, id or filter",
+                    slug="validation-error",
+                    instance=_URL_CONTROL.sub("", path),
+                )
+                await response(scope, _no_receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BodyLimit:
@@ -1910,6 +1961,29 @@ fetch("/openapi.json").then(function (r) { return r.json(); }).then(function (sp
 """
 
 
+def _inline_hash(tag: str) -> str:
+    """The CSP source of the page's one inline ``<tag>`` block (its SHA-256)."""
+    found = re.search(rf"<{tag}>(.*?)</{tag}>", DOCS_HTML, re.DOTALL)
+    assert found is not None
+    digest = hashlib.sha256(found.group(1).encode()).digest()
+    return "'sha256-" + base64.b64encode(digest).decode() + "'"
+
+
+# The docs page may run its own inline script and style (by hash) and fetch /openapi.json:
+# nothing else, whatever the OpenAPI document holds.
+DOCS_CSP = (
+    f"default-src 'none'; script-src {_inline_hash('script')}; "
+    f"style-src {_inline_hash('style')}; connect-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+)
+DOCS_HEADERS = {
+    "Content-Security-Policy": DOCS_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
 def _problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """The OpenAPI document with every error response as ``application/problem+json``."""
 
@@ -1945,9 +2019,10 @@ def install_api_support(app: FastAPI, engine: Engine, settings: Settings, auth: 
     ``/metrics`` with the latency middleware, the body size limit, the offline ``/docs``."""
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, limit=int(settings.api.max_upload_mb * 1024 * 1024))
+    app.add_middleware(PlainUrl)
     install_metrics(app, engine, auth)  # added last: outermost, so it also times the 413s
     app.openapi = _problem_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return HTMLResponse(DOCS_HTML)
+        return HTMLResponse(DOCS_HTML, headers=DOCS_HEADERS)

@@ -949,7 +949,17 @@ def worker(
     github = _github_from_env()
     total = 0
     while True:
-        done = process_jobs(engine, state.settings, github=github)
+        try:
+            done = process_jobs(engine, state.settings, github=github)
+        except Exception:
+            if once:
+                raise
+            # Bad data is isolated per job inside process_jobs; what is left (the database
+            # restarting, a network blip) must not end a long-running worker: the leases make
+            # the interrupted batch safe to take again.
+            log.exception("worker batch failed; trying again in %.1f s", max(interval, 1.0))
+            time.sleep(max(interval, 1.0))
+            continue
         total += done
         if once and not done:
             break

@@ -12,7 +12,11 @@ REDACTED = "[REDACTED]"
 # Cheap pre-check: text with none of these substrings (lower-cased) cannot contain a secret we
 # recognise. Substring tests are an order of magnitude cheaper than one case-insensitive regex.
 _TRIGGERS = (
-    "gh",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
     "github_pat_",
     "akia",
     "asia",
@@ -22,11 +26,19 @@ _TRIGGERS = (
     "passw",
     "pwd",
     "secret",
-    "key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_key",
+    "access-key",
+    "accesskey",
+    "private key",
     "sk-",
     "xox",
     "hooks.slack.com",
 )
+# Each pattern below needs one of these (or "eyJ", or "://" with "@"): a name such as
+# "test_highway_keyboard" is not scanned by every pattern.
 
 
 def _may_hold_secret(text: str) -> bool:

@@ -59,6 +59,7 @@ from typing import IO, Any, Literal
 from triagehub.core.excerpt import error_lines, extract_lines
 from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.sanitize import INT32_MAX, INT64_MAX
 from triagehub.errors import InputError
 from triagehub.sources.jsontypes import json_type as _type
 from triagehub.timeparse import parse_time
@@ -67,6 +68,7 @@ __all__ = [
     "JOB_LOG",
     "MAX_MEMBERS",
     "MAX_MEMBER_BYTES",
+    "MAX_RATIO",
     "MAX_TOTAL_BYTES",
     "PREPARE_LOG",
     "SOURCE",
@@ -101,6 +103,11 @@ PREPARE_LOG = "/prepare"
 MAX_MEMBER_BYTES = 1 << 30  # 1 GiB, uncompressed, per archive member
 MAX_TOTAL_BYTES = 2 << 30  # 2 GiB, uncompressed, for a whole archive
 MAX_MEMBERS = 10_000
+# A zip bomb costs CPU long before it reaches the byte caps: the uncompressed bytes may be at
+# most MAX_RATIO times the archive's own size (CI logs compress ~10:1; repetitive ones ~50:1),
+# with RATIO_FLOOR_BYTES allowed whatever the archive's size.
+MAX_RATIO = 200
+RATIO_FLOOR_BYTES = 64 << 20
 MAX_LINE_BYTES = 64 * 1024  # longer lines are cut (the rest of the line is skipped, not kept)
 MAX_STEPS = 1_000  # steps recorded per log; later headers do not split any more
 MAX_ANNOTATIONS = 50  # per kind (errors; warnings and notices): the first 40 and the last 10
@@ -619,6 +626,7 @@ class _Budget:
         self.origin = origin
         self.max_member = max_member
         self.max_total = max_total
+        self.why_total = "the total cap"
         self.total = 0
         self.member = ""
         self.member_bytes = 0
@@ -640,7 +648,7 @@ class _Budget:
             raise InputError(
                 self.origin,
                 self.member,
-                f"the archive holds more than {self.max_total:,} bytes (the total cap); refused",
+                f"the archive holds more than {self.max_total:,} bytes ({self.why_total}); refused",
             )
 
 
@@ -655,8 +663,8 @@ def _check_sizes(origin: str, name: str, size: int, total: int, budget: _Budget)
         raise InputError(
             origin,
             name,
-            f"the members declare {total:,} bytes in total; the cap is {budget.max_total:,}; "
-            "refused",
+            f"the members declare {total:,} bytes in total; the cap is {budget.max_total:,} "
+            f"({budget.why_total}); refused",
         )
 
 
@@ -816,6 +824,8 @@ def parse_log_archive(
     max_member_bytes: int = MAX_MEMBER_BYTES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
     max_members: int = MAX_MEMBERS,
+    max_ratio: int = MAX_RATIO,
+    ratio_floor_bytes: int = RATIO_FLOOR_BYTES,
 ) -> dict[str, dict[str, JobLog]]:
     """Parse a run's log archive: ``{job name: {step name: JobLog}}``.
 
@@ -827,13 +837,23 @@ def parse_log_archive(
 
     Every member is checked before any is read; an unsafe name, a link, a special file, too many
     members, or sizes over the caps raise :class:`InputError` naming the member, and nothing is
-    returned.
+    returned. The uncompressed total is also capped at ``max_ratio`` times the archive's size
+    (at least ``ratio_floor_bytes``): a small archive that expands enormously is refused after
+    that many bytes, not after minutes of decompression.
     """
     budget = _Budget(origin, max_member_bytes, max_total_bytes)
     stream = _seekable(data, origin, max_total_bytes)
     parsed: list[tuple[_Member, JobLog]] = []
     try:
         start = stream.tell()
+        packed = stream.seek(0, io.SEEK_END) - start
+        stream.seek(start)
+        by_ratio = max(ratio_floor_bytes, packed * max_ratio)
+        if by_ratio < budget.max_total:
+            budget.max_total = by_ratio
+            budget.why_total = (
+                f"{max_ratio} times the archive's {packed:,} bytes: the compression-ratio cap"
+            )
         head = stream.read(4)
         stream.seek(start)
         if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
@@ -978,7 +998,9 @@ class _Node:
             raise self.error(key, "must not be empty")
         return value
 
-    def integer(self, key: str, *, required: bool = False, minimum: int = 0) -> int | None:
+    def integer(
+        self, key: str, *, required: bool = False, minimum: int = 0, maximum: int = INT64_MAX
+    ) -> int | None:
         value = self.value.get(key)
         if value is None:
             if required:
@@ -988,6 +1010,8 @@ class _Node:
             raise self.error(key, f"expected an integer, got {_type(value)}")
         if value < minimum:
             raise self.error(key, f"expected an integer ≥ {minimum}, got {value}")
+        if value > maximum:
+            raise self.error(key, f"expected an integer ≤ {maximum}, got {value}")
         return value
 
     def time(self, key: str) -> datetime | None:
@@ -1172,7 +1196,7 @@ def report_from_workflow_job(
         return None
     root, job = found
     run_id = job.integer("run_id", required=True, minimum=1)
-    attempt = job.integer("run_attempt", minimum=1) or 1
+    attempt = job.integer("run_attempt", minimum=1, maximum=INT32_MAX) or 1
     workflow = (job.text("workflow_name") or workflow_name or "").strip()
     if not workflow:
         raise job.error(
@@ -1250,14 +1274,14 @@ def report_from_workflow_run(
     if not run.has("conclusion"):
         raise run.error("conclusion", "missing required field")
     run_id = run.integer("id", required=True, minimum=1)
-    attempt = run.integer("run_attempt", minimum=1) or 1
+    attempt = run.integer("run_attempt", minimum=1, maximum=INT32_MAX) or 1
     workflow = _workflow_name(run, workflow_node)
     conclusion = run.text("conclusion")
     repository = _repository(run, root if webhook else None)
     results: list[CheckResult] = []
     if jobs is not None:
         for job in _items(jobs, "jobs", origin):
-            job_attempt = job.integer("run_attempt", minimum=1)
+            job_attempt = job.integer("run_attempt", minimum=1, maximum=INT32_MAX)
             if job_attempt is not None and job_attempt != attempt:
                 continue
             job_id = job.integer("id")

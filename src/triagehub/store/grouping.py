@@ -6,10 +6,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.store import tables as t
+from triagehub.store.dialect import greatest, insert_ignoring, least
+from triagehub.store.tables import UTCDateTime
 
 CHUNK = 500
 
@@ -21,23 +23,35 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def issues_by_fingerprint(*, session: Session, fingerprints: Iterable[str]) -> list[dict[str, Any]]:
+    """The issues of these fingerprints, locked for update until the transaction ends (on
+    PostgreSQL, in id order): the ingest rewrites them, and a human's triage or a monitor tick
+    changing one meanwhile must wait for it rather than be overwritten by it."""
     rows: list[dict[str, Any]] = []
     for chunk in chunks(sorted(set(fingerprints))):
         rows.extend(
             dict(r)
             for r in session.execute(
-                select(t.issues).where(t.issues.c.fingerprint.in_(chunk))
+                select(t.issues)
+                .where(t.issues.c.fingerprint.in_(chunk))
+                .order_by(t.issues.c.id)
+                .with_for_update()
             ).mappings()
         )
     return rows
 
 
 def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
+    """The issues of these ids, locked for update like ``issues_by_fingerprint``."""
     rows: list[dict[str, Any]] = []
     for chunk in chunks(sorted(set(ids))):
         rows.extend(
             dict(r)
-            for r in session.execute(select(t.issues).where(t.issues.c.id.in_(chunk))).mappings()
+            for r in session.execute(
+                select(t.issues)
+                .where(t.issues.c.id.in_(chunk))
+                .order_by(t.issues.c.id)
+                .with_for_update()
+            ).mappings()
         )
     return rows
 
@@ -56,7 +70,7 @@ def aliases(*, session: Session, fingerprints: Iterable[str]) -> dict[str, int]:
 
 def insert_aliases(*, session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(t.issue_aliases), rows)
+        session.execute(insert_ignoring(session, t.issue_aliases, "fingerprint"), rows)
 
 
 def scope_candidates(
@@ -141,32 +155,41 @@ def pattern_templates(*, session: Session, ids: Iterable[int]) -> dict[int, str]
 
 
 def insert_patterns(*, session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Create patterns by key, race-free: a key another transaction created first is looked up
+    (its row wins)."""
     if not rows:
         return {}
-    result = session.execute(insert(t.patterns).returning(t.patterns.c.key, t.patterns.c.id), rows)
-    return {key: pk for key, pk in result}
+    result = session.execute(
+        insert_ignoring(session, t.patterns, "key").returning(t.patterns.c.key, t.patterns.c.id),
+        sorted(rows, key=lambda r: str(r["key"])),
+    )
+    ids = {key: pk for key, pk in result}
+    lost = sorted(str(r["key"]) for r in rows if r["key"] not in ids)
+    for chunk in chunks(lost):
+        ids.update(
+            {
+                key: pk
+                for key, pk in session.execute(
+                    select(t.patterns.c.key, t.patterns.c.id).where(t.patterns.c.key.in_(chunk))
+                )
+            }
+        )
+    return ids
 
 
 def insert_bands(*, session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(t.pattern_bands), rows)
+        session.execute(insert_ignoring(session, t.pattern_bands, "band", "pattern_id"), rows)
 
 
 def bump_patterns(
     *, session: Session, rows: list[tuple[int, int, int, datetime, datetime, datetime]]
 ) -> None:
-    """Add (pattern id, new issues, new occurrences, first, last seen, now) to pattern stats."""
+    """Add (pattern id, new issues, new occurrences, first, last seen, now) to pattern stats,
+    in SQL (counters by delta, times by least/greatest) and in id order: patterns are shared by
+    every repository, so concurrent ingests of different repositories meet here."""
     if not rows:
         return
-    ids = [r[0] for r in rows]
-    current: dict[int, tuple[datetime, datetime]] = {}
-    for chunk in chunks(ids):
-        for pk, first, last in session.execute(
-            select(t.patterns.c.id, t.patterns.c.first_seen, t.patterns.c.last_seen).where(
-                t.patterns.c.id.in_(chunk)
-            )
-        ):
-            current[pk] = (first, last)
     p = t.patterns.c
     session.execute(
         update(t.patterns)
@@ -174,8 +197,8 @@ def bump_patterns(
         .values(
             issues_count=p.issues_count + bindparam("b_issues"),
             occurrences=p.occurrences + bindparam("b_occ"),
-            first_seen=bindparam("b_first"),
-            last_seen=bindparam("b_last"),
+            first_seen=least(session, p.first_seen, bindparam("b_first", type_=UTCDateTime)),
+            last_seen=greatest(session, p.last_seen, bindparam("b_last", type_=UTCDateTime)),
             updated_at=bindparam("b_now"),
         ),
         [
@@ -183,11 +206,10 @@ def bump_patterns(
                 "b_id": pk,
                 "b_issues": n_issues,
                 "b_occ": n_occ,
-                "b_first": min(first, current[pk][0]),
-                "b_last": max(last, current[pk][1]),
+                "b_first": first,
+                "b_last": last,
                 "b_now": now,
             }
-            for pk, n_issues, n_occ, first, last, now in rows
-            if pk in current
+            for pk, n_issues, n_occ, first, last, now in sorted(rows, key=lambda r: r[0])
         ],
     )

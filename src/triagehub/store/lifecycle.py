@@ -17,7 +17,13 @@ from triagehub.store import tables as t
 
 
 def _issue(session: Session, issue_id: int) -> Mapping[str, Any]:
-    row = session.execute(select(t.issues).where(t.issues.c.id == issue_id)).mappings().first()
+    """The issue, locked for update (PostgreSQL) until the transaction ends: its change is
+    decided on what it is now, not on what an ingest is about to overwrite."""
+    row = (
+        session.execute(select(t.issues).where(t.issues.c.id == issue_id).with_for_update())
+        .mappings()
+        .first()
+    )
     if row is None:
         raise InputError("issue id", str(issue_id), "no such issue")
     return dict(row)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
@@ -1450,3 +1450,30 @@ def authenticate_token(*, session: Session, raw: str, now: datetime) -> TokenVie
     if last is None or (now - last).total_seconds() >= _TOKEN_TOUCH_S:
         session.execute(update(t.api_tokens).where(a.id == row.id).values(last_used_at=now))
     return _token_view(row)
+
+
+# -- dashboard sessions ----------------------------------------------------------------------------
+
+
+def end_dashboard_session(
+    *, session: Session, nonce: str, expires_at: datetime, now: datetime
+) -> None:
+    """Remember a signed-out session (by its cookie's nonce) until its cookie would expire;
+    forget the ones already expired."""
+    from triagehub.store.dialect import insert_ignoring
+
+    session.execute(delete(t.dashboard_logouts).where(t.dashboard_logouts.c.expires_at < now))
+    session.execute(
+        insert_ignoring(session, t.dashboard_logouts, "session_nonce").values(
+            session_nonce=nonce[:32], expires_at=expires_at
+        )
+    )
+
+
+def dashboard_session_ended(*, session: Session, nonce: str) -> bool:
+    found = session.execute(
+        select(t.dashboard_logouts.c.session_nonce).where(
+            t.dashboard_logouts.c.session_nonce == nonce[:32]
+        )
+    ).first()
+    return found is not None

@@ -413,6 +413,16 @@ api_tokens = Table(
     Index(None, "name"),
 )
 
+# Dashboard sessions signed out before their cookie expired (the cookie's nonce): refused
+# until ``expires_at``, then pruned.
+dashboard_logouts = Table(
+    "dashboard_logouts",
+    metadata,
+    Column("session_nonce", String(32), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
 # Sorts and a filter of the REST API's issue list (``sort=-occurrences``, ``sort=first_seen``,
 # ``assignee=``): keyset pages read these indexes in order instead of sorting every match.
 Index("ix_issues_occurrences", issues.c.occurrences)

@@ -64,7 +64,13 @@ def apply_override(
     changes = _validate(changes)
     if not changes:
         raise InputError("override", "", "nothing to change: give at least one field")
-    row = session.execute(select(t.issues).where(t.issues.c.id == issue_id)).mappings().first()
+    # Locked until the transaction ends (PostgreSQL): an ingest rewriting the issue meanwhile
+    # waits for this override instead of overwriting it, and this one sees its result.
+    row = (
+        session.execute(select(t.issues).where(t.issues.c.id == issue_id).with_for_update())
+        .mappings()
+        .first()
+    )
     if row is None:
         raise InputError("issue id", str(issue_id), "no such issue")
     diff = {

@@ -11,7 +11,8 @@ The dashboard has no credential of its own: every write is made with an API toke
   ``$TRIAGEHUB_DASHBOARD_SECRET`` when set (several processes behind one address must share
   it), else random per process (a restart signs everybody out). The token itself is never kept by
   the server, and every request checks that the token is still active: revoking it signs the
-  session out at once.
+  session out at once. Signing out ends the session on the server too (its cookie's nonce is
+  kept in ``dashboard_logouts`` until it would have expired), so a copied cookie dies with it.
 - **Writes from JavaScript** go to the REST API (``PATCH /api/v1/issues/{id}``) with
   ``Authorization: Bearer``: the sign-in page's script keeps the token in the tab's
   ``sessionStorage`` (gone when the tab closes). A header is never sent by a cross-site form, so
@@ -31,6 +32,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -98,9 +100,8 @@ class DashboardAuth:
     def _csrf(self, cookie: str) -> str:
         return self._sign("csrf|" + cookie)
 
-    def viewer(self, request: Request) -> Viewer | None:
-        """Who the session cookie names, when it is genuine, unexpired and its token active."""
-        cookie = request.cookies.get(COOKIE, "")
+    def _session(self, cookie: str) -> tuple[int, int, str] | None:
+        """(token id, expiry epoch, nonce) of a genuine, unexpired cookie."""
         if not cookie or len(cookie) > 300:
             return None
         payload, _, signature = cookie.rpartition(".")
@@ -111,8 +112,34 @@ class DashboardAuth:
             return None
         if int(parts[2]) < self.clock.now().timestamp():
             return None
-        token_id = int(parts[1])
+        return int(parts[1]), int(parts[2]), parts[3]
+
+    def sign_out(self, request: Request) -> None:
+        """End the request's session for good: its cookie is refused from now on, by every
+        process sharing the database, even if a copy of it is replayed."""
+        found = self._session(request.cookies.get(COOKIE, ""))
+        if found is None:
+            return
+        _, expires, nonce = found
+        with Session(self.engine) as session, session.begin():
+            queries.end_dashboard_session(
+                session=session,
+                nonce=nonce,
+                expires_at=datetime.fromtimestamp(expires, UTC),
+                now=self.clock.now(),
+            )
+
+    def viewer(self, request: Request) -> Viewer | None:
+        """Who the session cookie names, when it is genuine, unexpired, not signed out and its
+        token active."""
+        cookie = request.cookies.get(COOKIE, "")
+        found = self._session(cookie)
+        if found is None:
+            return None
+        token_id, _, nonce = found
         with Session(self.engine) as session:
+            if queries.dashboard_session_ended(session=session, nonce=nonce):
+                return None
             active = queries.list_api_tokens(session=session, include_revoked=False)
         token = next((t for t in active if t.id == token_id), None)
         if token is None:

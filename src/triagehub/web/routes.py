@@ -161,6 +161,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(label=_label, when=_when, iso=_iso, pct=_pct, hours=_hours)
+    env.tests["weblink"] = views.is_web_url  # `{% if url is weblink %}`: only http(s) is a link
     return env
 
 
@@ -893,6 +894,8 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
         viewer = auth.viewer(request)
         if viewer is not None and not auth.csrf_ok(viewer, csrf):
             return Response("the form expired: reload the page", status_code=403)
+        if viewer is not None:
+            auth.sign_out(request)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -434,17 +435,30 @@ class Evidence:
     url: str
 
 
+def is_web_url(url: object) -> bool:
+    """Only ``http(s)://host...`` becomes a link: a ``javascript:``, ``data:`` or ``vbscript:``
+    URL (or anything else from outside) is shown as text."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 def evidence_of(detail: IssueDetail, timeline: Sequence[TimelineEntry]) -> list[Evidence]:
     found: dict[str, str] = {}
     for o in detail.recent_occurrences:
-        if o.url:
+        if o.url is not None and is_web_url(o.url):
             found.setdefault(o.url, f"run {o.run} (attempt {o.attempt})")
         for link in o.links:
-            if link.startswith(("https://", "http://")):
+            if is_web_url(link):
                 found.setdefault(link, f"artifact of run {o.run}")
     for entry in timeline:
         for link in entry.links:
-            found.setdefault(link, f"{entry.kind.replace('_', ' ')} {entry.at:%Y-%m-%d}")
+            if is_web_url(link):
+                found.setdefault(link, f"{entry.kind.replace('_', ' ')} {entry.at:%Y-%m-%d}")
     return [Evidence(label, url) for url, label in found.items()][:30]
 
 
