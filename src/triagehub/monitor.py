@@ -40,7 +40,8 @@ from sqlalchemy.orm import Session
 
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
-from triagehub.core.lifecycle import WORKING_STATES, Actor
+from triagehub.core.history import MAX_PASS_TIMES, from_micros
+from triagehub.core.lifecycle import WORKING_STATES, Actor, healed_episodes
 from triagehub.core.models import Category, HistoryClass, IssueState, Level
 from triagehub.errors import TriagehubError
 from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_notification
@@ -69,6 +70,10 @@ class TickSummary:
     sla_breached: list[int] = field(default_factory=list)
     escalated: list[tuple[int, str]] = field(default_factory=list)
     agent_notified: list[int] = field(default_factory=list)
+    # Healed and failed again meanwhile (a late tick or a backfill: both written in event time).
+    regressed: list[int] = field(default_factory=list)
+    # A resolution that late evidence (a failure inside its green streak) took back.
+    reopened: list[int] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
@@ -82,6 +87,8 @@ class TickSummary:
                 self.sla_breached,
                 self.escalated,
                 self.agent_notified,
+                self.regressed,
+                self.reopened,
             )
         )
 
@@ -97,6 +104,8 @@ class TickSummary:
             "sla_breached": self.sla_breached,
             "escalated": [{"issue": i, "trigger": trigger} for i, trigger in self.escalated],
             "agent_notified": self.agent_notified,
+            "regressed": self.regressed,
+            "reopened": self.reopened,
         }
 
 
@@ -106,6 +115,24 @@ def green_streak(recent: int, runs: int) -> int:
     if recent == 0:
         return min(runs, _RECENT_BITS)
     return (recent & -recent).bit_length() - 1
+
+
+def _machine_events(events: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The timeline entries auto-resolution owns: its resolutions and the regressions that
+    directly followed them (``events``: state changes in timeline order)."""
+    owned: list[Mapping[str, Any]] = []
+    previous: Mapping[str, Any] | None = None
+    closing = (IssueState.RESOLVED.value, IssueState.AUTO_RESOLVED.value)
+    for event in events:
+        data = event["data"] or {}
+        resolution = data.get("by") == Actor.RULE.value and data.get("to") in closing
+        regression = (
+            data.get("to") == IssueState.REGRESSED.value and bool(owned) and previous is owned[-1]
+        )
+        if resolution or regression:
+            owned.append(event)
+        previous = event
+    return owned
 
 
 def _hours(value: float) -> str:
@@ -161,48 +188,176 @@ class _Tick:
             self.summary.unsnoozed.append(row["id"])
 
     def auto_resolve(self) -> None:
-        rows = self._rows(t.issues.c.history_class != HistoryClass.FLAKY.value)
-        if not rows:
-            return
-        streaks: dict[int, list[tuple[int, datetime | None, bool]]] = defaultdict(list)
+        """Auto-resolution and its regressions in event time (``healed_episodes``).
+
+        For every issue in a working state, or closed by this rule, the healings its runs prove
+        are compared with the ones on its timeline: a missing one is written with the time of its
+        evidence (the K-th green run) and, when a failure followed, the regression at that
+        failure's time; one that late evidence disproves (a failure that arrived late inside
+        the green streak) is taken back. A late tick, a backfill or runs arriving in any order
+        therefore end in the states and timelines live processing gives.
+        """
+        machine_closed = [IssueState.RESOLVED.value, IssueState.AUTO_RESOLVED.value]
+        query = (
+            select(t.issues, t.repositories.c.name.label("repository"))
+            .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
+            .where(
+                t.issues.c.state.in_([*_WORKING, *machine_closed]),
+                t.issues.c.history_class != HistoryClass.FLAKY.value,
+            )
+            .order_by(t.issues.c.id)
+        )
+        rows = [dict(r) for r in self.session.execute(query).mappings()]
+        for chunk in (rows[i : i + 2000] for i in range(0, len(rows), 2000)):
+            self._reconcile_chunk(chunk)
+
+    def _reconcile_chunk(self, rows: list[dict[str, Any]]) -> None:
         ids = [r["id"] for r in rows]
-        for chunk in (ids[i : i + 5000] for i in range(0, len(ids), 5000)):
-            query = (
+        checks: dict[int, dict[int, tuple[list[datetime], bool, bool]]] = defaultdict(dict)
+        for issue_id, check_id, pass_times, flaky in self.session.execute(
+            select(
+                t.issue_checks.c.issue_id,
+                t.issue_checks.c.check_id,
+                t.check_stats.c.pass_times,
+                t.check_stats.c.flaky,
+            )
+            .join(t.check_stats, t.check_stats.c.check_id == t.issue_checks.c.check_id)
+            .where(t.issue_checks.c.issue_id.in_(ids))
+        ):
+            times = list(pass_times or ())
+            checks[issue_id][check_id] = (
+                [from_micros(v) for v in times],
+                bool(flaky),
+                len(times) >= MAX_PASS_TIMES,
+            )
+        events: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+        for event in self.session.execute(
+            select(t.issue_events)
+            .where(t.issue_events.c.issue_id.in_(ids), t.issue_events.c.kind == "state_changed")
+            .order_by(t.issue_events.c.at, t.issue_events.c.id)
+        ).mappings():
+            events[event["issue_id"]].append(dict(event))
+        # Only issues with green runs after their first failure, or with machine history, need
+        # their failures: the others cannot have healed.
+        wanted = [
+            r["id"]
+            for r in rows
+            if _machine_events(events.get(r["id"], []))
+            or any(p and p[-1] > r["first_seen"] for p, _, _ in checks.get(r["id"], {}).values())
+        ]
+        failures: dict[int, dict[datetime, tuple[str | None, int]]] = defaultdict(dict)
+        if wanted:
+            for issue_id, at, commit, run_id in self.session.execute(
                 select(
-                    t.issue_checks.c.issue_id,
-                    t.check_stats.c.recent,
-                    t.check_stats.c.runs,
-                    t.check_stats.c.last_pass_at,
-                    t.check_stats.c.flaky,
+                    t.occurrences.c.issue_id,
+                    t.occurrences.c.occurred_at,
+                    func.min(t.runs.c.commit_sha),
+                    func.min(t.runs.c.id),
                 )
-                .join(t.check_stats, t.check_stats.c.check_id == t.issue_checks.c.check_id)
-                .where(t.issue_checks.c.issue_id.in_(chunk))
-            )
-            for issue_id, recent, runs, last_pass, flaky in self.session.execute(query):
-                streaks[issue_id].append((green_streak(int(recent), int(runs)), last_pass, flaky))
+                .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)
+                .where(t.occurrences.c.issue_id.in_(wanted))
+                .group_by(t.occurrences.c.issue_id, t.occurrences.c.occurred_at)
+            ):
+                failures[issue_id][at] = (commit, run_id)
         for row in rows:
-            checks = streaks.get(row["id"])
-            if not checks:
-                continue
-            needed = self.settings.auto_resolve_after(row["repository"], row["category"])
-            healed = all(
-                streak >= needed
-                and last_pass is not None
-                and last_pass >= row["last_seen"]
-                and not flaky
-                for streak, last_pass, flaky in checks
+            if row["id"] in failures:
+                self._reconcile(
+                    row, checks[row["id"]], events.get(row["id"], []), failures[row["id"]]
+                )
+
+    def _reconcile(
+        self,
+        row: dict[str, Any],
+        checks: Mapping[int, tuple[list[datetime], bool, bool]],
+        events: list[Mapping[str, Any]],
+        failures: Mapping[datetime, tuple[str | None, int]],
+    ) -> None:
+        if not checks or any(flaky for _, flaky, _ in checks.values()):
+            return  # flaky stays flaky: no open/close churn
+        current = IssueState(row["state"])
+        machine = _machine_events(events)
+        if current.is_closed and not (machine and events[-1]["id"] == machine[-1]["id"]):
+            return  # closed by a person: theirs to reopen
+        needed = self.settings.auto_resolve_after(row["repository"], row["category"])
+        # Green runs before the oldest one kept may be forgotten: judge only the gaps after it.
+        forgotten = [p[0] for p, _, full in checks.values() if full and p]
+        known_from = max(forgotten) if forgotten else None
+        times = sorted(failures)
+        boundary = next((f for f in times if known_from is None or f >= known_from), None)
+        if boundary is None:
+            return
+        episodes = healed_episodes(
+            times, {c: p for c, (p, _, _) in checks.items()}, needed, known_from=boundary
+        )
+        transient = row["category"] == Category.TRANSIENT.value
+        target = IssueState.AUTO_RESOLVED if transient else IssueState.RESOLVED
+        noun = "check" if len(checks) == 1 else f"{len(checks)} checks"
+        resolve_reason = f"auto-resolved after {needed} green runs in a row of its {noun}"
+        desired: list[tuple[datetime, str, str, int | None]] = []
+        for ep in episodes:
+            desired.append((ep.resolved_at, target.value, resolve_reason, None))
+            if ep.regressed_at is not None:
+                commit, run_id = failures[ep.regressed_at]
+                reason = f"failed again at commit {commit or 'unknown'} after it was resolved"
+                desired.append((ep.regressed_at, IssueState.REGRESSED.value, reason, run_id))
+        recorded = [e for e in machine if e["at"] > boundary]
+        same = 0
+        for have, want in zip(recorded, desired, strict=False):
+            if (have["at"], have["data"].get("to"), have["data"].get("reason")) != want[:3]:
+                break
+            same += 1
+        if same == len(recorded) == len(desired):
+            return
+        stale = recorded[same:]
+        base = IssueState(stale[0]["data"]["from"]) if stale else current
+        if stale:
+            self.session.execute(
+                t.issue_events.delete().where(t.issue_events.c.id.in_([e["id"] for e in stale]))
             )
-            if not healed:
-                continue
-            transient = row["category"] == Category.TRANSIENT.value
-            target = IssueState.AUTO_RESOLVED if transient else IssueState.RESOLVED
-            noun = "check" if len(checks) == 1 else f"{len(checks)} checks"
-            reason = f"auto-resolved after {needed} green runs in a row of its {noun}"
-            change_state(
-                self.session, row["id"], target, actor=Actor.RULE, reason=reason, now=self.now
+        state = base
+        for at, to, reason, run_pk in desired[same:]:
+            data: dict[str, Any] = {"from": state.value, "to": to, "reason": reason}
+            if to == IssueState.REGRESSED.value:
+                actor = "triagehub"  # as the ingest writes a regression
+            else:
+                actor = Actor.RULE.value
+                data["by"] = Actor.RULE.value
+            record_event(
+                self.session,
+                row["id"],
+                "state_changed",
+                at=at,
+                actor=actor,
+                data=data,
+                run_id=run_pk,
             )
+            state = IssueState(to)
+        # A person who moved the issue after the first corrected event keeps their state.
+        first_changed = stale[0]["id"] if stale else None
+        owned = {e["id"] for e in machine}
+        human_after = first_changed is not None and any(
+            e["id"] > first_changed and e["id"] not in owned for e in events
+        )
+        if human_after:
+            return
+        # Closed: by the last resolution written (the state came from ``desired``).
+        resolved_at = desired[-1][0] if state.is_closed else None
+        if state is current and resolved_at == row["resolved_at"]:
+            return
+        self.session.execute(
+            update(t.issues)
+            .where(t.issues.c.id == row["id"])
+            .values(state=state.value, resolved_at=resolved_at, updated_at=self.now)
+        )
+        if state is current:
+            return  # the same state, its stamp corrected
+        if state.is_closed:
             (self.summary.auto_resolved if transient else self.summary.resolved).append(row["id"])
-            self._changed(row, "resolved", {"to": target.value, "reason": reason})
+            self._changed(row, "resolved", {"to": state.value, "reason": resolve_reason})
+        elif state is IssueState.REGRESSED:
+            self.summary.regressed.append(row["id"])
+        else:
+            self.summary.reopened.append(row["id"])
 
     def close_false_positives(self) -> None:
         if not self.settings.lifecycle.auto_close_false_positives:

@@ -98,6 +98,7 @@ _STATS_FIELDS = (
     "recent",
     "flaky",
     "flaky_clean_runs",
+    "pass_times",
 )
 _ISSUE_MUTABLE = (
     "state",
@@ -398,7 +399,8 @@ class Ingestor:
             failures.extend(run_failures)
 
         works = self._resolve_issues(failures, now)
-        for f in failures:
+        # In event order: a regression is stamped with the first failure after the resolution.
+        for f in sorted(failures, key=lambda f: f.at):
             self._apply_failure(works[f.issue_key], f, now)
         self._classify_latest(works, stats)
         self._reclassify_flaky(flaky_checks - {f.check_pk for f in failures}, stats, works, now)

@@ -1,18 +1,33 @@
 """Per-check rolling history (the pure half of ``CheckStats``) and the history class.
 
-O(1) per result: counters, the last pass and failure (time and commit), and a 64-bit bitmap of the
-most recent outcomes (bit 0 = the latest; 1 = failed).
+O(1) per result: counters, the last pass and failure (time and commit), a 64-bit bitmap of the
+most recent outcomes (bit 0 = the latest; 1 = failed), and the finish times of the latest green runs
+(``pass_times``, by event time, at most ``MAX_PASS_TIMES``): the evidence of auto-resolution, kept
+as a set so that the arrival order of the runs never changes it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from triagehub.core.models import HistoryClass, Status
 
 _MASK64 = (1 << 63) - 1  # fits a signed BIGINT
 _FAILED = ("fail", "error")
+MAX_PASS_TIMES = 64
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(at: datetime) -> int:
+    """A UTC time as integer microseconds since the epoch (exact, compact in JSON)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(slots=True)
@@ -30,6 +45,22 @@ class CheckHistory:
     recent: int = 0
     flaky: bool = False
     flaky_clean_runs: int = 0
+    # Finish times (``to_micros``) of the latest green runs, ascending, without duplicates.
+    pass_times: list[int] | None = None
+
+    def add_pass_time(self, at: datetime) -> None:
+        """Remember a green run's finish time; the newest ``MAX_PASS_TIMES`` (by event time, not
+        arrival) are kept."""
+        value = to_micros(at)
+        times = list(self.pass_times or ())
+        if value in times:
+            return
+        times.append(value)
+        times.sort()
+        self.pass_times = times[-MAX_PASS_TIMES:]
+
+    def passes(self) -> list[datetime]:
+        return [from_micros(v) for v in self.pass_times or ()]
 
     def apply(
         self,
@@ -70,6 +101,8 @@ class CheckHistory:
             self.last_pass_commit = commit or self.last_pass_commit
             if status is Status.FLAKY:
                 self.failures += 1
+            elif at is not None:
+                self.add_pass_time(at)
         self.last_status = status.value
         self.last_run_at = _later(self.last_run_at, at)
         self.last_run_key = run_key

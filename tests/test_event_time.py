@@ -1,0 +1,196 @@
+"""Event time in the lifecycle: auto-resolution is stamped with its evidence (the K-th green
+run's finish), regressions compare a failure's own time with that stamp, and the same runs end
+in the same states and timelines whatever order they arrive in and whenever the ticks run
+(SQLite and PostgreSQL, injected clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from triagehub.clock import FixedClock
+from triagehub.config import Settings
+from triagehub.core.lifecycle import Episode, healed_episodes
+from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.monitor import run_tick
+from triagehub.pipeline import ingest_reports
+from triagehub.store import tables as t
+
+T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)
+REPO = "acme/app"
+FAIL = (Status.FAIL, "AssertionError: assert total == 42")
+NET = (Status.ERROR, "curl: (6) Could not resolve host: github.com")
+PASS = (Status.PASS, "")
+
+
+def h(n: float) -> datetime:
+    return T0 + timedelta(hours=n)
+
+
+# -- the pure replay ---------------------------------------------------------------------------
+
+
+def test_an_episode_is_stamped_with_the_kth_green_run() -> None:
+    episodes = healed_episodes([h(0), h(10)], {1: [h(1), h(2), h(3), h(4)]}, 3)
+    assert episodes == [Episode(after=h(0), resolved_at=h(3), regressed_at=h(10))]
+
+
+def test_every_check_must_heal_and_the_last_one_stamps_the_resolution() -> None:
+    passes = {1: [h(1), h(2), h(3)], 2: [h(1), h(5), h(6), h(7)]}
+    [episode] = healed_episodes([h(0)], passes, 3)
+    assert episode.resolved_at == h(6) and episode.regressed_at is None
+    assert healed_episodes([h(0)], {1: [h(1), h(2)], 2: [h(3), h(4), h(5)]}, 3) == []
+
+
+def test_a_failure_inside_the_green_streak_breaks_it() -> None:
+    assert healed_episodes([h(0), h(2)], {1: [h(1), h(3), h(4)]}, 3) == []
+    # the order the failures are given in does not matter
+    a = healed_episodes([h(9), h(0), h(5)], {1: [h(1), h(2), h(3), h(6), h(7), h(8)]}, 3)
+    b = healed_episodes([h(0), h(5), h(9)], {1: [h(8), h(7), h(6), h(3), h(2), h(1)]}, 3)
+    assert a == b and [e.resolved_at for e in a] == [h(3), h(8)]
+
+
+def test_gaps_before_the_known_history_are_not_judged() -> None:
+    assert healed_episodes([h(0), h(10)], {1: [h(1), h(2), h(3)]}, 3, known_from=h(5)) == []
+
+
+# -- in the store --------------------------------------------------------------------------------
+
+
+def _report(n: int, outcome: tuple[Status, str], when: datetime) -> RunReport:
+    return RunReport(
+        source="generic",
+        repository=REPO,
+        run_id=f"r{n}",
+        commit=f"c{n}",
+        finished_at=when,
+        results=(CheckResult("unit", *outcome),),
+    )
+
+
+def _state(engine: Engine) -> tuple[Any, ...]:
+    with Session(engine) as session:
+        issues = session.execute(
+            select(t.issues.c.id, t.issues.c.state, t.issues.c.resolved_at).order_by(t.issues.c.id)
+        ).all()
+        assert len(issues) == 1
+        issue_id, state, resolved_at = issues[0]
+        events = session.execute(
+            select(t.issue_events.c.at, t.issue_events.c.actor, t.issue_events.c.data)
+            .where(t.issue_events.c.issue_id == issue_id, t.issue_events.c.kind == "state_changed")
+            .order_by(t.issue_events.c.at, t.issue_events.c.id)
+        ).all()
+    timeline = [(at, actor, data["from"], data["to"], data["reason"]) for at, actor, data in events]
+    return state, resolved_at, timeline
+
+
+def _wipe(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(t.metadata.sorted_tables):
+            conn.execute(delete(table))
+
+
+def test_a_late_tick_resolves_at_the_evidence_and_the_next_failure_regresses(
+    engine: Engine,
+) -> None:
+    """The issue's story: three green runs, a tick a day later, then a failure from before the
+    tick but after the third green run: it regresses (the resolution is stamped h(3))."""
+    clock = FixedClock(h(0))
+    cfg = Settings()
+    ingest_reports(engine, [_report(0, FAIL, h(0))], cfg, clock=clock)
+    for n in (1, 2, 3):
+        ingest_reports(engine, [_report(n, PASS, h(n))], cfg, clock=clock)
+    clock.set(h(27))
+    assert run_tick(engine, cfg, clock=clock).resolved
+    state, resolved_at, _ = _state(engine)
+    assert (state, resolved_at) == ("resolved", h(3))
+    ingest_reports(engine, [_report(4, FAIL, h(5))], cfg, clock=clock)  # arrives after the tick
+    state, resolved_at, timeline = _state(engine)
+    assert state == "regressed" and resolved_at is None
+    assert timeline[-1][0] == h(5)
+    assert timeline[-1][4] == "failed again at commit c4 after it was resolved"
+
+
+def test_a_tick_that_comes_after_the_next_failure_writes_both_in_event_time(
+    engine: Engine,
+) -> None:
+    clock = FixedClock(h(0))
+    cfg = Settings()
+    outcomes = [NET, PASS, PASS, PASS, NET]
+    ingest_reports(engine, [_report(n, o, h(n)) for n, o in enumerate(outcomes)], cfg, clock=clock)
+    clock.set(h(30))
+    summary = run_tick(engine, cfg, clock=clock)
+    assert len(summary.regressed) == 1
+    state, _, timeline = _state(engine)
+    assert state == "regressed"
+    assert [(at, to) for at, _, _, to, _ in timeline] == [
+        (h(3), "auto_resolved"),
+        (h(4), "regressed"),
+    ]
+    assert run_tick(engine, cfg, clock=clock).changes == 0
+
+
+def test_a_late_failure_inside_the_green_streak_takes_the_resolution_back(
+    engine: Engine,
+) -> None:
+    clock = FixedClock(h(0))
+    cfg = Settings()
+    reports = [_report(0, FAIL, h(0)), *(_report(n, PASS, h(n)) for n in (1, 3, 4))]
+    ingest_reports(engine, reports, cfg, clock=clock)
+    clock.set(h(5))
+    run_tick(engine, cfg, clock=clock)
+    assert _state(engine)[0] == "resolved"
+    ingest_reports(engine, [_report(9, FAIL, h(2))], cfg, clock=clock)  # late, inside the streak
+    summary = run_tick(engine, cfg, clock=clock)
+    assert summary.reopened
+    state, resolved_at, timeline = _state(engine)
+    assert (state, resolved_at, timeline) == ("open", None, [])
+
+
+@st.composite
+def _scenario(draw: st.DrawFn) -> tuple[list[tuple[Status, str]], list[int], set[int]]:
+    # One code failure: its category does not depend on the history class, which (consecutive
+    # failures, recurring) still follows arrival order; the lifecycle is what is under test.
+    failing = FAIL
+    n = draw(st.integers(min_value=2, max_value=8))
+    outcomes = [failing] + [draw(st.sampled_from([failing, PASS, PASS])) for _ in range(n - 1)]
+    order = draw(st.permutations(list(range(n))))
+    ticks = draw(st.sets(st.integers(min_value=0, max_value=n - 1)))
+    return outcomes, list(order), ticks
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scenario=_scenario())
+def test_any_arrival_order_and_any_ticks_end_in_the_live_states_and_timeline(
+    engine: Engine, scenario: tuple[list[tuple[Status, str]], list[int], set[int]]
+) -> None:
+    outcomes, order, ticks = scenario
+    cfg = Settings()
+    reports = [_report(n, o, h(n)) for n, o in enumerate(outcomes)]
+    # Live: each run as it finishes, a tick right after each.
+    _wipe(engine)
+    clock = FixedClock(h(0))
+    for n, report in enumerate(reports):
+        clock.set(h(n) + timedelta(minutes=1))
+        ingest_reports(engine, [report], cfg, clock=clock)
+        run_tick(engine, cfg, clock=clock)
+    live = _state(engine)
+    # Any order, ticks anywhere (at most once after the last arrival), always a tick at the end.
+    _wipe(engine)
+    clock = FixedClock(h(len(reports)))
+    for position, n in enumerate(order):
+        clock.set(clock.now() + timedelta(minutes=7))
+        ingest_reports(engine, [reports[n]], cfg, clock=clock)
+        if position in ticks:
+            run_tick(engine, cfg, clock=clock)
+    run_tick(engine, cfg, clock=clock)
+    assert _state(engine) == live
