@@ -48,7 +48,11 @@ TEXT_RULES: tuple[KindRule, ...] = (
     KindRule(
         "web_assertion",
         Kind.TEST,
-        _rx(r"\bexpect\(.{0,120}\)\.(?:not\.)?to\w*\(.{0,200}\) failed|expect\(received\)"),
+        _rx(
+            r"\bexpect\(.{0,120}\)\.(?:not\.)?to\w*\(.{0,200}\) failed|expect\(received\)|"
+            # an action that waited for an element the page never showed: a missing selector
+            r"waiting for (?:locator|selector|getBy\w+)\("
+        ),
     ),
     # An install that could not reach its registry is the network's fault, not the pins'.
     KindRule(
@@ -370,5 +374,7 @@ SETUP_TEARDOWN = _rx(
 TEST_TIME_LIMIT = _rx(
     r"Timeout \(>|Test timeout of|Exceeded timeout of|timeout of .{1,20} exceeded"
 )
-SPEC_PATH = _rx(r"integration|\be2e\b|end[-_ ]to[-_ ]end|acceptance|\bspec\b")
+# An integration or end-to-end test: its path or its project says so (``*.spec.ts`` alone is only
+# the file naming of a test runner).
+SPEC_PATH = _rx(r"integration|\be2e\b|end[-_ ]to[-_ ]end|acceptance")
 MAIN_BRANCHES = frozenset({"main", "master", "trunk", "production", "prod"})
