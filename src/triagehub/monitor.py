@@ -52,6 +52,8 @@ from triagehub.sync.github_issues import enqueue_github_sync
 log = logging.getLogger(__name__)
 
 LOCK_KEY = zlib.crc32(b"triagehub-monitor-tick")
+# The window of the recurring trigger: failures on N different days within it.
+RECURRING_WINDOW_DAYS = 7
 _RECENT_BITS = 63
 _WORKING = [s.value for s in WORKING_STATES]
 
@@ -74,6 +76,8 @@ class TickSummary:
     regressed: list[int] = field(default_factory=list)
     # A resolution that late evidence (a failure inside its green streak) took back.
     reopened: list[int] = field(default_factory=list)
+    # (repository, UTC day, issue ids): one escalation per repository and day on volume.
+    repository_escalations: list[tuple[str, str, list[int]]] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
@@ -89,6 +93,7 @@ class TickSummary:
                 self.agent_notified,
                 self.regressed,
                 self.reopened,
+                self.repository_escalations,
             )
         )
 
@@ -106,6 +111,10 @@ class TickSummary:
             "agent_notified": self.agent_notified,
             "regressed": self.regressed,
             "reopened": self.reopened,
+            "repository_escalations": [
+                {"repository": repo, "day": day, "issues": ids}
+                for repo, day, ids in self.repository_escalations
+            ],
         }
 
 
@@ -415,29 +424,39 @@ class _Tick:
                 self.summary.agent_notified.append(row["id"])
 
     def escalations(self) -> None:
+        """The escalation triggers of DESIGN.md (``escalation_triggers`` and the rules'
+        ``escalate_after``); each fires at most once per issue, never while snoozed:
+
+        - ``untriaged``: still open and unassigned ``escalate_after`` hours after its first
+          failure (the matching automation rule's value);
+        - ``critical_response``: critical and without a human response (triage, assignment or
+          any state change) ``critical_response_time`` hours after its first failure;
+        - ``recurring``: failed on ``recurring_issue_threshold`` different days within the last
+          ``RECURRING_WINDOW_DAYS`` days (occurrences counted once per day, so reruns of one bad
+          afternoon are not a recurrence);
+        - ``cross_repo``: its error pattern is in ``cross_repo_correlation_threshold``
+          repositories;
+        - ``sla_breach``: past its SLA.
+
+        ``high_volume_threshold`` is a repository-level trigger (``repository_volume``).
+        Escalating records the trigger and the level and notifies; only the first escalation of
+        an issue raises its priority, one step (``escalated_priority``).
+        """
+        self.repository_volume()
         triggers = self.settings.escalation_triggers
-        day_ago = self.now - timedelta(days=1)
-        volume: dict[int, int] = dict(
-            self.session.execute(
-                select(t.occurrences.c.issue_id, func.count())
-                .join(t.issues, t.issues.c.id == t.occurrences.c.issue_id)
-                .where(t.occurrences.c.occurred_at > day_ago, t.issues.c.state.in_(_WORKING))
-                .group_by(t.occurrences.c.issue_id, t.occurrences.c.check_id)
-                .having(func.count() > triggers.high_volume_threshold)
-            ).all()
-        )
-        regressions: dict[int, int] = dict(
-            self.session.execute(
-                select(t.issue_events.c.issue_id, func.count())
-                .join(t.issues, t.issues.c.id == t.issue_events.c.issue_id)
-                .where(
-                    t.issue_events.c.kind == "state_changed",
-                    t.issues.c.state.in_(_WORKING),
-                    t.issue_events.c.data["to"].as_string() == IssueState.REGRESSED.value,
-                )
-                .group_by(t.issue_events.c.issue_id)
-            ).all()
-        )
+        window = self.now - timedelta(days=RECURRING_WINDOW_DAYS)
+        days_failed: dict[int, set[Any]] = defaultdict(set)
+        for issue_id, at in self.session.execute(
+            select(t.occurrences.c.issue_id, t.occurrences.c.occurred_at)
+            .join(t.issues, t.issues.c.id == t.occurrences.c.issue_id)
+            .where(
+                t.occurrences.c.occurred_at > window,
+                t.occurrences.c.occurred_at <= self.now,
+                t.issues.c.state.in_(_WORKING),
+            )
+            .distinct()
+        ):
+            days_failed[issue_id].add(at.date())
         pattern_repos: dict[int, int] = dict(
             self.session.execute(
                 select(t.issues.c.pattern_id, func.count(t.issues.c.repository_id.distinct()))
@@ -453,42 +472,40 @@ class _Tick:
             if self._snoozed(row):
                 continue
             fired = dict(row["escalations"] or {})
-            untriaged = row["state"] == IssueState.OPEN.value
+            unanswered = row["state"] == IssueState.OPEN.value and row["assignee"] is None
             age = self.now - row["first_seen"]
             candidates: list[tuple[str, str]] = []
-            after = row["escalate_after_hours"]
-            if untriaged and after is not None and age >= timedelta(hours=after):
-                candidates.append(("untriaged", f"not triaged within {_hours(after)}"))
-            if row["id"] in volume:
+            critical_after = triggers.critical_response_time
+            if (
+                unanswered
+                and row["priority"] == Level.CRITICAL.value
+                and age >= timedelta(hours=critical_after)
+            ):
                 candidates.append(
                     (
-                        "high_volume",
-                        f"a check failed {volume[row['id']]} times in 24 h "
-                        f"(threshold {triggers.high_volume_threshold})",
+                        "critical_response",
+                        f"critical and no human response within {_hours(critical_after)}",
                     )
                 )
-            if regressions.get(row["id"], 0) >= triggers.recurring_issue_threshold:
+            after = row["escalate_after_hours"]
+            if unanswered and after is not None and age >= timedelta(hours=after):
+                candidates.append(("untriaged", f"not triaged within {_hours(after)}"))
+            days = len(days_failed.get(row["id"], ()))
+            if days >= triggers.recurring_issue_threshold:
                 candidates.append(
-                    ("recurring", f"regressed {regressions[row['id']]} times after resolution")
+                    (
+                        "recurring",
+                        f"failed on {days} different days in {RECURRING_WINDOW_DAYS} days "
+                        f"(threshold {triggers.recurring_issue_threshold})",
+                    )
                 )
             if row["pattern_id"] in pattern_repos:
                 n = pattern_repos[row["pattern_id"]]
                 candidates.append(("cross_repo", f"the same error pattern is in {n} repositories"))
             if row["sla_breached_at"] is not None:
                 candidates.append(("sla_breach", "past its SLA"))
-            # Last, on the priority the triggers above left: an escalation to critical in this
-            # tick is answered in this tick too, so the next tick has nothing left to do.
-            critical_after = triggers.critical_response_time
-            critical_response = (
-                "critical_response",
-                f"critical and not triaged within {_hours(critical_after)}",
-            )
-            if untriaged and age >= timedelta(hours=critical_after):
-                candidates.append(critical_response)
             current = dict(row)
             for trigger, reason in candidates:
-                if trigger == "critical_response" and current["priority"] != Level.CRITICAL.value:
-                    continue
                 if trigger in fired:
                     continue
                 data = escalate(self.session, current, trigger=trigger, reason=reason, now=self.now)
@@ -497,12 +514,87 @@ class _Tick:
                 current["escalation_level"] = data["level"]
                 current["priority"] = data["priority"]["to"]
                 self.summary.escalated.append((row["id"], trigger))
-                self._changed(current, "escalated", data)
+                self._changed(
+                    current, "escalated", {**data, "notify": self._recipients(current, trigger)}
+                )
+
+    def _recipients(self, row: Mapping[str, Any], trigger: str) -> list[str]:
+        """The expert first; from the second escalation on (or when a critical issue waits), the
+        configured escalation target too."""
+        who = [row["expert"] or row["assignee"] or "the expert"]
+        target = self.settings.lifecycle.escalation_target
+        if target and (int(row["escalation_level"] or 0) >= 2 or trigger == "critical_response"):
+            who.append(target)
+        return who
+
+    def repository_volume(self) -> None:
+        """``high_volume_threshold``: a repository with that many new issues (first failure) on
+        one UTC day gets one repository-level escalation naming them, once per repository and
+        day; no issue's priority changes. Days are judged up to the tick (today and
+        yesterday, so a tick after midnight still sees the day before)."""
+        threshold = self.settings.escalation_triggers.high_volume_threshold
+        today = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = today - timedelta(days=1)
+        rows = self.session.execute(
+            select(
+                t.issues.c.id,
+                t.issues.c.first_seen,
+                t.issues.c.escalations,
+                t.repositories.c.name,
+            )
+            .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
+            .where(t.issues.c.first_seen >= since, t.issues.c.first_seen <= self.now)
+            .order_by(t.issues.c.id)
+        ).all()
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            groups[(row.name, row.first_seen.date().isoformat())].append(row)
+        for (repository, day), members in sorted(groups.items()):
+            if len(members) < threshold:
+                continue
+            if any((m.escalations or {}).get("high_volume") == day for m in members):
+                continue  # this repository's day was escalated already
+            ids = [m.id for m in members]
+            listed = ", ".join(f"#{i}" for i in ids[:20]) + (" ..." if len(ids) > 20 else "")
+            reason = (
+                f"{repository}: {len(ids)} new issues on {day} (threshold {threshold}): {listed}"
+            )
+            for m in members:
+                marks = dict(m.escalations or {})
+                marks["high_volume"] = day
+                self.session.execute(
+                    update(t.issues).where(t.issues.c.id == m.id).values(escalations=marks)
+                )
+                record_event(
+                    self.session,
+                    m.id,
+                    "repository_escalated",
+                    at=self.now,
+                    actor=Actor.RULE.value,
+                    data={"trigger": "high_volume", "reason": reason, "issues": ids},
+                )
+            self.summary.repository_escalations.append((repository, day, ids))
+            if self.hook is not None:
+                first = (
+                    self.session.execute(
+                        select(t.issues, t.repositories.c.name.label("repository"))
+                        .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
+                        .where(t.issues.c.id == ids[0])
+                    )
+                    .mappings()
+                    .one()
+                )
+                self._changed(
+                    dict(first),
+                    "repository_escalated",
+                    {"trigger": f"high_volume:{repository}:{day}", "reason": reason, "issues": ids},
+                )
 
 
 _CHANGE_TEXT = {
     "resolved": "Issue #{id} {to}: {reason}",
-    "escalated": "Issue #{id} escalated to {priority}: {reason}",
+    "escalated": "Issue #{id} escalated to {priority}: {reason}{notify}",
+    "repository_escalated": "Many new issues: {reason}",
     "sla_breached": "Issue #{id} breached its SLA: {reason}",
 }
 
@@ -514,8 +606,13 @@ def notify_change(
     transaction; its key (issue, change, trigger, time) makes a repeated tick a no-op."""
     at: datetime = data["at"]
     priority = data["priority"]["to"] if isinstance(data.get("priority"), dict) else row["priority"]
+    who = data.get("notify") or []
     text = _CHANGE_TEXT[kind].format(
-        id=row["id"], to=data.get("to", ""), reason=data.get("reason", ""), priority=priority
+        id=row["id"],
+        to=data.get("to", ""),
+        reason=data.get("reason", ""),
+        priority=priority,
+        notify=f" (notifying {', '.join(who)})" if who else "",
     )
     tag = data.get("trigger") or data.get("to") or kind
     enqueue_notification(

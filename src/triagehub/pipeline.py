@@ -47,6 +47,7 @@ from triagehub.core.fingerprint import (
     template_hash,
 )
 from triagehub.core.history import CheckHistory
+from triagehub.core.lifecycle import escalated_priority
 from triagehub.core.models import (
     CheckResult,
     HistoryClass,
@@ -850,7 +851,12 @@ class Ingestor:
             source = "llm"
         level = int(row.get("escalation_level") or 0)
         if level:  # escalation raised the priority; a new classification keeps it raised
-            fields["priority"] = Level.from_rank(Level(fields["priority"]).rank + level).value
+            fields["priority"] = escalated_priority(
+                Level(fields["priority"]),
+                severity=Level(fields["severity"]),
+                kind=fields["kind"],
+                level=level,
+            ).value
         overrides = row.get("overrides") or {}
         if overrides:
             fields.update({k: v for k, v in overrides.items() if k in fields})

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from triagehub.core.models import IssueState
+from triagehub.core.models import IssueState, Level
 from triagehub.errors import InputError
 
 S = IssueState
@@ -125,3 +125,25 @@ def healed_episodes(
         if healed_at is not None:
             episodes.append(Episode(after=start, resolved_at=healed_at, regressed_at=end))
     return episodes
+
+
+# -- escalation ----------------------------------------------------------------------------------
+
+# Kinds whose failures are low severity whatever their rule says: style and lint.
+_LOW_KINDS = frozenset({"lint", "format"})
+
+
+def escalated_priority(priority: Level, *, severity: Level, kind: str, level: int) -> Level:
+    """The priority of an issue escalated ``level`` times, from its classified ``priority``.
+
+    Escalation raises it one step at most, whatever the number of triggers; never to
+    ``critical`` (reserved for what the classification calls P0: main-branch build or deploy
+    breaks in critical repositories, production data failures, security); and never lifts a
+    low-severity issue (warnings, warn-severity dbt tests, lint, style) above ``medium``.
+    """
+    if level <= 0 or priority is Level.CRITICAL:
+        return priority
+    ceiling = Level.MEDIUM if severity is Level.LOW or kind in _LOW_KINDS else Level.HIGH
+    if priority.rank >= ceiling.rank:
+        return priority
+    return Level.from_rank(priority.rank + 1)
