@@ -75,6 +75,18 @@ def _open_priorities(engine: Engine) -> Counter[str]:
         return Counter(rows)
 
 
+def _escalation_events(engine: Engine, at: datetime) -> int:
+    """Issue escalations written by the tick at ``at`` (each is one notification)."""
+    with Session(engine) as session:
+        return len(
+            session.execute(
+                select(t.issue_events.c.id).where(
+                    t.issue_events.c.kind == "escalated", t.issue_events.c.at == at
+                )
+            ).all()
+        )
+
+
 def replay(name: str, reports: list[RunReport], settings: Settings, *, ticks: bool) -> Replay:
     by_day: dict[datetime, list[RunReport]] = {}
     for r in sorted(reports, key=lambda r: r.occurred_at or END):
@@ -91,7 +103,7 @@ def replay(name: str, reports: list[RunReport], settings: Settings, *, ticks: bo
             escalated = repo = resolved = 0
             if ticks:
                 summary = run_tick(engine, settings, clock=clock)
-                escalated = len(summary.escalated)
+                escalated = _escalation_events(engine, clock.now())
                 repo = len(getattr(summary, "repository_escalations", []))
                 resolved = len(summary.auto_resolved) + len(summary.resolved)
             result.days.append(Day(n, _open_priorities(engine), escalated, repo, resolved))

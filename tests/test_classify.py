@@ -617,3 +617,25 @@ def test_a_credentials_error_in_a_deploy_step_is_a_deployment_failure() -> None:
         ),
     )
     assert found.kind.value == "deployment"
+
+
+def test_a_warning_stays_at_most_medium_even_under_a_high_priority_rule() -> None:
+    settings = parse_settings(
+        {
+            "repositories": {
+                "acme/app": {
+                    "priority_level": "critical",
+                    "automation_rules": {"test_failures": {"priority": "high"}},
+                }
+            }
+        },
+        "t.yaml",
+    )
+    c = Classifier(settings).classify(
+        _input(
+            "Warning in test not_null_orders_id\n  Got 3 results, configured to warn if != 0",
+            source="dbt",
+            check="test.shop.not_null_orders_id",
+        )
+    )
+    assert (c.severity.value, c.priority.value) == ("low", "medium")

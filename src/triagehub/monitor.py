@@ -439,8 +439,9 @@ class _Tick:
         - ``sla_breach``: past its SLA.
 
         ``high_volume_threshold`` is a repository-level trigger (``repository_volume``).
-        Escalating records the trigger and the level and notifies; only the first escalation of
-        an issue raises its priority, one step (``escalated_priority``).
+        Triggers that fire in the same tick make one escalation (one event naming them all,
+        one notification). Escalating records the triggers and the level and notifies; only the
+        first escalation of an issue raises its priority, one step (``escalated_priority``).
         """
         self.repository_volume()
         triggers = self.settings.escalation_triggers
@@ -504,19 +505,25 @@ class _Tick:
                 candidates.append(("cross_repo", f"the same error pattern is in {n} repositories"))
             if row["sla_breached_at"] is not None:
                 candidates.append(("sla_breach", "past its SLA"))
+            new = [(trigger, reason) for trigger, reason in candidates if trigger not in fired]
+            if not new:
+                continue
+            # Triggers firing in the same tick make one escalation (one event, one message).
             current = dict(row)
-            for trigger, reason in candidates:
-                if trigger in fired:
-                    continue
-                data = escalate(self.session, current, trigger=trigger, reason=reason, now=self.now)
-                fired[trigger] = self.now.isoformat()
-                current["escalations"] = fired
-                current["escalation_level"] = data["level"]
-                current["priority"] = data["priority"]["to"]
-                self.summary.escalated.append((row["id"], trigger))
-                self._changed(
-                    current, "escalated", {**data, "notify": self._recipients(current, trigger)}
-                )
+            data = escalate(
+                self.session,
+                current,
+                trigger=new[0][0],
+                also=[trigger for trigger, _ in new[1:]],
+                reason="; ".join(reason for _, reason in new),
+                now=self.now,
+            )
+            current["escalation_level"] = data["level"]
+            current["priority"] = data["priority"]["to"]
+            self.summary.escalated.extend((row["id"], trigger) for trigger, _ in new)
+            self._changed(
+                current, "escalated", {**data, "notify": self._recipients(current, new[0][0])}
+            )
 
     def _recipients(self, row: Mapping[str, Any], trigger: str) -> list[str]:
         """The expert first; from the second escalation on (or when a critical issue waits), the

@@ -139,12 +139,14 @@ def escalate(
     trigger: str,
     reason: str,
     now: datetime,
+    also: list[str] | None = None,
 ) -> dict[str, Any]:
     """Escalate once per trigger: count it and record the event; the first escalation raises the
     priority one step (``escalated_priority``: never to critical, low severity at most medium),
     later ones only notify further. Returns the event's data."""
     escalations = dict(row["escalations"] or {})
-    escalations[trigger] = now.isoformat().replace("+00:00", "Z")
+    for fired in (trigger, *(also or ())):
+        escalations[fired] = now.isoformat().replace("+00:00", "Z")
     before = Level(row["priority"])
     after = (
         before
@@ -162,11 +164,13 @@ def escalate(
             updated_at=now,
         )
     )
-    data = {
+    data: dict[str, Any] = {
         "trigger": trigger,
         "reason": reason,
         "priority": {"from": before.value, "to": after.value},
         "level": int(row["escalation_level"] or 0) + 1,
     }
+    if also:
+        data["triggers"] = [trigger, *also]
     record_event(session, row["id"], "escalated", at=now, actor=Actor.RULE.value, data=data)
     return data

@@ -367,6 +367,12 @@ def _builtin(inp: ClassifyInput, settings: Settings) -> tuple[dict[str, Any], li
         f"{repo.priority_level.value}, history {inp.history.value}"
     )
     priority, expert, sla_hours, escalate_after = _routing(repo, kind, priority, settings, why)
+    if (severity is Level.LOW or kind in (Kind.LINT, Kind.FORMAT)) and priority.rank > 1:
+        why.append(
+            f"priority=medium: a {kind.value} failure of {severity.value} severity (a "
+            "warning, lint or style) stays at most medium"
+        )
+        priority = Level.MEDIUM
     decision = _decision(inp, category, why)
     fields: dict[str, Any] = {
         "category": category,
