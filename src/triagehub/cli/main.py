@@ -947,6 +947,8 @@ def demo(
         out.print(result.headline(), markup=False)
         for line in result.scenario_lines():
             out.print(f"  {line}", markup=False)
+        for line in result.monitor_lines():
+            out.print(f"  {line}", markup=False)
         if result.issues:
             first = result.issues[0].id
             out.print(f"\nTry: triagehub --db {url} issues show {first}", markup=False)
