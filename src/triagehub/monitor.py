@@ -4,17 +4,22 @@ Each tick, in one transaction (on PostgreSQL under an advisory lock, so only one
 tick at a time):
 
 1. **Snooze expiry**: issues snoozed until a time that has come are unsnoozed.
-2. **Auto-resolution**: an issue in a working state whose checks all passed ``K`` runs in a row
-   after its last failure (``Settings.auto_resolve_after``: per category, repository, or the
-   default 3) closes: ``auto_resolved`` when transient, else ``resolved``. Flaky issues never
-   auto-close (their checks pass most of the time; closing them would only churn).
+2. **Auto-resolution and regressions, in event time**: an issue in a working state whose checks
+   all passed ``K`` runs in a row after its last failure (``Settings.auto_resolve_after``: per
+   category, repository, or the default 3) closes: ``auto_resolved`` when transient, else
+   ``resolved``, stamped with the K-th green run's finish. The healings the runs prove are compared
+   with the timeline and reconciled (a late tick or a backfill writes a past healing and the
+   regression that followed it; a late failure inside a green streak takes its resolution back).
+   Flaky issues never auto-close (their checks pass most of the time; closing them would churn).
 3. **False positives**: issues classified ``false_positive`` close as ``false_positive``.
 4. **SLA**: an issue still being worked on past ``sla_due_at`` is marked breached (once).
-5. **Escalation** (each trigger at most once per issue, never while snoozed): untriaged past
-   ``escalate_after`` hours; critical and untriaged past ``critical_response_time`` hours; a
-   check failing more than ``high_volume_threshold`` times in 24 hours; an issue that regressed
-   ``recurring_issue_threshold`` times; a pattern seen in ``cross_repo_correlation_threshold``
-   repositories; an SLA breach. Escalating raises the priority one level and records why.
+5. **Escalation** (``_Tick.escalations``; each trigger at most once per issue, never while
+   snoozed, the triggers of one tick as one escalation): untriaged past ``escalate_after`` hours;
+   critical without a human response past ``critical_response_time`` hours; failing on
+   ``recurring_issue_threshold`` days of the last 7; a pattern in
+   ``cross_repo_correlation_threshold`` repositories; an SLA breach. Priority goes up one step at
+   most (never to critical; low severity at most medium). ``high_volume_threshold`` new issues
+   of a repository in a day make one repository-level escalation naming them.
 6. **GitHub issues** (repositories with ``github_issues``): a sync job for each issue changed
    since its last sync (:mod:`triagehub.sync.github_issues`).
 
