@@ -266,9 +266,16 @@ def test_priority_combines_severity_repository_and_history() -> None:
     msg = "AssertionError: assert 1 == 2"
     assert classifier.classify(_input(msg, repository="acme/crit")).priority.value == "high"
     assert classifier.classify(_input(msg, repository="acme/low")).priority.value == "low"
+    # persistent raises it, but critical needs a high-severity failure (here: on main)
     assert (
         classifier.classify(
             _input(msg, repository="acme/crit", history=HistoryClass.PERSISTENT)
+        ).priority.value
+        == "high"
+    )
+    assert (
+        classifier.classify(
+            _input(msg, repository="acme/crit", history=HistoryClass.PERSISTENT, branch="main")
         ).priority.value
         == "critical"
     )
@@ -639,3 +646,15 @@ def test_a_warning_stays_at_most_medium_even_under_a_high_priority_rule() -> Non
         )
     )
     assert (c.severity.value, c.priority.value) == ("low", "medium")
+
+
+def test_critical_priority_needs_a_high_severity_failure() -> None:
+    settings = parse_settings({"repositories": {"acme/app": {"priority_level": "critical"}}}, "t")
+    noisy = Classifier(settings).classify(
+        _input("curl: (56) Recv failure: Connection reset by peer", history=HistoryClass.PERSISTENT)
+    )
+    assert noisy.severity.value == "medium" and noisy.priority.value == "high"
+    broken_main = Classifier(settings).classify(
+        _input("AssertionError: assert total == 42", branch="main")
+    )
+    assert (broken_main.severity.value, broken_main.priority.value) == ("high", "critical")

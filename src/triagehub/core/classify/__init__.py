@@ -362,6 +362,10 @@ def _builtin(inp: ClassifyInput, settings: Settings) -> tuple[dict[str, Any], li
     repo = settings.repository(inp.repository)
     rank = severity.rank + _REPO_ADJUST[repo.priority_level] + _HISTORY_ADJUST[inp.history]
     priority = Level.from_rank(rank)
+    if priority is Level.CRITICAL and severity.rank < Level.HIGH.rank:
+        # Critical is for P0: a high-severity break (main-branch build or deploy, production
+        # data) in a critical repository, or a critical one (security, outage) anywhere.
+        priority = Level.HIGH
     why.append(
         f"priority={priority.value}: severity {severity.value}, repository "
         f"{repo.priority_level.value}, history {inp.history.value}"
