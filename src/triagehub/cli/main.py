@@ -697,7 +697,13 @@ def monitor(
         ("resolved (green again)", summary.resolved),
         ("closed as false positive", summary.false_positives),
         ("SLA breached", summary.sla_breached),
-        ("escalated", [i for i, _ in summary.escalated]),
+        ("regressed (healed, then failed)", summary.regressed),
+        ("resolution taken back", summary.reopened),
+        ("escalated", list(dict.fromkeys(i for i, _ in summary.escalated))),
+        (
+            "repository escalations (volume)",
+            [i for _, _, ids in summary.repository_escalations for i in ids],
+        ),
         ("agent notified", summary.agent_notified),
     )
     for name, ids in rows:
