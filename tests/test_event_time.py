@@ -194,3 +194,21 @@ def test_any_arrival_order_and_any_ticks_end_in_the_live_states_and_timeline(
             run_tick(engine, cfg, clock=clock)
     run_tick(engine, cfg, clock=clock)
     assert _state(engine) == live
+
+
+def test_resolutions_from_before_pass_times_were_kept_are_left_alone(engine: Engine) -> None:
+    """A database upgraded to 0014 has no pass times for the green runs it saw before: the
+    resolutions they proved stay as they are."""
+    clock = FixedClock(h(0))
+    cfg = Settings()
+    reports = [_report(0, FAIL, h(0)), *(_report(n, PASS, h(n)) for n in (1, 2, 3))]
+    ingest_reports(engine, reports, cfg, clock=clock)
+    clock.set(h(4))
+    run_tick(engine, cfg, clock=clock)
+    before = _state(engine)
+    assert before[0] == "resolved"
+    with engine.begin() as conn:
+        conn.execute(t.check_stats.update().values(pass_times=None))
+    clock.set(h(5))
+    assert run_tick(engine, cfg, clock=clock).changes == 0
+    assert _state(engine) == before

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, select, text, true, update
 from sqlalchemy.orm import Session
 
 from triagehub.clock import Clock, SystemClock
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 LOCK_KEY = zlib.crc32(b"triagehub-monitor-tick")
 # The window of the recurring trigger: failures on N different days within it.
 RECURRING_WINDOW_DAYS = 7
+# Issues auto-resolved and untouched (no failure reached them) for longer are not re-judged.
+RECONCILE_CLOSED_DAYS = 7
 _RECENT_BITS = 63
 _WORKING = [s.value for s in WORKING_STATES]
 
@@ -216,8 +218,13 @@ class _Tick:
             select(t.issues, t.repositories.c.name.label("repository"))
             .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
             .where(
-                t.issues.c.state.in_([*_WORKING, *machine_closed]),
                 t.issues.c.history_class != HistoryClass.FLAKY.value,
+                t.issues.c.state.in_(_WORKING)
+                | (
+                    t.issues.c.state.in_(machine_closed)
+                    # a closed issue changes only when a failure reaches it (late or new)
+                    & (t.issues.c.updated_at >= self.now - timedelta(days=RECONCILE_CLOSED_DAYS))
+                ),
             )
             .order_by(t.issues.c.id)
         )
@@ -228,22 +235,25 @@ class _Tick:
     def _reconcile_chunk(self, rows: list[dict[str, Any]]) -> None:
         ids = [r["id"] for r in rows]
         checks: dict[int, dict[int, tuple[list[datetime], bool, bool]]] = defaultdict(dict)
-        for issue_id, check_id, pass_times, flaky in self.session.execute(
+        forgotten: dict[int, datetime] = {}
+        for issue_id, check_id, pass_times, flaky, last_pass in self.session.execute(
             select(
                 t.issue_checks.c.issue_id,
                 t.issue_checks.c.check_id,
                 t.check_stats.c.pass_times,
                 t.check_stats.c.flaky,
+                t.check_stats.c.last_pass_at,
             )
             .join(t.check_stats, t.check_stats.c.check_id == t.issue_checks.c.check_id)
             .where(t.issue_checks.c.issue_id.in_(ids))
         ):
-            times = list(pass_times or ())
-            checks[issue_id][check_id] = (
-                [from_micros(v) for v in times],
-                bool(flaky),
-                len(times) >= MAX_PASS_TIMES,
-            )
+            times = [from_micros(v) for v in pass_times or ()]
+            checks[issue_id][check_id] = (times, bool(flaky), len(times) >= MAX_PASS_TIMES)
+            if not times and last_pass is not None:
+                # Green runs from before pass times were kept (a database older than 0014):
+                # what happened up to the last of them is not judged again.
+                seen = last_pass + timedelta(microseconds=1)
+                forgotten[issue_id] = max(seen, forgotten.get(issue_id, seen))
         events: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
         for event in self.session.execute(
             select(t.issue_events)
@@ -261,6 +271,11 @@ class _Tick:
         ]
         failures: dict[int, dict[datetime, tuple[str | None, int]]] = defaultdict(dict)
         if wanted:
+            # Failures from the oldest green run kept on (older gaps hold no known green run),
+            # and the last failure before it (the start of the first gap).
+            oldest = [p[0] for i in wanted for p, _, _ in checks[i].values() if p]
+            floor = min(oldest) if oldest else None
+            recent = t.occurrences.c.occurred_at >= floor if floor is not None else true()
             for issue_id, at, commit, run_id in self.session.execute(
                 select(
                     t.occurrences.c.issue_id,
@@ -269,14 +284,27 @@ class _Tick:
                     func.min(t.runs.c.id),
                 )
                 .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)
-                .where(t.occurrences.c.issue_id.in_(wanted))
+                .where(t.occurrences.c.issue_id.in_(wanted), recent)
                 .group_by(t.occurrences.c.issue_id, t.occurrences.c.occurred_at)
             ):
                 failures[issue_id][at] = (commit, run_id)
+            if floor is not None:
+                for issue_id, at in self.session.execute(
+                    select(t.occurrences.c.issue_id, func.max(t.occurrences.c.occurred_at))
+                    .where(
+                        t.occurrences.c.issue_id.in_(wanted), t.occurrences.c.occurred_at < floor
+                    )
+                    .group_by(t.occurrences.c.issue_id)
+                ):
+                    failures[issue_id][at] = (None, 0)  # only a gap's start, never a regression
         for row in rows:
             if row["id"] in failures:
                 self._reconcile(
-                    row, checks[row["id"]], events.get(row["id"], []), failures[row["id"]]
+                    row,
+                    checks[row["id"]],
+                    events.get(row["id"], []),
+                    failures[row["id"]],
+                    forgotten.get(row["id"]),
                 )
 
     def _reconcile(
@@ -285,6 +313,7 @@ class _Tick:
         checks: Mapping[int, tuple[list[datetime], bool, bool]],
         events: list[Mapping[str, Any]],
         failures: Mapping[datetime, tuple[str | None, int]],
+        forgotten: datetime | None = None,
     ) -> None:
         if not checks or any(flaky for _, flaky, _ in checks.values()):
             return  # flaky stays flaky: no open/close churn
@@ -294,8 +323,10 @@ class _Tick:
             return  # closed by a person: theirs to reopen
         needed = self.settings.auto_resolve_after(row["repository"], row["category"])
         # Green runs before the oldest one kept may be forgotten: judge only the gaps after it.
-        forgotten = [p[0] for p, _, full in checks.values() if full and p]
-        known_from = max(forgotten) if forgotten else None
+        cut = [p[0] for p, _, full in checks.values() if full and p]
+        if forgotten is not None:
+            cut.append(forgotten)
+        known_from = max(cut) if cut else None
         times = sorted(failures)
         boundary = next((f for f in times if known_from is None or f >= known_from), None)
         if boundary is None:
