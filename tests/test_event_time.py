@@ -212,3 +212,22 @@ def test_resolutions_from_before_pass_times_were_kept_are_left_alone(engine: Eng
     clock.set(h(5))
     assert run_tick(engine, cfg, clock=clock).changes == 0
     assert _state(engine) == before
+
+
+def test_a_backfill_in_one_batch_then_one_tick_gives_the_live_timeline(engine: Engine) -> None:
+    cfg = Settings()
+    outcomes = [FAIL, PASS, PASS, PASS, FAIL, PASS, FAIL, PASS, PASS, PASS]
+    reports = [_report(n, o, h(n)) for n, o in enumerate(outcomes)]
+    clock = FixedClock(h(0))
+    for n, report in enumerate(reports):  # live
+        clock.set(h(n) + timedelta(minutes=1))
+        ingest_reports(engine, [report], cfg, clock=clock)
+        run_tick(engine, cfg, clock=clock)
+    live = _state(engine)
+    assert live[0] == "resolved" and live[1] == h(9)
+    assert [to for _, _, _, to, _ in live[2]] == ["resolved", "regressed", "resolved"]
+    _wipe(engine)
+    clock.set(h(30 * 24))  # polled a month later, all at once
+    ingest_reports(engine, list(reversed(reports)), cfg, clock=clock)
+    run_tick(engine, cfg, clock=clock)
+    assert _state(engine) == live
