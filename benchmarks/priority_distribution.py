@@ -357,8 +357,10 @@ def _final(r: Replay) -> str:
     last = r.days[-1]
     shares = "/".join(f"{last.share(lv):.0%}" for lv in LEVELS)
     peak = max(d.share("critical") for d in r.days)
+    most = max(d.open["critical"] for d in r.days)
     return (
-        f"{r.name}: open {sum(last.open.values())}, c/h/m/l {shares}, peak critical {peak:.0%}, "
+        f"{r.name}: open {sum(last.open.values())}, c/h/m/l {shares}, peak critical {peak:.0%} "
+        f"({most} issues), "
         f"escalations {r.escalations}"
     )
 
