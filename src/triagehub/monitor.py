@@ -45,11 +45,20 @@ from sqlalchemy.orm import Session
 
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
-from triagehub.core.history import MAX_PASS_TIMES, from_micros
+from triagehub.core.classify import Classifier, ClassifyInput, detect_kind, exit_code_of
+from triagehub.core.history import (
+    MAX_PASS_TIMES,
+    Outcome,
+    Replay,
+    event_time_class,
+    from_micros,
+    replay,
+)
 from triagehub.core.lifecycle import WORKING_STATES, Actor, healed_episodes
-from triagehub.core.models import Category, HistoryClass, IssueState, Level
+from triagehub.core.models import Category, IssueState, Level, Scope, Status
 from triagehub.errors import TriagehubError
 from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_notification
+from triagehub.pipeline import reclassify_issue
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, escalate, record_event
 from triagehub.sync.github_issues import enqueue_github_sync
@@ -83,6 +92,8 @@ class TickSummary:
     regressed: list[int] = field(default_factory=list)
     # A resolution that late evidence (a failure inside its green streak) took back.
     reopened: list[int] = field(default_factory=list)
+    # Classified again: the history class of its check in event time differed.
+    reclassified: list[int] = field(default_factory=list)
     # (repository, UTC day, issue ids): one escalation per repository and day on volume.
     repository_escalations: list[tuple[str, str, list[int]]] = field(default_factory=list)
 
@@ -100,6 +111,7 @@ class TickSummary:
                 self.agent_notified,
                 self.regressed,
                 self.reopened,
+                self.reclassified,
                 self.repository_escalations,
             )
         )
@@ -118,6 +130,7 @@ class TickSummary:
             "agent_notified": self.agent_notified,
             "regressed": self.regressed,
             "reopened": self.reopened,
+            "reclassified": self.reclassified,
             "repository_escalations": [
                 {"repository": repo, "day": day, "issues": ids}
                 for repo, day, ids in self.repository_escalations
@@ -218,7 +231,6 @@ class _Tick:
             select(t.issues, t.repositories.c.name.label("repository"))
             .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
             .where(
-                t.issues.c.history_class != HistoryClass.FLAKY.value,
                 t.issues.c.state.in_(_WORKING)
                 | (
                     t.issues.c.state.in_(machine_closed)
@@ -254,6 +266,8 @@ class _Tick:
                 # what happened up to the last of them is not judged again.
                 seen = last_pass + timedelta(microseconds=1)
                 forgotten[issue_id] = max(seen, forgotten.get(issue_id, seen))
+        replays = self._replays({c: p for per in checks.values() for c, (p, _, _) in per.items()})
+        self._classify_in_event_time(rows, replays)
         events: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
         for event in self.session.execute(
             select(t.issue_events)
@@ -302,21 +316,171 @@ class _Tick:
                 self._reconcile(
                     row,
                     checks[row["id"]],
+                    replays,
                     events.get(row["id"], []),
                     failures[row["id"]],
                     forgotten.get(row["id"]),
                 )
 
+    def _replays(self, passes: Mapping[int, list[datetime]]) -> dict[int, Replay]:
+        """Each check's outcomes by event time (``replay``): its failures (occurrences outside
+        storms, with their runs' commits and attempts) and its kept green runs (with the
+        commits and attempts of the runs of its repository that finished then)."""
+        if not passes:
+            return {}
+        repo_of: dict[int, int] = {}
+        outcomes: dict[int, list[Outcome]] = defaultdict(list)
+        ids = sorted(passes)
+        for chunk in (ids[i : i + 1000] for i in range(0, len(ids), 1000)):
+            repo_of.update(
+                self.session.execute(
+                    select(t.checks.c.id, t.checks.c.repository_id).where(t.checks.c.id.in_(chunk))
+                ).all()
+            )
+            for check_id, at, status, commit, repo_id, source, ext, attempt in self.session.execute(
+                select(
+                    t.occurrences.c.check_id,
+                    t.occurrences.c.occurred_at,
+                    t.occurrences.c.status,
+                    t.runs.c.commit_sha,
+                    t.runs.c.repository_id,
+                    t.runs.c.source,
+                    t.runs.c.external_id,
+                    t.runs.c.attempt,
+                )
+                .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)
+                .where(t.occurrences.c.check_id.in_(chunk), t.runs.c.storm.is_(False))
+                .distinct()
+            ):
+                outcomes[check_id].append(
+                    Outcome(
+                        at=at,
+                        failed=status != "flaky",
+                        commits=frozenset({commit} if commit else ()),
+                        runs=frozenset({(f"{repo_id}:{source}:{ext}", attempt)}),
+                        flaky=status == "flaky",
+                    )
+                )
+        wanted = {(repo_of[c], at) for c, times in passes.items() for at in times if c in repo_of}
+        runs_at: dict[tuple[int, datetime], list[tuple[str | None, str, int]]] = defaultdict(list)
+        for repo_id in sorted({r for r, _ in wanted}):
+            times = sorted({at for r, at in wanted if r == repo_id})
+            for chunk_t in (times[i : i + 500] for i in range(0, len(times), 500)):
+                for at, commit, source, ext, attempt in self.session.execute(
+                    select(
+                        t.runs.c.occurred_at,
+                        t.runs.c.commit_sha,
+                        t.runs.c.source,
+                        t.runs.c.external_id,
+                        t.runs.c.attempt,
+                    ).where(t.runs.c.repository_id == repo_id, t.runs.c.occurred_at.in_(chunk_t))
+                ):
+                    runs_at[(repo_id, at)].append((commit, f"{repo_id}:{source}:{ext}", attempt))
+        result: dict[int, Replay] = {}
+        flaky_clean = self.settings.history.flaky_clean_runs
+        for check_id, times in passes.items():
+            repo_id = repo_of.get(check_id)
+            for at in times:
+                found = runs_at.get((repo_id, at), []) if repo_id is not None else []
+                outcomes[check_id].append(
+                    Outcome(
+                        at=at,
+                        failed=False,
+                        commits=frozenset(c for c, _, _ in found if c),
+                        runs=frozenset((run, attempt) for _, run, attempt in found),
+                    )
+                )
+            result[check_id] = replay(outcomes[check_id], flaky_clean)
+        return result
+
+    def _classify_in_event_time(
+        self, rows: list[dict[str, Any]], replays: Mapping[int, Replay]
+    ) -> None:
+        """Give every issue the history class its check's outcomes give in event time
+        (``event_time_class``): the ingest judged it from the runs in their order of arrival.
+        Only an issue whose class differs is classified again, from its latest failure; the
+        new classification is stamped with that failure's time."""
+        todo = {r["id"]: r for r in rows if r["scope"] != Scope.STORM.value}
+        if not todo:
+            return
+        latest: dict[int, Mapping[str, Any]] = {}
+        query = (
+            select(
+                t.occurrences.c.issue_id,
+                t.occurrences.c.check_id,
+                t.occurrences.c.status,
+                t.occurrences.c.message,
+                t.occurrences.c.log_excerpt,
+                t.occurrences.c.duration_s,
+                t.checks.c.key.label("check"),
+                t.runs.c.branch,
+                t.runs.c.attempt,
+            )
+            .join(t.issues, t.issues.c.id == t.occurrences.c.issue_id)
+            .join(t.checks, t.checks.c.id == t.occurrences.c.check_id)
+            .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)
+            .where(
+                t.occurrences.c.issue_id.in_(sorted(todo)),
+                t.occurrences.c.occurred_at == t.issues.c.last_seen,
+            )
+        )
+        for found in self.session.execute(query).mappings():
+            occ: Mapping[str, Any] = dict(found)
+            key = (occ["check"], occ["message"], occ["status"])
+            have = latest.get(occ["issue_id"])
+            if have is None or key < (have["check"], have["message"], have["status"]):
+                latest[occ["issue_id"]] = occ
+        h = self.settings.history
+        classifier: Classifier | None = None
+        for issue_id, chosen in latest.items():
+            row, occ = todo[issue_id], chosen
+            check = replays.get(occ["check_id"])
+            if check is None:
+                continue
+            history = event_time_class(
+                check,
+                latest_failure=row["last_seen"],
+                issue_occurrences=int(row["occurrences"]),
+                recurring_threshold=h.recurring_threshold,
+                persistent_threshold=h.persistent_threshold,
+            )
+            if history.value == row["history_class"]:
+                continue
+            classifier = classifier or Classifier(self.settings)
+            message, excerpt = occ["message"], occ["log_excerpt"]
+            text = row["template"]
+            exit_code = exit_code_of(message, excerpt)
+            inp = ClassifyInput(
+                source=row["source"],
+                repository=row["repository"],
+                check=occ["check"],
+                text=text,
+                status=Status(occ["status"]),
+                branch=occ["branch"],
+                history=history,
+                kind=detect_kind(row["source"], occ["check"], text, exit_code),
+                message=message,
+                log=excerpt,
+                attempt=int(occ["attempt"]),
+                exit_code=exit_code,
+                duration_s=occ["duration_s"],
+            )
+            if reclassify_issue(
+                self.session, classifier, row, inp, at=row["last_seen"], now=self.now
+            ):
+                self.summary.reclassified.append(issue_id)
+
     def _reconcile(
         self,
         row: dict[str, Any],
         checks: Mapping[int, tuple[list[datetime], bool, bool]],
+        replays: Mapping[int, Replay],
         events: list[Mapping[str, Any]],
         failures: Mapping[datetime, tuple[str | None, int]],
         forgotten: datetime | None = None,
     ) -> None:
-        if not checks or any(flaky for _, flaky, _ in checks.values()):
-            return  # flaky stays flaky: no open/close churn
+        if not checks:
+            return
         current = IssueState(row["state"])
         machine = _machine_events(events)
         if current.is_closed and not (machine and events[-1]["id"] == machine[-1]["id"]):
@@ -331,9 +495,14 @@ class _Tick:
         boundary = next((f for f in times if known_from is None or f >= known_from), None)
         if boundary is None:
             return
-        episodes = healed_episodes(
-            times, {c: p for c, (p, _, _) in checks.items()}, needed, known_from=boundary
-        )
+        episodes = [
+            ep
+            for ep in healed_episodes(
+                times, {c: p for c, (p, _, _) in checks.items()}, needed, known_from=boundary
+            )
+            # a check flaky when the streak ended proves nothing: no open/close churn
+            if not any(r.flaky_at(ep.resolved_at) for c in checks if (r := replays.get(c)))
+        ]
         transient = row["category"] == Category.TRANSIENT.value
         target = IssueState.AUTO_RESOLVED if transient else IssueState.RESOLVED
         noun = "check" if len(checks) == 1 else f"{len(checks)} checks"

@@ -826,49 +826,7 @@ class Ingestor:
         )
 
     def _classify_into(self, work: _IssueWork, inp: ClassifyInput) -> None:
-        """Classify with the rules, then lay the LLM's verdict and the humans' overrides over the
-        result (a human's word is never overwritten by a machine)."""
-        row = work.row
-        c = self.classifier.classify(inp)
-        fields: dict[str, Any] = {
-            "category": c.category.value,
-            "kind": c.kind.value,
-            "severity": c.severity.value,
-            "priority": c.priority.value,
-            "history_class": c.history_class.value,
-            "decision": c.decision.value,
-            "rationale": c.rationale,
-            "confidence": c.confidence,
-            "expert": c.expert,
-            "labels": list(c.labels),
-            "escalate_after_hours": c.escalate_after,
-        }
-        source = "rules"
-        llm = row.get("llm_verdict")
-        if llm:
-            fields.update({k: v for k, v in llm.items() if k in LLM_FIELDS})
-            fields["rationale"] = f"{c.rationale}; llm: {llm.get('rationale', '')}"
-            source = "llm"
-        level = int(row.get("escalation_level") or 0)
-        if level:  # escalation raised the priority; a new classification keeps it raised
-            fields["priority"] = escalated_priority(
-                Level(fields["priority"]),
-                severity=Level(fields["severity"]),
-                kind=fields["kind"],
-                level=level,
-            ).value
-        overrides = row.get("overrides") or {}
-        if overrides:
-            fields.update({k: v for k, v in overrides.items() if k in fields})
-            if any(k in CLASSIFICATION_FIELDS for k in overrides):
-                source = "human"
-        fields["classification_source"] = source
-        fields["sla_due_at"] = (
-            row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None
-        )
-        if "sla_due_at" in overrides:
-            fields["sla_due_at"] = row["sla_due_at"]
-        row.update(fields)
+        _classify_row(self.classifier, work.row, inp)
 
     def _input_of(
         self, f: _Failure, work: _IssueWork, stats: dict[int, CheckHistory]
@@ -1277,6 +1235,92 @@ class Ingestor:
             known.update((int(i), int(c)) for i, c in rows)
         for w in old:
             w.row["checks_count"] += sum(1 for pk in w.checks if (w.row["id"], pk) not in known)
+
+
+def _classify_row(classifier: Classifier, row: dict[str, Any], inp: ClassifyInput) -> None:
+    """Classify with the rules, then lay the LLM's verdict and the humans' overrides over the
+    result (a human's word is never overwritten by a machine)."""
+    c = classifier.classify(inp)
+    fields: dict[str, Any] = {
+        "category": c.category.value,
+        "kind": c.kind.value,
+        "severity": c.severity.value,
+        "priority": c.priority.value,
+        "history_class": c.history_class.value,
+        "decision": c.decision.value,
+        "rationale": c.rationale,
+        "confidence": c.confidence,
+        "expert": c.expert,
+        "labels": list(c.labels),
+        "escalate_after_hours": c.escalate_after,
+    }
+    source = "rules"
+    llm = row.get("llm_verdict")
+    if llm:
+        fields.update({k: v for k, v in llm.items() if k in LLM_FIELDS})
+        fields["rationale"] = f"{c.rationale}; llm: {llm.get('rationale', '')}"
+        source = "llm"
+    level = int(row.get("escalation_level") or 0)
+    if level:  # escalation raised the priority; a new classification keeps it raised
+        fields["priority"] = escalated_priority(
+            Level(fields["priority"]),
+            severity=Level(fields["severity"]),
+            kind=fields["kind"],
+            level=level,
+        ).value
+    overrides = row.get("overrides") or {}
+    if overrides:
+        fields.update({k: v for k, v in overrides.items() if k in fields})
+        if any(k in CLASSIFICATION_FIELDS for k in overrides):
+            source = "human"
+    fields["classification_source"] = source
+    fields["sla_due_at"] = row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None
+    if "sla_due_at" in overrides:
+        fields["sla_due_at"] = row["sla_due_at"]
+    row.update(fields)
+
+
+_RECLASSIFIED = (
+    *_CLASSIFIED_FIELDS,
+    "rationale",
+    "labels",
+    "escalate_after_hours",
+    "classification_source",
+    "sla_due_at",
+)
+
+
+def reclassify_issue(
+    session: Session,
+    classifier: Classifier,
+    row: dict[str, Any],
+    inp: ClassifyInput,
+    *,
+    at: datetime,
+    now: datetime,
+) -> bool:
+    """Classify a stored issue again (the monitor's event-time history) and, when anything
+    changed, write it with a ``classified`` event stamped ``at``; ``row`` is updated in place."""
+    before = tuple(row[k] for k in _CLASSIFIED_FIELDS)
+    _classify_row(classifier, row, inp)
+    after = tuple(row[k] for k in _CLASSIFIED_FIELDS)
+    if after == before:
+        return False
+    row["updated_at"] = now
+    session.execute(
+        update(t.issues)
+        .where(t.issues.c.id == row["id"])
+        .values({k: row[k] for k in (*_RECLASSIFIED, "updated_at")})
+    )
+    data: dict[str, Any] = dict(zip(_CLASSIFIED_FIELDS, after, strict=True))
+    data["rationale"] = row["rationale"]
+    data["source"] = row["classification_source"]
+    session.execute(
+        insert(t.issue_events).values(
+            issue_id=row["id"], kind="classified", at=at, run_id=None, data=data, actor="triagehub"
+        )
+    )
+    return True
 
 
 ProgressCallback = Callable[[int], None]

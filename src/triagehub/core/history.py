@@ -8,6 +8,7 @@ as a set so that the arrival order of the runs never changes it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -139,3 +140,114 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     if current is None or candidate > current:
         return candidate
     return current
+
+
+# -- the history in event time -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One stored outcome of a check, for the event-time replay: a failure (an occurrence), a
+    green run (a kept pass time) or a result that said flaky itself. ``commits`` and ``runs``
+    (run key, attempt) name the run(s) it came from."""
+
+    at: datetime
+    failed: bool
+    commits: frozenset[str] = frozenset()
+    runs: frozenset[tuple[str, int]] = frozenset()
+    flaky: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A check's outcomes by event time: for each, whether it was flaky evidence and whether
+    the check was flaky after it (the sticky flag of ``CheckHistory``, decaying after
+    ``flaky_clean_runs`` clean green runs)."""
+
+    outcomes: tuple[Outcome, ...]
+    evidence: tuple[bool, ...]
+    flaky_after: tuple[bool, ...]
+
+    def flaky_at(self, at: datetime) -> bool:
+        """Was the check flaky once every outcome up to ``at`` was known?"""
+        state = False
+        for o, flaky in zip(self.outcomes, self.flaky_after, strict=True):
+            if o.at > at:
+                break
+            state = flaky
+        return state
+
+    def evidence_after(self, at: datetime) -> bool:
+        return any(e for o, e in zip(self.outcomes, self.evidence, strict=True) if o.at > at)
+
+    def consecutive_failures(self, at: datetime) -> int:
+        """Failures in a row up to ``at``, after the last green (or flaky) outcome."""
+        n = 0
+        for o in self.outcomes:
+            if o.at > at:
+                break
+            n = n + 1 if o.failed else 0
+        return n
+
+
+def replay(outcomes: Iterable[Outcome], flaky_clean_runs: int) -> Replay:
+    """Flaky evidence and the flaky flag in event time, whatever order the runs arrived in.
+
+    Evidence, as ``CheckHistory.apply`` defines it, judged against everything earlier in event
+    time: the result said flaky; a failure on a commit an earlier run passed on, or a pass on a
+    commit an earlier run failed on; a pass on a later attempt of a run that failed.
+    """
+    ordered = tuple(sorted(outcomes, key=lambda o: (o.at, o.failed, sorted(o.commits))))
+    passed_commits: set[str] = set()
+    failed_commits: set[str] = set()
+    failed_runs: dict[str, int] = {}
+    evidence: list[bool] = []
+    flaky_after: list[bool] = []
+    flaky, clean = False, 0
+    for o in ordered:
+        if o.flaky:
+            found = True
+        elif o.failed:
+            found = bool(o.commits & passed_commits)
+        else:
+            found = bool(o.commits & failed_commits) or any(
+                run in failed_runs and failed_runs[run] < attempt for run, attempt in o.runs
+            )
+        if o.failed:
+            failed_commits |= o.commits
+            for run, attempt in o.runs:
+                failed_runs[run] = min(attempt, failed_runs.get(run, attempt))
+        else:
+            passed_commits |= o.commits
+        if found:
+            flaky, clean = True, 0
+        elif flaky:
+            if o.failed:
+                clean = 0
+            else:
+                clean += 1
+                if clean >= flaky_clean_runs:
+                    flaky, clean = False, 0
+        evidence.append(found)
+        flaky_after.append(flaky)
+    return Replay(ordered, tuple(evidence), tuple(flaky_after))
+
+
+def event_time_class(
+    check: Replay,
+    *,
+    latest_failure: datetime,
+    issue_occurrences: int,
+    recurring_threshold: int,
+    persistent_threshold: int,
+) -> HistoryClass:
+    """The history class of an issue as live processing gives it, from its check's outcomes by
+    event time: the check's history when the issue last failed (flaky, then ``N`` failures in
+    a row, then the issue's occurrences), and flaky when a later green run proved it flaky."""
+    if check.flaky_at(latest_failure) or check.evidence_after(latest_failure):
+        return HistoryClass.FLAKY
+    if check.consecutive_failures(latest_failure) >= persistent_threshold:
+        return HistoryClass.PERSISTENT
+    if issue_occurrences >= recurring_threshold:
+        return HistoryClass.RECURRING
+    return HistoryClass.NEW
