@@ -214,7 +214,12 @@ def _issues(engine: Engine) -> list[tuple[Any, ...]]:
                 .order_by(t.issue_events.c.at, t.issue_events.c.id)
             ).all()
             timeline = [(at, a, d["from"], d["to"], d["reason"]) for at, a, d in events]
-            result.append((*fields, timeline))
+            created = session.execute(
+                select(t.issue_events.c.at, t.runs.c.external_id)
+                .join(t.runs, t.runs.c.id == t.issue_events.c.run_id)
+                .where(t.issue_events.c.issue_id == issue_id, t.issue_events.c.kind == "created")
+            ).all()
+            result.append((*fields, timeline, created))
     return result
 
 

@@ -228,6 +228,7 @@ class _IssueWork:
     events: list[dict[str, Any]] = field(default_factory=list)
     touched: bool = False
     latest: _Failure | None = None
+    earliest: _Failure | None = None  # the earliest failure of the batch, when before first_seen
     new_occurrences: int = 0
     new_pattern_member: bool = False
 
@@ -853,6 +854,8 @@ class Ingestor:
         row = work.row
         work.touched = True
         latest = f.at >= row["last_seen"] or (work.is_new and row["occurrences"] == 0)
+        if f.at < row["first_seen"] or (work.is_new and work.earliest is None):
+            work.earliest = f
         row["occurrences"] += 1
         work.new_occurrences += 1
         row["first_seen"] = min(row["first_seen"], f.at)
@@ -1059,6 +1062,26 @@ class Ingestor:
             self.summary.occurrences += len(failures)
             self._upsert_issue_checks(touched)
 
+        # ``created`` is stamped with the issue's first failure in event time, whatever failure
+        # arrived first: a late, earlier failure moves it back.
+        for w in touched:
+            first = w.earliest
+            if first is None:
+                continue
+            if w.is_new:
+                for e in w.events:
+                    if e["kind"] == "created":
+                        e["at"], e["run_id"] = first.at, first.run_pk
+            else:
+                session.execute(
+                    update(t.issue_events)
+                    .where(
+                        t.issue_events.c.issue_id == w.row["id"],
+                        t.issue_events.c.kind == "created",
+                        t.issue_events.c.at > first.at,
+                    )
+                    .values(at=first.at, run_id=first.run_pk)
+                )
         events: list[dict[str, Any]] = []
         for w in touched:
             issue_id = w.row["id"]
