@@ -5,6 +5,7 @@ in the same states and timelines whatever order they arrive in and whenever the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
+from triagehub.core.history import Outcome, event_time_class, replay
 from triagehub.core.lifecycle import Episode, healed_episodes
-from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.models import CheckResult, HistoryClass, RunReport, Status
 from triagehub.monitor import run_tick
 from triagehub.pipeline import ingest_reports
 from triagehub.store import tables as t
@@ -57,6 +59,45 @@ def test_a_failure_inside_the_green_streak_breaks_it() -> None:
 
 def test_gaps_before_the_known_history_are_not_judged() -> None:
     assert healed_episodes([h(0), h(10)], {1: [h(1), h(2), h(3)]}, 3, known_from=h(5)) == []
+
+
+def _outcome(hour: int, failed: bool, commit: str) -> Outcome:
+    return Outcome(at=h(hour), failed=failed, commits=frozenset({commit}))
+
+
+def test_the_replay_judges_flaky_evidence_in_event_time_whatever_the_order() -> None:
+    runs = [
+        _outcome(0, True, "c1"),
+        _outcome(1, False, "c1"),
+        *(_outcome(n, False, f"c{n}") for n in range(2, 14)),
+    ]
+    forward, backward = replay(runs, 10), replay(list(reversed(runs)), 10)
+    assert forward == backward
+    assert forward.evidence[:2] == (False, True)  # the pass on the failed commit
+    assert forward.flaky_at(h(0)) is False and forward.flaky_at(h(1)) is True
+    assert forward.flaky_at(h(10)) is True  # nine clean green runs: still flaky
+    assert forward.flaky_at(h(11)) is False  # the tenth clears it
+
+
+def test_a_retry_that_passes_is_flaky_evidence() -> None:
+    failed = Outcome(at=h(0), failed=True, runs=frozenset({("1:gh:r1", 1)}))
+    retried = Outcome(at=h(1), failed=False, runs=frozenset({("1:gh:r1", 2)}))
+    other = Outcome(at=h(1), failed=False, runs=frozenset({("1:gh:r2", 2)}))
+    assert replay([retried, failed], 10).evidence == (False, True)
+    assert replay([other, failed], 10).evidence == (False, False)
+
+
+def test_the_event_time_class_is_the_history_when_the_issue_last_failed() -> None:
+    kw = {"issue_occurrences": 5, "recurring_threshold": 3, "persistent_threshold": 5}
+    five = [_outcome(n, True, f"c{n}") for n in range(5)]
+    check = replay([_outcome(9, False, "c9"), *five], 10)
+    assert event_time_class(check, latest_failure=h(4), **kw) is HistoryClass.PERSISTENT
+    # a pass between the failures (in event time, whenever it arrived) breaks the row
+    broken = replay([*five, _outcome(2, False, "c2x")], 10)
+    assert event_time_class(broken, latest_failure=h(4), **kw) is HistoryClass.RECURRING
+    # a later green run on a failed commit: flaky
+    flaky = replay([*five, _outcome(6, False, "c4")], 10)
+    assert event_time_class(flaky, latest_failure=h(4), **kw) is HistoryClass.FLAKY
 
 
 # -- in the store --------------------------------------------------------------------------------
@@ -150,6 +191,50 @@ def test_a_late_failure_inside_the_green_streak_takes_the_resolution_back(
     assert summary.reopened
     state, resolved_at, timeline = _state(engine)
     assert (state, resolved_at, timeline) == ("open", None, [])
+
+
+def _ingest_in(engine: Engine, reports: list[RunReport], order: list[int]) -> Any:
+    _wipe(engine)
+    cfg = Settings()
+    clock = FixedClock(h(24))
+    for n in order:
+        clock.set(clock.now() + timedelta(minutes=5))
+        ingest_reports(engine, [reports[n]], cfg, clock=clock)
+    run_tick(engine, cfg, clock=clock)
+    with Session(engine) as session:
+        row = session.execute(
+            select(t.issues.c.state, t.issues.c.category, t.issues.c.history_class)
+        ).one()
+    return tuple(row), _state(engine)
+
+
+def test_five_network_errors_in_a_row_are_infrastructure_whatever_the_arrival(
+    engine: Engine,
+) -> None:
+    """Five failures in a row (event time) make the check persistent: the network error is an
+    infrastructure issue, resolved, not a transient one auto-resolved, even when green runs
+    arrived between them and the ingest saw at most three in a row."""
+    outcomes = [NET] * 5 + [PASS] * 3
+    reports = [_report(n, o, h(n)) for n, o in enumerate(outcomes)]
+    live = _ingest_in(engine, reports, list(range(8)))
+    assert live[0] == ("resolved", "infrastructure_issue", "persistent")
+    assert live[1][1] == h(7)
+    mixed = _ingest_in(engine, reports, [5, 0, 1, 6, 2, 3, 4, 7])
+    assert mixed == live
+
+
+def test_a_late_failure_on_a_commit_that_passed_makes_the_check_flaky(engine: Engine) -> None:
+    """Failed on c1, passed on c1, then three green runs: flaky from the second run on, so the
+    streak heals nothing. Arriving last, the failure saw c3 as the last green commit."""
+    reports = [
+        replace(_report(0, FAIL, h(0)), commit="c1"),
+        replace(_report(1, PASS, h(1)), commit="c1"),
+        *(_report(n, PASS, h(n)) for n in (2, 3, 4)),
+    ]
+    live = _ingest_in(engine, reports, [0, 1, 2, 3, 4])
+    assert live[0] == ("open", "transient_failure", "flaky")
+    assert live[1] == ("open", None, [])
+    assert _ingest_in(engine, reports, [1, 2, 3, 4, 0]) == live
 
 
 # A flaky check: it fails and passes on the same commit (outcome, commit of the run).
