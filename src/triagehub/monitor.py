@@ -10,7 +10,12 @@ tick at a time):
    ``resolved``, stamped with the K-th green run's finish. The healings the runs prove are compared
    with the timeline and reconciled (a late tick or a backfill writes a past healing and the
    regression that followed it; a late failure inside a green streak takes its resolution back).
-   Flaky issues never auto-close (their checks pass most of the time; closing them would churn).
+   First, the history class is settled in event time (``_classify_in_event_time``): each check's
+   stored outcomes are replayed by event time and an issue whose class (flaky, persistent,
+   recurring, new) differs from the one the arrival order gave is classified again, so the
+   category (transient or not) and hence ``auto_resolved``/``resolved`` and ``K`` follow the
+   runs' times. A green streak that ends while its check is flaky (event time) closes nothing:
+   flaky checks pass most of the time; closing their issues would churn.
 3. **False positives**: issues classified ``false_positive`` close as ``false_positive``.
 4. **SLA**: an issue still being worked on past ``sla_due_at`` is marked breached (once).
 5. **Escalation** (``_Tick.escalations``; each trigger at most once per issue, never while
