@@ -76,6 +76,8 @@ RECURRING_WINDOW_DAYS = 7
 # Issues auto-resolved and untouched (no failure reached them) for longer are not re-judged.
 RECONCILE_CLOSED_DAYS = 7
 _RECENT_BITS = 63
+# Failures of a check the event-time replay reads (its latest, by event time).
+MAX_REPLAYED_FAILURES = 256
 _WORKING = [s.value for s in WORKING_STATES]
 
 # (session, issue row, change kind, data) -> None, called inside the tick's transaction.
@@ -342,7 +344,9 @@ class _Tick:
                     select(t.checks.c.id, t.checks.c.repository_id).where(t.checks.c.id.in_(chunk))
                 ).all()
             )
-            for check_id, at, status, commit, repo_id, source, ext, attempt in self.session.execute(
+            # The latest failures of each check by event time (bounded: the same set whatever
+            # order they arrived in).
+            latest = (
                 select(
                     t.occurrences.c.check_id,
                     t.occurrences.c.occurred_at,
@@ -352,11 +356,29 @@ class _Tick:
                     t.runs.c.source,
                     t.runs.c.external_id,
                     t.runs.c.attempt,
+                    func.row_number()
+                    .over(
+                        partition_by=t.occurrences.c.check_id,
+                        order_by=(t.occurrences.c.occurred_at.desc(), t.runs.c.external_id),
+                    )
+                    .label("n"),
                 )
                 .join(t.runs, t.runs.c.id == t.occurrences.c.run_id)
                 .where(t.occurrences.c.check_id.in_(chunk), t.runs.c.storm.is_(False))
-                .distinct()
-            ):
+                .subquery()
+            )
+            kept = select(latest).where(latest.c.n <= MAX_REPLAYED_FAILURES)
+            for (
+                check_id,
+                at,
+                status,
+                commit,
+                repo_id,
+                source,
+                ext,
+                attempt,
+                _,
+            ) in self.session.execute(kept):
                 outcomes[check_id].append(
                     Outcome(
                         at=at,
