@@ -191,34 +191,41 @@ class Replay:
 
 
 def replay(outcomes: Iterable[Outcome], flaky_clean_runs: int) -> Replay:
-    """Flaky evidence and the flaky flag in event time, whatever order the runs arrived in.
+    """Flaky evidence and the flaky flag as ``CheckHistory.apply`` gives them when the runs
+    arrive in event order, whatever order they really arrived in.
 
-    Evidence, as ``CheckHistory.apply`` defines it, judged against everything earlier in event
-    time: the result said flaky; a failure on a commit an earlier run passed on, or a pass on a
-    commit an earlier run failed on; a pass on a later attempt of a run that failed.
+    Evidence, judged against the outcomes just before in event time: the result said flaky; a
+    failure on the commit of the latest green run, or a pass on the commit of the latest
+    failure; a pass on a later attempt of the run whose failure came just before.
     """
     ordered = tuple(sorted(outcomes, key=lambda o: (o.at, o.failed, sorted(o.commits))))
-    passed_commits: set[str] = set()
-    failed_commits: set[str] = set()
-    failed_runs: dict[str, int] = {}
+    last_pass: frozenset[str] = frozenset()
+    last_fail: frozenset[str] = frozenset()
+    previous: Outcome | None = None
     evidence: list[bool] = []
     flaky_after: list[bool] = []
     flaky, clean = False, 0
     for o in ordered:
-        if o.flaky:
-            found = True
-        elif o.failed:
-            found = bool(o.commits & passed_commits)
-        else:
-            found = bool(o.commits & failed_commits) or any(
-                run in failed_runs and failed_runs[run] < attempt for run, attempt in o.runs
+        retried = (
+            previous is not None
+            and previous.failed
+            and any(
+                run == before and attempt > 1
+                for run, attempt in o.runs
+                for before, _ in previous.runs
             )
+        )
+        found = (
+            o.flaky
+            or (o.failed and bool(o.commits & last_pass))
+            or (not o.failed and bool(o.commits & last_fail))
+            or (not o.failed and retried)
+        )
         if o.failed:
-            failed_commits |= o.commits
-            for run, attempt in o.runs:
-                failed_runs[run] = min(attempt, failed_runs.get(run, attempt))
+            last_fail = o.commits or last_fail
         else:
-            passed_commits |= o.commits
+            last_pass = o.commits or last_pass
+        previous = o
         if found:
             flaky, clean = True, 0
         elif flaky:
