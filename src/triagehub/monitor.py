@@ -332,7 +332,8 @@ class _Tick:
     def _replays(self, passes: Mapping[int, list[datetime]]) -> dict[int, Replay]:
         """Each check's outcomes by event time (``replay``): its failures (occurrences outside
         storms, with their runs' commits and attempts) and its kept green runs (with the
-        commits and attempts of the runs of its repository that finished then)."""
+        commits and attempts of the runs of its repository that finished then, other than
+        runs the check failed in; two runs finishing in the same second are both candidates)."""
         if not passes:
             return {}
         repo_of: dict[int, int] = {}
@@ -407,8 +408,14 @@ class _Tick:
         flaky_clean = self.settings.history.flaky_clean_runs
         for check_id, times in passes.items():
             repo_id = repo_of.get(check_id)
+            # a run in which the check failed is not the one it passed in
+            failed_in = {run for o in outcomes[check_id] for run in o.runs}
             for at in times:
-                found = runs_at.get((repo_id, at), []) if repo_id is not None else []
+                found = [
+                    (commit, run, attempt)
+                    for commit, run, attempt in runs_at.get((repo_id or 0, at), [])
+                    if (run, attempt) not in failed_in
+                ]
                 outcomes[check_id].append(
                     Outcome(
                         at=at,
