@@ -93,6 +93,19 @@ RULE_SAMPLES = [
     ),
     ("push_rejected", "generic", "CI / push", " ! [rejected]        main -> main (fetch first)"),
     ("compiler_symptom", "generic", "step", "SyntaxError: Unexpected token '{'"),
+    (
+        "deploy_wait",
+        "generic",
+        "CD / deploy",
+        "Error: UPGRADE FAILED: timed out waiting for the condition",
+    ),
+    ("runner_lost", "generic", "CI / build", "The runner has received a shutdown signal."),
+    (
+        "missing_relation",
+        "dbt",
+        "model.shop.orders",
+        'Database Error in model orders: relation "raw.orders" does not exist',
+    ),
 ]
 
 
@@ -129,7 +142,7 @@ def test_check_name_rules_decide_when_the_text_says_nothing(check: str, kind: st
 def test_weak_text_rules_yield_to_the_check_name() -> None:
     # A database error in a deploy step is a deployment problem; in a dbt model, a runtime one.
     deploy = detect_kind("generic", "CD / migrate", normalize('ERROR: relation "x" does not exist'))
-    assert deploy.kind.value == "deployment" and "over database_runtime" in deploy.rule
+    assert deploy.kind.value == "deployment" and "over missing_relation" in deploy.rule
     dbt = detect_kind("dbt", "model.shop.x", normalize("Runtime Error in model x"))
     assert dbt.kind.value == "runtime"
     lint = detect_kind("generic", "CI / lint / node --check", "SyntaxError: Unexpected token")
@@ -138,7 +151,7 @@ def test_weak_text_rules_yield_to_the_check_name() -> None:
 
 def test_exit_codes_decide_when_nothing_else_does() -> None:
     timeout = detect_kind("generic", "nightly / wait", "Process completed", exit_code=124)
-    assert (timeout.kind.value, timeout.transient) == ("timeout", True)
+    assert (timeout.kind.value, timeout.transient) == ("timeout", False)  # not proof of transience
     killed = detect_kind("generic", "nightly / wait", "Process completed", exit_code=137)
     assert killed.kind.value == "infrastructure"
 
@@ -253,9 +266,16 @@ def test_priority_combines_severity_repository_and_history() -> None:
     msg = "AssertionError: assert 1 == 2"
     assert classifier.classify(_input(msg, repository="acme/crit")).priority.value == "high"
     assert classifier.classify(_input(msg, repository="acme/low")).priority.value == "low"
+    # persistent raises it, but critical needs a high-severity failure (here: on main)
     assert (
         classifier.classify(
             _input(msg, repository="acme/crit", history=HistoryClass.PERSISTENT)
+        ).priority.value
+        == "high"
+    )
+    assert (
+        classifier.classify(
+            _input(msg, repository="acme/crit", history=HistoryClass.PERSISTENT, branch="main")
         ).priority.value
         == "critical"
     )
@@ -512,3 +532,129 @@ def test_pass_on_retry_is_flaky_evidence() -> None:
     _hist(h, "fail", 0)
     assert _hist(h, "pass", 1, attempt=2)
     assert h.flaky
+
+
+# -- transient means proven transient; clear text over check names -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ("CD / deploy", "Error: UPGRADE FAILED: timed out waiting for the condition"),
+        ("e2e/checkout.spec.ts › pays", "Test timeout of 30000ms exceeded."),
+        (
+            "CI / integration",
+            "##[error]The job running on runner x has exceeded the maximum "
+            "execution time of 360 minutes.",
+        ),
+        ("CI / smoke", "Process completed with exit code 124. Timed out after 600s"),
+    ],
+)
+def test_a_failure_without_evidence_of_transience_is_not_ignored(check: str, message: str) -> None:
+    c = CLASSIFIER.classify(_input(message, check=check))
+    assert c.category.value != "transient_failure"
+    assert c.decision.value != "ignore"
+
+
+def test_a_helm_wait_timeout_is_a_deployment_failure() -> None:
+    c = CLASSIFIER.classify(
+        _input("Error: UPGRADE FAILED: timed out waiting for the condition", check="CD / deploy")
+    )
+    assert c.kind.value == "deployment" and c.severity.value == "high"
+
+
+def test_a_first_seen_test_timeout_stays_pending() -> None:
+    c = CLASSIFIER.classify(
+        _input("Test timeout of 30000ms exceeded.", source="playwright", check="e2e › login")
+    )
+    assert c.decision.value == "pending"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "curl: (56) Recv failure: Connection reset by peer",
+        "pip._vendor.urllib3: Retrying (Retry(total=4)) after connection broken by "
+        "'NewConnectionError(<pip._vendor.urllib3.connection.HTTPSConnection>)': /simple/pkg/",
+        "The runner has received a shutdown signal. This can happen when the runner service is "
+        "stopped, or a manually started runner is canceled.",
+    ],
+)
+def test_known_transient_signatures_are_ignored_and_watched(message: str) -> None:
+    c = CLASSIFIER.classify(_input(message, check="CI / build"))
+    assert (c.category.value, c.decision.value) == ("transient_failure", "ignore")
+
+
+def test_a_timeout_on_a_check_that_passed_on_retry_is_transient() -> None:
+    c = CLASSIFIER.classify(
+        _input(
+            "Test timeout of 30000ms exceeded.",
+            source="playwright",
+            check="e2e › login",
+            history=HistoryClass.FLAKY,
+        )
+    )
+    assert c.category.value == "transient_failure"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("Runtime Error in model orders (models/orders.sql)\n  division by zero", "runtime"),
+        (
+            'Database Error in model orders\n  relation "analytics.raw_orders" does not exist',
+            "schema",
+        ),
+    ],
+)
+def test_a_dbt_error_under_a_dbt_build_check_keeps_the_kind_its_text_says(
+    message: str, kind: str
+) -> None:
+    found = detect_kind("github_actions", "dbt build / Run dbt build", normalize(message))
+    assert found.kind.value == kind
+
+
+def test_a_credentials_error_in_a_deploy_step_is_a_deployment_failure() -> None:
+    found = detect_kind(
+        "github_actions",
+        "deploy / Deploy to production",
+        normalize(
+            "Unable to locate credentials. You can configure credentials by running "
+            '"aws configure".'
+        ),
+    )
+    assert found.kind.value == "deployment"
+
+
+def test_a_warning_stays_at_most_medium_even_under_a_high_priority_rule() -> None:
+    settings = parse_settings(
+        {
+            "repositories": {
+                "acme/app": {
+                    "priority_level": "critical",
+                    "automation_rules": {"test_failures": {"priority": "high"}},
+                }
+            }
+        },
+        "t.yaml",
+    )
+    c = Classifier(settings).classify(
+        _input(
+            "Warning in test not_null_orders_id\n  Got 3 results, configured to warn if != 0",
+            source="dbt",
+            check="test.shop.not_null_orders_id",
+        )
+    )
+    assert (c.severity.value, c.priority.value) == ("low", "medium")
+
+
+def test_critical_priority_needs_a_high_severity_failure() -> None:
+    settings = parse_settings({"repositories": {"acme/app": {"priority_level": "critical"}}}, "t")
+    noisy = Classifier(settings).classify(
+        _input("curl: (56) Recv failure: Connection reset by peer", history=HistoryClass.PERSISTENT)
+    )
+    assert noisy.severity.value == "medium" and noisy.priority.value == "high"
+    broken_main = Classifier(settings).classify(
+        _input("AssertionError: assert total == 42", branch="main")
+    )
+    assert (broken_main.severity.value, broken_main.priority.value) == ("high", "critical")

@@ -108,15 +108,64 @@ def test_two_monitor_ticks_over_the_demo_change_nothing_the_second_time(
 ) -> None:
     from datetime import timedelta
 
+    import yaml
+
     from triagehub.clock import FixedClock
-    from triagehub.config import Settings
+    from triagehub.config import parse_settings
+    from triagehub.demo.scenario import DEMO_CONFIG_YAML
     from triagehub.monitor import notify_change, run_tick
     from triagehub.store import db
 
+    settings = parse_settings(yaml.safe_load(DEMO_CONFIG_YAML), "demo")
     engine = db.open_database(db_url)
-    clock = FixedClock(END + timedelta(hours=5))
-    first = run_tick(engine, Settings(), clock=clock, on_change=notify_change)
-    second = run_tick(engine, Settings(), clock=clock, on_change=notify_change)
+    # The demo's own last tick, again: nothing left to do.
+    assert run_tick(engine, settings, clock=FixedClock(END)).changes == 0
+    # A new production data failure after the demo: critical, and nobody answers for 6 hours.
+    from triagehub.core.models import CheckResult, RunReport, Status
+    from triagehub.pipeline import ingest_reports
+
+    clock = FixedClock(END + timedelta(hours=1))
+    failure = CheckResult(
+        "dbt build / model.jaffle.orders",
+        Status.ERROR,
+        "Runtime Error in model orders (models/orders.sql)\n  Binder Error: division by zero",
+    )
+    run = RunReport(
+        source="generic",
+        repository="acme/dbt_cloud",
+        run_id="after-the-demo",
+        branch="main",
+        finished_at=clock.now(),
+        results=(failure,),
+    )
+    ingest_reports(engine, [run], settings, clock=clock)
+    clock.set(END + timedelta(hours=7))
+    first = run_tick(engine, settings, clock=clock, on_change=notify_change)
+    second = run_tick(engine, settings, clock=clock, on_change=notify_change)
     engine.dispose()
     assert first.changes > 0 and first.escalated
     assert second.changes == 0, second.as_dict()
+
+
+def test_the_monitor_ticks_heal_the_transient_reopen_the_regression_and_keep_criticals_few(
+    demo: DemoResult,
+) -> None:
+    """Daily ticks at event time: the healed transient is auto-resolved, the repeated failure
+    regressed after its resolution, and only a few issues are critical, each with its reason."""
+    assert len(demo.ticks) >= 14
+    transient = next(i for n, _, i in demo.scenarios if n == "transient")
+    repeated = next(i for n, _, i in demo.scenarios if n == "repeated")
+    assert transient is not None and transient.state == "auto_resolved"
+    assert repeated is not None and repeated.state == "regressed"
+    highlights = {(what, issue): reason for what, issue, reason in demo.monitor}
+    assert highlights[("healed", transient.id)].endswith(
+        "auto-resolved after 3 green runs in a row of its 2 checks"
+    )
+    assert "failed again at commit" in highlights[("regressed", repeated.id)]
+    open_states = ("open", "triaged", "assigned", "in_progress", "regressed")
+    critical = [i for i in demo.issues if i.priority == "critical" and i.state in open_states]
+    assert 1 <= len(critical) <= 3
+    for issue in critical:
+        assert "priority=critical" in highlights[("critical", issue.id)]
+    # low-severity issues (warn-severity dbt tests) never above medium
+    assert all(i.priority in ("low", "medium") for i in demo.issues if i.severity == "low")

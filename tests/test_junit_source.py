@@ -928,3 +928,25 @@ def test_a_timeout_failure_is_classified_as_a_timeout(pytest_reports: dict[str, 
         "demo.spec.js::triage demo › times out: waits for missing element"
     ]
     assert _classify(playwright, timed_out) == "timeout"
+
+
+def test_the_real_failure_wins_over_the_timeout_that_followed(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "timeout.xml",
+        """
+        <testsuite name="e2e" tests="1" failures="2">
+          <testcase classname="e2e.checkout" name="totals per region" time="30.1">
+            <failure message="Test timeout of 30000ms exceeded."/>
+            <failure message="Error: expect(locator).toHaveText(expected) failed"
+                     type="Error">Expected: "EMEA: 1250"
+        Received: "EMEA: 1200"</failure>
+          </testcase>
+        </testsuite>
+        """,
+    )
+    (result,) = _parse(path).results
+    assert result.status is Status.FAIL
+    assert result.message.startswith("Error: expect(locator).toHaveText(expected) failed")
+    assert "Test timeout of 30000ms exceeded." in result.log  # kept as context
+    assert detect_kind("junit", result.check, normalize(result.message)).kind.value == "test"

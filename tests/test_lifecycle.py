@@ -387,27 +387,91 @@ def test_triaged_issues_do_not_escalate_for_lack_of_triage(engine: Engine) -> No
     assert w.tick().escalated == []
 
 
-def test_high_volume_escalates(engine: Engine) -> None:
-    w = World(engine)
-    for _ in range(6):  # > high_volume_threshold (5) in a day
-        w.run({"unit": FAIL})
-        w.advance(minutes=30)
+def test_high_volume_is_one_repository_escalation_naming_the_new_issues(
+    engine: Engine,
+) -> None:
+    settings = parse_settings({"escalation_triggers": {"high_volume_threshold": 3}}, "t.yaml")
+    w = World(engine, settings)
+    w.run({f"t{i}": (Status.FAIL, f"AssertionError: case {chr(97 + i)} broke") for i in range(2)})
+    assert w.tick().repository_escalations == []  # 2 new issues < 3
+    w.advance(minutes=30)
+    w.run({"t2": (Status.FAIL, "KeyError: 'region'")})
+    before = [w.issue(f"t{i}").priority for i in range(3)]
     summary = w.tick()
-    assert (w.issue("unit").id, "high_volume") in summary.escalated
+    ids = sorted(w.issue(f"t{i}").id for i in range(3))
+    assert summary.repository_escalations == [(REPO, T0.date().isoformat(), ids)]
+    assert summary.escalated == []  # no issue's priority moved
+    assert [w.issue(f"t{i}").priority for i in range(3)] == before
+    [event] = [e for e in w.timeline(ids[0]) if e.kind == "repository_escalated"]
+    assert event.data["reason"].startswith(f"{REPO}: 3 new issues on {T0.date().isoformat()}")
+    # once per repository and day: a fourth issue the same day adds no second escalation
+    w.run({"t3": (Status.FAIL, "ValueError: bad month")})
+    assert w.tick().changes == 0
 
 
-def test_recurring_regressions_escalate(engine: Engine) -> None:
+def test_an_issue_failing_on_three_days_of_a_week_escalates_as_recurring(engine: Engine) -> None:
     w = World(engine)
-    w.run({"unit": FAIL})
-    for _ in range(3):  # resolve, then fail again: 3 regressions
-        for _ in range(3):
-            w.advance(hours=1)
-            w.run({"unit": PASS})
-        w.tick()
-        w.advance(hours=1)
+    for _ in range(3):  # three failures in one afternoon: reruns, not a recurrence
         w.run({"unit": FAIL})
+        w.advance(minutes=20)
+    assert not any(t == "recurring" for _, t in w.tick().escalated)
+    w.advance(days=1)
+    w.run({"unit": FAIL})
+    assert not any(t == "recurring" for _, t in w.tick().escalated)
+    w.advance(days=2)
+    w.run({"unit": FAIL})
     summary = w.tick()
     assert (w.issue("unit").id, "recurring") in summary.escalated
+    [event] = [e for e in w.timeline(w.issue("unit").id) if e.data.get("trigger") == "recurring"]
+    assert event.data["reason"].startswith("failed on 3 different days in 7 days (threshold 3)")
+
+
+def test_escalation_raises_priority_one_step_at_most_and_never_to_critical(
+    engine: Engine,
+) -> None:
+    settings = parse_settings(
+        {
+            "repositories": {
+                REPO: {
+                    "automation_rules": {
+                        "test_failures": {"priority": "high", "sla_hours": 1, "escalate_after": 1}
+                    }
+                }
+            },
+        },
+        "t.yaml",
+    )
+    w = World(engine, settings)
+    w.run({"unit": FAIL})
+    w.advance(hours=3)
+    summary = w.tick()
+    triggers = {trigger for _, trigger in summary.escalated}
+    assert {"untriaged", "sla_breach"} <= triggers  # two triggers, each once
+    row = w.row(w.issue("unit").id)
+    assert row["priority"] == "high"  # critical is for P0 failures, not for waiting
+    # the triggers of one tick make one escalation: one event naming them, one level
+    assert row["escalation_level"] == 1
+    [event] = [e for e in w.timeline(row["id"]) if e.kind == "escalated"]
+    assert set(event.data["triggers"]) == triggers
+    assert w.tick().changes == 0
+
+
+def test_a_low_severity_issue_is_never_lifted_above_medium(engine: Engine) -> None:
+    settings = parse_settings(
+        {"repositories": {REPO: {"automation_rules": {"data_quality": {"escalate_after": 1}}}}},
+        "t.yaml",
+    )
+    w = World(engine, settings)
+    warn = (Status.FAIL, "Got 3 results, configured to warn if != 0")
+    w.run({"test.shop.not_null_orders_id": warn})
+    issue = w.issue("test.shop.not_null_orders_id")
+    assert issue.severity == "low"
+    for _ in range(4):  # fails every day: recurring, SLA, ...
+        w.advance(days=1)
+        w.run({"test.shop.not_null_orders_id": warn})
+        w.tick()
+    assert w.row(issue.id)["escalation_level"] >= 1  # it did escalate
+    assert w.issue("test.shop.not_null_orders_id").priority in ("low", "medium")
 
 
 def test_a_pattern_in_two_repositories_escalates(engine: Engine) -> None:
@@ -541,15 +605,45 @@ def test_a_tick_polls_the_configured_sources(
     )  # nothing configured, nothing polled
 
 
-def test_an_escalation_to_critical_is_answered_in_the_same_tick(engine: Engine) -> None:
+def test_a_critical_issue_without_a_human_response_notifies_the_escalation_target(
+    engine: Engine,
+) -> None:
     settings = parse_settings(
         {
             "repositories": {
                 REPO: {
-                    "automation_rules": {
-                        "test_failures": {"priority": "high", "sla_hours": 1, "escalate_after": 1}
-                    }
+                    "priority_level": "critical",
+                    "automation_rules": {"test_failures": {"priority": "critical"}},
                 }
+            },
+            "escalation_triggers": {"critical_response_time": 2},
+            "lifecycle": {"escalation_target": "@oncall"},
+        },
+        "t.yaml",
+    )
+    w = World(engine, settings)
+    w.run({"unit": FAIL})
+    issue = w.issue("unit")
+    assert issue.priority == "critical"
+    w.advance(hours=1)
+    assert w.tick().escalated == []
+    w.advance(hours=2)
+    sent: list[str] = []
+
+    def hook(session: Session, row: Mapping[str, Any], kind: str, data: dict[str, Any]) -> None:
+        sent.append(", ".join(data.get("notify", [])))
+
+    summary = run_tick(engine, settings, clock=w.clock, on_change=hook)
+    assert summary.escalated == [(issue.id, "critical_response")]
+    assert sent and sent[0].endswith("@oncall")
+    assert w.tick().changes == 0
+
+
+def test_a_human_response_stops_the_critical_response_trigger(engine: Engine) -> None:
+    settings = parse_settings(
+        {
+            "repositories": {
+                REPO: {"automation_rules": {"test_failures": {"priority": "critical"}}}
             },
             "escalation_triggers": {"critical_response_time": 2},
         },
@@ -557,11 +651,8 @@ def test_an_escalation_to_critical_is_answered_in_the_same_tick(engine: Engine) 
     )
     w = World(engine, settings)
     w.run({"unit": FAIL})
-    assert w.issue("unit").priority == "high"
+    issue = w.issue("unit")
+    with Session(engine) as session, session.begin():
+        change_state(session, issue.id, S.TRIAGED, actor=Actor.HUMAN, reason="on it", now=T0)
     w.advance(hours=3)
-    first = w.tick()
-    triggers = [trigger for _, trigger in first.escalated]
-    # untriaged raises high -> critical; critical and untriaged past 2 h fires in the same tick.
-    assert "untriaged" in triggers and triggers[-1] == "critical_response"
-    assert w.issue("unit").priority == "critical"
-    assert w.tick().changes == 0
+    assert not any(t == "critical_response" for _, t in w.tick().escalated)

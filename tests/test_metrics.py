@@ -76,7 +76,8 @@ class History:
        3   r3 (no status): unit::a fails, deps passes
        3.5 alice takes A (override: assignee)             -> A's first triage
        4   r4 (success): all pass                         (deps: 3rd green run in a row)
-       5   tick: DEPS auto_resolved; A breaches its SLA (due 3) and escalates (sla_breach)
+       5   tick: DEPS auto_resolved (stamped 4 h: its 3rd green run); A breaches its SLA
+           (due 3) and escalates (sla_breach)
       25   r5 (no status): all pass                       -> a success (no failing result)
       26   a human resolves A
     acme/web
@@ -210,7 +211,8 @@ def test_the_scripted_history_ends_in_the_states_the_arithmetic_assumes(history:
         "old": ("resolved", "code_fix_required", "high"),
         "a": ("resolved", "code_fix_required", "high"),  # medium, escalated once (sla_breach)
         "deps": ("auto_resolved", "transient_failure", "medium"),
-        "lint": ("in_progress", "code_fix_required", "high"),  # medium, escalated (untriaged)
+        # escalated (untriaged), but lint is never lifted above medium
+        "lint": ("in_progress", "code_fix_required", "medium"),
         "e2e": ("false_positive", "false_positive", "medium"),
         "cache": ("resolved", "transient_failure", "medium"),
     }
@@ -230,10 +232,11 @@ def test_overall_metrics_match_hand_computed_values(history: History) -> None:
     # Sorted 1, 2.5, 3, 6: mean 12.5 / 4 = 3.125; median at rank 1.5 = 2.5 + 0.5 x 0.5 = 2.75;
     # p90 at rank 0.9 x 3 = 2.7 = 3 + 0.7 x (6 - 3) = 5.1.
     assert m.time_to_first_triage == Durations(4, 3.125, 2.75, 5.1)
-    # First resolution minus first failure: DEPS 5 - 1 = 4 h; A 26 - 1 = 25 h; CACHE 51 - 48 =
-    # 3 h. Sorted 3, 4, 25: mean 32 / 3 = 10.6667; median 4; p90 at rank 1.8 = 4 + 0.8 x 21 = 20.8.
-    assert m.time_to_resolution == Durations(3, 10.6667, 4.0, 20.8)
-    assert m.mttr_hours == 10.6667
+    # First resolution minus first failure: DEPS 4 - 1 = 3 h (stamped with its evidence, the 3rd
+    # green run at 4 h, not the tick at 5 h); A 26 - 1 = 25 h; CACHE 51 - 48 = 3 h. Sorted 3, 3,
+    # 25: mean 31 / 3 = 10.3333; median 3; p90 at rank 1.8 = 3 + 0.8 x 22 = 20.6.
+    assert m.time_to_resolution == Durations(3, 10.3333, 3.0, 20.6)
+    assert m.mttr_hours == 10.3333
     # Transient issues closed in the range: DEPS (auto_resolved), CACHE (resolved by hand): 1 / 2.
     assert (m.transient_closed, m.transient_auto_resolved, m.auto_resolution_rate) == (2, 1, 0.5)
     # New issues that are false positives: E2E, 1 of 5.
@@ -255,12 +258,12 @@ def test_overall_metrics_match_hand_computed_values(history: History) -> None:
     # Runs in the range: app r1 failure, r2 failure, r3 (no status, a failure), r4 success,
     # r5 (no status, all passed); web w1, w2 failure -> 2 of 7 = 0.2857.
     assert (m.runs, m.successful_runs, m.run_success_rate) == (7, 2, 0.2857)
-    assert (m.open_issues, m.open_critical, m.open_high) == (1, 0, 1)  # LINT, high
-    # R = 0.2857, B = 1 - 1/10 = 0.9, S = 1 - 1/5 = 0.8, M = 1 - 10.6667/168 = 0.93651:
-    # 100 x (0.4 x 0.2857 + 0.3 x 0.9 + 0.2 x 0.8 + 0.1 x 0.93651) = 63.79 -> 63.8.
-    assert (m.health_score, m.health_status) == (63.8, "degraded")
+    assert (m.open_issues, m.open_critical, m.open_high) == (1, 0, 0)  # LINT, medium
+    # R = 0.2857, B = 1 - 0/10 = 1, S = 1 - 1/5 = 0.8, M = 1 - 10.3333/168 = 0.93849:
+    # 100 x (0.4 x 0.2857 + 0.3 x 1 + 0.2 x 0.8 + 0.1 x 0.93849) = 66.81 -> 66.8.
+    assert (m.health_score, m.health_status) == (66.8, "degraded")
     assert m.trend == [
-        # failures r1 2 + r2 + r3; new A, DEPS; resolved DEPS (5 h)
+        # failures r1 2 + r2 + r3; new A, DEPS; resolved DEPS (4 h)
         DayTrend(date(2026, 11, 10), failures=4, new_issues=2, resolved=1),
         # failures w1; new LINT; resolved A (26 h)
         DayTrend(date(2026, 11, 11), failures=1, new_issues=1, resolved=1),
@@ -284,8 +287,8 @@ def test_metrics_of_one_repository(history: History) -> None:
     assert m.override_rates["assignee"] == 0.0
     assert (m.escalations, m.sla_breaches) == ({"untriaged": 1}, 0)
     assert (m.runs, m.successful_runs, m.run_success_rate) == (2, 0, 0.0)
-    # R = 0, B = 0.9, S = 1, M = 1 - 3/168: 100 x (0 + 0.27 + 0.2 + 0.098214) = 56.82 -> 56.8.
-    assert m.health_score == 56.8
+    # R = 0, B = 1, S = 1, M = 1 - 3/168: 100 x (0 + 0.3 + 0.2 + 0.098214) = 59.82 -> 59.8.
+    assert m.health_score == 59.8
     assert [(d.failures, d.new_issues, d.resolved) for d in m.trend] == [
         (0, 0, 0),
         (1, 1, 0),
@@ -306,8 +309,8 @@ def test_a_narrower_range_counts_only_what_happened_in_it(history: History) -> N
     assert (m.escalations, m.sla_breaches) == ({"untriaged": 1}, 0)  # the breach was at 5 h
     assert (m.transient_closed, m.auto_resolution_rate) == (0, None)
     assert (m.false_positives, m.false_positive_rate) == (0, 0.0)
-    # R 0.5, B 0.9, S 1, M 1 - 25/168 = 0.85119: 100 x (0.2 + 0.27 + 0.2 + 0.085119) = 75.5.
-    assert m.health_score == 75.5
+    # R 0.5, B 1, S 1, M 1 - 25/168 = 0.85119: 100 x (0.2 + 0.3 + 0.2 + 0.085119) = 78.5.
+    assert m.health_score == 78.5
     assert [d.day for d in m.trend] == [date(2026, 11, 11)]
 
 
@@ -316,16 +319,16 @@ def test_repository_health_follows_the_documented_formula(history: History) -> N
         rows = repository_health(session, since=T0, until=END)
         [app_only] = repository_health(session, since=T0, until=END, repository=APP)
     web, app = rows  # least healthy first
-    assert (web.repository, web.score, web.status) == (WEB, 56.8, "degraded")
-    assert web.components == {"run_success": 0.0, "backlog": 0.9, "sla": 1.0, "mttr": 0.9821}
+    assert (web.repository, web.score, web.status) == (WEB, 59.8, "degraded")
+    assert web.components == {"run_success": 0.0, "backlog": 1.0, "sla": 1.0, "mttr": 0.9821}
     # acme/app: 2 of 5 runs succeeded (R 0.4); nothing open (B 1); one breach (S 0.8);
-    # MTTR (DEPS 4 h + A 25 h) / 2 = 14.5 h (M = 1 - 14.5/168 = 0.91369):
-    # 100 x (0.16 + 0.3 + 0.16 + 0.091369) = 71.14 -> 71.1.
-    assert (app.repository, app.score, app.status) == (APP, 71.1, "degraded")
+    # MTTR (DEPS 3 h + A 25 h) / 2 = 14 h (M = 1 - 14/168 = 0.91667):
+    # 100 x (0.16 + 0.3 + 0.16 + 0.091667) = 71.17 -> 71.2.
+    assert (app.repository, app.score, app.status) == (APP, 71.2, "degraded")
     assert (app.runs, app.successful_runs, app.sla_breaches, app.resolved) == (5, 2, 1, 2)
-    assert (app.mttr_hours, app.open_issues, app.raw_failures, app.issues) == (14.5, 0, 4, 2)
+    assert (app.mttr_hours, app.open_issues, app.raw_failures, app.issues) == (14.0, 0, 4, 2)
     assert app_only == app
-    assert app.to_json()["components"]["mttr"] == 0.9137
+    assert app.to_json()["components"]["mttr"] == 0.9167
 
 
 def test_top_issues_are_the_open_ones_by_priority(history: History) -> None:
@@ -333,7 +336,7 @@ def test_top_issues_are_the_open_ones_by_priority(history: History) -> None:
         top = top_issues(session)
         assert top_issues(session, repository=APP) == []
     assert [(i.id, i.priority, i.state) for i in top] == [
-        (history.ids["lint"], "high", "in_progress")
+        (history.ids["lint"], "medium", "in_progress")
     ]
 
 
@@ -434,7 +437,7 @@ def test_metrics_command_prints_the_metrics(db_url: str) -> None:
     data = json.loads(ok(cli(db_url, "metrics", *UNTIL, "--time-range", "3d", "--format", "json")))
     assert (data["raw_failures"], data["issues"], data["noise_reduction"]) == (8, 5, 1.6)
     assert data["time_to_first_triage"]["median_hours"] == 2.75
-    assert (data["mttr_hours"], data["health_score"]) == (10.6667, 63.8)
+    assert (data["mttr_hours"], data["health_score"]) == (10.3333, 66.8)
     assert data["trend"][0] == {"day": "2026-11-10", "failures": 4, "new_issues": 2, "resolved": 1}
     text = ok(cli(db_url, "metrics", *UNTIL, "--time-range", "3d", "--repo", WEB))
     assert "noise reduction" in text and "1.3x" in text and "untriaged 1" in text
@@ -444,7 +447,7 @@ def test_health_and_dashboard_commands(history_url: str) -> None:
     data = json.loads(
         ok(cli(history_url, "health", *UNTIL, "--time-range", "3d", "--format", "json"))
     )
-    assert [(h["repository"], h["score"]) for h in data] == [(WEB, 56.8), (APP, 71.1)]
+    assert [(h["repository"], h["score"]) for h in data] == [(WEB, 59.8), (APP, 71.2)]
     board = json.loads(
         ok(cli(history_url, "dashboard", *UNTIL, "--time-range", "3d", "--format", "json"))
     )
@@ -453,7 +456,7 @@ def test_health_and_dashboard_commands(history_url: str) -> None:
         "lint — src/a.py:1:1: F401 `os` imported but unused"  # real values, not the template
     ]
     text = ok(cli(history_url, "dashboard", *UNTIL, "--time-range", "3d"))
-    assert "Health per repository" in text and "56.8" in text and "71.1" in text
+    assert "Health per repository" in text and "59.8" in text and "71.2" in text
     assert "Top 1 open issue(s)" in text and "2026-11-12" in text
     assert "█▃▆" in text  # failures per day 4, 1, 3 as a sparkline
 

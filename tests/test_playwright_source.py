@@ -18,6 +18,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub.config import Settings
+from triagehub.core.classify import _check_facts, detect_kind
+from triagehub.core.fingerprint import normalize
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.errors import InputError
 from triagehub.pipeline import ingest_reports
@@ -186,10 +188,14 @@ def test_a_failing_test_keeps_every_retry(real_report: RunReport) -> None:
 
 
 @real
-def test_the_timeout_message_says_it_timed_out(real_report: RunReport) -> None:
+def test_the_missing_selector_wins_over_the_test_timeout(real_report: RunReport) -> None:
     timeout = by_check(real_report)[TIMEOUT]
-    assert timeout.message == "Test timeout of 1000ms exceeded."
-    assert "locator.click: Test timeout of 1000ms exceeded." in timeout.log
+    assert timeout.message.startswith("Error: locator.click: Test timeout of 1000ms exceeded.")
+    assert "waiting for locator('#banner')" in timeout.message
+    # the test's own timeout (Playwright's first error) is kept as context, after the real one
+    assert timeout.log.index("waiting for locator") < timeout.log.index(
+        "\n\nTest timeout of 1000ms exceeded."
+    )
 
 
 @real
@@ -291,7 +297,8 @@ def test_fixture_report_statuses_and_messages() -> None:
     assert (failing.status, failing.attempts) == (Status.FAIL, 2)
     assert 'Received: "Triage Demo"' in failing.message
     timeout = checks[base + "times out: waits for missing element"]
-    assert (timeout.status, timeout.message) == (Status.FAIL, "Test timeout of 3000ms exceeded.")
+    assert timeout.status is Status.FAIL
+    assert "waiting for locator('#never-there')" in timeout.message
     flaky = checks[base + "flaky: fails first attempt, passes on retry"]
     assert (flaky.status, flaky.attempts) == (Status.FLAKY, 2)
     assert all(ESC not in r.message + r.log for r in report.results)
@@ -362,6 +369,27 @@ def test_an_interrupted_test_is_an_error(tmp_path: Path) -> None:
     report = _parse(tmp_path, _doc(_test("skipped", _result("interrupted"))))
     (r,) = report.results
     assert r.status is Status.ERROR and "interrupted" in r.message
+
+
+def test_an_assertion_before_the_timeout_is_the_message(tmp_path: Path) -> None:
+    timeout = {"message": "Test timeout of 2000ms exceeded."}
+    failed = {
+        "message": 'Error: expect(locator).toHaveText(expected) failed\n\nExpected: "EMEA: 1250"'
+        '\nReceived: "EMEA: 1200"',
+        "stack": "Error: expect(locator).toHaveText(expected) failed\n    at e2e/a.spec.ts:9:5",
+    }
+    result = _result("timedOut", errors=[timeout, failed], error=timeout)
+    (r,) = _parse(tmp_path, _doc(_test("unexpected", result))).results
+    assert r.message.startswith("Error: expect(locator).toHaveText(expected) failed")
+    assert "Test timeout of 2000ms exceeded." not in r.message
+    assert r.log.index("toHaveText") < r.log.index("Test timeout of 2000ms exceeded.")
+    kind = detect_kind("playwright", r.check, normalize(r.message))
+    assert kind.kind.value == "test"
+
+
+def test_a_spec_ts_file_alone_is_not_end_to_end() -> None:
+    assert not _check_facts("[chromium] components/button.spec.ts › renders")[0]
+    assert _check_facts("[chromium] e2e/checkout.spec.ts › pays")[0]
 
 
 def test_a_time_out_without_an_error_still_says_so(tmp_path: Path) -> None:
@@ -527,10 +555,8 @@ def test_real_reports_through_the_pipeline(
     flaky = by_checks[FLAKY]
     assert flaky.history_class == "flaky"
     timeout = by_checks[TIMEOUT]
-    assert timeout.kind == "timeout"
-    assert timeout.template.startswith("Test timeout of ") and timeout.template.endswith(
-        " exceeded."
-    )
+    assert timeout.kind == "test"  # a selector the page never showed, then the time limit
+    assert "waiting for locator(" in timeout.template
     for project in ("chromium", "mobile"):
         assert by_checks[f"[{project}] {FAILING}"].kind == "test"
     load = by_checks["[load] import_error.spec.js"]

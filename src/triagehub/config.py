@@ -153,6 +153,10 @@ class LifecycleConfig(_Strict):
     auto_close_false_positives: bool = True
     # How often `triagehub serve` runs a tick.
     tick_minutes: float = Field(default=5, gt=0)
+    # Who an escalation notifies besides the issue's expert: from an issue's second escalation
+    # on, and when a critical issue waits for a human (`@oncall`, a Slack handle); none: only
+    # the expert.
+    escalation_target: str | None = None
     # The agent the agent notification mentions (`@claude`, `@copilot`); none: not sent.
     agent_handle: str | None = None
     # Sources polled at each tick (webhooks need none of this).

@@ -53,6 +53,7 @@ from triagehub.core.fingerprint import (
     template_hash,
 )
 from triagehub.core.history import CheckHistory
+from triagehub.core.lifecycle import escalated_priority
 from triagehub.core.models import (
     CheckResult,
     HistoryClass,
@@ -114,6 +115,7 @@ _STATS_FIELDS = (
     "recent",
     "flaky",
     "flaky_clean_runs",
+    "pass_times",
 )
 _ISSUE_MUTABLE = (
     "title",
@@ -242,6 +244,7 @@ class _IssueWork:
     events: list[dict[str, Any]] = field(default_factory=list)
     touched: bool = False
     latest: _Failure | None = None
+    earliest: _Failure | None = None  # the earliest failure of the batch, when before first_seen
     new_occurrences: int = 0
     new_pattern_member: bool = False
 
@@ -451,7 +454,8 @@ class Ingestor:
             failures.extend(run_failures)
 
         works = self._resolve_issues(failures, now)
-        for f in failures:
+        # In event order: a regression is stamped with the first failure after the resolution.
+        for f in sorted(failures, key=lambda f: f.at):
             self._apply_failure(works[f.issue_key], f, now)
         self._classify_latest(works, stats)
         self._reclassify_flaky(flaky_checks - {f.check_pk for f in failures}, stats, works, now)
@@ -901,44 +905,7 @@ class Ingestor:
         )
 
     def _classify_into(self, work: _IssueWork, inp: ClassifyInput) -> None:
-        """Classify with the rules, then lay the LLM's verdict and the humans' overrides over the
-        result (a human's word is never overwritten by a machine)."""
-        row = work.row
-        c = self.classifier.classify(inp)
-        fields: dict[str, Any] = {
-            "category": c.category.value,
-            "kind": c.kind.value,
-            "severity": c.severity.value,
-            "priority": c.priority.value,
-            "history_class": c.history_class.value,
-            "decision": c.decision.value,
-            "rationale": c.rationale,
-            "confidence": c.confidence,
-            "expert": c.expert,
-            "labels": list(c.labels),
-            "escalate_after_hours": c.escalate_after,
-        }
-        source = "rules"
-        llm = row.get("llm_verdict")
-        if llm:
-            fields.update({k: v for k, v in llm.items() if k in LLM_FIELDS})
-            fields["rationale"] = f"{c.rationale}; llm: {llm.get('rationale', '')}"
-            source = "llm"
-        level = int(row.get("escalation_level") or 0)
-        if level:  # escalation raised the priority; a new classification keeps it raised
-            fields["priority"] = Level.from_rank(Level(fields["priority"]).rank + level).value
-        overrides = row.get("overrides") or {}
-        if overrides:
-            fields.update({k: v for k, v in overrides.items() if k in fields})
-            if any(k in CLASSIFICATION_FIELDS for k in overrides):
-                source = "human"
-        fields["classification_source"] = source
-        fields["sla_due_at"] = (
-            row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None
-        )
-        if "sla_due_at" in overrides:
-            fields["sla_due_at"] = row["sla_due_at"]
-        row.update(fields)
+        _classify_row(self.classifier, work.row, inp)
 
     def _input_of(
         self, f: _Failure, work: _IssueWork, stats: dict[int, CheckHistory]
@@ -965,6 +932,8 @@ class Ingestor:
         row = work.row
         work.touched = True
         latest = f.at >= row["last_seen"] or (work.is_new and row["occurrences"] == 0)
+        if f.at < row["first_seen"] or (work.is_new and work.earliest is None):
+            work.earliest = f
         row["occurrences"] += 1
         work.new_occurrences += 1
         row["first_seen"] = min(row["first_seen"], f.at)
@@ -1186,6 +1155,26 @@ class Ingestor:
             self.summary.occurrences += len(failures)
             self._upsert_issue_checks(touched)
 
+        # ``created`` is stamped with the issue's first failure in event time, whatever failure
+        # arrived first: a late, earlier failure moves it back.
+        for w in touched:
+            first = w.earliest
+            if first is None:
+                continue
+            if w.is_new:
+                for e in w.events:
+                    if e["kind"] == "created":
+                        e["at"], e["run_id"] = first.at, first.run_pk
+            else:
+                session.execute(
+                    update(t.issue_events)
+                    .where(
+                        t.issue_events.c.issue_id == w.row["id"],
+                        t.issue_events.c.kind == "created",
+                        t.issue_events.c.at > first.at,
+                    )
+                    .values(at=first.at, run_id=first.run_pk)
+                )
         events: list[dict[str, Any]] = []
         for w in touched:
             issue_id = w.row["id"]
@@ -1362,6 +1351,92 @@ class Ingestor:
             known.update((int(i), int(c)) for i, c in rows)
         for w in old:
             w.row["checks_count"] += sum(1 for pk in w.checks if (w.row["id"], pk) not in known)
+
+
+def _classify_row(classifier: Classifier, row: dict[str, Any], inp: ClassifyInput) -> None:
+    """Classify with the rules, then lay the LLM's verdict and the humans' overrides over the
+    result (a human's word is never overwritten by a machine)."""
+    c = classifier.classify(inp)
+    fields: dict[str, Any] = {
+        "category": c.category.value,
+        "kind": c.kind.value,
+        "severity": c.severity.value,
+        "priority": c.priority.value,
+        "history_class": c.history_class.value,
+        "decision": c.decision.value,
+        "rationale": c.rationale,
+        "confidence": c.confidence,
+        "expert": c.expert,
+        "labels": list(c.labels),
+        "escalate_after_hours": c.escalate_after,
+    }
+    source = "rules"
+    llm = row.get("llm_verdict")
+    if llm:
+        fields.update({k: v for k, v in llm.items() if k in LLM_FIELDS})
+        fields["rationale"] = f"{c.rationale}; llm: {llm.get('rationale', '')}"
+        source = "llm"
+    level = int(row.get("escalation_level") or 0)
+    if level:  # escalation raised the priority; a new classification keeps it raised
+        fields["priority"] = escalated_priority(
+            Level(fields["priority"]),
+            severity=Level(fields["severity"]),
+            kind=fields["kind"],
+            level=level,
+        ).value
+    overrides = row.get("overrides") or {}
+    if overrides:
+        fields.update({k: v for k, v in overrides.items() if k in fields})
+        if any(k in CLASSIFICATION_FIELDS for k in overrides):
+            source = "human"
+    fields["classification_source"] = source
+    fields["sla_due_at"] = row["first_seen"] + timedelta(hours=c.sla_hours) if c.sla_hours else None
+    if "sla_due_at" in overrides:
+        fields["sla_due_at"] = row["sla_due_at"]
+    row.update(fields)
+
+
+_RECLASSIFIED = (
+    *_CLASSIFIED_FIELDS,
+    "rationale",
+    "labels",
+    "escalate_after_hours",
+    "classification_source",
+    "sla_due_at",
+)
+
+
+def reclassify_issue(
+    session: Session,
+    classifier: Classifier,
+    row: dict[str, Any],
+    inp: ClassifyInput,
+    *,
+    at: datetime,
+    now: datetime,
+) -> bool:
+    """Classify a stored issue again (the monitor's event-time history) and, when anything
+    changed, write it with a ``classified`` event stamped ``at``; ``row`` is updated in place."""
+    before = tuple(row[k] for k in _CLASSIFIED_FIELDS)
+    _classify_row(classifier, row, inp)
+    after = tuple(row[k] for k in _CLASSIFIED_FIELDS)
+    if after == before:
+        return False
+    row["updated_at"] = now
+    session.execute(
+        update(t.issues)
+        .where(t.issues.c.id == row["id"])
+        .values({k: row[k] for k in (*_RECLASSIFIED, "updated_at")})
+    )
+    data: dict[str, Any] = dict(zip(_CLASSIFIED_FIELDS, after, strict=True))
+    data["rationale"] = row["rationale"]
+    data["source"] = row["classification_source"]
+    session.execute(
+        insert(t.issue_events).values(
+            issue_id=row["id"], kind="classified", at=at, run_id=None, data=data, actor="triagehub"
+        )
+    )
+    return True
 
 
 ProgressCallback = Callable[[int], None]

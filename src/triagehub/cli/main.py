@@ -713,7 +713,14 @@ def monitor(
         ("resolved (green again)", summary.resolved, {}),
         ("closed as false positive", summary.false_positives, {}),
         ("SLA breached", summary.sla_breached, {}),
+        ("regressed (healed, then failed)", summary.regressed, {}),
+        ("resolution taken back", summary.reopened, {}),
         ("escalated", list(triggers), triggers),
+        (
+            "repository escalations (volume)",
+            [i for _, _, ids in summary.repository_escalations for i in ids],
+            {},
+        ),
         ("agent notified", summary.agent_notified, {}),
     )
     for name, ids, why in rows:
@@ -1036,6 +1043,8 @@ def demo(
         )
         out.print(result.headline(), markup=False)
         for line in result.scenario_lines():
+            out.print(f"  {line}", markup=False)
+        for line in result.monitor_lines():
             out.print(f"  {line}", markup=False)
         if result.issues:
             first = result.issues[0].id

@@ -1,18 +1,34 @@
 """Per-check rolling history (the pure half of ``CheckStats``) and the history class.
 
-O(1) per result: counters, the last pass and failure (time and commit), and a 64-bit bitmap of the
-most recent outcomes (bit 0 = the latest; 1 = failed).
+O(1) per result: counters, the last pass and failure (time and commit), a 64-bit bitmap of the
+most recent outcomes (bit 0 = the latest; 1 = failed), and the finish times of the latest green runs
+(``pass_times``, by event time, at most ``MAX_PASS_TIMES``): the evidence of auto-resolution, kept
+as a set so that the arrival order of the runs never changes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from triagehub.core.models import HistoryClass, Status
 
 _MASK64 = (1 << 63) - 1  # fits a signed BIGINT
 _FAILED = ("fail", "error")
+MAX_PASS_TIMES = 64
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(at: datetime) -> int:
+    """A UTC time as integer microseconds since the epoch (exact, compact in JSON)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(slots=True)
@@ -30,6 +46,22 @@ class CheckHistory:
     recent: int = 0
     flaky: bool = False
     flaky_clean_runs: int = 0
+    # Finish times (``to_micros``) of the latest green runs, ascending, without duplicates.
+    pass_times: list[int] | None = None
+
+    def add_pass_time(self, at: datetime) -> None:
+        """Remember a green run's finish time; the newest ``MAX_PASS_TIMES`` (by event time, not
+        arrival) are kept."""
+        value = to_micros(at)
+        times = list(self.pass_times or ())
+        if value in times:
+            return
+        times.append(value)
+        times.sort()
+        self.pass_times = times[-MAX_PASS_TIMES:]
+
+    def passes(self) -> list[datetime]:
+        return [from_micros(v) for v in self.pass_times or ()]
 
     def apply(
         self,
@@ -70,6 +102,8 @@ class CheckHistory:
             self.last_pass_commit = commit or self.last_pass_commit
             if status is Status.FLAKY:
                 self.failures += 1
+            elif at is not None:
+                self.add_pass_time(at)
         self.last_status = status.value
         self.last_run_at = _later(self.last_run_at, at)
         self.last_run_key = run_key
@@ -106,3 +140,121 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     if current is None or candidate > current:
         return candidate
     return current
+
+
+# -- the history in event time -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One stored outcome of a check, for the event-time replay: a failure (an occurrence), a
+    green run (a kept pass time) or a result that said flaky itself. ``commits`` and ``runs``
+    (run key, attempt) name the run(s) it came from."""
+
+    at: datetime
+    failed: bool
+    commits: frozenset[str] = frozenset()
+    runs: frozenset[tuple[str, int]] = frozenset()
+    flaky: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A check's outcomes by event time: for each, whether it was flaky evidence and whether
+    the check was flaky after it (the sticky flag of ``CheckHistory``, decaying after
+    ``flaky_clean_runs`` clean green runs)."""
+
+    outcomes: tuple[Outcome, ...]
+    evidence: tuple[bool, ...]
+    flaky_after: tuple[bool, ...]
+
+    def flaky_at(self, at: datetime) -> bool:
+        """Was the check flaky once every outcome up to ``at`` was known?"""
+        state = False
+        for o, flaky in zip(self.outcomes, self.flaky_after, strict=True):
+            if o.at > at:
+                break
+            state = flaky
+        return state
+
+    def evidence_after(self, at: datetime) -> bool:
+        return any(e for o, e in zip(self.outcomes, self.evidence, strict=True) if o.at > at)
+
+    def consecutive_failures(self, at: datetime) -> int:
+        """Failures in a row up to ``at``, after the last green (or flaky) outcome."""
+        n = 0
+        for o in self.outcomes:
+            if o.at > at:
+                break
+            n = n + 1 if o.failed else 0
+        return n
+
+
+def replay(outcomes: Iterable[Outcome], flaky_clean_runs: int) -> Replay:
+    """Flaky evidence and the flaky flag as ``CheckHistory.apply`` gives them when the runs
+    arrive in event order, whatever order they really arrived in.
+
+    Evidence, judged against the outcomes just before in event time: the result said flaky; a
+    failure on the commit of the latest green run, or a pass on the commit of the latest
+    failure; a pass on a later attempt of the run whose failure came just before.
+    """
+    ordered = tuple(sorted(outcomes, key=lambda o: (o.at, o.failed, sorted(o.commits))))
+    last_pass: frozenset[str] = frozenset()
+    last_fail: frozenset[str] = frozenset()
+    previous: Outcome | None = None
+    evidence: list[bool] = []
+    flaky_after: list[bool] = []
+    flaky, clean = False, 0
+    for o in ordered:
+        retried = (
+            previous is not None
+            and previous.failed
+            and any(
+                run == before and attempt > 1
+                for run, attempt in o.runs
+                for before, _ in previous.runs
+            )
+        )
+        found = (
+            o.flaky
+            or (o.failed and bool(o.commits & last_pass))
+            or (not o.failed and bool(o.commits & last_fail))
+            or (not o.failed and retried)
+        )
+        if o.failed:
+            last_fail = o.commits or last_fail
+        else:
+            last_pass = o.commits or last_pass
+        previous = o
+        if found:
+            flaky, clean = True, 0
+        elif flaky:
+            if o.failed:
+                clean = 0
+            else:
+                clean += 1
+                if clean >= flaky_clean_runs:
+                    flaky, clean = False, 0
+        evidence.append(found)
+        flaky_after.append(flaky)
+    return Replay(ordered, tuple(evidence), tuple(flaky_after))
+
+
+def event_time_class(
+    check: Replay,
+    *,
+    latest_failure: datetime,
+    issue_occurrences: int,
+    recurring_threshold: int,
+    persistent_threshold: int,
+) -> HistoryClass:
+    """The history class of an issue as live processing gives it, from its check's outcomes by
+    event time: the check's history when the issue last failed (flaky, then ``N`` failures in
+    a row, then the issue's occurrences), and flaky when a later green run proved it flaky."""
+    if check.flaky_at(latest_failure) or check.evidence_after(latest_failure):
+        return HistoryClass.FLAKY
+    if check.consecutive_failures(latest_failure) >= persistent_threshold:
+        return HistoryClass.PERSISTENT
+    if issue_occurrences >= recurring_threshold:
+        return HistoryClass.RECURRING
+    return HistoryClass.NEW

@@ -3,13 +3,21 @@
 open → triaged → assigned → in_progress → resolved / auto_resolved / ignored / false_positive,
 and regressed (a resolved issue that failed again). Pure: no I/O; the store applies a transition
 and writes it to the timeline (``triagehub.store.lifecycle``).
+
+Auto-resolution and regression are decided in event time (``healed_episodes``): a resolution is
+stamped with the finish of the green run that proved it, and a failure regresses an issue only when
+it happened after that; late arrivals and late ticks therefore give the states live processing
+gives.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from triagehub.core.models import IssueState
+from triagehub.core.models import IssueState, Level
 from triagehub.errors import InputError
 
 S = IssueState
@@ -68,3 +76,74 @@ def check_transition(current: IssueState, target: IssueState, actor: Actor) -> N
             target.value,
             f"{target.value} is set by the rules only; a person sets resolved or open",
         )
+
+
+# -- event-time auto-resolution ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One healing of an issue, in event time: after the failure at ``after``, every check of
+    the issue passed ``needed`` runs; the issue resolved when the last of them finished
+    (``resolved_at``, the time of the evidence) and regressed at the next failure, if any."""
+
+    after: datetime
+    resolved_at: datetime
+    regressed_at: datetime | None
+
+
+def healed_episodes(
+    failures: Iterable[datetime],
+    passes: Mapping[int, Sequence[datetime]],
+    needed: int,
+    *,
+    known_from: datetime | None = None,
+) -> list[Episode]:
+    """Every healing of an issue, from its failures (any check, any order) and the green runs
+    of each of its checks, by event time only: the same runs give the same episodes whatever
+    order they arrived in and whenever a tick looked.
+
+    ``known_from``: green runs before it may have been forgotten (the bounded history), so gaps
+    starting before it are not judged.
+    """
+    times = sorted(set(failures))
+    if not times or not passes:
+        return []
+    episodes: list[Episode] = []
+    for i, start in enumerate(times):
+        if known_from is not None and start < known_from:
+            continue
+        end = times[i + 1] if i + 1 < len(times) else None
+        healed_at: datetime | None = None
+        for check_passes in passes.values():
+            inside = sorted(p for p in check_passes if p > start and (end is None or p < end))
+            if len(inside) < needed:
+                healed_at = None
+                break
+            kth = inside[needed - 1]
+            healed_at = kth if healed_at is None or kth > healed_at else healed_at
+        if healed_at is not None:
+            episodes.append(Episode(after=start, resolved_at=healed_at, regressed_at=end))
+    return episodes
+
+
+# -- escalation ----------------------------------------------------------------------------------
+
+# Kinds whose failures are low severity whatever their rule says: style and lint.
+_LOW_KINDS = frozenset({"lint", "format"})
+
+
+def escalated_priority(priority: Level, *, severity: Level, kind: str, level: int) -> Level:
+    """The priority of an issue escalated ``level`` times, from its classified ``priority``.
+
+    Escalation raises it one step at most, whatever the number of triggers; never to
+    ``critical`` (reserved for what the classification calls P0: main-branch build or deploy
+    breaks in critical repositories, production data failures, security); and never lifts a
+    low-severity issue (warnings, warn-severity dbt tests, lint, style) above ``medium``.
+    """
+    if level <= 0 or priority is Level.CRITICAL:
+        return priority
+    ceiling = Level.MEDIUM if severity is Level.LOW or kind in _LOW_KINDS else Level.HIGH
+    if priority.rank >= ceiling.rank:
+        return priority
+    return Level.from_rank(priority.rank + 1)

@@ -1,4 +1,7 @@
-"""``triagehub demo``: the bundled scenario, ingested into a fresh database and summarised."""
+"""``triagehub demo``: the bundled scenario, ingested into a fresh database day by day with a
+monitor tick at the end of each day (at event time, as a monitor running along would have), and
+summarised: what the triage made of each scenario and what the monitor did (healed transients
+auto-resolved, regressions reopened, the few criticals and why)."""
 
 from __future__ import annotations
 
@@ -24,12 +27,13 @@ from triagehub.config import Settings, parse_settings
 from triagehub.core.models import RunReport
 from triagehub.demo.scenario import DEMO_CONFIG_YAML, EXPECTED, demo_events
 from triagehub.errors import InputError
+from triagehub.monitor import TickSummary, run_tick
 from triagehub.pipeline import IngestSummary, ingest_reports
 from triagehub.sources import dbt
 from triagehub.sources.events import parse_objects
 from triagehub.store import db
 from triagehub.store import tables as t
-from triagehub.store.queries import IssueView, list_issues
+from triagehub.store.queries import IssueView, get_issue, list_issues
 
 
 @dataclass
@@ -38,6 +42,21 @@ class DemoResult:
     summary: IngestSummary
     issues: list[IssueView]
     scenarios: list[tuple[str, str, IssueView | None]] = field(default_factory=list)
+    ticks: list[TickSummary] = field(default_factory=list)
+    # (what, issue id, the reason on its timeline): the monitor's work worth showing.
+    monitor: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def monitor_lines(self) -> list[str]:
+        if not self.ticks:
+            return []
+        escalations = sum(len({i for i, _ in t.escalated}) for t in self.ticks)
+        repo = sum(len(t.repository_escalations) for t in self.ticks)
+        lines = [
+            f"monitor: {len(self.ticks)} daily ticks at event time, "
+            f"{escalations} issue escalations, {repo} repository escalations"
+        ]
+        lines.extend(f"{what:<11} #{issue}: {reason}" for what, issue, reason in self.monitor)
+        return lines
 
     @property
     def raw_failures(self) -> int:
@@ -61,8 +80,8 @@ class DemoResult:
                 lines.append(f"{name:<11} {check}: no issue")
                 continue
             lines.append(
-                f"{name:<11} #{issue.id} {issue.category} / {issue.history_class} / "
-                f"{issue.decision} ({issue.occurrences} occurrences) - {check}"
+                f"{name:<11} #{issue.id} {issue.state}: {issue.category} / {issue.history_class} "
+                f"/ {issue.decision} ({issue.occurrences} occurrences) - {check}"
             )
         return lines
 
@@ -77,6 +96,13 @@ class DemoResult:
                 name: (issue.to_json() if issue else None) for name, _, issue in self.scenarios
             },
             "issues": [i.to_json() for i in self.issues],
+            "monitor": {
+                "ticks": [t.as_dict() for t in self.ticks],
+                "highlights": [
+                    {"what": what, "issue": issue, "reason": reason}
+                    for what, issue, reason in self.monitor
+                ],
+            },
         }
 
 
@@ -157,9 +183,16 @@ def run_demo(url: str, *, end: datetime | None = None, recreate: bool = True) ->
         [*events, *demo_dbt_reports(end, settings)],
         key=lambda r: r.occurred_at or end,
     )
-    summary = ingest_reports(engine, reports, settings, clock=FixedClock(end))
+    summary = IngestSummary()
+    ticks: list[TickSummary] = []
+    clock = FixedClock(end)
+    for day_end, batch in _by_day(reports, end):
+        clock.set(day_end)
+        summary.add(ingest_reports(engine, batch, settings, clock=clock))
+        ticks.append(run_tick(engine, settings, clock=clock))
     with Session(engine) as session:
         issues = list_issues(session=session, limit=10_000)
+        monitor = _highlights(session, issues)
     engine.dispose()
     e = EXPECTED
     scenarios: list[tuple[str, str, IssueView | None]] = [
@@ -170,4 +203,44 @@ def run_demo(url: str, *, end: datetime | None = None, recreate: bool = True) ->
         ("persistent", e.persistent_check[1], _find(issues, e.persistent_check[1])),
         ("storm", f"run {e.storm_run[1]}", next((i for i in issues if i.scope == "storm"), None)),
     ]
-    return DemoResult(url, summary, issues, scenarios)
+    return DemoResult(url, summary, issues, scenarios, ticks, monitor)
+
+
+def _by_day(reports: list[RunReport], end: datetime) -> list[tuple[datetime, list[RunReport]]]:
+    """The runs per UTC day, each with the time its day's tick runs (the day's end; ``end`` for
+    the last day)."""
+    days: dict[datetime, list[RunReport]] = {}
+    for report in reports:
+        at = report.occurred_at or end
+        day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        days.setdefault(day, []).append(report)
+    return [(min(day + timedelta(days=1), end), batch) for day, batch in sorted(days.items())]
+
+
+def _highlights(session: Session, issues: list[IssueView]) -> list[tuple[str, int, str]]:
+    """The monitor's work a reader should see, each with the reason its timeline gives:
+    auto-resolved transients, regressions, and every open critical issue."""
+    found: list[tuple[str, int, str]] = []
+    for issue in issues:
+        detail = get_issue(session=session, issue_id=issue.id)
+        if detail is None:
+            continue
+        changes = [e for e in detail.timeline if e.kind == "state_changed"]
+        last = changes[-1] if changes else None
+        if issue.state == "auto_resolved" and last is not None:
+            found.append(("healed", issue.id, f"{issue.title[:60]}: {last.data['reason']}"))
+        elif issue.state == "regressed" and last is not None:
+            found.append(("regressed", issue.id, f"{issue.title[:60]}: {last.data['reason']}"))
+        if issue.priority == "critical" and issue.state in _OPEN_STATES:
+            why = next(
+                (p.strip() for p in issue.rationale.split(";") if "priority=critical" in p),
+                issue.rationale[:120],
+            )
+            escalated = [e.data.get("reason", "") for e in detail.timeline if e.kind == "escalated"]
+            if escalated:
+                why += f"; escalated: {escalated[-1]}"
+            found.append(("critical", issue.id, f"{issue.title[:60]}: {why}"))
+    return found
+
+
+_OPEN_STATES = frozenset({"open", "triaged", "assigned", "in_progress", "regressed"})

@@ -19,8 +19,9 @@ it, so the id of a test is the same in every run. Ids over 1000 characters are c
 a digest of the whole id.
 
 **Status.** A ``<failure>`` fails (``fail``), an ``<error>`` errors (``error``; a failure wins when
-both are there, as with a pytest test that failed and then errored in teardown), ``<skipped>``
-(pytest's ``xfail`` included) is a skip, no result element is a pass. Surefire's
+both are there, as with a pytest test that failed and then errored in teardown; of several, the
+first that is not a bare time limit is the result's error, the others follow in its log),
+``<skipped>`` (pytest's ``xfail`` included) is a skip, no result element is a pass. Surefire's
 ``<flakyFailure>``/``<flakyError>`` (failed, then passed on a rerun) give ``flaky`` with
 ``attempts`` = 1 + their number; ``<rerunFailure>``/``<rerunError>`` (failed on every rerun)
 leave the final failure or error and count ``attempts`` the same way.
@@ -293,6 +294,20 @@ def _interim_label(result: xunit2.InterimResult, index: int) -> str:
     return f"{head}: {_cut(msg.splitlines()[0], 200)}" if msg else head
 
 
+_BARE_TIMEOUT = re.compile(
+    r"\s*(?:Failed: )?(?:Timeout \(?>|Test timeout of|Exceeded timeout of|timeout of \S+ exceeded|"
+    r"Test (?:timed out|exceeded its time limit)|TimeoutError\b|\w*(?:\.\w+)*Timeout(?:Exception|"
+    r"Error)\b)",
+    re.IGNORECASE,
+)
+
+
+def _bare_timeout(result: Result) -> bool:
+    """A failure that says only that the test ran out of time."""
+    msg = _message(cast(str | None, result.message), cast(str | None, result.type), "")
+    return _BARE_TIMEOUT.match(msg) is not None
+
+
 def _translate(case: xunit2.TestCase, check: str) -> tuple[_Record, bool]:
     """A test case's record, and whether its log still wants its suite's output."""
     finals = case.result
@@ -308,7 +323,9 @@ def _translate(case: xunit2.TestCase, check: str) -> tuple[_Record, bool]:
     primary: Result | None
     if failures or errors:
         status = Status.FAIL if failures else Status.ERROR
-        primary = (failures or errors)[0]
+        # The real error wins over a time limit that followed it (kept in the log as context).
+        ranked = [*failures, *errors]
+        primary = next((r for r in ranked if not _bare_timeout(r)), ranked[0])
     elif flaky:
         status, primary = Status.FLAKY, flaky[0]
     elif reruns:  # rerun elements without the final failure: not what Surefire writes
@@ -334,7 +351,7 @@ def _translate(case: xunit2.TestCase, check: str) -> tuple[_Record, bool]:
             if other is not primary:
                 label = _message(cast(str | None, other.message), cast(str | None, other.type), "")
                 tag = "failure" if isinstance(other, junitparser.Failure) else "error"
-                text = _cut(_result_text(other), MAX_TRACE_CHARS)
+                text = _cut(_result_text(other), MAX_TRACE_CHARS) or label
                 sections.append((f"{tag}: {_cut(label, 200)}", text))
     for index, result in enumerate(interim[:MAX_RERUN_SECTIONS], start=1):
         label = _interim_label(result, index)

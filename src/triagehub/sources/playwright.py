@@ -25,12 +25,14 @@ dropped when other load errors explain it.
 (the message then says so: Playwright's ``Test timeout of 1000ms exceeded.``); ``skipped`` is SKIP.
 ``attempts`` is the number of results (retries + 1).
 
-**Message, log, links.** The message is the first error of the last failing attempt without its
-code frame, ANSI colour codes stripped. The log holds every error of that attempt (message, code
-frame, ``file:line:column``, stack frames), then one line per other attempt (``attempt N``), all
-bounded in size. ``links`` are the attachments (trace, screenshot, video, error context) of the
-failing attempts: their path, or their name when they have none. ``duration_s`` is the last
-attempt's. A pass or a skip carries none of these.
+**Message, log, links.** The message is the real error of the last failing attempt without its
+code frame, ANSI colour codes stripped: when an attempt has several errors, an assertion, exception
+or missing selector wins over the test timeout that followed it (Playwright lists the timeout
+first), and the timeout is kept in the log as context. The log holds every error of that attempt
+(message, code frame, ``file:line:column``, stack frames), then one line per other attempt
+(``attempt N``), all bounded in size. ``links`` are the attachments (trace, screenshot, video,
+error context) of the failing attempts: their path, or their name when they have none.
+``duration_s`` is the last attempt's. A pass or a skip carries none of these.
 
 **Run.** ``started_at`` is ``stats.startTime``, ``finished_at`` that plus ``stats.duration``. The
 run id, unless given, is a digest of the file's content, so ingesting a report twice is a no-op.
@@ -81,6 +83,13 @@ _HEAD_KEYS = (b'"suites"', b'"stats"', b'"errors"', b'"rootDir"')
 # The start of a code frame (`  12 | code`, `> 13 | code`) or of stack frames in a message.
 _FRAME = re.compile(r"^ {0,8}>? {0,8}\d+ \||^\s+at \S", re.MULTILINE)
 _TIMED_OUT = re.compile(r"time(?:d)?[ -]?out", re.IGNORECASE)
+# An error that says only that the test ran out of time (or what its end tore down).
+_BARE_TIMEOUT = re.compile(
+    r"\s*(?:Error: )?(?:Test timeout of \S+ exceeded|Test finished within timeout of|"
+    r"Fixture \S+ timeout of|Timeout of \S+ exceeded|(?:page|browserContext|browser)\.\w+: "
+    r"Target (?:page, context or browser|closed) has been closed)",
+    re.IGNORECASE,
+)
 _NO_TESTS = "Error: No tests found"
 _SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.FLAKY: 2, Status.FAIL: 3, Status.ERROR: 4}
 
@@ -417,7 +426,11 @@ def _errors(doc: _Doc, result: Mapping[str, Any], prefix: str) -> tuple[_Error, 
             head = _clean(doc.opt_str(items[0][0], "message", items[0][1]) or "")
             if first and head.startswith(first.rstrip()):
                 items[0] = (single, f"{prefix}error.")
-    return tuple(_error(doc, e, where) for e, where in items[:MAX_ERRORS_PER_ATTEMPT])
+    errors = [_error(doc, e, where) for e, where in items[:MAX_ERRORS_PER_ATTEMPT]]
+    # The real error first: an assertion, exception or missing selector wins over the time limit
+    # the test hit after it (Playwright lists the timeout first); the timeout stays as context.
+    errors.sort(key=lambda e: _BARE_TIMEOUT.match(e.headline) is not None)
+    return tuple(errors)
 
 
 def _error(doc: _Doc, err: Mapping[str, Any], prefix: str) -> _Error:
@@ -457,11 +470,8 @@ def _message(key: _Attempt | None, expected: str, timeout: float | None) -> str:
     if key is None:
         text = "Test failed, but Playwright reported no attempt"
     elif key.status == "timedOut":
-        text = (
-            headline
-            if _TIMED_OUT.search(headline)
-            else _join(f"Test timeout of {limit} exceeded.", headline)
-        )
+        # A real error before the time limit is the message; a bare timeout says so.
+        text = headline if headline else f"Test timeout of {limit} exceeded."
     elif headline:
         text = headline
     elif key.status == "interrupted":

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from triagehub.core.lifecycle import Actor, check_transition
+from triagehub.core.lifecycle import Actor, check_transition, escalated_priority
 from triagehub.core.models import IssueState, Level
 from triagehub.errors import InputError
 from triagehub.store import tables as t
@@ -145,13 +145,20 @@ def escalate(
     trigger: str,
     reason: str,
     now: datetime,
+    also: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Escalate once per trigger: raise the priority one level, count it, record the event.
-    Returns the event's data."""
+    """Escalate once per trigger: count it and record the event; the first escalation raises the
+    priority one step (``escalated_priority``: never to critical, low severity at most medium),
+    later ones only notify further. Returns the event's data."""
     escalations = dict(row["escalations"] or {})
-    escalations[trigger] = now.isoformat().replace("+00:00", "Z")
+    for fired in (trigger, *(also or ())):
+        escalations[fired] = now.isoformat().replace("+00:00", "Z")
     before = Level(row["priority"])
-    after = Level.from_rank(before.rank + 1)
+    after = (
+        before
+        if int(row["escalation_level"] or 0) >= 1
+        else escalated_priority(before, severity=Level(row["severity"]), kind=row["kind"], level=1)
+    )
     session.execute(
         update(t.issues)
         .where(t.issues.c.id == row["id"])
@@ -163,11 +170,13 @@ def escalate(
             updated_at=now,
         )
     )
-    data = {
+    data: dict[str, Any] = {
         "trigger": trigger,
         "reason": reason,
         "priority": {"from": before.value, "to": after.value},
         "level": int(row["escalation_level"] or 0) + 1,
     }
+    if also:
+        data["triggers"] = [trigger, *also]
     record_event(session, row["id"], "escalated", at=now, actor=Actor.RULE.value, data=data)
     return data

@@ -138,6 +138,8 @@ check_stats = Table(
     Column("recent", BigInteger, nullable=False, default=0),
     Column("flaky", Boolean, nullable=False, default=False),
     Column("flaky_clean_runs", Integer, nullable=False, default=0),
+    # Finish times of the latest green runs (epoch microseconds, ascending, bounded).
+    Column("pass_times", JSON),
 )
 
 issues = Table(

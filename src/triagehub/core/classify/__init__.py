@@ -64,7 +64,7 @@ class KindMatch:
 
 # Exit codes that say what happened when the text does not: killed by a time limit, by the kernel.
 _EXIT_KINDS = {
-    124: (Kind.TIMEOUT, "exit_code_timeout", True),
+    124: (Kind.TIMEOUT, "exit_code_timeout", False),
     137: (Kind.INFRASTRUCTURE, "exit_code_killed", False),
 }
 
@@ -90,6 +90,15 @@ def _check_rule(source: str, check: str) -> tuple[KindRule | None, bool]:
     return rule, test_like
 
 
+# A dbt command, a dbt model or a step merely named "build": the name says what ran, not what
+# broke, so the error text decides.
+_GENERIC_STEP = re.compile(r"\bdbt (?:build|run|test|seed|snapshot|compile)\b", re.IGNORECASE)
+
+
+def _generic_step(check: str, rule: KindRule) -> bool:
+    return rule.name in ("check_build", "dbt_model_node") or _GENERIC_STEP.search(check) is not None
+
+
 def detect_kind(source: str, check: str, template: str, exit_code: int | None = None) -> KindMatch:
     """The failure kind of an error: the first matching text rule; a weak text rule yields to
     the check's name; then the check-name rules; then the exit code (124: a time limit)."""
@@ -97,7 +106,22 @@ def detect_kind(source: str, check: str, template: str, exit_code: int | None = 
     check_rule, test_like = _check_rule(source, check)
     if text_match is not None:
         rule, evidence = text_match
-        if rule.weak and check_rule is not None:
+        if (
+            rule.name == "environment"
+            and check_rule is not None
+            and check_rule.kind is Kind.DEPLOYMENT
+        ):
+            # Credentials, roles or certificates missing in a deploy step: the deploy failed.
+            return KindMatch(
+                Kind.DEPLOYMENT,
+                f"{check_rule.name} ({rule.name})",
+                TEXT_CONFIDENCE,
+                False,
+                False,
+                evidence,
+                test_like,
+            )
+        if rule.weak and check_rule is not None and not _generic_step(check, check_rule):
             return KindMatch(
                 check_rule.kind,
                 f"{check_rule.name} (over {rule.name})",
@@ -278,6 +302,9 @@ def _decision(inp: ClassifyInput, category: Category, why: list[str]) -> Decisio
     if category is Category.TRANSIENT:
         why.append("decision=ignore: transient, watched for auto-resolution")
         return Decision.IGNORE
+    if inp.kind.kind is Kind.TIMEOUT and inp.history is HistoryClass.NEW:
+        why.append("decision=pending: a first-seen timeout; its history or real error decides")
+        return Decision.PENDING
     score = 0
     reasons: list[str] = []
     if inp.history is HistoryClass.PERSISTENT:
@@ -335,11 +362,21 @@ def _builtin(inp: ClassifyInput, settings: Settings) -> tuple[dict[str, Any], li
     repo = settings.repository(inp.repository)
     rank = severity.rank + _REPO_ADJUST[repo.priority_level] + _HISTORY_ADJUST[inp.history]
     priority = Level.from_rank(rank)
+    if priority is Level.CRITICAL and severity.rank < Level.HIGH.rank:
+        # Critical is for P0: a high-severity break (main-branch build or deploy, production
+        # data) in a critical repository, or a critical one (security, outage) anywhere.
+        priority = Level.HIGH
     why.append(
         f"priority={priority.value}: severity {severity.value}, repository "
         f"{repo.priority_level.value}, history {inp.history.value}"
     )
     priority, expert, sla_hours, escalate_after = _routing(repo, kind, priority, settings, why)
+    if (severity is Level.LOW or kind in (Kind.LINT, Kind.FORMAT)) and priority.rank > 1:
+        why.append(
+            f"priority=medium: a {kind.value} failure of {severity.value} severity (a "
+            "warning, lint or style) stays at most medium"
+        )
+        priority = Level.MEDIUM
     decision = _decision(inp, category, why)
     fields: dict[str, Any] = {
         "category": category,

@@ -48,7 +48,11 @@ TEXT_RULES: tuple[KindRule, ...] = (
     KindRule(
         "web_assertion",
         Kind.TEST,
-        _rx(r"\bexpect\(.{0,120}\)\.(?:not\.)?to\w*\(.{0,200}\) failed|expect\(received\)"),
+        _rx(
+            r"\bexpect\(.{0,120}\)\.(?:not\.)?to\w*\(.{0,200}\) failed|expect\(received\)|"
+            # an action that waited for an element the page never showed: a missing selector
+            r"waiting for (?:locator|selector|getBy\w+)\("
+        ),
     ),
     # An install that could not reach its registry is the network's fault, not the pins'.
     KindRule(
@@ -96,6 +100,17 @@ TEXT_RULES: tuple[KindRule, ...] = (
         transient=True,
         environmental=True,
     ),
+    # A deployment that waited for its resources and gave up (Helm, kubectl rollout): the
+    # deploy failed; waiting again does not make the pods healthy.
+    KindRule(
+        "deploy_wait",
+        Kind.DEPLOYMENT,
+        _rx(
+            r"timed out waiting for the condition|UPGRADE FAILED|INSTALLATION FAILED|"
+            r"exceeded its progress deadline|rollout status .{0,120}timed out|"
+            r"error: timed out waiting for|context deadline exceeded.{0,80}(?:helm|release)"
+        ),
+    ),
     KindRule(
         "network_timeout",
         Kind.TIMEOUT,
@@ -107,6 +122,18 @@ TEXT_RULES: tuple[KindRule, ...] = (
         transient=True,
         environmental=True,
     ),
+    # A runner that vanished mid-job: the job never got to fail on its own.
+    KindRule(
+        "runner_lost",
+        Kind.INFRASTRUCTURE,
+        _rx(
+            r"runner has received a shutdown signal|lost communication with the server|"
+            r"runner .{0,80} (?:offline|lost)|The hosted runner .{0,120}lost"
+        ),
+        transient=True,
+        environmental=True,
+    ),
+    # A time limit alone proves nothing: transient only with the check's history (flaky).
     KindRule(
         "timeout",
         Kind.TIMEOUT,
@@ -115,7 +142,6 @@ TEXT_RULES: tuple[KindRule, ...] = (
             r"maximum execution time|\bTimeoutError\b|timeout exceeded|took too long|"
             r"operation timed out|execution expired|Timeout \(>|timeout: sending signal"
         ),
-        transient=True,
     ),
     KindRule(
         "capacity",
@@ -211,6 +237,16 @@ TEXT_RULES: tuple[KindRule, ...] = (
             r"depends on a (?:node|source) named|dbt found .{1,80} (?:not found|duplicate)"
         ),
     ),
+    # A relation the SQL needs is not there: the schema, not the query, is what changed.
+    KindRule(
+        "missing_relation",
+        Kind.SCHEMA,
+        _rx(
+            r"relation .{1,120} does not exist|(?:Table|Schema|View) .{1,120} does not exist|"
+            r"no such table|Catalog Error: Table|Object .{1,120} does not exist or not authorized"
+        ),
+        weak=True,
+    ),
     KindRule(
         "database_runtime",
         Kind.RUNTIME,
@@ -234,7 +270,6 @@ TEXT_RULES: tuple[KindRule, ...] = (
         "push_rejected",
         Kind.DEPLOYMENT,
         _rx(r"! \[rejected\]|failed to push some refs|non-fast-forward"),
-        transient=True,
     ),
     KindRule(
         "formatter",
@@ -339,5 +374,7 @@ SETUP_TEARDOWN = _rx(
 TEST_TIME_LIMIT = _rx(
     r"Timeout \(>|Test timeout of|Exceeded timeout of|timeout of .{1,20} exceeded"
 )
-SPEC_PATH = _rx(r"integration|\be2e\b|end[-_ ]to[-_ ]end|acceptance|\bspec\b")
+# An integration or end-to-end test: its path or its project says so (``*.spec.ts`` alone is only
+# the file naming of a test runner).
+SPEC_PATH = _rx(r"integration|\be2e\b|end[-_ ]to[-_ ]end|acceptance")
 MAIN_BRANCHES = frozenset({"main", "master", "trunk", "production", "prod"})
