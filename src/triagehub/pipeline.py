@@ -67,9 +67,9 @@ from triagehub.core.patterns import (
     same_identifiers,
 )
 from triagehub.core.redact import redact
-from triagehub.core.templates import TemplateMiner, same_family
+from triagehub.core.templates import TemplateMiner, same_dbt_test, same_family
 from triagehub.errors import InputError
-from triagehub.sources import ParseOptions, SourceFormat, detect_format
+from triagehub.sources import ParseOptions, SourceFormat, dbt, detect_format
 from triagehub.store import grouping
 from triagehub.store import tables as t
 
@@ -377,6 +377,7 @@ class Ingestor:
                 )
         if not keyed:
             return
+        keyed = self._one_identity_per_dbt_node(keyed)
 
         # One result per check and run: a failure wins over a pass of the same check.
         runs: list[tuple[tuple[int, str, str, int], RunReport, list[CheckResult], bool]] = []
@@ -449,6 +450,46 @@ class Ingestor:
         self._write(failures, works, stats, stats_new, touched_stats, now)
 
     # -- steps ----------------------------------------------------------------------------------
+
+    def _one_identity_per_dbt_node(
+        self, keyed: dict[tuple[int, str, str, int], RunReport]
+    ) -> dict[tuple[int, str, str, int], RunReport]:
+        """A dbt test is one check whether its run came as artifacts or a JSON log
+        (``test.p.unique_orders_id.c7614daada``) or as a plain console log
+        (``test.p.unique_orders_id``): each key takes the check already stored under the same
+        node name, else the first key of this batch, so that the order of ingestion never
+        splits a node in two."""
+        wanted: dict[int, set[str]] = {}
+        for key, report in keyed.items():
+            if report.source == dbt.SOURCE:
+                for res in report.results:
+                    if res.check.startswith("test."):
+                        wanted.setdefault(key[0], set()).add(dbt.node_identity(res.check))
+        if not wanted:
+            return keyed
+        chosen: dict[tuple[int, str], tuple[int, str]] = {}  # (repo, identity) -> (order, key)
+        for repo_id, names in wanted.items():
+            for stored, pk in grouping.checks_by_name_prefix(
+                session=self.session, repository_id=repo_id, names=names
+            ):
+                identity = (repo_id, dbt.node_identity(stored))
+                if identity[1] in names and (identity not in chosen or pk < chosen[identity][0]):
+                    chosen[identity] = (pk, stored)
+        out: dict[tuple[int, str, str, int], RunReport] = {}
+        for key, report in keyed.items():
+            if report.source != dbt.SOURCE:
+                out[key] = report
+                continue
+            results: list[CheckResult] = []
+            for res in report.results:
+                if res.check.startswith("test."):
+                    identity = (key[0], dbt.node_identity(res.check))
+                    canonical = chosen.setdefault(identity, (1 << 62, res.check))[1]
+                    if canonical != res.check:
+                        res = replace(res, check=canonical)
+                results.append(res)
+            out[key] = replace(report, results=tuple(results))
+        return out
 
     def _ensure_repositories(self, names: set[str], now: datetime) -> dict[str, int]:
         missing = [n for n in names if n not in self._repos]
@@ -748,6 +789,11 @@ class Ingestor:
             if not f.storm and join:
                 for candidate in candidates.get(key, ()):
                     if not budget.spend():
+                        break
+                    if f.report.source == dbt.SOURCE and same_dbt_test(
+                        f.template, candidate["template"]
+                    ):
+                        match, reason = candidate, "same dbt test"
                         break
                     if not same_identifiers(f.template, candidate["template"]):
                         continue  # another column, table, module or value: another failure

@@ -717,3 +717,25 @@ def same_family(a: str, b: str) -> bool:
     if not skeleton or skeleton != _skeleton(tb):
         return False
     return ta == tb or _aligns(ta, tb)
+
+
+_DBT_TEST_DETAIL = re.compile(
+    r"\n(?:(?P<kind>[\w.]+) )?test(?P<target> on [^\s:]+)?(?P<rows>: <n> failing rows?)?\Z"
+)
+
+
+def same_dbt_test(a: str, b: str) -> bool:
+    """Two templates of one dbt test's failure, where one output could not tell what the test
+    is: a plain console log prints ``Got 1 result, configured to fail if != 0`` and the test's
+    name only, the artifacts add ``not_null test on stg_customers.email``. dbt's own message
+    must be the same, and the known details (type, target) may not contradict each other."""
+    ma, mb = _DBT_TEST_DETAIL.search(a), _DBT_TEST_DETAIL.search(b)
+    if ma is None or mb is None or a[: ma.start()] != b[: mb.start()] or not a[: ma.start()]:
+        return False
+    if ma.group("rows") != mb.group("rows"):
+        return False
+    for part in ("kind", "target"):
+        x, y = ma.group(part), mb.group(part)
+        if x is not None and y is not None and x != y:
+            return False
+    return True
