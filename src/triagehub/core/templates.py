@@ -20,6 +20,14 @@ abbreviations are variables (they belong to dates); the normaliser's placeholder
 ``<ip>``, ...) are variables. Then a unit word after a variable is folded into it (``5 sec``,
 ``(1.98 KB)`` become ``<*>``, ``(<*>)``) and runs of ``<*>`` tokens become one.
 
+Some identifiers have no digit but are variables by the shape of the line, and must be masked
+from their first message on (an online miner that waits for a position to show a few values has
+by then opened a cluster per value): a qualified name of three or more dotted parts
+(``com.apple.icloud.fmfd.heartbeat``; not an upper-case constant such as
+``android.intent.action.SCREEN_ON``, which names an event), an absolute path, the word after
+``user`` and the value of ``user=``/``ruser=`` (an account name), the ``NAME`` of ``for NAME
+from <address>`` in a login line, and the quoted value of a ``key="..."`` pair.
+
 How :func:`mine` groups (after Brain, Yu et al. 2023, without its per-dataset settings):
 messages of the same token count are compared position by position. For each distinct token
 sequence, the frequency of each of its tokens at its position is counted over the group; the
@@ -80,7 +88,7 @@ _IDENTIFIER_CHARS = string.ascii_letters + string.digits + "_.+-#~*"
 _PATH_OPENERS = "([{\"'<"
 _PATH_CLOSERS = ")]}\"',;:.>"
 # Letters then one digit: interface, device and protocol names (eth0, sda1, ssh2, SOCKS5).
-_DEVICE_NAME = re.compile(r"[A-Za-z]{2,}\d[:,;]?")
+_DEVICE_NAME = re.compile(r"[A-Za-z]{2,5}\d[:,;]?")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[^\W\d_]")
 # What may surround wildcards in a token that is still only a variable: "(<*>)", "<*>:<*>,".
@@ -94,6 +102,21 @@ _UNITS = frozenset(
     | {"ns", "us", "ms", "msec", "s", "sec", "secs", "second", "seconds"}
     | {"min", "mins", "minute", "minutes", "h", "hr", "hrs", "hour", "hours"}
 )
+# Words after which the next word names an account, whatever it is ("session opened for user
+# cyrus", "Invalid user webmaster from ..."): that word is a variable, like a number.
+_ACCOUNT_WORDS = frozenset({"user", "User", "USER", "user:", "User:", "username", "username:"})
+# Keys of key=value pairs whose value names an account (``user=root``).
+_ACCOUNT_KEYS = frozenset({"user", "ruser", "username", "login", "logname", "uname"})
+_LOGIN_LINE = re.compile(r"passw|publickey|auth|login|logon|keyboard-interactive", re.IGNORECASE)
+# Words that follow such a word without naming an account ("user from ...", "user is ...").
+_FUNCTION_WORDS = frozenset(
+    {"a", "an", "the", "and", "or", "not", "no", "is", "was", "has", "had", "by", "for", "from"}
+    | {"to", "in", "on", "at", "of", "with", "as", "id", "name", "account", "session", "login"}
+)
+# Three or more dotted parts (com.apple.Safari.SafeBrowsing.Update), or a path of two or more
+# parts from the root (/etc/xinetd.d/chargen).
+_QUALIFIED_NAME = re.compile(r"[A-Za-z_][\w$-]*(?:\.[A-Za-z_][\w$-]*)+\.(?![A-Z\d_]+\Z)[\w$-]+")
+_ABSOLUTE_PATH = re.compile(r"(?:/[\w.$@+-]+){2,}/?")
 _TOKEN_CACHE_LIMIT = 200_000
 _LONG_TOKEN = 400
 _EXACT_CACHE_LIMIT = 100_000
@@ -173,6 +196,8 @@ def _mask_token(token: str) -> str:
         if token.count(WILDCARD) > 1 and _DIGIT.search(token) is None:
             return _WILDCARD_RUN.sub(WILDCARD, token)
     if _DIGIT.search(token) is None:
+        if "." in token or "/" in token:
+            return _mask_name(token)
         return token
     if len(token) > _LONG_TOKEN:
         # Bounded work: a long token with a digit in it is one variable.
@@ -192,6 +217,20 @@ def _mask_token(token: str) -> str:
     if masked.count(WILDCARD) > 1:
         masked = _WILDCARD_RUN.sub(WILDCARD, masked)
     return masked
+
+
+def _mask_name(token: str) -> str:
+    """A qualified name or an absolute path without digits is a variable too: which package,
+    host, service or file a statement names varies (``com.apple.icloud.fmfd.heartbeat:``,
+    ``android.intent.action.TIME_TICK``, ``/etc/xinetd.d/chargen``), also as the value of a
+    ``key=value`` pair; the brackets and punctuation around it, and the key, are kept."""
+    head = token[: len(token) - len(token.lstrip(_PATH_OPENERS))]
+    tail = token[len(token.rstrip(_PATH_CLOSERS)) :]
+    core = token[len(head) : len(token) - len(tail)]
+    key, equals, value = core.rpartition("=")
+    if _QUALIFIED_NAME.fullmatch(value) or _ABSOLUTE_PATH.fullmatch(value):
+        return head + key + equals + WILDCARD + tail
+    return token
 
 
 # Unit words, as tokens ("sec", "KB,"): after a variable they are folded into it.
@@ -219,6 +258,74 @@ def _fold_units(raws: list[str], masked: list[str]) -> None:
             raw = raws[position]
             masked[position - 1] = before + raw[len(raw.rstrip(",;.)")) :]
             del masked[position]
+
+
+def _mask_accounts(raws: list[str], masked: list[str]) -> None:
+    """Mask the word after ``user``: an account name is a variable even without a digit in it,
+    and it must be one from its first message on (an online miner that waits for a few names
+    to repeat has already opened a cluster per name)."""
+    last = len(raws) - 1
+    for i, raw in enumerate(raws):
+        if "=" in raw:  # user=root, ruser=ana: an account in a key=value pair
+            key, _, value = raw.partition("=")
+            if (
+                value
+                and key.lower() in _ACCOUNT_KEYS
+                and WILDCARD not in masked[i]
+                and not value.strip(_IDENTIFIER_CHARS + "@\\$")
+            ):
+                masked[i] = f"{key}={WILDCARD}"
+            continue
+        if i == last:
+            break
+        # "user NAME", and, in a line about logging in, "for NAME from <address>" (who
+        # connected from where: "Failed password for root from 5.36.59.76 port 42393").
+        account = raw in _ACCOUNT_WORDS or (
+            raw == "for"
+            and i + 3 <= last
+            and raws[i + 2] == "from"
+            and WILDCARD in masked[i + 3]
+            and _LOGIN_LINE.search(" ".join(raws[:i])) is not None
+        )
+        if account:
+            name = raws[i + 1]
+            if name not in _FUNCTION_WORDS and WILDCARD not in masked[i + 1]:
+                if name.strip(_IDENTIFIER_CHARS + "@\\$"):
+                    continue  # not a bare name (a quoted value, key=value, ...)
+                masked[i + 1] = WILDCARD
+
+
+_QUOTED_VALUE = re.compile(r'(?P<key>[\w.-]+=)"(?P<value>[^"]*)(?P<end>"?)(?P<tail>[,;:)\]}]*)')
+
+
+def _mask_quoted_values(raws: list[str], masked: list[str]) -> None:
+    """A quoted value of a ``key="..."`` pair is a variable, even when it holds spaces
+    (``tag="View Lock",`` -> ``tag="<*>",``)."""
+    i = 0
+    while i < len(raws):
+        m = _QUOTED_VALUE.fullmatch(raws[i])
+        if m is None:
+            i += 1
+            continue
+        if m.group("end"):
+            masked[i] = f'{m.group("key")}"{WILDCARD}"{m.group("tail")}'
+            i += 1
+            continue
+        # The value goes on over the next tokens, up to one that closes the quote (a few at most).
+        for j in range(i + 1, min(i + 8, len(raws))):
+            close = raws[j].find('"')
+            if close >= 0:
+                tail = raws[j][close + 1 :]
+                if tail.strip(",;:)]}"):
+                    break  # not a plain end of the value
+                masked[i] = f'{m.group("key")}"{WILDCARD}"{tail}'
+                for k in range(i + 1, j + 1):
+                    masked[k] = ""
+                i = j
+                break
+        i += 1
+    if "" in masked:
+        masked[:] = [token for token in masked if token]
 
 
 def _collapse_wildcards(masked: list[str]) -> list[str]:
@@ -259,6 +366,10 @@ class _Masker:
             get = cache.get
             # (A masked token is never empty, so "or" only calls _learn for unseen tokens.)
             masked = [get(raw) or self._learn(raw) for raw in raws]
+        if not _ACCOUNT_WORDS.isdisjoint(raws) or "from" in raws or "=" in text:
+            _mask_accounts(raws, masked)
+        if '="' in text:
+            _mask_quoted_values(raws, masked)
         if not _UNIT_TOKENS.isdisjoint(raws):
             _fold_units(raws, masked)
         if WILDCARD in masked and _ADJACENT_WILDCARDS in " ".join(masked):
