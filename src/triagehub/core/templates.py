@@ -106,7 +106,7 @@ _UNITS = frozenset(
 # cyrus", "Invalid user webmaster from ..."): that word is a variable, like a number.
 _ACCOUNT_WORDS = frozenset({"user", "User", "USER", "user:", "User:", "username", "username:"})
 # Keys of key=value pairs whose value names an account (``user=root``).
-_ACCOUNT_KEYS = frozenset({"user", "ruser", "username", "login", "logname", "uname"})
+_ACCOUNT_KEYS = frozenset({"user", "ruser", "username", "login", "logname"})
 _LOGIN_LINE = re.compile(r"passw|publickey|auth|login|logon|keyboard-interactive", re.IGNORECASE)
 # Words that follow such a word without naming an account ("user from ...", "user is ...").
 _FUNCTION_WORDS = frozenset(
@@ -366,7 +366,11 @@ class _Masker:
             get = cache.get
             # (A masked token is never empty, so "or" only calls _learn for unseen tokens.)
             masked = [get(raw) or self._learn(raw) for raw in raws]
-        if not _ACCOUNT_WORDS.isdisjoint(raws) or "from" in raws or "=" in text:
+        if (
+            not _ACCOUNT_WORDS.isdisjoint(raws)
+            or ("from" in raws and "for" in raws)
+            or ("ser=" in text or "SER=" in text or "ogin=" in text or "ogname=" in text)
+        ):
             _mask_accounts(raws, masked)
         if '="' in text:
             _mask_quoted_values(raws, masked)
