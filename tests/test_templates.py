@@ -116,6 +116,15 @@ def test_tokenize_keeps_device_names_and_words() -> None:
             "authentication failure; logname= uid=<*> euid=<*> tty=ssh ruser= rhost=<*> user=<*>",
         ),
         (
+            "Destroying surface Surface(name=com.tencent.qt.qtl/com.tencent.video.PlayerActivity)"
+            " called by <*>",
+            "Destroying surface Surface(name=<*>) called by <*>",
+        ),
+        (
+            "UserInfo={NSErrorFailingURLStringKey=https://gs-loc.apple.com/clls/wloc, x",
+            "UserInfo={NSErrorFailingURLStringKey=<*>, x",
+        ),
+        (
             "com.apple.CacheDelete.daily: scheduler_evaluate_activity told me to run this job",
             "<*>: scheduler_evaluate_activity told me to run this job",
         ),

@@ -113,10 +113,18 @@ _FUNCTION_WORDS = frozenset(
     {"a", "an", "the", "and", "or", "not", "no", "is", "was", "has", "had", "by", "for", "from"}
     | {"to", "in", "on", "at", "of", "with", "as", "id", "name", "account", "session", "login"}
 )
-# Three or more dotted parts (com.apple.Safari.SafeBrowsing.Update), or a path of two or more
-# parts from the root (/etc/xinetd.d/chargen).
-_QUALIFIED_NAME = re.compile(r"[A-Za-z_][\w$-]*(?:\.[A-Za-z_][\w$-]*)+\.(?![A-Z\d_]+\Z)[\w$-]+")
-_ABSOLUTE_PATH = re.compile(r"(?:/[\w.$@+-]+){2,}/?")
+# Names that are variables without a digit in them: three or more dotted parts
+# (com.apple.Safari.SafeBrowsing.Update), a path of two or more parts from the root
+# (/etc/xinetd.d/chargen), a URL, a package and a class in it (Android's
+# com.tencent.mm/com.tencent.mm.ui.LauncherUI); but not a dotted name that ends in an upper-case
+# constant, which names an event (android.intent.action.SCREEN_ON).
+_NAME = re.compile(
+    r"[A-Za-z_][\w$-]*(?:\.[A-Za-z_][\w$-]*){2,}"
+    r"|(?:/[\w.$@+-]+){2,}/?"
+    r"|[A-Za-z][\w+.-]*://\S+"
+    r"|[A-Za-z_][\w$-]*(?:\.[\w$-]+)+/[\w.$-]+"
+)
+_CONSTANT = re.compile(r"[A-Za-z_][\w$-]*(?:\.[A-Za-z_][\w$-]*)+\.[A-Z\d_]+")
 _TOKEN_CACHE_LIMIT = 200_000
 _LONG_TOKEN = 400
 _EXACT_CACHE_LIMIT = 100_000
@@ -222,13 +230,14 @@ def _mask_token(token: str) -> str:
 def _mask_name(token: str) -> str:
     """A qualified name or an absolute path without digits is a variable too: which package,
     host, service or file a statement names varies (``com.apple.icloud.fmfd.heartbeat:``,
-    ``android.intent.action.TIME_TICK``, ``/etc/xinetd.d/chargen``), also as the value of a
+    ``android.intent.action.TIME_TICK``, ``/etc/xinetd.d/chargen``, a URL, an Android component
+    ``com.tencent.mm/.ui.LauncherUI``), also as the value of a
     ``key=value`` pair; the brackets and punctuation around it, and the key, are kept."""
     head = token[: len(token) - len(token.lstrip(_PATH_OPENERS))]
     tail = token[len(token.rstrip(_PATH_CLOSERS)) :]
     core = token[len(head) : len(token) - len(tail)]
     key, equals, value = core.rpartition("=")
-    if _QUALIFIED_NAME.fullmatch(value) or _ABSOLUTE_PATH.fullmatch(value):
+    if _NAME.fullmatch(value) and not _CONSTANT.fullmatch(value):
         return head + key + equals + WILDCARD + tail
     return token
 
