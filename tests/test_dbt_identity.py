@@ -85,6 +85,13 @@ def test_console_log_and_artifacts_of_one_build_give_one_issue_per_node(
     assert all((k.count(".") == 3) == (keys_from == "artifacts") for k in hashed), hashed
 
 
+def test_a_console_log_sent_again_after_the_artifacts_is_the_same_run(engine: Engine) -> None:
+    options = ParseOptions(repository=REPO)
+    _ingest(engine, [DATA / "run_results.json", DATA / "build_console.txt"])
+    again = ingest_files(engine, [DATA / "build_console.txt"], Settings(), options=options)
+    assert (again.runs, again.duplicate_runs, again.warnings) == (0, 1, [])
+
+
 # ---------------------------------------------------------------------------------------------
 # Real dbt (slow): a plain `dbt build` console log and that build's target/ artifacts.
 # ---------------------------------------------------------------------------------------------

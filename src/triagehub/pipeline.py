@@ -377,6 +377,9 @@ class Ingestor:
                 )
         if not keyed:
             return
+        # The digest of each run as it came (a re-sent run is compared with it), before its
+        # dbt nodes take their stored identities.
+        digests = {key: _digest(report) for key, report in keyed.items()}
         keyed = self._one_identity_per_dbt_node(keyed)
 
         # One result per check and run: a failure wins over a pass of the same check.
@@ -394,7 +397,7 @@ class Ingestor:
             storm = len(counted) >= g.storm_min_checks and failed >= g.storm_share * len(counted)
             runs.append((key, report, results, storm))
 
-        run_pks = self._insert_runs(runs, now)
+        run_pks = self._insert_runs(runs, digests, now)
         check_pks = self._ensure_checks(
             {(key[0], res.check) for key, _, results, _ in runs for res in results}, now
         )
@@ -539,6 +542,7 @@ class Ingestor:
     def _insert_runs(
         self,
         runs: list[tuple[tuple[int, str, str, int], RunReport, list[CheckResult], bool]],
+        digests: Mapping[tuple[int, str, str, int], str],
         now: datetime,
     ) -> list[int]:
         rows = [
@@ -558,7 +562,7 @@ class Ingestor:
                 "results_total": len(results),
                 "results_failed": sum(1 for r in results if r.status.is_failure),
                 "storm": storm,
-                "digest": _digest(report),
+                "digest": digests[key],
             }
             for key, report, results, storm in runs
         ]
