@@ -269,13 +269,52 @@ def _fold_units(raws: list[str], masked: list[str]) -> None:
             del masked[position]
 
 
-def _mask_accounts(raws: list[str], masked: list[str]) -> None:
-    """Mask the word after ``user``: an account name is a variable even without a digit in it,
-    and it must be one from its first message on (an online miner that waits for a few names
-    to repeat has already opened a cluster per name)."""
+def _positions(raws: list[str], word: str) -> list[int]:
+    """Where ``word`` occurs in ``raws`` (found by ``list.index``, without a Python loop over
+    every token)."""
+    found: list[int] = []
+    start = 0
+    while True:
+        try:
+            start = raws.index(word, start)
+        except ValueError:
+            return found
+        found.append(start)
+        start += 1
+
+
+def _mask_name_after(raws: list[str], masked: list[str], i: int) -> None:
+    name = raws[i]
+    if name in _FUNCTION_WORDS or WILDCARD in masked[i]:
+        return
+    if not name.strip(_IDENTIFIER_CHARS + "@\\$"):  # a bare name, not a quoted value, k=v...
+        masked[i] = WILDCARD
+
+
+def _mask_accounts(raws: list[str], masked: list[str], text: str) -> None:
+    """Mask account names: an account is a variable even without a digit in it, and it must
+    be one from its first message on (an online miner that waits for a few names to repeat has
+    already opened a cluster per name). The word after ``user``; the value of ``user=``,
+    ``ruser=``...; and, in a line about logging in, ``NAME`` in ``for NAME from <address>`` (who
+    connected from where: "Failed password for root from 5.36.59.76 port 42393")."""
     last = len(raws) - 1
-    for i, raw in enumerate(raws):
-        if "=" in raw:  # user=root, ruser=ana: an account in a key=value pair
+    for word in _ACCOUNT_WORDS.intersection(raws):
+        for i in _positions(raws, word):
+            if i < last:
+                _mask_name_after(raws, masked, i + 1)
+    if "from" in raws and "for" in raws:
+        for i in _positions(raws, "for"):
+            if (
+                i + 3 <= last
+                and raws[i + 2] == "from"
+                and WILDCARD in masked[i + 3]
+                and _LOGIN_LINE.search(" ".join(raws[:i])) is not None
+            ):
+                _mask_name_after(raws, masked, i + 1)
+    if "ser=" in text or "SER=" in text or "ogin=" in text or "ogname=" in text:
+        for i, raw in enumerate(raws):
+            if "=" not in raw:
+                continue
             key, _, value = raw.partition("=")
             if (
                 value
@@ -284,24 +323,6 @@ def _mask_accounts(raws: list[str], masked: list[str]) -> None:
                 and not value.strip(_IDENTIFIER_CHARS + "@\\$")
             ):
                 masked[i] = f"{key}={WILDCARD}"
-            continue
-        if i == last:
-            break
-        # "user NAME", and, in a line about logging in, "for NAME from <address>" (who
-        # connected from where: "Failed password for root from 5.36.59.76 port 42393").
-        account = raw in _ACCOUNT_WORDS or (
-            raw == "for"
-            and i + 3 <= last
-            and raws[i + 2] == "from"
-            and WILDCARD in masked[i + 3]
-            and _LOGIN_LINE.search(" ".join(raws[:i])) is not None
-        )
-        if account:
-            name = raws[i + 1]
-            if name not in _FUNCTION_WORDS and WILDCARD not in masked[i + 1]:
-                if name.strip(_IDENTIFIER_CHARS + "@\\$"):
-                    continue  # not a bare name (a quoted value, key=value, ...)
-                masked[i + 1] = WILDCARD
 
 
 _QUOTED_VALUE = re.compile(r'(?P<key>[\w.-]+=)"(?P<value>[^"]*)(?P<end>"?)(?P<tail>[,;:)\]}]*)')
@@ -380,7 +401,7 @@ class _Masker:
             or ("from" in raws and "for" in raws)
             or ("ser=" in text or "SER=" in text or "ogin=" in text or "ogname=" in text)
         ):
-            _mask_accounts(raws, masked)
+            _mask_accounts(raws, masked, text)
         if '="' in text:
             _mask_quoted_values(raws, masked)
         if not _UNIT_TOKENS.isdisjoint(raws):
