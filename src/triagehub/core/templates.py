@@ -204,7 +204,7 @@ def _mask_token(token: str) -> str:
         if token.count(WILDCARD) > 1 and _DIGIT.search(token) is None:
             return _WILDCARD_RUN.sub(WILDCARD, token)
     if _DIGIT.search(token) is None:
-        if "." in token or "/" in token:
+        if "/" in token or token.count(".") > 1:  # (the names below have one of these)
             return _mask_name(token)
         return token
     if len(token) > _LONG_TOKEN:
@@ -245,6 +245,7 @@ def _mask_name(token: str) -> str:
 # Unit words, as tokens ("sec", "KB,"): after a variable they are folded into it.
 _UNIT_TOKENS = frozenset(unit + end for unit in _UNITS for end in ("", ",", ";", ".", ")"))
 _ADJACENT_WILDCARDS = f"{WILDCARD} {WILDCARD}"
+_TRIGGERS = _UNIT_TOKENS | _ACCOUNT_WORDS | {"from"}
 
 
 def _fold_units(raws: list[str], masked: list[str]) -> None:
@@ -396,15 +397,17 @@ class _Masker:
             get = cache.get
             # (A masked token is never empty, so "or" only calls _learn for unseen tokens.)
             masked = [get(raw) or self._learn(raw) for raw in raws]
+        # One scan of the tokens for the common case, where no rule below applies.
+        triggered = not _TRIGGERS.isdisjoint(raws)
+        pairs = "=" in text
         if (
-            not _ACCOUNT_WORDS.isdisjoint(raws)
-            or ("from" in raws and "for" in raws)
-            or ("ser=" in text or "SER=" in text or "ogin=" in text or "ogname=" in text)
-        ):
+            triggered
+            and (not _ACCOUNT_WORDS.isdisjoint(raws) or ("from" in raws and "for" in raws))
+        ) or (pairs and ("ser=" in text or "SER=" in text or "ogin=" in text or "ogname=" in text)):
             _mask_accounts(raws, masked, text)
-        if '="' in text:
+        if pairs and '="' in text:
             _mask_quoted_values(raws, masked)
-        if not _UNIT_TOKENS.isdisjoint(raws):
+        if triggered and not _UNIT_TOKENS.isdisjoint(raws):
             _fold_units(raws, masked)
         if WILDCARD in masked and _ADJACENT_WILDCARDS in " ".join(masked):
             masked = _collapse_wildcards(masked)
