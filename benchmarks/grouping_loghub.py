@@ -70,7 +70,8 @@ SYSTEMS = (
 # of them variable-rich logs on which triagehub's masking costs the most time relative to drain3.
 QUICK_SYSTEMS = ("HDFS", "Linux", "Mac", "Proxifier")
 PARSERS = ("online", "batch", "drain3")
-TARGET_GA = 0.90
+TARGET_GA = 0.97  # the online miner's average GA (issue #18: online = batch)
+TARGET_FLOOR = 0.90  # the online miner's GA on every system
 
 Parser = Callable[[Sequence[str]], list[int]]
 
@@ -224,9 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ratio_online = rates["online"] / rates["drain3"]
     ratio_batch = rates["batch"] / rates["drain3"]
-    met = (
-        max(mean_ga["online"], mean_ga["batch"]) >= TARGET_GA
-        and min(ratio_online, ratio_batch) >= 1.0
+    below = [row for row in rows if row.ga["online"] < TARGET_FLOOR]
+    met = mean_ga["online"] >= TARGET_GA and not below and ratio_online >= 1.0
+    floor = (
+        f"every system >= {TARGET_FLOOR:.2f}"
+        if not below
+        else f"below {TARGET_FLOOR:.2f}: "
+        + ", ".join(
+            f"{row.system} {row.ga['online']:.3f} (GA* {row.ga_corrected['online']:.3f})"
+            for row in below
+        )
     )
     print(
         f"SUMMARY grouping_loghub{' --quick' if args.quick else ''} ({count} systems): "
@@ -241,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets not judged (--quick: 4 of the hardest systems, where drain3 is relatively "
             "fastest)"
             if args.quick
-            else f"targets (GA >= {TARGET_GA}, lines/s >= drain3) {'met' if met else 'MISSED'}"
+            else f"online GA {floor}; targets (online GA >= {TARGET_GA} on average and >= "
+            f"{TARGET_FLOOR} on every system, online lines/s >= drain3) "
+            f"{'met' if met else 'MISSED'}"
         )
     )
     return 0

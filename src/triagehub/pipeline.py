@@ -72,9 +72,9 @@ from triagehub.core.patterns import (
 )
 from triagehub.core.redact import redact
 from triagehub.core.sanitize import sanitize_report
-from triagehub.core.templates import TemplateMiner, same_family
+from triagehub.core.templates import TemplateMiner, same_dbt_test, same_family
 from triagehub.errors import InputError
-from triagehub.sources import ParseOptions, SourceFormat, detect_format
+from triagehub.sources import ParseOptions, SourceFormat, dbt, detect_format
 from triagehub.store import grouping
 from triagehub.store import tables as t
 from triagehub.store.dialect import insert_ignoring, is_transient, lock_repositories
@@ -389,6 +389,10 @@ class Ingestor:
                 )
         if not keyed:
             return
+        # The digest of each run as it came (a re-sent run is compared with it), before its
+        # dbt nodes take their stored identities.
+        digests = {key: _digest(report) for key, report in keyed.items()}
+        keyed = self._one_identity_per_dbt_node(keyed)
 
         # One result per check and run: a failure wins over a pass of the same check.
         runs: list[tuple[tuple[int, str, str, int], RunReport, list[CheckResult], bool]] = []
@@ -405,7 +409,7 @@ class Ingestor:
             storm = len(counted) >= g.storm_min_checks and failed >= g.storm_share * len(counted)
             runs.append((key, report, results, storm))
 
-        run_pks = self._insert_runs(runs, now)
+        run_pks = self._insert_runs(runs, digests, now)
         check_pks = self._ensure_checks(
             {(key[0], res.check) for key, _, results, _ in runs for res in results}, now
         )
@@ -462,6 +466,46 @@ class Ingestor:
         self._write(failures, works, stats, stats_new, touched_stats, now)
 
     # -- steps ----------------------------------------------------------------------------------
+
+    def _one_identity_per_dbt_node(
+        self, keyed: dict[tuple[int, str, str, int], RunReport]
+    ) -> dict[tuple[int, str, str, int], RunReport]:
+        """A dbt test is one check whether its run came as artifacts or a JSON log
+        (``test.p.unique_orders_id.c7614daada``) or as a plain console log
+        (``test.p.unique_orders_id``): each key takes the check already stored under the same
+        node name, else the first key of this batch, so that the order of ingestion never
+        splits a node in two."""
+        wanted: dict[int, set[str]] = {}
+        for key, report in keyed.items():
+            if report.source == dbt.SOURCE:
+                for res in report.results:
+                    if res.check.startswith("test."):
+                        wanted.setdefault(key[0], set()).add(dbt.node_identity(res.check))
+        if not wanted:
+            return keyed
+        chosen: dict[tuple[int, str], tuple[int, str]] = {}  # (repo, identity) -> (order, key)
+        for repo_id, names in wanted.items():
+            for stored, pk in grouping.checks_by_name_prefix(
+                session=self.session, repository_id=repo_id, names=names
+            ):
+                identity = (repo_id, dbt.node_identity(stored))
+                if identity[1] in names and (identity not in chosen or pk < chosen[identity][0]):
+                    chosen[identity] = (pk, stored)
+        out: dict[tuple[int, str, str, int], RunReport] = {}
+        for key, report in keyed.items():
+            if report.source != dbt.SOURCE:
+                out[key] = report
+                continue
+            results: list[CheckResult] = []
+            for res in report.results:
+                if res.check.startswith("test."):
+                    identity = (key[0], dbt.node_identity(res.check))
+                    canonical = chosen.setdefault(identity, (1 << 62, res.check))[1]
+                    if canonical != res.check:
+                        res = replace(res, check=canonical)
+                results.append(res)
+            out[key] = replace(report, results=tuple(results))
+        return out
 
     def _ensure_repositories(self, names: set[str], now: datetime) -> dict[str, int]:
         """The ids of these repositories (created if new, race-free), write-locked until the
@@ -524,6 +568,7 @@ class Ingestor:
     def _insert_runs(
         self,
         runs: list[tuple[tuple[int, str, str, int], RunReport, list[CheckResult], bool]],
+        digests: Mapping[tuple[int, str, str, int], str],
         now: datetime,
     ) -> list[int]:
         rows = [
@@ -543,7 +588,7 @@ class Ingestor:
                 "results_total": len(results),
                 "results_failed": sum(1 for r in results if r.status.is_failure),
                 "storm": storm,
-                "digest": _digest(report),
+                "digest": digests[key],
             }
             for key, report, results, storm in runs
         ]
@@ -781,6 +826,11 @@ class Ingestor:
             if not f.storm and join:
                 for candidate in candidates.get(key, ()):
                     if not budget.spend():
+                        break
+                    if f.report.source == dbt.SOURCE and same_dbt_test(
+                        f.template, candidate["template"]
+                    ):
+                        match, reason = candidate, "same dbt test"
                         break
                     if not same_identifiers(f.template, candidate["template"]):
                         continue  # another column, table, module or value: another failure

@@ -20,6 +20,14 @@ abbreviations are variables (they belong to dates); the normaliser's placeholder
 ``<ip>``, ...) are variables. Then a unit word after a variable is folded into it (``5 sec``,
 ``(1.98 KB)`` become ``<*>``, ``(<*>)``) and runs of ``<*>`` tokens become one.
 
+Some identifiers have no digit but are variables by the shape of the line, and must be masked
+from their first message on (an online miner that waits for a position to show a few values has
+by then opened a cluster per value): a qualified name of three or more dotted parts
+(``com.apple.icloud.fmfd.heartbeat``; not an upper-case constant such as
+``android.intent.action.SCREEN_ON``, which names an event), an absolute path, the word after
+``user`` and the value of ``user=``/``ruser=`` (an account name), the ``NAME`` of ``for NAME
+from <address>`` in a login line, and the quoted value of a ``key="..."`` pair.
+
 How :func:`mine` groups (after Brain, Yu et al. 2023, without its per-dataset settings):
 messages of the same token count are compared position by position. For each distinct token
 sequence, the frequency of each of its tokens at its position is counted over the group; the
@@ -80,7 +88,7 @@ _IDENTIFIER_CHARS = string.ascii_letters + string.digits + "_.+-#~*"
 _PATH_OPENERS = "([{\"'<"
 _PATH_CLOSERS = ")]}\"',;:.>"
 # Letters then one digit: interface, device and protocol names (eth0, sda1, ssh2, SOCKS5).
-_DEVICE_NAME = re.compile(r"[A-Za-z]{2,}\d[:,;]?")
+_DEVICE_NAME = re.compile(r"[A-Za-z]{2,5}\d[:,;]?")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[^\W\d_]")
 # What may surround wildcards in a token that is still only a variable: "(<*>)", "<*>:<*>,".
@@ -94,6 +102,29 @@ _UNITS = frozenset(
     | {"ns", "us", "ms", "msec", "s", "sec", "secs", "second", "seconds"}
     | {"min", "mins", "minute", "minutes", "h", "hr", "hrs", "hour", "hours"}
 )
+# Words after which the next word names an account, whatever it is ("session opened for user
+# cyrus", "Invalid user webmaster from ..."): that word is a variable, like a number.
+_ACCOUNT_WORDS = frozenset({"user", "User", "USER", "user:", "User:", "username", "username:"})
+# Keys of key=value pairs whose value names an account (``user=root``).
+_ACCOUNT_KEYS = frozenset({"user", "ruser", "username", "login", "logname"})
+_LOGIN_LINE = re.compile(r"passw|publickey|auth|login|logon|keyboard-interactive", re.IGNORECASE)
+# Words that follow such a word without naming an account ("user from ...", "user is ...").
+_FUNCTION_WORDS = frozenset(
+    {"a", "an", "the", "and", "or", "not", "no", "is", "was", "has", "had", "by", "for", "from"}
+    | {"to", "in", "on", "at", "of", "with", "as", "id", "name", "account", "session", "login"}
+)
+# Names that are variables without a digit in them: three or more dotted parts
+# (com.apple.Safari.SafeBrowsing.Update), a path of two or more parts from the root
+# (/etc/xinetd.d/chargen), a URL, a package and a class in it (Android's
+# com.tencent.mm/com.tencent.mm.ui.LauncherUI); but not a dotted name that ends in an upper-case
+# constant, which names an event (android.intent.action.SCREEN_ON).
+_NAME = re.compile(
+    r"[A-Za-z_][\w$-]*(?:\.[A-Za-z_][\w$-]*){2,}"
+    r"|(?:/[\w.$@+-]+){2,}/?"
+    r"|[A-Za-z][\w+.-]*://\S+"
+    r"|[A-Za-z_][\w$-]*(?:\.[\w$-]+)+/[\w.$-]+"
+)
+_CONSTANT = re.compile(r"[A-Za-z_][\w$-]*(?:\.[A-Za-z_][\w$-]*)+\.[A-Z\d_]+")
 _TOKEN_CACHE_LIMIT = 200_000
 _LONG_TOKEN = 400
 _EXACT_CACHE_LIMIT = 100_000
@@ -173,6 +204,8 @@ def _mask_token(token: str) -> str:
         if token.count(WILDCARD) > 1 and _DIGIT.search(token) is None:
             return _WILDCARD_RUN.sub(WILDCARD, token)
     if _DIGIT.search(token) is None:
+        if "/" in token or token.count(".") > 1:  # (the names below have one of these)
+            return _mask_name(token)
         return token
     if len(token) > _LONG_TOKEN:
         # Bounded work: a long token with a digit in it is one variable.
@@ -194,9 +227,25 @@ def _mask_token(token: str) -> str:
     return masked
 
 
+def _mask_name(token: str) -> str:
+    """A qualified name or an absolute path without digits is a variable too: which package,
+    host, service or file a statement names varies (``com.apple.icloud.fmfd.heartbeat:``,
+    ``android.intent.action.TIME_TICK``, ``/etc/xinetd.d/chargen``, a URL, an Android component
+    ``com.tencent.mm/.ui.LauncherUI``), also as the value of a
+    ``key=value`` pair; the brackets and punctuation around it, and the key, are kept."""
+    head = token[: len(token) - len(token.lstrip(_PATH_OPENERS))]
+    tail = token[len(token.rstrip(_PATH_CLOSERS)) :]
+    core = token[len(head) : len(token) - len(tail)]
+    key, equals, value = core.rpartition("=")
+    if _NAME.fullmatch(value) and not _CONSTANT.fullmatch(value):
+        return head + key + equals + WILDCARD + tail
+    return token
+
+
 # Unit words, as tokens ("sec", "KB,"): after a variable they are folded into it.
 _UNIT_TOKENS = frozenset(unit + end for unit in _UNITS for end in ("", ",", ";", ".", ")"))
 _ADJACENT_WILDCARDS = f"{WILDCARD} {WILDCARD}"
+_TRIGGERS = _UNIT_TOKENS | _ACCOUNT_WORDS | {"from"}
 
 
 def _fold_units(raws: list[str], masked: list[str]) -> None:
@@ -219,6 +268,95 @@ def _fold_units(raws: list[str], masked: list[str]) -> None:
             raw = raws[position]
             masked[position - 1] = before + raw[len(raw.rstrip(",;.)")) :]
             del masked[position]
+
+
+def _positions(raws: list[str], word: str) -> list[int]:
+    """Where ``word`` occurs in ``raws`` (found by ``list.index``, without a Python loop over
+    every token)."""
+    found: list[int] = []
+    start = 0
+    while True:
+        try:
+            start = raws.index(word, start)
+        except ValueError:
+            return found
+        found.append(start)
+        start += 1
+
+
+def _mask_name_after(raws: list[str], masked: list[str], i: int) -> None:
+    name = raws[i]
+    if name in _FUNCTION_WORDS or WILDCARD in masked[i]:
+        return
+    if not name.strip(_IDENTIFIER_CHARS + "@\\$"):  # a bare name, not a quoted value, k=v...
+        masked[i] = WILDCARD
+
+
+def _mask_accounts(raws: list[str], masked: list[str], text: str) -> None:
+    """Mask account names: an account is a variable even without a digit in it, and it must
+    be one from its first message on (an online miner that waits for a few names to repeat has
+    already opened a cluster per name). The word after ``user``; the value of ``user=``,
+    ``ruser=``...; and, in a line about logging in, ``NAME`` in ``for NAME from <address>`` (who
+    connected from where: "Failed password for root from 5.36.59.76 port 42393")."""
+    last = len(raws) - 1
+    for word in _ACCOUNT_WORDS.intersection(raws):
+        for i in _positions(raws, word):
+            if i < last:
+                _mask_name_after(raws, masked, i + 1)
+    if "from" in raws and "for" in raws:
+        for i in _positions(raws, "for"):
+            if (
+                i + 3 <= last
+                and raws[i + 2] == "from"
+                and WILDCARD in masked[i + 3]
+                and _LOGIN_LINE.search(" ".join(raws[:i])) is not None
+            ):
+                _mask_name_after(raws, masked, i + 1)
+    if "ser=" in text or "SER=" in text or "ogin=" in text or "ogname=" in text:
+        for i, raw in enumerate(raws):
+            if "=" not in raw:
+                continue
+            key, _, value = raw.partition("=")
+            if (
+                value
+                and key.lower() in _ACCOUNT_KEYS
+                and WILDCARD not in masked[i]
+                and not value.strip(_IDENTIFIER_CHARS + "@\\$")
+            ):
+                masked[i] = f"{key}={WILDCARD}"
+
+
+_QUOTED_VALUE = re.compile(r'(?P<key>[\w.-]+=)"(?P<value>[^"]*)(?P<end>"?)(?P<tail>[,;:)\]}]*)')
+
+
+def _mask_quoted_values(raws: list[str], masked: list[str]) -> None:
+    """A quoted value of a ``key="..."`` pair is a variable, even when it holds spaces
+    (``tag="View Lock",`` -> ``tag="<*>",``)."""
+    i = 0
+    while i < len(raws):
+        m = _QUOTED_VALUE.fullmatch(raws[i])
+        if m is None:
+            i += 1
+            continue
+        if m.group("end"):
+            masked[i] = f'{m.group("key")}"{WILDCARD}"{m.group("tail")}'
+            i += 1
+            continue
+        # The value goes on over the next tokens, up to one that closes the quote (a few at most).
+        for j in range(i + 1, min(i + 8, len(raws))):
+            close = raws[j].find('"')
+            if close >= 0:
+                tail = raws[j][close + 1 :]
+                if tail.strip(",;:)]}"):
+                    break  # not a plain end of the value
+                masked[i] = f'{m.group("key")}"{WILDCARD}"{tail}'
+                for k in range(i + 1, j + 1):
+                    masked[k] = ""
+                i = j
+                break
+        i += 1
+    if "" in masked:
+        masked[:] = [token for token in masked if token]
 
 
 def _collapse_wildcards(masked: list[str]) -> list[str]:
@@ -259,7 +397,17 @@ class _Masker:
             get = cache.get
             # (A masked token is never empty, so "or" only calls _learn for unseen tokens.)
             masked = [get(raw) or self._learn(raw) for raw in raws]
-        if not _UNIT_TOKENS.isdisjoint(raws):
+        # One scan of the tokens for the common case, where no rule below applies.
+        triggered = not _TRIGGERS.isdisjoint(raws)
+        pairs = "=" in text
+        if (
+            triggered
+            and (not _ACCOUNT_WORDS.isdisjoint(raws) or ("from" in raws and "for" in raws))
+        ) or (pairs and ("ser=" in text or "SER=" in text or "ogin=" in text or "ogname=" in text)):
+            _mask_accounts(raws, masked, text)
+        if pairs and '="' in text:
+            _mask_quoted_values(raws, masked)
+        if triggered and not _UNIT_TOKENS.isdisjoint(raws):
             _fold_units(raws, masked)
         if WILDCARD in masked and _ADJACENT_WILDCARDS in " ".join(masked):
             masked = _collapse_wildcards(masked)
@@ -717,3 +865,25 @@ def same_family(a: str, b: str) -> bool:
     if not skeleton or skeleton != _skeleton(tb):
         return False
     return ta == tb or _aligns(ta, tb)
+
+
+_DBT_TEST_DETAIL = re.compile(
+    r"\n(?:(?P<kind>[\w.]+) )?test(?P<target> on [^\s:]+)?(?P<rows>: <n> failing rows?)?\Z"
+)
+
+
+def same_dbt_test(a: str, b: str) -> bool:
+    """Two templates of one dbt test's failure, where one output could not tell what the test
+    is: a plain console log prints ``Got 1 result, configured to fail if != 0`` and the test's
+    name only, the artifacts add ``not_null test on stg_customers.email``. dbt's own message
+    must be the same, and the known details (type, target) may not contradict each other."""
+    ma, mb = _DBT_TEST_DETAIL.search(a), _DBT_TEST_DETAIL.search(b)
+    if ma is None or mb is None or a[: ma.start()] != b[: mb.start()] or not a[: ma.start()]:
+        return False
+    if ma.group("rows") != mb.group("rows"):
+        return False
+    for part in ("kind", "target"):
+        x, y = ma.group(part), mb.group(part)
+        if x is not None and y is not None and x != y:
+            return False
+    return True

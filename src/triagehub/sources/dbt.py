@@ -58,6 +58,7 @@ __all__ = [
     "lineage",
     "lineage_for_report",
     "load_manifest",
+    "node_identity",
     "parse_artifacts",
     "parse_artifacts_full",
     "parse_console_log",
@@ -67,6 +68,18 @@ __all__ = [
 
 SOURCE = "dbt"
 """The ``RunReport.source`` of every report this module makes (and its registry name)."""
+
+_TEST_HASH = re.compile(r"(?P<name>test\.[^.\s]+\.[^.\s]+)\.[0-9a-f]{10}")
+
+
+def node_identity(check: str) -> str:
+    """The name of a dbt node that every dbt output can give: a generic test's ``unique_id``
+    ends in a hash that only the manifest knows (``test.jaffle.unique_orders_id.c7614daada``),
+    while a plain console log prints the test's name (``unique_orders_id``), which dbt keeps
+    unique within a project. Other nodes' keys are returned unchanged."""
+    m = _TEST_HASH.fullmatch(check)
+    return m.group("name") if m else check
+
 
 MAX_ARTIFACT_BYTES = 1 << 30  # 1 GiB per JSON file (large projects' manifests reach 100s of MB)
 MAX_MESSAGE_CHARS = 64 * 1024
@@ -886,6 +899,7 @@ def parse_console_log(
     pending: list[str] | None = None  # an "Encountered an error" block being read
     summary: tuple[str, str, list[str]] | None = None  # (resource, name, lines)
     line_no = 0
+    seen_clock = False
     for raw in _lines_of(source, where):
         line_no += 1
         stripped = raw.lstrip()
@@ -910,8 +924,13 @@ def parse_console_log(
                 if len(pending) < MAX_BLOCK_LINES:
                     pending.append(line)
                 continue
+        seen_clock = seen_clock or timestamped
         if summary is not None:
-            if not line.strip() or _SUMMARY.match(line) or line.startswith("Done."):
+            # A blank line ends a node's failure block, but only a blank line of dbt's own
+            # (timestamped) when the log has timestamps: a message's own lines (a database
+            # error quoting the SQL, with blank lines) come untimestamped.
+            blank = not line.strip() and (timestamped or not seen_clock)
+            if blank or _SUMMARY.match(line) or line.startswith("Done."):
                 _attach(state, summary)
                 summary = None
             else:

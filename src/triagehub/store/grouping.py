@@ -213,3 +213,23 @@ def bump_patterns(
             for pk, n_issues, n_occ, first, last, now in sorted(rows, key=lambda r: r[0])
         ],
     )
+
+
+def checks_by_name_prefix(
+    *, session: Session, repository_id: int, names: Iterable[str]
+) -> list[tuple[str, int]]:
+    """``(key, id)`` of a repository's stored checks whose key is one of ``names`` or starts with
+    ``name.`` (a dbt test's ``unique_id`` is its name followed by a hash)."""
+    rows: list[tuple[str, int]] = []
+    for chunk in chunks(sorted(set(names)), 100):
+        prefixes = (t.checks.c.key.startswith(n + ".", autoescape=True) for n in chunk)
+        rows.extend(
+            (key, pk)
+            for key, pk in session.execute(
+                select(t.checks.c.key, t.checks.c.id).where(
+                    t.checks.c.repository_id == repository_id,
+                    or_(t.checks.c.key.in_(chunk), *prefixes),
+                )
+            )
+        )
+    return rows
