@@ -44,6 +44,7 @@ from triagehub.core.lifecycle import WORKING_STATES, Actor
 from triagehub.core.models import Category, HistoryClass, IssueState, Level
 from triagehub.errors import TriagehubError
 from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_notification
+from triagehub.oncall import oncall_tick
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, escalate, record_event
 from triagehub.sync.github_issues import enqueue_github_sync
@@ -69,6 +70,7 @@ class TickSummary:
     sla_breached: list[int] = field(default_factory=list)
     escalated: list[tuple[int, str]] = field(default_factory=list)
     agent_notified: list[int] = field(default_factory=list)
+    oncall: dict[str, Any] = field(default_factory=dict)  # triagehub.oncall: assigned, alerted
 
     @property
     def changes(self) -> int:
@@ -436,6 +438,8 @@ def run_tick(
         tick.sla()
         tick.escalations()
         tick.agent_notifications()
+        oncall = oncall_tick(session, settings, now)
+        tick.summary.oncall = oncall.as_dict()
         enqueue_github_sync(session, settings, now)
     return tick.summary
 
