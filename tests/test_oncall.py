@@ -399,3 +399,64 @@ def test_a_critical_issue_gets_its_github_assignee_and_a_mention(
     finally:
         if hub.github is not None:
             hub.github.close()
+
+
+# -- the metadata block -----------------------------------------------------------------------
+
+
+def test_the_metadata_block_takes_the_configured_tag_and_the_brief_fields(
+    engine: Engine, fake: FakeGitHub
+) -> None:
+    from triagehub.sync import render
+    from triagehub.sync.github_issues import related_prs
+
+    data = config().model_dump(mode="json", exclude_none=True)
+    data["repositories"][REPO]["github_issues"]["metadata_tag"] = "CLAUDE_METADATA"
+    hub = Hub(engine, parse_settings(data, "t.yaml"), fake)
+    try:
+        hub.fail("medium_x")
+        hub.tick()
+        hub.work()
+        body = fake.issue(REPO, 1)["body"]
+        assert "<!-- CLAUDE_METADATA {" in body and "TRIAGEHUB_METADATA" not in body
+        meta = render.parse_metadata(body)
+        assert meta is not None
+        assert meta["related_prs"] == []
+        assert meta["time_to_first_response"] is None  # no person acted yet
+        assert meta["time_to_resolution"] is None and meta["resolution_confidence"] is None
+        # A person resolves it 5 hours after the failure: both times, and full confidence.
+        from triagehub.core.lifecycle import Actor
+        from triagehub.core.models import IssueState
+        from triagehub.store.lifecycle import change_state
+
+        hub.advance(hours=5)
+        issue_id = hub.issues()["medium_x"]["id"]
+        with Session(engine) as session, session.begin():
+            change_state(
+                session,
+                issue_id,
+                IssueState.RESOLVED,
+                actor=Actor.HUMAN,
+                reason="fixed in #12",
+                now=hub.clock.now(),
+                who="github:octocat",
+            )
+        hub.tick()
+        hub.work()
+        meta = render.parse_metadata(fake.issue(REPO, 1)["body"])
+        assert meta is not None
+        assert meta["time_to_first_response"] == 5.0
+        assert meta["time_to_resolution"] == 5.0
+        assert meta["resolution_confidence"] == 1.0
+    finally:
+        if hub.github is not None:
+            hub.github.close()
+    assert related_prs(
+        "acme/app",
+        ["refs/pull/12/merge", "main", None, "pull/12/head"],
+        [{"number": 7, "repository": "acme/lib"}, {"number": "x"}],
+    ) == ["acme/lib#7", "acme/app#12"]
+    with pytest.raises(ValueError):
+        render.metadata_block({}, "bad tag -->")
+    with pytest.raises(ConfigError):
+        parse_settings({"repositories": {REPO: {"github_issues": {"metadata_tag": "x y"}}}}, "f")
