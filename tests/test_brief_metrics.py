@@ -185,3 +185,58 @@ def test_an_unknown_repository_is_refused(engine: Engine, hours: int) -> None:
 
     with Session(engine) as session, pytest.raises(InputError):
         brief_metrics(session, since=at(hours), until=at(1), repository="no/such")
+
+
+def test_cli_api_and_health_page_show_each_metric_with_value_and_target(
+    engine: Engine, db_url: str
+) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from triagehub.api.app import WebhookConfig, create_app
+    from triagehub.cli.main import app as cli_app
+    from triagehub.config import Settings
+
+    build(engine)
+    until = at(24).isoformat()
+    result = CliRunner().invoke(
+        cli_app,
+        ["--db", db_url, "metrics", "--time-range", "2d", "--until", until, "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    brief = {m["name"]: m for m in json.loads(result.output)["brief"]}
+    assert set(brief) == set(BRIEF_METRICS)
+    assert brief["mttr"]["value"] == 6.0 and brief["mttr"]["target"] == 24.0
+    table = CliRunner().invoke(
+        cli_app, ["--db", db_url, "metrics", "--time-range", "2d", "--until", until]
+    )
+    assert table.exit_code == 0, table.output
+    assert "Success metrics" in table.output and "First-time resolution" in table.output
+
+    web = create_app(
+        engine,
+        Settings(),
+        WebhookConfig(None, insecure=True),
+        run_worker=False,
+        clock=FixedClock(at(24)),
+    )
+    with TestClient(web) as client:
+        answer = client.get(
+            "/api/v1/metrics/brief",
+            params={"since": at(-24).isoformat(), "until": until, "repository": REPO},
+        )
+        assert answer.status_code == 200, answer.text
+        found = {m["name"]: m for m in answer.json()["metrics"]}
+        assert found["escalation_accuracy"]["value"] == round(1 / 3, 4)
+        assert found["escalation_accuracy"]["met"] is False
+        assert all(m["target"] is not None and m["definition"] for m in found.values())
+        page = ""
+        for _ in range(50):  # the page's figures are computed off the request path
+            page = client.get("/health").text
+            if 'data-key="brief-mttr"' in page:
+                break
+        for name in BRIEF_METRICS:
+            assert f'data-key="brief-{name}"' in page
+        assert "Assignment accuracy" in page
