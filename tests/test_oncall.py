@@ -460,3 +460,78 @@ def test_the_metadata_block_takes_the_configured_tag_and_the_brief_fields(
         render.metadata_block({}, "bad tag -->")
     with pytest.raises(ConfigError):
         parse_settings({"repositories": {REPO: {"github_issues": {"metadata_tag": "x y"}}}}, "f")
+
+
+# -- issues opened by people ------------------------------------------------------------------
+
+
+def test_a_person_s_labelled_github_issue_is_adopted_classified_labelled_and_assigned(
+    engine: Engine, fake: FakeGitHub
+) -> None:
+    import json
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from triagehub.api.app import WebhookConfig, create_app, signature_of
+
+    target = "Codertocat/Hello-World"
+    data = config().model_dump(mode="json", exclude_none=True)
+    data["repositories"][REPO]["github_issues"] = {
+        "target": target,
+        "min_priority": "low",
+        "adopt_labels": ["dbt-error"],
+    }
+    hub = Hub(engine, parse_settings(data, "t.yaml"), fake)
+    body = (
+        "Our nightly run broke:\n```\nCompilation Error in model orders (models/orders.sql)\n"
+        "  Model 'model.shop.orders' depends on a node named 'stg_customers' which was not "
+        "found\n```"
+    )
+    created = fake.create_issue(target, "dbt run fails on orders", body, ["dbt-error"], "octocat")
+    payload = json.loads(
+        (Path(__file__).parent / "data" / "github" / "issues.labeled.9.json").read_text()
+    )
+    payload["action"] = "opened"
+    payload["issue"] = {**payload["issue"], **created}
+    payload["sender"] = {"login": "octocat", "type": "User"}
+    secret = b"s3cret"
+    raw = json.dumps(payload).encode()
+    app = create_app(engine, hub.settings, WebhookConfig(secret), run_worker=False, clock=hub.clock)
+    try:
+        with TestClient(app) as client:
+            answer = client.post(
+                "/webhooks/github",
+                content=raw,
+                headers={
+                    "content-type": "application/json",
+                    "x-github-event": "issues",
+                    "x-github-delivery": "d-open-1",
+                    "x-hub-signature-256": signature_of(secret, raw),
+                },
+            )
+        assert answer.status_code == 202 and answer.json()["status"] == "queued", answer.text
+        hub.work()
+        [issue] = hub.issues().values()
+        assert issue["source"] == "github_issue"
+        # Classified from the pasted log: a dbt compilation error, code to fix.
+        assert (issue["kind"], issue["category"]) == ("compilation", "code_fix_required")
+        assert (issue["github_repo"], issue["github_number"]) == (target.lower(), created["number"])
+        hub.tick()  # assigned by the routing table (dbt model -> dbt-expert -> alice)
+        hub.work()
+        hub.advance(minutes=2)
+        hub.work()
+        row = hub.issues()["github-issue/1"]
+        assert (row["expert"], row["assignee"], row["state"]) == ("dbt-expert", "alice", "assigned")
+        gh = fake.issue(target, created["number"])
+        names = {label["name"] for label in gh["labels"]}
+        assert "dbt-error" in names and f"category:{row['category']}" in names
+        assert [a["login"] for a in gh["assignees"]] == ["alice"]
+        assert gh["body"] == body  # the person's text is kept
+        assert (
+            len([r for r in fake.requests if r.method == "POST" and r.path.endswith("/issues")])
+            == 0
+        )
+    finally:
+        if hub.github is not None:
+            hub.github.close()

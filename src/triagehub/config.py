@@ -98,6 +98,9 @@ class GitHubSyncConfig(_Strict):
     # The tag of the metadata block in the issue body (``<!-- TAG {...} -->``): the brief's
     # tooling reads ``CLAUDE_METADATA``; blocks with either tag are read back.
     metadata_tag: str = Field(default="TRIAGEHUB_METADATA", pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
+    # Issues people open in the target with one of these labels are adopted: classified from
+    # their title and body, labelled, assigned and tracked (``triagehub.sync.github_adopt``).
+    adopt_labels: list[str] = Field(default_factory=list)
 
     @field_validator("target")
     @classmethod

@@ -37,6 +37,7 @@ from triagehub.config import Settings
 from triagehub.errors import InputError
 from triagehub.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
 from triagehub.monitor import MonitorLoop, notify_change
+from triagehub.sync.github_adopt import queue_adoption
 from triagehub.sync.github_inbound import ISSUE_EVENTS, queue_issue_event
 from triagehub.web.routes import web_router
 
@@ -204,7 +205,11 @@ def handle_delivery(
             if seen is not None:
                 return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
             if event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
-                status, detail = queue_issue_event(session, event, delivery, payload, now())
+                adopted = queue_adoption(session, settings, event, delivery, payload, now())
+                if adopted is not None:  # a person's labelled issue (sync.github_adopt)
+                    status, detail = adopted
+                else:
+                    status, detail = queue_issue_event(session, event, delivery, payload, now())
             elif translate is not None and action == "completed":
                 # Validate now (an invalid payload is refused with 422), ingest in the worker.
                 if translate(payload) is None:

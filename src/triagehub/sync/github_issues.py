@@ -89,6 +89,7 @@ from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 from triagehub.store.queries import get_issue
 from triagehub.sync import render
+from triagehub.sync.github_adopt import ADOPTED
 from triagehub.sync.github_inbound import (
     ISSUE_EVENT,
     ISSUE_EVENTS,
@@ -584,7 +585,7 @@ class _Syncer:
         if want_state != gh_state:
             patch["state"] = want_state
             patch["state_reason"] = reason or "reopened"
-        if digest != body_hash:
+        if digest != body_hash and body_hash != ADOPTED:  # an adopted issue keeps its body
             every = (
                 timedelta(minutes=self.config.update_every_minutes)
                 if self.config is not None
