@@ -408,6 +408,18 @@ class DbtCloudConfig(_Strict):
         return DbtCloudConfig(host=host, account_id=account_id)
 
 
+class CategoryActionsConfig(_Strict):
+    """``category_actions:``: what each category does besides alerting
+    (``triagehub.category_actions``): code fixes resolve only with a linked merged pull request
+    or a person (when ``code_fix_requires_pr``), data quality issues notify their owners with
+    the upstream freshness state, infrastructure issues notify ``platform_channel`` with what is
+    affected, false positives get a proposed classification rule."""
+
+    enabled: bool = True
+    code_fix_requires_pr: bool = False
+    platform_channel: str | None = None
+
+
 class Settings(_Strict):
     """The whole of ``triagehub.yaml``."""
 
@@ -433,6 +445,7 @@ class Settings(_Strict):
     # The routing table: expert name -> GitHub logins/teams and a Slack channel.
     experts: dict[str, ExpertConfig] = Field(default_factory=dict)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
+    category_actions: CategoryActionsConfig = Field(default_factory=CategoryActionsConfig)
 
     @field_validator("classification_rules")
     @classmethod

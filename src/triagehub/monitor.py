@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
+from triagehub.category_actions import may_auto_resolve
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.lifecycle import WORKING_STATES, Actor
@@ -194,8 +195,8 @@ class _Tick:
                 and not flaky
                 for streak, last_pass, flaky in checks
             )
-            if not healed:
-                continue
+            if not healed or not may_auto_resolve(self.session, self.settings, row):
+                continue  # (category_actions: a code fix may need a merged pull request)
             transient = row["category"] == Category.TRANSIENT.value
             target = IssueState.AUTO_RESOLVED if transient else IssueState.RESOLVED
             noun = "check" if len(checks) == 1 else f"{len(checks)} checks"

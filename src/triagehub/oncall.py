@@ -146,9 +146,11 @@ class OncallSummary:
     assigned: list[tuple[int, str]] = field(default_factory=list)
     alerted: list[tuple[int, str]] = field(default_factory=list)  # (issue, mode)
     digests: list[str] = field(default_factory=list)
+    actions: list[tuple[int, str]] = field(default_factory=list)  # triagehub.category_actions
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "actions": [{"issue": i, "action": a} for i, a in self.actions],
             "assigned": [{"issue": i, "assignee": a} for i, a in self.assigned],
             "alerted": [{"issue": i, "mode": m} for i, m in self.alerted],
             "digests": self.digests,
@@ -667,6 +669,9 @@ def oncall_tick(session: Session, settings: Settings, now: datetime) -> OncallSu
     assign_issues(session, settings, now, summary=summary)
     dispatch_alerts(session, settings, now, summary=summary)
     send_digests(session, settings, now, summary=summary)
+    from triagehub.category_actions import run_category_actions
+
+    summary.actions.extend(run_category_actions(session, settings, now))
     return summary
 
 

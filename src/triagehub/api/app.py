@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from triagehub import __version__
 from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
+from triagehub.category_actions import link_pull_request
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.errors import InputError
@@ -210,6 +211,8 @@ def handle_delivery(
                     status, detail = adopted
                 else:
                     status, detail = queue_issue_event(session, event, delivery, payload, now())
+            elif event == "pull_request":  # a merged fix (triagehub.category_actions)
+                status, detail = link_pull_request(session, payload, now())
             elif translate is not None and action == "completed":
                 # Validate now (an invalid payload is refused with 422), ingest in the worker.
                 if translate(payload) is None:
