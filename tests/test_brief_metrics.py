@@ -3,6 +3,7 @@ definition on a hand-built timeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,3 +241,51 @@ def test_cli_api_and_health_page_show_each_metric_with_value_and_target(
         for name in BRIEF_METRICS:
             assert f'data-key="brief-{name}"' in page
         assert "Assignment accuracy" in page
+
+
+def test_the_weekly_report_is_posted_once_to_slack_and_as_a_github_issue(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from fake_github import DEFAULT_TOKEN, FakeGitHub
+    from outbox_receiver import Receiver
+    from triagehub.actions.github import GitHubClient
+    from triagehub.jobs import RetryPolicy, process_jobs
+    from triagehub.monitor import run_tick
+
+    build(engine)
+    settings = parse_settings(
+        {"weekly_report": {"enabled": True, "weekday": 2, "hour": 9, "slack": "", "github": REPO}},
+        "t.yaml",
+    )
+    clock = FixedClock(at(26))  # Wednesday 10:00 UTC: the report of the week to 09:00 is due
+    for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL", "TRIAGEHUB_SLACK_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with Receiver() as receiver, FakeGitHub() as fake:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", f"{receiver.url}/services/T0/B0/x")
+        github = GitHubClient(
+            DEFAULT_TOKEN, base_url=fake.base_url, timeout_s=5, max_retries=1, clock=clock
+        )
+        try:
+            for _ in range(2):  # a second tick queues nothing more
+                run_tick(engine, settings, clock=clock)
+                while process_jobs(
+                    engine,
+                    settings,
+                    github=github,
+                    clock=clock,
+                    policy=RetryPolicy(max_attempts=2, backoff_s=1),
+                    rng=random.Random(1),
+                ):
+                    pass
+        finally:
+            github.close()
+        [issue] = [i for (repo, _), i in fake.issues.items() if repo == REPO.lower()]
+        assert issue["title"] == "triagehub weekly report 2026-W46"
+        body = issue["body"]
+        assert "| Auto-resolution rate | 50.0% | >= 70.0% | ❌ |" in body
+        assert "| Mean time to resolution | 6.0 h | <= 24.0 h | ✅ |" in body
+        assert "## Definitions" in body and "never closed included" in body
+        slack = [d for d in receiver.deliveries if d.key == "weekly:slack:2026-W46"]
+        assert len(slack) == 1 and "weekly report" in json.dumps(slack[0].body)

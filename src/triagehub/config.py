@@ -420,6 +420,25 @@ class CategoryActionsConfig(_Strict):
     platform_channel: str | None = None
 
 
+class WeeklyReportConfig(_Strict):
+    """``weekly_report:``: the brief's success metrics as a Markdown report, each week on
+    ``weekday`` (0 = Monday) after ``hour`` UTC, posted to Slack (``slack``: a channel; the
+    default channel when ``""``) and/or as a GitHub issue in ``github`` (owner/name)."""
+
+    enabled: bool = False
+    weekday: int = Field(default=0, ge=0, le=6)
+    hour: int = Field(default=9, ge=0, le=23)
+    slack: str | None = None
+    github: str | None = None
+
+    @field_validator("github")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and not _REPO_NAME.match(value):
+            raise ValueError(f"{value!r} is not a GitHub repository of the form owner/name")
+        return value
+
+
 class Settings(_Strict):
     """The whole of ``triagehub.yaml``."""
 
@@ -446,6 +465,7 @@ class Settings(_Strict):
     experts: dict[str, ExpertConfig] = Field(default_factory=dict)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     category_actions: CategoryActionsConfig = Field(default_factory=CategoryActionsConfig)
+    weekly_report: WeeklyReportConfig = Field(default_factory=WeeklyReportConfig)
 
     @field_validator("classification_rules")
     @classmethod

@@ -672,6 +672,9 @@ def oncall_tick(session: Session, settings: Settings, now: datetime) -> OncallSu
     from triagehub.category_actions import run_category_actions
 
     summary.actions.extend(run_category_actions(session, settings, now))
+    from triagehub.weekly_report import queue_weekly_report
+
+    summary.digests.extend(queue_weekly_report(session, settings, now))
     return summary
 
 

@@ -373,6 +373,10 @@ def metrics(
     time_range: RangeOption = "7d",
     until: UntilOption = None,
     fmt: FormatOption = Format.table,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="The brief's metrics as the weekly report (Markdown)."),
+    ] = False,
 ) -> None:
     """The success metrics for a time range: noise reduction, time to triage and to resolution,
     auto-resolution, false positives, human overrides, escalations, SLA breaches, run success."""
@@ -380,6 +384,11 @@ def metrics(
     with Session(_engine(ctx)) as session:
         m = compute_metrics(session, repository=repo, since=since, until=end)
         brief = brief_metrics(session, repository=repo, since=since, until=end)
+    if markdown:
+        from triagehub.weekly_report import report_markdown
+
+        sys.stdout.write(report_markdown(brief, since, end, repo))
+        return
     if fmt is Format.json:
         _write_json({**m.to_json(), "brief": [b.to_json() for b in brief]})
         return
