@@ -66,6 +66,7 @@ DEFAULT_DIGEST_HOUR: Final = 9
 LOOKBACK: Final = timedelta(hours=24)  # a tick announces what appeared in the last day
 ASSIGNABLE: Final = (IssueState.OPEN.value, IssueState.TRIAGED.value, IssueState.REGRESSED.value)
 _WORKING: Final = [s.value for s in WORKING_STATES]
+_CHUNK: Final = 5000
 
 # -- routing ----------------------------------------------------------------------------------
 
@@ -240,10 +241,13 @@ def assign_issues(
     where: list[Any] = [t.issues.c.state.in_(ASSIGNABLE), t.issues.c.assignee.is_(None)]
     if issue_ids is not None:
         ids = sorted(set(issue_ids))
-        if not ids:
-            return []
-        where.append(t.issues.c.id.in_(ids))
-    rows = _issue_rows(session, *where)
+        rows = [
+            r
+            for n in range(0, len(ids), _CHUNK)
+            for r in _issue_rows(session, *where, t.issues.c.id.in_(ids[n : n + _CHUNK]))
+        ]
+    else:
+        rows = _issue_rows(session, *where)
     if not rows:
         return []
     workload = open_workload(session)
@@ -431,12 +435,21 @@ def dispatch_alerts(
     ids = sorted(set(issue_ids)) if issue_ids is not None else None
     if ids is not None and not ids:
         return []
-    events = _alert_events(session, now, ids)
+    if ids is None:
+        events = _alert_events(session, now, None)
+    else:  # in chunks: a large ingest touches more issues than a query may bind
+        events = [
+            event
+            for n in range(0, len(ids), _CHUNK)
+            for event in _alert_events(session, now, ids[n : n + _CHUNK])
+        ]
     if not events:
         return []
+    wanted = sorted({iid for _, iid, _, _ in events})
     rows = {
         r["id"]: r
-        for r in _issue_rows(session, t.issues.c.id.in_(sorted({iid for _, iid, _, _ in events})))
+        for n in range(0, len(wanted), _CHUNK)
+        for r in _issue_rows(session, t.issues.c.id.in_(wanted[n : n + _CHUNK]))
     }
     workload: Counter[str] | None = None
     done: list[tuple[int, str]] = []
