@@ -541,3 +541,30 @@ def test_a_person_s_labelled_github_issue_is_adopted_classified_labelled_and_ass
     finally:
         if hub.github is not None:
             hub.github.close()
+
+
+def test_the_brief_s_repositories_load_with_a_routing_table() -> None:
+    import yaml
+
+    from triagehub.demo.scenario import DEMO_CONFIG_YAML
+
+    data = yaml.safe_load(DEMO_CONFIG_YAML)
+    data["experts"] = {
+        name: {"github": [f"{name}-oncall"], "slack": f"#{name}"}
+        for name in (
+            "dbt-expert",
+            "snowflake-expert",
+            "tableau-expert",
+            "github-sleuth-expert",
+            "da-architect",
+        )
+    }
+    settings = parse_settings(data, "brief.yaml")
+    assert set(settings.repositories) == {"acme/dbt_cloud", "acme/roy_kent", "acme/da-agent-hub"}
+    rules = {
+        name: {r: rule.auto_assign for r, rule in repo.automation_rules.items()}
+        for name, repo in settings.repositories.items()
+    }
+    assert rules["acme/roy_kent"] == {"workflow_failures": "github-sleuth-expert"}
+    assert rules["acme/da-agent-hub"] == {"dashboard_failures": "tableau-expert"}
+    assert all(e in settings.experts for r in rules.values() for e in r.values())
