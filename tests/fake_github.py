@@ -179,10 +179,13 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/labels/(?P<name>[^/]+)",
         ),
         ("labels", r"/repos/(?P<repo>[^/]+/[^/]+)/labels"),
+        ("issue_assignees", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/assignees"),
         ("search", r"/search/issues"),
     )
 )
-_ISSUE_ROUTES = frozenset({"issues", "issue", "comments", "issue_labels", "issue_label", "labels"})
+_ISSUE_ROUTES = frozenset(
+    {"issues", "issue", "comments", "issue_labels", "issue_label", "labels", "issue_assignees"}
+)
 DEFAULT_LOGIN = "triagehub-bot"
 
 
@@ -708,6 +711,20 @@ class _ApiHandler(_Handler):
                 self._json(201, fake.add_comment(repo, number, data.get("body", ""), fake.login))
             else:
                 self._error(404, "Not Found")
+        elif name == "issue_assignees":
+            if method != "POST":
+                self._error(404, "Not Found")
+                return
+            data = request.json or {}
+            have = {a["login"] for a in issue["assignees"]}
+            for login in data.get("assignees") or []:
+                # GitHub ignores who cannot be assigned; here: anything that is not a login.
+                if isinstance(login, str) and "/" not in login and login not in have:
+                    issue["assignees"].append({"login": login, "type": "User"})
+                    have.add(login)
+            issue["assignee"] = issue["assignees"][0] if issue["assignees"] else None
+            fake.touch(issue)
+            self._json(201, issue)
         elif name == "issue_labels":
             if method == "POST":
                 data = request.json

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -95,6 +95,12 @@ class GitHubSyncConfig(_Strict):
     )
     min_priority: Level = Level.MEDIUM
     update_every_minutes: float = Field(default=15, ge=0)
+    # The tag of the metadata block in the issue body (``<!-- TAG {...} -->``): the brief's
+    # tooling reads ``CLAUDE_METADATA``; blocks with either tag are read back.
+    metadata_tag: str = Field(default="TRIAGEHUB_METADATA", pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
+    # Issues people open in the target with one of these labels are adopted: classified from
+    # their title and body, labelled, assigned and tracked (``triagehub.sync.github_adopt``).
+    adopt_labels: list[str] = Field(default_factory=list)
 
     @field_validator("target")
     @classmethod
@@ -102,6 +108,63 @@ class GitHubSyncConfig(_Strict):
         if value is not None and not _REPO_NAME.match(value):
             raise ValueError(f"target {value!r} is not a GitHub repository of the form owner/name")
         return value
+
+
+_HANDLE = re.compile(r"^@?[A-Za-z0-9][A-Za-z0-9_.\-]*(?:/[A-Za-z0-9][A-Za-z0-9_.\-]*)?$")
+
+
+class ExpertConfig(_Strict):
+    """``experts.<name>``: who an expert is on GitHub (logins, ``@org/team`` handles; a group is
+    balanced by open workload) and on Slack (``#channel`` or ``@handle``)."""
+
+    github: list[str] = Field(default_factory=list)
+    slack: str | None = None
+
+    @field_validator("github", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("github")
+    @classmethod
+    def _handles(cls, value: list[str]) -> list[str]:
+        for handle in value:
+            if not _HANDLE.match(handle):
+                raise ValueError(f"{handle!r} is not a GitHub login or @org/team handle")
+        return value
+
+    @property
+    def logins(self) -> list[str]:
+        """The people (assignable on GitHub), without ``@``."""
+        return [h.lstrip("@") for h in self.github if "/" not in h]
+
+    @property
+    def teams(self) -> list[str]:
+        """The ``@org/team`` handles (mentioned, not assignable)."""
+        return [h if h.startswith("@") else f"@{h}" for h in self.github if "/" in h]
+
+
+AlertMode = Literal["immediate", "tick", "digest", "off"]
+
+
+class AlertRoute(_Strict):
+    """When a new or regressed issue of each priority is announced: ``immediate`` (as it is
+    ingested), ``tick`` (at the next monitor tick), ``digest`` (the daily summary) or ``off``;
+    ``slack``: the channel, instead of the expert's."""
+
+    critical: AlertMode | None = None
+    high: AlertMode | None = None
+    medium: AlertMode | None = None
+    low: AlertMode | None = None
+    slack: str | None = None
+
+
+class AlertConfig(AlertRoute):
+    """``alerts:`` (top level, or per repository): an ``AlertRoute`` with per-category ones."""
+
+    categories: dict[Category, AlertRoute] = Field(default_factory=dict)
+    # The hour (UTC) after which each day's digest is sent.
+    digest_hour: int | None = Field(default=None, ge=0, le=23)
 
 
 class RepositoryConfig(_Strict):
@@ -117,6 +180,8 @@ class RepositoryConfig(_Strict):
     auto_resolve_after: int | None = Field(default=None, ge=1)
     # Mirror the issues into GitHub issues (opt-in).
     github_issues: GitHubSyncConfig | None = None
+    # When new issues are announced (see ``AlertConfig``); overrides the top-level ``alerts``.
+    alerts: AlertConfig | None = None
 
     def rule_for(self, kind: Kind) -> tuple[str, AutomationRule] | None:
         """The first automation rule (in file order) that covers ``kind``."""
@@ -351,6 +416,37 @@ class DbtCloudConfig(_Strict):
         return DbtCloudConfig(host=host, account_id=account_id)
 
 
+class CategoryActionsConfig(_Strict):
+    """``category_actions:``: what each category does besides alerting
+    (``triagehub.category_actions``): code fixes resolve only with a linked merged pull request
+    or a person (when ``code_fix_requires_pr``), data quality issues notify their owners with
+    the upstream freshness state, infrastructure issues notify ``platform_channel`` with what is
+    affected, false positives get a proposed classification rule."""
+
+    enabled: bool = True
+    code_fix_requires_pr: bool = False
+    platform_channel: str | None = None
+
+
+class WeeklyReportConfig(_Strict):
+    """``weekly_report:``: the brief's success metrics as a Markdown report, each week on
+    ``weekday`` (0 = Monday) after ``hour`` UTC, posted to Slack (``slack``: a channel; the
+    default channel when ``""``) and/or as a GitHub issue in ``github`` (owner/name)."""
+
+    enabled: bool = False
+    weekday: int = Field(default=0, ge=0, le=6)
+    hour: int = Field(default=9, ge=0, le=23)
+    slack: str | None = None
+    github: str | None = None
+
+    @field_validator("github")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and not _REPO_NAME.match(value):
+            raise ValueError(f"{value!r} is not a GitHub repository of the form owner/name")
+        return value
+
+
 class Settings(_Strict):
     """The whole of ``triagehub.yaml``."""
 
@@ -373,6 +469,11 @@ class Settings(_Strict):
     ownership: list[OwnershipRule] = Field(default_factory=list)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     dbt_cloud: DbtCloudConfig = Field(default_factory=DbtCloudConfig)
+    # The routing table: expert name -> GitHub logins/teams and a Slack channel.
+    experts: dict[str, ExpertConfig] = Field(default_factory=dict)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
+    category_actions: CategoryActionsConfig = Field(default_factory=CategoryActionsConfig)
+    weekly_report: WeeklyReportConfig = Field(default_factory=WeeklyReportConfig)
 
     @field_validator("classification_rules")
     @classmethod

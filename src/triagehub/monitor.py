@@ -48,6 +48,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text, true, update
 from sqlalchemy.orm import Session
 
+from triagehub.category_actions import may_auto_resolve
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.classify import Classifier, ClassifyInput, detect_kind, exit_code_of
@@ -63,6 +64,7 @@ from triagehub.core.lifecycle import WORKING_STATES, Actor, healed_episodes
 from triagehub.core.models import Category, IssueState, Level, Scope, Status
 from triagehub.errors import TriagehubError
 from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_notification
+from triagehub.oncall import oncall_tick
 from triagehub.pipeline import reclassify_issue
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, escalate, record_event
@@ -103,6 +105,7 @@ class TickSummary:
     reclassified: list[int] = field(default_factory=list)
     # (repository, UTC day, issue ids): one escalation per repository and day on volume.
     repository_escalations: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    oncall: dict[str, Any] = field(default_factory=dict)  # triagehub.oncall: assigned, alerted
 
     @property
     def changes(self) -> int:
@@ -540,6 +543,12 @@ class _Tick:
             # a check flaky when the streak ended proves nothing: no open/close churn
             if not any(r.flaky_at(ep.resolved_at) for c in checks if (r := replays.get(c)))
         ]
+        if (
+            episodes
+            and not current.is_closed
+            and not may_auto_resolve(self.session, self.settings, row)
+        ):
+            return  # category actions: a code fix may close only through a merged pull request
         transient = row["category"] == Category.TRANSIENT.value
         target = IssueState.AUTO_RESOLVED if transient else IssueState.RESOLVED
         noun = "check" if len(checks) == 1 else f"{len(checks)} checks"
@@ -937,6 +946,8 @@ def run_tick(
         tick.sla()
         tick.escalations()
         tick.agent_notifications()
+        oncall = oncall_tick(session, settings, now)
+        tick.summary.oncall = oncall.as_dict()
         enqueue_github_sync(session, settings, now)
     return tick.summary
 

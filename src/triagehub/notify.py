@@ -172,10 +172,12 @@ def enqueue_notification(
     event_id: int | None = None,
     reason: str | None = None,
     now: datetime,
+    channel: str | None = None,
 ) -> bool:
     """Write the notification of an issue event in the caller's transaction; ``False`` when it
-    was written before (same issue and ``event_id``, or same ``reason``)."""
-    data = {
+    was written before (same issue and ``event_id``, or same ``reason``). ``channel``: the Slack
+    channel of the routing table (bot mode; an incoming webhook posts to its own channel)."""
+    data: dict[str, Any] = {
         "issue_id": issue_id,
         "event": event,
         "event_id": event_id,
@@ -191,6 +193,8 @@ def enqueue_notification(
             "link": redact(link) if link else None,
         },
     }
+    if channel:
+        data["channel"] = channel
     key = notification_key(issue_id, event_id=event_id, reason=reason)
     return enqueue(session, kind=NOTIFY, key=key, data=data, now=now)
 
@@ -358,14 +362,20 @@ class SlackSender:
         self._post(url, message, {"Idempotency-Key": key}, "POST incoming webhook")
 
     def post_message(
-        self, key: str, message: Mapping[str, Any], *, thread_ts: str | None = None
+        self,
+        key: str,
+        message: Mapping[str, Any],
+        *,
+        thread_ts: str | None = None,
+        channel: str | None = None,
     ) -> tuple[str, str]:
-        """``chat.postMessage`` to the configured channel (in a thread when ``thread_ts``);
-        return the channel id and the message's ``ts``."""
+        """``chat.postMessage`` to ``channel`` or the configured one (in a thread when
+        ``thread_ts``); return the channel id and the message's ``ts``."""
         if self.config.bot_token is None or not self.config.channel:
             raise ExternalServiceError(SERVICE, None, "SLACK_BOT_TOKEN or SLACK_CHANNEL not set")
+        target = channel or self.config.channel
         body: dict[str, Any] = {
-            "channel": self.config.channel,
+            "channel": target,
             **message,
             "unfurl_links": False,
             "unfurl_media": False,
@@ -389,7 +399,7 @@ class SlackSender:
         ts, channel = answer.get("ts"), answer.get("channel")
         if not isinstance(ts, str) or not ts:
             raise ExternalServiceError(SERVICE, None, f"{where}: the answer has no ts")
-        return (channel if isinstance(channel, str) else self.config.channel), ts
+        return (channel if isinstance(channel, str) else target), ts
 
 
 # -- the job kind -------------------------------------------------------------------------------
@@ -496,18 +506,19 @@ def deliver_notification(job: Job, ctx: JobContext) -> Outcome:
         sender.post_webhook(job.key, message)
         return Outcome(result={"via": "slack_webhook"})
     issue_id = int(job.data["issue_id"])
-    threads: dict[int, str] = ctx.cache.setdefault("slack_threads", {})
-    parent = threads.get(issue_id) or _stored_thread(ctx.engine, issue_id, config.channel)
+    routed = job.data.get("channel")
+    channel = routed if isinstance(routed, str) and routed else config.channel
+    threads: dict[tuple[int, str | None], str] = ctx.cache.setdefault("slack_threads", {})
+    parent = threads.get((issue_id, channel)) or _stored_thread(ctx.engine, issue_id, channel)
     if parent is None:
         wait = _earlier_waiting(ctx.engine, job, ctx.clock.now())
         if wait is not None:
             raise Deferred(wait, f"an earlier message of issue {issue_id} (the thread) is not sent")
-    channel_id, ts = sender.post_message(job.key, message, thread_ts=parent)
+    channel_id, ts = sender.post_message(job.key, message, thread_ts=parent, channel=channel)
     result = {"via": "slack_bot", "channel": channel_id, "ts": ts, "thread_ts": parent}
     if parent is not None:
         return Outcome(result=result)
-    threads[issue_id] = ts
-    channel = config.channel
+    threads[(issue_id, channel)] = ts
     return Outcome(
         result=result,
         record=lambda rec: _remember_thread(rec, issue_id, channel, channel_id, ts),

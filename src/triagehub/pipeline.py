@@ -364,6 +364,11 @@ class Ingestor:
         reports, self._buffer, self._buffered = self._buffer, [], 0
         if reports:
             self._process(reports)
+            # On-call: a new or regressed issue whose alert mode is `immediate` (critical, by
+            # default) is assigned and announced in this transaction (triagehub.oncall).
+            from triagehub.oncall import alert_at_once
+
+            alert_at_once(self.session, self.settings, self.touched_ids, self.clock.now())
 
     # -- batch ----------------------------------------------------------------------------------
 

@@ -372,6 +372,15 @@ class GitHubClient(HttpClient):
             return []
         return [item for item in answer if isinstance(item, dict)]
 
+    def add_assignees(self, repo: str, number: int, logins: Sequence[str]) -> JSONObject:
+        """Add assignees to an issue (``POST .../issues/{n}/assignees``; those it has stay, and
+        GitHub silently drops logins that cannot be assigned); return the issue."""
+        if not logins:
+            raise ValueError("add_assignees needs at least one login")
+        path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/assignees"
+        answer = self._write("POST", path, {"assignees": list(logins)})
+        return _object(answer, f"POST issue {number} assignees")
+
     def remove_label(self, repo: str, number: int, name: str) -> bool:
         """Remove a label from an issue; ``False`` when the issue did not have it (404 on the
         label, while the issue itself exists)."""

@@ -33,12 +33,14 @@ from sqlalchemy.orm import Session
 from triagehub import __version__
 from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
+from triagehub.category_actions import link_pull_request
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.sanitize import clean_json
 from triagehub.errors import InputError
 from triagehub.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
 from triagehub.monitor import MonitorLoop, notify_change
+from triagehub.sync.github_adopt import queue_adoption
 from triagehub.sync.github_inbound import ISSUE_EVENTS, queue_issue_event
 from triagehub.web.routes import web_router
 
@@ -215,7 +217,13 @@ def handle_delivery(
             if seen is not None:
                 return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
             if event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
-                status, detail = queue_issue_event(session, event, delivery, payload, now())
+                adopted = queue_adoption(session, settings, event, delivery, payload, now())
+                if adopted is not None:  # a person's labelled issue (sync.github_adopt)
+                    status, detail = adopted
+                else:
+                    status, detail = queue_issue_event(session, event, delivery, payload, now())
+            elif event == "pull_request":  # a merged fix (triagehub.category_actions)
+                status, detail = link_pull_request(session, payload, now())
             elif translate is not None and action == "completed":
                 # Validate now (an invalid payload is refused with 422), ingest in the worker.
                 if translate(payload) is None:

@@ -1058,6 +1058,34 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
             metrics = compute_metrics(session, repository=repository, since=start, until=end)
         return JSONBody(metrics.to_json())
 
+    @router.get(
+        "/metrics/brief",
+        tags=["metrics"],
+        response_model=None,
+        responses={200: {"model": dict[str, Any]}, **problem_responses(401, 422)},
+    )
+    def get_brief_metrics(
+        caller: Annotated[Caller, read],
+        repository: RepositoryParam = None,
+        since: Annotated[datetime | None, Query(description="Default: until − 7 days.")] = None,
+        until: Annotated[datetime | None, Query(description="Default: now.")] = None,
+    ) -> Response:
+        """The brief's success metrics over a time range, each with its definition, target,
+        verdict (``met``) and the previous range's value (``previous``, ``trend``)."""
+        from triagehub.metrics import brief_metrics
+
+        start, end = _window(since, until, clock.now())
+        with Session(engine) as session:
+            found = brief_metrics(session, repository=repository, since=start, until=end)
+        return JSONBody(
+            {
+                "repository": repository,
+                "since": start.isoformat().replace("+00:00", "Z"),
+                "until": end.isoformat().replace("+00:00", "Z"),
+                "metrics": [m.to_json() for m in found],
+            }
+        )
+
     # -- ingestion --
 
     def ingest_problem(summary: IngestSummary, names: Mapping[str, str]) -> ApiProblem:

@@ -26,6 +26,7 @@ from triagehub.cli.agents import agents_app
 from triagehub.cli.common import OutputFormat, err, out
 from triagehub.cli.outbox import outbox_app
 from triagehub.cli.reports import register as register_reports
+from triagehub.cli.rules import rules_app
 from triagehub.cli.specs import specs_app
 from triagehub.cli.sync import sync_app
 from triagehub.cli.tables import (
@@ -79,6 +80,7 @@ app.add_typer(specs_app, name="specs")
 app.add_typer(agents_app, name="agents")
 app.add_typer(token_app, name="token")
 app.add_typer(sync_app, name="sync")
+app.add_typer(rules_app, name="rules")
 register_reports(app)
 
 log = logging.getLogger("triagehub.cli")

@@ -28,10 +28,12 @@ from triagehub.cli.common import err, out
 from triagehub.clock import SystemClock
 from triagehub.errors import InputError
 from triagehub.metrics import (
+    BriefMetric,
     DayTrend,
     Metrics,
     RepositoryHealth,
     TopIssue,
+    brief_metrics,
     compute_metrics,
     csv_chunks,
     export_issues,
@@ -145,6 +147,47 @@ def _health_table(rows: list[RepositoryHealth], title: str) -> Table:
             _hours(h.mttr_hours),
             str(h.raw_failures),
             str(h.issues),
+        )
+    return table
+
+
+def _brief_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ratio":
+        return _pct(value)
+    if unit == "hours":
+        return _hours(value)
+    if unit == "failures/issue":
+        return f"{value:.1f}x"
+    return f"{value:g}"
+
+
+_TREND = {"up": "↑", "down": "↓", "flat": "→", "-": ""}
+
+
+def _brief_table(rows: list[BriefMetric]) -> Table:
+    """The brief's success metrics: value, target, met, previous range, definition."""
+    table = Table(title="Success metrics (the brief's definitions)", title_justify="left")
+    for name, justify in (
+        ("metric", "left"),
+        ("value", "right"),
+        ("target", "right"),
+        ("met", "left"),
+        ("previous", "right"),
+        ("definition", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for b in rows:
+        met = "-" if b.met is None else ("yes" if b.met else "no")
+        style = "" if b.met is None else ("green" if b.met else "red")
+        table.add_row(
+            b.label,
+            _brief_value(b.value, b.unit),
+            f"{b.direction} {_brief_value(b.target, b.unit)}",
+            Text(met, style=style),
+            f"{_brief_value(b.previous, b.unit)} {_TREND[b.trend]}".strip(),
+            Text(b.definition, style="dim"),
         )
     return table
 
@@ -330,16 +373,27 @@ def metrics(
     time_range: RangeOption = "7d",
     until: UntilOption = None,
     fmt: FormatOption = Format.table,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="The brief's metrics as the weekly report (Markdown)."),
+    ] = False,
 ) -> None:
     """The success metrics for a time range: noise reduction, time to triage and to resolution,
     auto-resolution, false positives, human overrides, escalations, SLA breaches, run success."""
     since, end = _range(time_range, until)
     with Session(_engine(ctx)) as session:
         m = compute_metrics(session, repository=repo, since=since, until=end)
+        brief = brief_metrics(session, repository=repo, since=since, until=end)
+    if markdown:
+        from triagehub.weekly_report import report_markdown
+
+        sys.stdout.write(report_markdown(brief, since, end, repo))
+        return
     if fmt is Format.json:
-        _write_json(m.to_json())
+        _write_json({**m.to_json(), "brief": [b.to_json() for b in brief]})
         return
     out.print(_heading("Metrics", repo, since, end))
+    out.print(_brief_table(brief))
     out.print(_metrics_table(m))
     out.print(_overrides_table(m))
     out.print(_trend_table(m.trend))

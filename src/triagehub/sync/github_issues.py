@@ -57,6 +57,7 @@ fingerprint to them, e.g. after the database was lost.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -88,6 +89,7 @@ from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 from triagehub.store.queries import get_issue
 from triagehub.sync import render
+from triagehub.sync.github_adopt import ADOPTED
 from triagehub.sync.github_inbound import (
     ISSUE_EVENT,
     ISSUE_EVENTS,
@@ -313,6 +315,18 @@ def _load(session: Session, settings: Settings, issue_id: int) -> _View | None:
         spec_change=row["spec_change"],
         sla_due_at=row["sla_due_at"],
         snoozed_until=row["snoozed_until"],
+        metadata_tag=(sync_config(settings, row["repository"]) or GitHubSyncConfig()).metadata_tag,
+        related_prs=related_prs(
+            row["repository"],
+            [occ.branch for occ in detail.recent_occurrences],
+            [e.data or {} for e in detail.timeline if e.kind == "pr_linked"],
+        ),
+        first_response_at=min(
+            (e.at for e in detail.timeline if e.id is not None and is_human(e.actor)),
+            default=None,
+        ),
+        resolved_at=row["resolved_at"],
+        resolved_by_human=_closed_by_human(detail.timeline),
     )
     cursor = row["github_event_cursor"] or 0
     stored = [e for e in detail.timeline if e.id is not None]
@@ -331,6 +345,43 @@ def _load(session: Session, settings: Settings, issue_id: int) -> _View | None:
             agent = _agent_issue(snapshot, row)
             handle = mention
     return _View(row, snapshot, events, max_event_id, agent, handle)
+
+
+MACHINE_ACTORS: Final = frozenset({"rule", "triagehub", "llm", "sync"})
+_PR_BRANCH = re.compile(r"^(?:refs/)?pull/(\d+)/(?:merge|head)$")
+
+
+def is_human(actor: str) -> bool:
+    """Whether a timeline actor is a person (``human``, ``github:<login>``, an API token)."""
+    return actor not in MACHINE_ACTORS
+
+
+def related_prs(
+    repository: str, branches: Iterable[str | None], linked: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """``owner/name#12`` for the pull requests the failing runs ran on (``refs/pull/12/merge``)
+    and those linked to the issue (``pr_linked`` events: ``{"repository", "number"}``)."""
+    found: list[str] = []
+    for data in linked:
+        number, repo = data.get("number"), data.get("repository") or repository
+        if isinstance(number, int) and isinstance(repo, str):
+            found.append(f"{repo}#{number}")
+    for branch in branches:
+        match = _PR_BRANCH.match(branch or "")
+        if match:
+            found.append(f"{repository}#{match.group(1)}")
+    return list(dict.fromkeys(found))
+
+
+def _closed_by_human(timeline: Iterable[Any]) -> bool:
+    closing = [
+        e
+        for e in timeline
+        if e.kind == "state_changed"
+        and str((e.data or {}).get("to"))
+        in ("resolved", "auto_resolved", "ignored", "false_positive")
+    ]
+    return bool(closing) and is_human(str(closing[-1].actor))
 
 
 def _agent_issue(issue: render.IssueSnapshot, row: Mapping[str, Any]) -> AgentIssue:
@@ -534,7 +585,7 @@ class _Syncer:
         if want_state != gh_state:
             patch["state"] = want_state
             patch["state_reason"] = reason or "reopened"
-        if digest != body_hash:
+        if digest != body_hash and body_hash != ADOPTED:  # an adopted issue keeps its body
             every = (
                 timedelta(minutes=self.config.update_every_minutes)
                 if self.config is not None

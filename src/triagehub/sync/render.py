@@ -37,6 +37,8 @@ from triagehub.notify import CATEGORY_SUGGESTIONS, KIND_SUGGESTIONS
 BODY_MARKER: Final = "<!-- triagehub:issue -->"
 COMMENT_MARKER_PREFIX: Final = "<!-- triagehub:comment"
 METADATA_TAG: Final = "TRIAGEHUB_METADATA"
+# The brief's own tag (``github_issues.metadata_tag: CLAUDE_METADATA``); both are read back.
+CLAUDE_METADATA_TAG: Final = "CLAUDE_METADATA"
 CLASSIFIED_LABEL: Final = "triagehub:classified"
 MAX_TITLE: Final = 256
 MAX_BODY: Final = 60_000  # GitHub refuses bodies over 65,536 characters
@@ -142,21 +144,36 @@ def _when(value: datetime | None) -> str:
 
 # -- the metadata block ---------------------------------------------------------------------------
 
-_METADATA_RE = re.compile(r"<!-- " + METADATA_TAG + r" (\{.*?\}) -->", re.DOTALL)
+_TAG_RE = re.compile(r"^[A-Z][A-Z0-9_]{2,40}$")
 
 
-def metadata_block(data: Mapping[str, Any]) -> str:
-    """``<!-- TRIAGEHUB_METADATA {...} -->`` with HTML-safe JSON (see the module docstring)."""
+def _metadata_re(tags: Sequence[str]) -> re.Pattern[str]:
+    names = "|".join(re.escape(tag) for tag in tags)
+    return re.compile(r"<!-- (?:" + names + r") (\{.*?\}) -->", re.DOTALL)
+
+
+_METADATA_RE = _metadata_re((METADATA_TAG, CLAUDE_METADATA_TAG))
+
+
+def metadata_block(data: Mapping[str, Any], tag: str = METADATA_TAG) -> str:
+    """``<!-- TRIAGEHUB_METADATA {...} -->`` (or another ``tag``, e.g. the brief's
+    ``CLAUDE_METADATA``) with HTML-safe JSON (see the module docstring)."""
+    if not _TAG_RE.match(tag):
+        raise ValueError(f"not a metadata tag: {tag!r} (upper-case letters, digits, _)")
     encoded = json.dumps(data, ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
     encoded = encoded.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-    return f"<!-- {METADATA_TAG} {encoded} -->"
+    return f"<!-- {tag} {encoded} -->"
 
 
-def parse_metadata(body: object) -> dict[str, Any] | None:
-    """The metadata of a body written by triagehub (the last block), or None."""
+def parse_metadata(body: object, tag: str | None = None) -> dict[str, Any] | None:
+    """The metadata of a body written by triagehub (the last block, with the default tag, the
+    brief's ``CLAUDE_METADATA`` or ``tag``), or None."""
     if not isinstance(body, str):
         return None
-    found = _METADATA_RE.findall(body)
+    pattern = _METADATA_RE
+    if tag is not None and tag not in (METADATA_TAG, CLAUDE_METADATA_TAG):
+        pattern = _metadata_re((METADATA_TAG, CLAUDE_METADATA_TAG, tag))
+    found = pattern.findall(body)
     if not found:
         return None
     try:
@@ -220,6 +237,13 @@ class IssueSnapshot:
     sla_due_at: datetime | None = None
     snoozed_until: datetime | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The metadata block's tag, the linked pull requests ("owner/name#12"), when a person first
+    # acted on the issue, when it was resolved and whether a person resolved it.
+    metadata_tag: str = METADATA_TAG
+    related_prs: Sequence[str] = ()
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by_human: bool = False
 
 
 _COMPLEXITY_DECISION = {"needs_spec": 7, "one_off_fix": 3, "ignore": 1, "pending": 5}
@@ -252,14 +276,35 @@ def metadata(issue: IssueSnapshot) -> dict[str, Any]:
         "affected_repositories": list(dict.fromkeys([issue.repository, *issue.repositories])),
         "resolution_pattern": issue.state if state_closed else issue.decision,
         "similar_issues": [ref for ref, _ in issue.similar],
-        "related_prs": [],
+        "related_prs": list(dict.fromkeys(issue.related_prs))[:50],
         "expert_assignments": experts,
         "classification_confidence": round(float(issue.confidence), 3),
         "auto_actions_taken": list(issue.auto_actions),
         "next_check_time": _iso(next_check),
         "triagehub_issue": issue.issue_id,
         "state": issue.state,
+        # Hours from the first failure to the first human action / to the resolution (None
+        # until they happen).
+        "time_to_first_response": _hours_between(issue.first_seen, issue.first_response_at),
+        "time_to_resolution": _hours_between(
+            issue.first_seen, issue.resolved_at if state_closed else None
+        ),
+        # How sure the resolution is: 1.0 when a person closed it, the classification's
+        # confidence when a rule did (green runs, false positive), None while open.
+        "resolution_confidence": (
+            None
+            if not state_closed
+            else 1.0
+            if issue.resolved_by_human
+            else round(float(issue.confidence), 3)
+        ),
     }
+
+
+def _hours_between(start: datetime, end: datetime | None) -> float | None:
+    if end is None:
+        return None
+    return round(max(0.0, (end - start).total_seconds() / 3600), 2)
 
 
 def render_title(issue: IssueSnapshot) -> str:
@@ -383,7 +428,7 @@ def render_body(issue: IssueSnapshot) -> str:
         "`/triage one-off-fix`, `/triage assign @login` or `/triage snooze 7d` to triage it "
         "here</sub>",
         "",
-        metadata_block(metadata(issue)),
+        metadata_block(metadata(issue), issue.metadata_tag),
     ]
     body = "\n".join(lines)
     if len(body) > MAX_BODY:  # shrink the excerpts, keep the structure and the metadata

@@ -240,6 +240,17 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
 
         return compute
 
+    def brief_compute(
+        since: datetime, until: datetime, repository: str | None
+    ) -> Callable[[], list[metrics.BriefMetric]]:
+        def compute() -> list[metrics.BriefMetric]:
+            with Session(engine) as session:
+                return metrics.brief_metrics(
+                    session, repository=repository, since=since, until=until
+                )
+
+        return compute
+
     def metrics_figure(
         filters: Filters, repository: str | None, *, wait: bool = True
     ) -> Figure[Any]:
@@ -641,11 +652,12 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
         filters = filters_of(request)
         single = filters.repositories[0] if len(filters.repositories) == 1 else None
         since, until, key = window(filters)
-        health_rows, overall, gauges = figures.get_many(
+        health_rows, overall, gauges, brief = figures.get_many(
             [
                 (("health", None, key), health_compute(since, until, None)),
                 (("metrics", single, key), metrics_compute(since, until, single)),
                 (("gauges",), lambda: _gauges(engine)),
+                (("brief", single, key), brief_compute(since, until, single)),
             ]
         )
         rows = []
@@ -698,6 +710,7 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
             segments=charts.stacked_bar(by_category),
             single=single,
             pending=pending,
+            brief=brief,
         )
 
     # -- the issue page -----------------------------------------------------------------------
