@@ -70,6 +70,7 @@ from triagehub.core.redact import redact
 from triagehub.core.templates import TemplateMiner, same_family
 from triagehub.errors import InputError
 from triagehub.sources import ParseOptions, SourceFormat, detect_format
+from triagehub.store import evidence as evidence_store
 from triagehub.store import grouping
 from triagehub.store import tables as t
 
@@ -401,6 +402,7 @@ class Ingestor:
         touched_stats: set[int] = set()
         failures: list[_Failure] = []
         flaky_checks: set[int] = set()
+        pass_logs: list[evidence_store.PassLog] = []
 
         for (key, report, results, storm), run_pk in zip(runs, run_pks, strict=True):
             repo_id = key[0]
@@ -420,6 +422,10 @@ class Ingestor:
                     s.failures += 1
                 else:
                     s.passes += 1
+                    if res.log and res.status is Status.PASS:
+                        pass_logs.append(
+                            evidence_store.PassLog(check_pk, run_pk, report.commit, at, res.log)
+                        )
                 if not (storm and is_failure):
                     hist = stats[check_pk]
                     evidence = hist.apply(
@@ -447,6 +453,15 @@ class Ingestor:
         self._classify_latest(works, stats)
         self._reclassify_flaky(flaky_checks - {f.check_pk for f in failures}, stats, works, now)
         self._write(failures, works, stats, stats_new, touched_stats, now)
+        evidence_store.record_logs(
+            session=self.session,
+            passes=pass_logs,
+            failures=[
+                evidence_store.FailLog(f.check_pk, f.run_pk, f.at, f.result.log)
+                for f in failures
+                if f.result.log and not f.storm
+            ],
+        )
 
     # -- steps ----------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
+from triagehub.api.evidence import evidence_router
 from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
 from triagehub.clock import Clock, SystemClock
@@ -170,6 +171,7 @@ def create_app(
     api_clock = clock or SystemClock()
     api_auth = ApiAuth(engine, settings.api, api_clock)
     app.include_router(api_router(engine, settings, api_clock, api_auth))
+    app.include_router(evidence_router(engine, api_auth, github))
     install_api_support(app, engine, settings, api_auth)
     app.include_router(web_router(engine, settings, clock or SystemClock()))
     return app

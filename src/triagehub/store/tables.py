@@ -418,3 +418,28 @@ api_tokens = Table(
 Index("ix_issues_occurrences", issues.c.occurrences)
 Index("ix_issues_first_seen", issues.c.first_seen)
 Index("ix_issues_assignee_last_seen", issues.c.assignee, issues.c.last_seen)
+
+# The last passing log of each check, where the source gives one (its tail, bounded): what the
+# evidence pack diffs a failing log against ("lines the green run did not print").
+check_pass_logs = Table(
+    "check_pass_logs",
+    metadata,
+    Column("check_id", ForeignKey("checks.id"), primary_key=True),
+    Column("run_id", ForeignKey("runs.id"), nullable=False),
+    Column("commit_sha", String(64)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("log", Text, nullable=False),
+)
+
+# The diff against green of a failure whose log was given: computed at ingest (the full log is not
+# kept), against the check's last passing log stored before the failure's time.
+green_diffs = Table(
+    "green_diffs",
+    metadata,
+    Column("run_id", ForeignKey("runs.id"), primary_key=True),
+    Column("check_id", ForeignKey("checks.id"), primary_key=True),
+    Column("pass_run_id", ForeignKey("runs.id"), nullable=False),
+    Column("new_lines", Integer, nullable=False),
+    Column("total_lines", Integer, nullable=False),
+    Column("lines", JSON, nullable=False),
+)

@@ -1,0 +1,54 @@
+"""Evidence pack and investigations: the last passing log per check, green diffs of failures
+
+Revision ID: 0015
+Revises: 0011
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "check_pass_logs",
+        sa.Column("check_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("commit_sha", sa.String(length=64), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("log", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["check_id"], ["checks.id"], name="fk_check_pass_logs_check_id_checks"
+        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_check_pass_logs_run_id_runs"),
+        sa.PrimaryKeyConstraint("check_id", name="pk_check_pass_logs"),
+    )
+    op.create_table(
+        "green_diffs",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("check_id", sa.Integer(), nullable=False),
+        sa.Column("pass_run_id", sa.Integer(), nullable=False),
+        sa.Column("new_lines", sa.Integer(), nullable=False),
+        sa.Column("total_lines", sa.Integer(), nullable=False),
+        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_green_diffs_run_id_runs"),
+        sa.ForeignKeyConstraint(["check_id"], ["checks.id"], name="fk_green_diffs_check_id_checks"),
+        sa.ForeignKeyConstraint(
+            ["pass_run_id"], ["runs.id"], name="fk_green_diffs_pass_run_id_runs"
+        ),
+        sa.PrimaryKeyConstraint("run_id", "check_id", name="pk_green_diffs"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("green_diffs")
+    op.drop_table("check_pass_logs")
