@@ -3,11 +3,16 @@ check's history, suspect commits from the GitHub fake's compare API, similar iss
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -197,3 +202,57 @@ def test_suspects_say_why_they_are_missing_without_github(engine: Engine) -> Non
         pack = client.get(f"/api/v1/issues/{issue_id}/evidence").json()
     assert pack["suspects"]["status"] == "same_commit"
     assert pack["suspects"]["commits"] == []
+
+
+# -- the issue page (a real browser) -------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.browser
+def test_issue_page_shows_the_evidence_pack(engine: Engine) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    ingest(
+        engine,
+        [
+            report("1", "pass", PASS_LOG, at=T0, commit="a1"),
+            report("2", "fail", FAIL_LOG, at=T0 + timedelta(hours=1), commit="b2"),
+        ],
+    )
+    issue_id = only_issue(engine)
+    app = create_app(
+        engine, Settings(), WebhookConfig(None, insecure=True), clock=CLOCK, run_worker=False
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    try:
+        while not uv.started:
+            time.sleep(0.05)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/issues/{issue_id}")
+                section = page.locator("#evidence-pack")
+                text = section.inner_text()
+            finally:
+                browser.close()
+    finally:
+        uv.should_exit = True
+        thread.join(15)
+    assert "Diff against the last green run" in text
+    assert "6  E   AssertionError: assert 41 == 42" in text
+    assert "telemetry" not in text
+    assert "Last pass: run 1 · commit a1" in text
+    assert "no GitHub client" in text

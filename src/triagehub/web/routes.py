@@ -41,6 +41,7 @@ from triagehub.config import Settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, Decision, IssueState
 from triagehub.errors import InputError
+from triagehub.evidence import build_pack
 from triagehub.specs import OpenSpecReader
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
@@ -714,6 +715,7 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
         with Session(engine) as session:
             page = views.issue_page(session, issue_id, clock.now().date())
             sessions_ = agents.sessions_for_issue(session, issue_id, now=clock.now())
+            pack = build_pack(session=session, issue_id=issue_id) if page is not None else None
         if page is None:
             return not_found(request, viewer, f"issue #{issue_id}")
         spec_url = None
@@ -737,6 +739,7 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
             issue=page.detail.issue,
             occurrence_chart=charts.daily_bars("Failures per day", page.by_day, unit="failures"),
             agent_sessions=sessions_,
+            pack=pack,
             spec_url=spec_url,
             decisions=[d.value for d in Decision],
             notice=notice,
