@@ -171,7 +171,7 @@ def create_app(
     api_clock = clock or SystemClock()
     api_auth = ApiAuth(engine, settings.api, api_clock)
     app.include_router(api_router(engine, settings, api_clock, api_auth))
-    app.include_router(evidence_router(engine, api_auth, github))
+    app.include_router(evidence_router(engine, settings, api_clock, api_auth, github))
     install_api_support(app, engine, settings, api_auth)
     app.include_router(web_router(engine, settings, clock or SystemClock()))
     return app

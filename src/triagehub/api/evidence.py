@@ -1,4 +1,6 @@
-"""``GET /api/v1/issues/{issue_id}/evidence``: the evidence pack of an issue (no LLM).
+"""``GET /api/v1/issues/{issue_id}/evidence``: the evidence pack of an issue (no LLM), and
+``POST /api/v1/issues/{issue_id}/investigate``: the investigation brief by Claude (falls back to
+the evidence pack alone).
 
 The shapes below document the pack in the OpenAPI document; the answer is rendered from
 :func:`triagehub.evidence.build_pack`.
@@ -25,7 +27,11 @@ from triagehub.api.v1 import (
     JSONBody,
     problem_responses,
 )
+from triagehub.clock import Clock
+from triagehub.config import Settings
+from triagehub.errors import InputError
 from triagehub.evidence import build_pack
+from triagehub.investigate import investigate
 
 
 class _Out(BaseModel):
@@ -139,9 +145,38 @@ class EvidencePackOut(_Out):
     digest: str
 
 
-def evidence_router(engine: Engine, auth: ApiAuth, github: GitHubClient | None) -> APIRouter:
+class HypothesisOut(_Out):
+    cause: str
+    evidence: list[str]
+    likelihood: float
+
+
+class BriefOut(_Out):
+    summary: str
+    hypotheses: list[HypothesisOut]
+    cause: str
+    suggest_rerun: bool
+    next_step: str
+    fix_outline: str
+    confidence: float
+
+
+class InvestigationOut(_Out):
+    issue_id: int
+    status: str
+    detail: str
+    fallback: bool
+    model: str | None
+    brief: BriefOut | None
+    evidence: EvidencePackOut
+
+
+def evidence_router(
+    engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth, github: GitHubClient | None
+) -> APIRouter:
     router = APIRouter(prefix=PREFIX)
     read = Depends(auth.reader())
+    write = Depends(auth.writer())
 
     @router.get(
         "/issues/{issue_id}/evidence",
@@ -165,5 +200,25 @@ def evidence_router(engine: Engine, auth: ApiAuth, github: GitHubClient | None) 
         if pack is None:
             raise ApiProblem(404, "not-found", "Not Found", f"no issue {issue_id}")
         return JSONBody(pack)
+
+    @router.post(
+        "/issues/{issue_id}/investigate",
+        tags=["issues"],
+        response_model=None,
+        responses={200: {"model": InvestigationOut}, **problem_responses(401, 403, 404, 422)},
+    )
+    def post_investigate(caller: Annotated[Caller, write], issue_id: IdPath) -> Response:
+        """Investigate an issue with Claude: a brief (summary; ranked root-cause hypotheses, each
+        citing evidence as `line N` or `commit SHA`; cause `change`, `environment`, `flaky`,
+        `data` or `unknown`, with `suggest_rerun` for environment and flaky; next step; fix
+        outline; confidence), validated, cached per issue and evidence digest, within the daily
+        LLM budget, and posted on the timeline. `status` says what happened (`ok`, `cached`,
+        `skipped_disabled` without an API key, `skipped_budget`, `invalid`, `error`, `timeout`,
+        `rate_limited`); without a brief (`fallback`), the evidence pack is the answer."""
+        try:
+            result = investigate(engine, settings, issue_id, clock=clock, github=github)
+        except InputError as exc:
+            raise ApiProblem(404, "not-found", "Not Found", f"no issue {issue_id}") from exc
+        return JSONBody(result.to_json())
 
     return router

@@ -443,3 +443,16 @@ green_diffs = Table(
     Column("total_lines", Integer, nullable=False),
     Column("lines", JSON, nullable=False),
 )
+
+# The investigation briefs written by the LLM, one per issue and evidence digest (the cache).
+investigations = Table(
+    "investigations",
+    metadata,
+    _id(),
+    Column("issue_id", ForeignKey("issues.id"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("brief", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("issue_id", "digest"),
+)

@@ -1,4 +1,4 @@
-"""Evidence pack and investigations: the last passing log per check, green diffs of failures
+"""Evidence pack: last passing log per check, green diffs, cached investigation briefs
 
 Revision ID: 0015
 Revises: 0011
@@ -48,7 +48,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "check_id", name="pk_green_diffs"),
     )
 
+    op.create_table(
+        "investigations",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("issue_id", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("model", sa.String(length=100), nullable=False),
+        sa.Column("brief", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["issue_id"], ["issues.id"], name="fk_investigations_issue_id_issues"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_investigations"),
+        sa.UniqueConstraint("issue_id", "digest", name="uq_investigations_issue_id_digest"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("investigations")
     op.drop_table("green_diffs")
     op.drop_table("check_pass_logs")
