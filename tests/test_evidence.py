@@ -209,20 +209,12 @@ def test_suspects_say_why_they_are_missing_without_github(engine: Engine) -> Non
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.mark.browser
-def test_issue_page_shows_the_evidence_pack(engine: Engine) -> None:
+def page_text(engine: Engine, issue_id: int, selector: str) -> str:
+    """The text of ``selector`` on the issue page, as Chromium renders it from a real server."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; never `playwright install`)")
     from playwright.sync_api import sync_playwright
 
-    ingest(
-        engine,
-        [
-            report("1", "pass", PASS_LOG, at=T0, commit="a1"),
-            report("2", "fail", FAIL_LOG, at=T0 + timedelta(hours=1), commit="b2"),
-        ],
-    )
-    issue_id = only_issue(engine)
     app = create_app(
         engine, Settings(), WebhookConfig(None, insecure=True), clock=CLOCK, run_worker=False
     )
@@ -233,7 +225,9 @@ def test_issue_page_shows_the_evidence_pack(engine: Engine) -> None:
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     try:
+        deadline = time.monotonic() + 20
         while not uv.started:
+            assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.05)
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -244,13 +238,24 @@ def test_issue_page_shows_the_evidence_pack(engine: Engine) -> None:
             try:
                 page = browser.new_page()
                 page.goto(f"http://127.0.0.1:{port}/issues/{issue_id}")
-                section = page.locator("#evidence-pack")
-                text = section.inner_text()
+                return str(page.locator(selector).inner_text())
             finally:
                 browser.close()
     finally:
         uv.should_exit = True
         thread.join(15)
+
+
+@pytest.mark.browser
+def test_issue_page_shows_the_evidence_pack(engine: Engine) -> None:
+    ingest(
+        engine,
+        [
+            report("1", "pass", PASS_LOG, at=T0, commit="a1"),
+            report("2", "fail", FAIL_LOG, at=T0 + timedelta(hours=1), commit="b2"),
+        ],
+    )
+    text = page_text(engine, only_issue(engine), "#evidence-pack")
     assert "Diff against the last green run" in text
     assert "6  E   AssertionError: assert 41 == 42" in text
     assert "telemetry" not in text

@@ -17,7 +17,17 @@ from typer.testing import CliRunner
 
 from fake_anthropic import DEFAULT_API_KEY, FakeAnthropic, ToolAnswer, server_error
 from fake_github import DEFAULT_TOKEN, FakeGitHub
-from test_evidence import CLOCK, FAIL_LOG, PASS_LOG, REPO, T0, ingest, only_issue, report
+from test_evidence import (
+    CLOCK,
+    FAIL_LOG,
+    PASS_LOG,
+    REPO,
+    T0,
+    ingest,
+    only_issue,
+    page_text,
+    report,
+)
 from triagehub.actions.github import GitHubClient
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
@@ -218,3 +228,17 @@ def test_api_and_cli_investigate(
     unknown = CliRunner().invoke(cli_app, ["--db", db_url, "investigate", "999999"])
     assert isinstance(unknown.exception, InputError)  # exit 2 through triagehub's main()
     assert "no such issue" in str(unknown.exception)
+
+
+@pytest.mark.browser
+def test_issue_page_shows_the_brief(
+    engine: Engine, anthropic_fake: FakeAnthropic, github: FakeGitHub
+) -> None:
+    issue_id = seed(engine)
+    anthropic_fake.enqueue(ToolAnswer(input=BRIEF, name="record_investigation"))
+    assert run(engine, anthropic_fake, github, issue_id=issue_id).status == "ok"
+    text = page_text(engine, issue_id, "#investigation-brief")
+    assert "Investigation brief" in text and BRIEF["summary"] in text
+    assert "Cause: change" in text
+    assert f"b2 rounds totals down, so 41 != 42 (90%; line 6, commit {SHA})" in text
+    assert "Next step: Read the rounding change" in text

@@ -155,3 +155,17 @@ def green_diff_of(*, session: Session, run_id: int, check_id: int) -> dict[str, 
         "total_lines": row.total_lines,
         "lines": list(row.lines),
     }
+
+
+def latest_brief(*, session: Session, issue_id: int) -> dict[str, Any] | None:
+    """The newest investigation brief of an issue, with its model, digest and time."""
+    c = t.investigations.c
+    row = session.execute(
+        select(c.model, c.digest, c.brief, c.created_at)
+        .where(c.issue_id == issue_id)
+        .order_by(c.created_at.desc(), c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {"model": row.model, "digest": row.digest, "at": row.created_at, **dict(row.brief)}

@@ -45,6 +45,7 @@ from triagehub.evidence import build_pack
 from triagehub.specs import OpenSpecReader
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
+from triagehub.store.evidence import latest_brief
 from triagehub.store.triage import apply_override
 from triagehub.timeparse import as_utc
 from triagehub.web import charts, search, views
@@ -716,6 +717,7 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
             page = views.issue_page(session, issue_id, clock.now().date())
             sessions_ = agents.sessions_for_issue(session, issue_id, now=clock.now())
             pack = build_pack(session=session, issue_id=issue_id) if page is not None else None
+            brief = latest_brief(session=session, issue_id=issue_id) if page is not None else None
         if page is None:
             return not_found(request, viewer, f"issue #{issue_id}")
         spec_url = None
@@ -740,6 +742,7 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
             occurrence_chart=charts.daily_bars("Failures per day", page.by_day, unit="failures"),
             agent_sessions=sessions_,
             pack=pack,
+            brief=brief,
             spec_url=spec_url,
             decisions=[d.value for d in Decision],
             notice=notice,
