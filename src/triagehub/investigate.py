@@ -43,6 +43,7 @@ from triagehub.config import Settings
 from triagehub.core.redact import REDACTED, redact
 from triagehub.errors import InputError
 from triagehub.evidence import build_pack
+from triagehub.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -415,3 +416,145 @@ def investigate(
 
 def _scrub(text: str, key: str) -> str:
     return redact(text).replace(key, REDACTED)[:MAX_TEXT]
+
+
+# -- from GitHub: `/triage investigate`, `/triage fix`, the claude:* labels -----------------------
+
+JOB_KIND: Final = "investigate"
+INVESTIGATE_LABEL: Final = "claude:investigate"
+FIX_LABEL: Final = "claude:fix"
+MARKER: Final = "<!-- triagehub:investigation -->"
+
+
+def queue_investigation(
+    session: Session,
+    issue_id: int,
+    *,
+    handoff: bool,
+    repo: str | None,
+    number: int | None,
+    by: str,
+    now: datetime,
+) -> bool:
+    """Queue an investigation (and, with ``handoff``, the hand-off to the coding agent) in the
+    caller's transaction; the job comments on the linked GitHub issue. False if queued already
+    at this instant."""
+    what = "fix" if handoff else "brief"
+    return enqueue(
+        session,
+        kind=JOB_KIND,
+        key=f"{JOB_KIND}:{issue_id}:{what}:{now.isoformat()}",
+        data={"issue_id": issue_id, "handoff": handoff, "repo": repo, "number": number, "by": by},
+        now=now,
+    )
+
+
+def _evidence_lines(pack: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    diff = pack.get("green_diff") or pack.get("key_excerpt") or {}
+    shown = [f"{x['line']:>5}  {x['text']}" for x in diff.get("lines", [])][:20]
+    if shown:
+        lines += ["```", *(s.replace("```", "'''") for s in shown), "```"]
+    for c in (pack.get("suspects") or {}).get("commits", [])[:5]:
+        lines.append(f"- suspect commit `{c['sha'][:12]}` {c['message']} ({c['author']})")
+    return lines
+
+
+def brief_markdown(result: Investigation) -> list[str]:
+    brief = result.brief
+    if brief is None:
+        return [
+            f"No AI brief ({result.status}: {result.detail}). The evidence:",
+            *_evidence_lines(result.evidence),
+        ]
+    lines = [
+        f"**Summary**: {brief['summary']}",
+        f"**Cause**: {brief['cause']}"
+        + (" (environment or flaky: a rerun is suggested)" if brief["suggest_rerun"] else ""),
+        "**Hypotheses**:",
+    ]
+    lines += [
+        f"{n}. {h['cause']} ({h['likelihood']:.0%}; {', '.join(h['evidence'])})"
+        for n, h in enumerate(brief["hypotheses"], start=1)
+    ]
+    lines += [
+        f"**Next step**: {brief['next_step']}",
+        f"**Fix outline**: {brief['fix_outline']}",
+        f"Confidence {brief['confidence']:.2f}, by {result.model}.",
+        *_evidence_lines(result.evidence),
+    ]
+    return lines
+
+
+def handoff_comment(result: Investigation, handle: str, number: int | None) -> str:
+    """The GitHub comment handing the issue to the coding agent: its mention, the brief (or the
+    evidence), and a task statement asking for a pull request that references the issue."""
+    pack = result.evidence
+    ref = f"#{number}" if number is not None else f"triagehub issue {result.issue_id}"
+    lines = [
+        MARKER,
+        f"{handle} please fix this failure: {pack['title']} ({pack['repository']})",
+        "",
+        *brief_markdown(result),
+        "",
+        f"**Task**: find the root cause from the evidence above, make the smallest change that "
+        f"fixes it with a test, and open a pull request whose description says `Fixes {ref}` "
+        "so that triagehub links it and resolves the issue once the checks pass again.",
+    ]
+    return redact("\n".join(lines))
+
+
+def brief_comment(result: Investigation) -> str:
+    lines = [MARKER, f"### Investigation of triagehub issue {result.issue_id}", ""]
+    return redact("\n".join(lines + brief_markdown(result)))
+
+
+@job_handler(JOB_KIND)
+def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
+    from triagehub.notify import normalize_handle
+
+    data = job.data
+    issue_id = int(data["issue_id"])
+    handoff = bool(data.get("handoff"))
+    result = investigate(ctx.engine, ctx.settings, issue_id, clock=ctx.clock, github=ctx.github)
+    handle_raw = ctx.settings.lifecycle.agent_handle
+    handle = normalize_handle(handle_raw) if handle_raw else None
+    repo, number = data.get("repo"), data.get("number")
+    posted = False
+    note = ""
+    if handoff and handle is None:
+        note = "no agent to hand off to (lifecycle.agent_handle is not set)"
+    elif ctx.github is not None and isinstance(repo, str) and isinstance(number, int):
+        body = (
+            handoff_comment(result, handle, number)
+            if handoff and handle
+            else (brief_comment(result))
+        )
+        ctx.github.create_comment(repo, number, body)
+        posted = True
+    else:
+        note = "no linked GitHub issue or no GitHub client: nothing posted"
+    now = ctx.clock.now()
+
+    def record(rec: Recording) -> None:
+        if handoff:
+            rec.session.execute(
+                t.issue_events.insert().values(
+                    issue_id=issue_id,
+                    kind="handed_off",
+                    at=now,
+                    actor=f"github:{data.get('by')}",
+                    run_id=None,
+                    data={
+                        "agent": handle,
+                        "posted": posted,
+                        "brief": result.brief is not None,
+                        "reason": note or f"handed to {handle} on GitHub",
+                    },
+                )
+            )
+
+    return Outcome(
+        result={"status": result.status, "posted": posted, "handoff": handoff, "note": note},
+        record=record,
+    )

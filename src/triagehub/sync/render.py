@@ -514,7 +514,16 @@ class Command:
     line: str = ""
 
 
-COMMANDS: Final = ("ignore", "false-positive", "needs-spec", "one-off-fix", "assign", "snooze")
+COMMANDS: Final = (
+    "ignore",
+    "false-positive",
+    "needs-spec",
+    "one-off-fix",
+    "assign",
+    "snooze",
+    "investigate",
+    "fix",
+)
 _COMMAND_RE = re.compile(r"^\s*/triage\s+(\S+)(?:\s+(\S+))?\s*$", re.IGNORECASE)
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
 _LOGIN_RE = re.compile(r"@?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))")
