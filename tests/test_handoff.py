@@ -5,6 +5,7 @@ Messages API server) and comments; a fix hands the issue to the agent with a tas
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -13,6 +14,7 @@ from fake_anthropic import DEFAULT_API_KEY, FakeAnthropic, ToolAnswer
 from fake_github import FakeGitHub
 from test_github_sync import REPO, TARGET, Hub, linked, payload
 from triagehub.config import parse_settings
+from triagehub.sync import render
 
 
 @pytest.fixture
@@ -83,3 +85,55 @@ def test_claude_investigate_label_posts_the_brief(
             assert hub.events("handed_off") == []
         finally:
             hub.github.close()
+
+
+def pr_event(
+    action: str, *, merged_at: str | None = None, login: str = "claude[bot]"
+) -> dict[str, Any]:
+    """A ``pull_request`` delivery (the fields of GitHub's payload that triagehub reads)."""
+    return {
+        "action": action,
+        "number": 7,
+        "pull_request": {
+            "html_url": f"https://github.com/{TARGET}/pull/7",
+            "number": 7,
+            "title": "Round order totals half up",
+            "body": "Fixes #1\n\nThe total was rounded down.",
+            "state": "closed" if action == "closed" else "open",
+            "merged_at": merged_at,
+            "user": {"login": login, "type": "Bot"},
+        },
+        "repository": {"full_name": TARGET},
+        "sender": {"login": login, "type": "Bot"},
+    }
+
+
+def test_the_agents_pull_request_is_linked_and_its_merge_recorded(
+    engine: Engine, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    hub = hub_with(engine, fake)
+    try:
+        linked(hub)
+        hub.advance(minutes=5)
+        opened = hub.webhook("pull_request", pr_event("opened"), "d-pr1")
+        assert opened.json()["status"] == "recorded", opened.json()
+        again = hub.webhook("pull_request", pr_event("edited"), "d-pr2")
+        assert again.json()["status"] == "duplicate"
+        merged = pr_event("closed", merged_at=hub.clock.now().isoformat())
+        assert hub.webhook("pull_request", merged, "d-pr3").json()["status"] == "recorded"
+        [link] = hub.events("pr_linked")
+        [merge] = hub.events("pr_merged")
+        assert link["actor"] == "agent" and merge["actor"] == "agent"
+        assert link["data"]["url"] == f"https://github.com/{TARGET}/pull/7"
+        other = pr_event("opened")
+        other["pull_request"]["body"] = "Refactor, no issue"
+        assert hub.webhook("pull_request", other, "d-pr4").json()["status"] == "ignored"
+
+        hub.advance(minutes=30)
+        hub.sync()
+        meta = render.parse_metadata(hub.gh()["body"])
+        assert meta is not None
+        assert meta["related_prs"] == [f"https://github.com/{TARGET}/pull/7"]
+    finally:
+        hub.github.close()

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from triagehub.agent_prs import related_prs
 from triagehub.core.excerpt import extract_key
 from triagehub.core.greendiff import files_in_text
 from triagehub.errors import ExternalServiceError
@@ -339,6 +340,7 @@ def build_pack(
         "affected_checks": checks,
         "checks_count": issue.checks_count,
         "similar": _similar(session, issue),
+        "related_prs": related_prs(session, issue_id),
     }
     canonical = json.dumps(pack, sort_keys=True, default=str).encode()
     pack["digest"] = hashlib.sha256(canonical).hexdigest()

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
+from triagehub.agent_prs import PR_EVENT, record_pull_request
 from triagehub.api.evidence import evidence_router
 from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
@@ -192,6 +193,8 @@ def handle_delivery(
     status, detail, code = "ignored", "", 202
     if event == "ping":
         status, detail, code = "pong", "pong", 200
+    elif event == PR_EVENT:
+        pass  # recorded below, in the delivery's transaction
     elif translate is None and event not in ISSUE_EVENTS:
         detail = f"event {event!r} is not handled"
     elif action != "completed":
@@ -205,7 +208,9 @@ def handle_delivery(
             ).scalar()
             if seen is not None:
                 return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
-            if event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
+            if event == PR_EVENT:  # a pull request fixing a mirrored issue (an agent's)
+                status, detail = record_pull_request(session, settings, payload, now())
+            elif event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
                 status, detail = queue_issue_event(session, event, delivery, payload, now())
             elif translate is not None and action == "completed":
                 # Validate now (an invalid payload is refused with 422), ingest in the worker.

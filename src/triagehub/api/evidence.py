@@ -142,6 +142,7 @@ class EvidencePackOut(_Out):
     affected_checks: list[str]
     checks_count: int
     similar: list[SimilarOut]
+    related_prs: list[str]
     digest: str
 
 

@@ -456,3 +456,19 @@ investigations = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("issue_id", "digest"),
 )
+
+# Pull requests that reference an issue (an agent's fix, or a person's): linked from
+# ``pull_request`` webhooks; ``merged_at`` once merged. Listed as ``related_prs``.
+issue_prs = Table(
+    "issue_prs",
+    metadata,
+    Column("issue_id", ForeignKey("issues.id"), primary_key=True),
+    Column("url", String(500), primary_key=True),
+    Column("repo", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("author", String(100), nullable=False),
+    Column("by_agent", Boolean, nullable=False, default=False),
+    Column("state", String(10), nullable=False),
+    Column("merged_at", UTCDateTime),
+    Column("linked_at", UTCDateTime, nullable=False),
+)

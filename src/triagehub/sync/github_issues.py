@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Engine, String, and_, cast, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from triagehub.agent_prs import related_prs
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import GitHubSyncConfig, Settings
 from triagehub.core.lifecycle import WORKING_STATES
@@ -280,6 +281,7 @@ def _load(session: Session, settings: Settings, issue_id: int) -> _View | None:
         )
     excerpt = next((o.log_excerpt for o in detail.recent_occurrences if o.log_excerpt.strip()), "")
     snapshot = render.IssueSnapshot(
+        related_prs=related_prs(session, issue_id),
         issue_id=issue_id,
         repository=row["repository"],
         title=row["title"],

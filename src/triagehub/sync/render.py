@@ -216,6 +216,7 @@ class IssueSnapshot:
     log_excerpt: str = ""
     similar: Sequence[tuple[str, str | None]] = ()  # ("owner/name#12", its URL or None)
     auto_actions: Sequence[str] = ()
+    related_prs: Sequence[str] = ()  # pull requests that reference the issue (agent_prs)
     spec_change: str | None = None
     sla_due_at: datetime | None = None
     snoozed_until: datetime | None = None
@@ -252,7 +253,7 @@ def metadata(issue: IssueSnapshot) -> dict[str, Any]:
         "affected_repositories": list(dict.fromkeys([issue.repository, *issue.repositories])),
         "resolution_pattern": issue.state if state_closed else issue.decision,
         "similar_issues": [ref for ref, _ in issue.similar],
-        "related_prs": [],
+        "related_prs": list(issue.related_prs),
         "expert_assignments": experts,
         "classification_confidence": round(float(issue.confidence), 3),
         "auto_actions_taken": list(issue.auto_actions),

@@ -1,4 +1,4 @@
-"""Evidence pack: last passing log per check, green diffs, cached investigation briefs
+"""Evidence pack: last passing log per check, green diffs, briefs, PRs
 
 Revision ID: 0015
 Revises: 0011
@@ -63,8 +63,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("issue_id", "digest", name="uq_investigations_issue_id_digest"),
     )
 
+    op.create_table(
+        "issue_prs",
+        sa.Column("issue_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=False),
+        sa.Column("repo", sa.String(length=200), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("author", sa.String(length=100), nullable=False),
+        sa.Column("by_agent", sa.Boolean(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("merged_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["issue_id"], ["issues.id"], name="fk_issue_prs_issue_id_issues"),
+        sa.PrimaryKeyConstraint("issue_id", "url", name="pk_issue_prs"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("issue_prs")
     op.drop_table("investigations")
     op.drop_table("green_diffs")
     op.drop_table("check_pass_logs")
