@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 
 from fake_anthropic import DEFAULT_API_KEY, FakeAnthropic, ToolAnswer
 from fake_github import FakeGitHub
-from test_github_sync import REPO, TARGET, Hub, linked, payload
+from test_github_sync import PASS, REPO, TARGET, Hub, linked, payload
 from triagehub.config import parse_settings
+from triagehub.monitor import run_tick
 from triagehub.sync import render
 
 
@@ -135,5 +136,15 @@ def test_the_agents_pull_request_is_linked_and_its_merge_recorded(
         meta = render.parse_metadata(hub.gh()["body"])
         assert meta is not None
         assert meta["related_prs"] == [f"https://github.com/{TARGET}/pull/7"]
+
+        # Its checks then pass K (3) times: resolved, with actor agent on the timeline.
+        for _ in range(3):
+            hub.advance(minutes=10)
+            hub.run({"unit": PASS, "lint": PASS})
+        run_tick(hub.engine, hub.settings, clock=hub.clock)
+        assert hub.issue()["state"] == "resolved"
+        [resolved] = hub.events("state_changed")
+        assert resolved["actor"] == "agent"
+        assert "agent's pull request" in resolved["data"]["reason"]
     finally:
         hub.github.close()

@@ -150,3 +150,17 @@ def related_prs(session: Session, issue_id: int) -> list[str]:
             select(p.url).where(p.issue_id == issue_id).order_by(p.linked_at, p.url)
         )
     ]
+
+
+def merged_agent_pr(session: Session, issue_id: int, *, before: datetime) -> str | None:
+    """The agent's pull request merged for an issue after its last failure (``before``), if
+    any: the green runs that resolve the issue then follow the agent's fix."""
+    p = t.issue_prs.c
+    found = session.execute(
+        select(p.url)
+        .where(p.issue_id == issue_id, p.by_agent.is_(True), p.merged_at.is_not(None))
+        .where(p.merged_at >= before)
+        .order_by(p.merged_at.desc())
+        .limit(1)
+    ).first()
+    return str(found.url) if found is not None else None

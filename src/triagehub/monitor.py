@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
+from triagehub.agent_prs import merged_agent_pr
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.lifecycle import WORKING_STATES, Actor
@@ -198,8 +199,17 @@ class _Tick:
             target = IssueState.AUTO_RESOLVED if transient else IssueState.RESOLVED
             noun = "check" if len(checks) == 1 else f"{len(checks)} checks"
             reason = f"auto-resolved after {needed} green runs in a row of its {noun}"
+            fix = merged_agent_pr(self.session, row["id"], before=row["last_seen"])
+            if fix is not None:  # the coding agent's fix, merged, then the checks passed
+                reason += f" after the agent's pull request {fix} was merged"
             change_state(
-                self.session, row["id"], target, actor=Actor.RULE, reason=reason, now=self.now
+                self.session,
+                row["id"],
+                target,
+                actor=Actor.RULE,
+                reason=reason,
+                now=self.now,
+                who="agent" if fix is not None else None,
             )
             (self.summary.auto_resolved if transient else self.summary.resolved).append(row["id"])
             self._changed(row, "resolved", {"to": target.value, "reason": reason})
