@@ -5,6 +5,7 @@ the fallback without a key, the cache, the timeline, the API and the CLI."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -242,3 +243,37 @@ def test_issue_page_shows_the_brief(
     assert "Cause: change" in text
     assert f"b2 rounds totals down, so 41 != 42 (90%; line 6, commit {SHA})" in text
     assert "Next step: Read the rounding change" in text
+
+
+def test_the_issue_pages_button_investigates(
+    engine: Engine, anthropic_fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issue_id = seed(engine)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_API_KEY)
+    cited = {"cause": "total() changed", "evidence": ["line 6"], "likelihood": 0.9}
+    anthropic_fake.enqueue(
+        ToolAnswer(input={**BRIEF, "hypotheses": [cited]}, name="record_investigation")
+    )
+    with Session(engine) as session, session.begin():
+        _, raw = create_api_token(session=session, name="ann", scope="write", now=CLOCK.now())
+    app = create_app(
+        engine,
+        settings_for(anthropic_fake),
+        WebhookConfig(None, insecure=True),
+        clock=CLOCK,
+        run_worker=False,
+    )
+    with TestClient(app, base_url="http://testserver") as client:
+        anonymous = client.post(f"/issues/{issue_id}/investigate", data={"csrf": "x"})
+        assert anonymous.status_code == 401 and anthropic_fake.requests == []
+        assert client.post("/login", data={"token": raw, "next": "/"}).status_code in (200, 303)
+        page = client.get(f"/issues/{issue_id}").text
+        match = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+        assert match and 'action="/issues/' in page and "Investigate with Claude" in page
+        answer = client.post(
+            f"/issues/{issue_id}/investigate",
+            data={"csrf": match.group(1)},
+            headers={"Origin": "http://testserver"},
+        )
+    assert answer.status_code == 200, answer.text[:300]  # followed to the issue page
+    assert 'id="investigation-brief"' in answer.text and BRIEF["summary"] in answer.text
