@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -35,7 +35,10 @@ from triagehub.cli.main import app as cli_app
 from triagehub.config import LLMConfig, Settings
 from triagehub.errors import InputError
 from triagehub.investigate import investigate
+from triagehub.jobs import process_jobs
+from triagehub.monitor import run_tick
 from triagehub.store import tables as t
+from triagehub.store.evidence import latest_brief
 from triagehub.store.queries import create_api_token
 
 BRIEF: dict[str, Any] = {
@@ -277,3 +280,30 @@ def test_the_issue_pages_button_investigates(
         )
     assert answer.status_code == 200, answer.text[:300]  # followed to the issue page
     assert 'id="investigation-brief"' in answer.text and BRIEF["summary"] in answer.text
+
+
+def test_new_high_priority_issues_are_investigated_by_the_monitor(
+    engine: Engine, anthropic_fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issue_id = seed(engine)
+    with Session(engine) as session, session.begin():
+        session.execute(update(t.issues).values(priority="high"))
+    llm = LLMConfig(base_url=anthropic_fake.base_url, timeout_s=5, auto_investigate_hours=72)
+    settings = Settings(llm=llm)  # the issue was first seen 47 hours before CLOCK
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    run_tick(engine, settings, clock=CLOCK)
+    assert process_jobs(engine, settings, clock=CLOCK) == 0  # no key: nothing queued
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_API_KEY)
+    cited = {"cause": "total() changed", "evidence": ["line 6"], "likelihood": 0.9}
+    anthropic_fake.enqueue(
+        ToolAnswer(input={**BRIEF, "hypotheses": [cited]}, name="record_investigation")
+    )
+    run_tick(engine, settings, clock=CLOCK)
+    run_tick(engine, settings, clock=CLOCK)  # queued once
+    assert process_jobs(engine, settings, clock=CLOCK) == 1
+    with Session(engine) as session:
+        assert latest_brief(session=session, issue_id=issue_id) is not None
+    run_tick(engine, settings, clock=CLOCK)  # investigated: not again
+    assert process_jobs(engine, settings, clock=CLOCK) == 0
+    assert len(anthropic_fake.requests) == 1

@@ -28,7 +28,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import anthropic
@@ -558,3 +558,41 @@ def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
         result={"status": result.status, "posted": posted, "handoff": handoff, "note": note},
         record=record,
     )
+
+
+def queue_auto_investigations(session: Session, settings: Settings, now: datetime) -> int:
+    """Queue an investigation of each new issue of an ``llm.auto_investigate`` priority that has
+    none yet (once per issue: the job key says so). Nothing without an API key."""
+    c = settings.llm
+    if not c.enabled or not c.auto_investigate or not os.environ.get(API_KEY_ENV):
+        return 0
+    i = t.issues.c
+    since = now - timedelta(hours=c.auto_investigate_hours)
+    done = select(t.investigations.c.issue_id).where(t.investigations.c.issue_id == i.id)
+    rows = session.execute(
+        select(i.id)
+        .where(
+            i.priority.in_([level.value for level in c.auto_investigate]),
+            i.first_seen >= since,
+            i.resolved_at.is_(None),
+            ~done.exists(),
+        )
+        .order_by(i.id)
+        .limit(50)
+    ).all()
+    queued = 0
+    for (issue_id,) in rows:
+        queued += enqueue(
+            session,
+            kind=JOB_KIND,
+            key=f"{JOB_KIND}:{issue_id}:auto",
+            data={
+                "issue_id": issue_id,
+                "handoff": False,
+                "repo": None,
+                "number": None,
+                "by": "monitor",
+            },
+            now=now,
+        )
+    return queued

@@ -44,6 +44,7 @@ from triagehub.config import Settings
 from triagehub.core.lifecycle import WORKING_STATES, Actor
 from triagehub.core.models import Category, HistoryClass, IssueState, Level
 from triagehub.errors import TriagehubError
+from triagehub.investigate import queue_auto_investigations
 from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_notification
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, escalate, record_event
@@ -446,6 +447,7 @@ def run_tick(
         tick.sla()
         tick.escalations()
         tick.agent_notifications()
+        queue_auto_investigations(session, settings, now)
         enqueue_github_sync(session, settings, now)
     return tick.summary
 
