@@ -16,6 +16,7 @@ from triagehub.store import tables as t
 from triagehub.store.grouping import chunks
 
 GREEN_DIFF_LINES = 20
+MAX_DIFF_CHARS = 4_000_000  # of a failing log compared at ingest (its tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,12 @@ def record_logs(*, session: Session, passes: Sequence[PassLog], failures: Sequen
         if not candidates:
             continue
         green = max(candidates, key=lambda p: p.at)
-        result = diff_against_green(f.log, green.log, max_lines=GREEN_DIFF_LINES)
+        log, offset = f.log, 0
+        if len(log) > MAX_DIFF_CHARS:  # a huge log: its tail (errors come last), numbered alike
+            tail = bound_pass_log(log, max_chars=MAX_DIFF_CHARS)
+            offset = log.count("\n", 0, len(log) - len(tail))
+            log = tail
+        result = diff_against_green(log, green.log, max_lines=GREEN_DIFF_LINES)
         if not result.compared:
             continue
         diffs.append(
@@ -76,9 +82,9 @@ def record_logs(*, session: Session, passes: Sequence[PassLog], failures: Sequen
                 "check_id": f.check_id,
                 "pass_run_id": green.run_id,
                 "new_lines": result.new_lines,
-                "total_lines": result.total_lines,
+                "total_lines": offset + result.total_lines,
                 "lines": [
-                    {"line": n + 1, "text": redact(text)}
+                    {"line": offset + n + 1, "text": redact(text)}
                     for n, text in zip(
                         result.excerpt.line_numbers, result.excerpt.lines, strict=True
                     )
