@@ -58,7 +58,7 @@ import re
 import shlex
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -181,6 +181,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("labels", r"/repos/(?P<repo>[^/]+/[^/]+)/labels"),
         ("issue_assignees", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/assignees"),
         ("search", r"/search/issues"),
+        ("compare", r"/repos/(?P<repo>[^/]+/[^/]+)/compare/(?P<range>.+)"),
     )
 )
 _ISSUE_ROUTES = frozenset(
@@ -209,6 +210,8 @@ class FakeGitHub:
         self.gone: dict[tuple[str, int], int] = {}
         self.locked: set[tuple[str, int]] = set()
         self.search_lag = 0.0
+        # Commit history per repository (lower case), oldest first: what the compare API reads.
+        self.commits: dict[str, list[dict[str, Any]]] = {}
         # Consulted for each API request when no scripted answer is queued: a behaviour, or None.
         self.intercept: Callable[[Recorded], Behaviour | None] | None = None
         self._ids = 1000
@@ -227,6 +230,23 @@ class FakeGitHub:
         added = [make_run(start + i, **overrides) for i in range(count)]
         self.runs.extend(added)
         return added
+
+    def add_commit(
+        self, repo: str, sha: str, message: str, *, author: str = "dev", files: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Append a commit to ``repo``'s history (in the shape of GitHub's commit objects)."""
+        commit = {
+            "sha": sha,
+            "html_url": f"https://github.com/{repo}/commit/{sha}",
+            "commit": {
+                "message": message,
+                "author": {"name": author, "email": f"{author}@example.com", "date": self.stamp()},
+            },
+            "author": {"login": author},
+            "files": [{"filename": f, "status": "modified"} for f in files],
+        }
+        self.commits.setdefault(repo.lower(), []).append(commit)
+        return commit
 
     # -- issues: state and what people do on GitHub ---------------------------------------
 
@@ -493,6 +513,9 @@ class _ApiHandler(_Handler):
                 with self.fake._lock_issues:
                     self._issues_route(name, request, args)
                 return
+            if name == "compare" and request.method == "GET":
+                self._compare(request, args["repo"], args["range"])
+                return
             if name == "rerun" and request.method == "POST":
                 self._rerun(int(args["run"]))
                 return
@@ -547,6 +570,30 @@ class _ApiHandler(_Handler):
             links.append(f'<{self.fake.base_url}{request.path}?{urlencode(query)}>; rel="{rel}"')
         headers = {"Link": ", ".join(links)} if links else {}
         self._conditional_json(request, {"total_count": len(items), key: chunk}, headers)
+
+    def _compare(self, request: Recorded, repo: str, span: str) -> None:
+        base, sep, head = span.partition("...")
+        history = self.fake.commits.get(repo.lower(), [])
+        shas = [c["sha"] for c in history]
+        if not sep or base not in shas or head not in shas:
+            self._error(404, "Not Found")
+            return
+        lo, hi = shas.index(base), shas.index(head)
+        ahead = history[lo + 1 : hi + 1]
+        files: dict[str, dict[str, Any]] = {}
+        for c in ahead:
+            for f in c["files"]:
+                files.setdefault(f["filename"], f)
+        body = {
+            "status": "ahead" if ahead else "identical",
+            "ahead_by": len(ahead),
+            "behind_by": 0,
+            "total_commits": len(ahead),
+            "html_url": f"https://github.com/{repo}/compare/{base}...{head}",
+            "commits": [{k: v for k, v in c.items() if k != "files"} for c in ahead],
+            "files": list(files.values()),
+        }
+        self._conditional_json(request, body)
 
     def _list_runs(self, request: Recorded, workflow: str | None) -> None:
         runs = sorted(self.fake.runs, key=lambda r: (r["created_at"], r["id"]), reverse=True)

@@ -199,11 +199,15 @@ def may_auto_resolve(session: Session, settings: Settings, row: Mapping[str, Any
     ):
         return True
     linked = session.execute(
-        select(t.issue_events.c.data).where(
-            t.issue_events.c.issue_id == row["id"], t.issue_events.c.kind == "pr_linked"
+        select(t.issue_events.c.kind, t.issue_events.c.data).where(
+            t.issue_events.c.issue_id == row["id"],
+            t.issue_events.c.kind.in_(("pr_linked", "pr_merged")),
         )
-    ).scalars()
-    return any(isinstance(d, dict) and d.get("merged") for d in linked)
+    ).all()
+    return any(
+        kind == "pr_merged" or (isinstance(data, dict) and data.get("merged"))
+        for kind, data in linked
+    )
 
 
 def link_pull_request(

@@ -366,6 +366,10 @@ class LLMConfig(_Strict):
     daily_budget: int = Field(default=200, ge=0)
     timeout_s: float = Field(default=20.0, gt=0)
     base_url: str | None = None
+    # New issues of these priorities are investigated by the monitor (an investigation brief;
+    # only with ANTHROPIC_API_KEY set, within daily_budget). [] turns it off.
+    auto_investigate: list[Level] = Field(default_factory=lambda: [Level.CRITICAL, Level.HIGH])
+    auto_investigate_hours: float = Field(default=24, gt=0)  # how new an issue must be
 
 
 def _dbt_cloud_host(value: str) -> str:

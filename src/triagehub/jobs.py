@@ -246,7 +246,11 @@ docstring for which errors are retried)."""
 
 HANDLERS: dict[str, JobHandler] = {}
 # Modules that register more kinds with @job_handler (imported on first use: no import cycle).
-HANDLER_MODULES: Final = ("triagehub.notify", "triagehub.sync.github_issues")
+HANDLER_MODULES: Final = (
+    "triagehub.notify",
+    "triagehub.sync.github_issues",
+    "triagehub.investigate",
+)
 
 
 def job_handler(kind: str) -> Callable[[JobHandler], JobHandler]:

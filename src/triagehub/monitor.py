@@ -48,6 +48,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text, true, update
 from sqlalchemy.orm import Session
 
+from triagehub.agent_prs import merged_agent_pr
 from triagehub.category_actions import may_auto_resolve
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
@@ -63,6 +64,7 @@ from triagehub.core.history import (
 from triagehub.core.lifecycle import WORKING_STATES, Actor, healed_episodes
 from triagehub.core.models import Category, IssueState, Level, Scope, Status
 from triagehub.errors import TriagehubError
+from triagehub.investigate import queue_auto_investigations
 from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_notification
 from triagehub.oncall import oncall_tick
 from triagehub.pipeline import reclassify_issue
@@ -554,8 +556,15 @@ class _Tick:
         noun = "check" if len(checks) == 1 else f"{len(checks)} checks"
         resolve_reason = f"auto-resolved after {needed} green runs in a row of its {noun}"
         desired: list[tuple[datetime, str, str, int | None]] = []
+        by_agent: set[datetime] = set()  # resolutions that follow a coding agent's merged fix
         for ep in episodes:
-            desired.append((ep.resolved_at, target.value, resolve_reason, None))
+            last_failure = max((f for f in times if f < ep.resolved_at), default=row["first_seen"])
+            fix = merged_agent_pr(self.session, row["id"], before=last_failure)
+            reason = resolve_reason
+            if fix is not None:  # the coding agent's fix, merged, then the checks passed
+                reason += f" after the agent's pull request {fix} was merged"
+                by_agent.add(ep.resolved_at)
+            desired.append((ep.resolved_at, target.value, reason, None))
             if ep.regressed_at is not None:
                 commit, run_id = failures[ep.regressed_at]
                 reason = f"failed again at commit {commit or 'unknown'} after it was resolved"
@@ -580,7 +589,7 @@ class _Tick:
             if to == IssueState.REGRESSED.value:
                 actor = "triagehub"  # as the ingest writes a regression
             else:
-                actor = Actor.RULE.value
+                actor = "agent" if at in by_agent else Actor.RULE.value
                 data["by"] = Actor.RULE.value
             record_event(
                 self.session,
@@ -948,6 +957,7 @@ def run_tick(
         tick.agent_notifications()
         oncall = oncall_tick(session, settings, now)
         tick.summary.oncall = oncall.as_dict()
+        queue_auto_investigations(session, settings, now)
         enqueue_github_sync(session, settings, now)
     return tick.summary
 

@@ -75,6 +75,7 @@ from triagehub.core.sanitize import sanitize_report
 from triagehub.core.templates import TemplateMiner, same_dbt_test, same_family
 from triagehub.errors import InputError
 from triagehub.sources import ParseOptions, SourceFormat, dbt, detect_format
+from triagehub.store import evidence as evidence_store
 from triagehub.store import grouping
 from triagehub.store import tables as t
 from triagehub.store.dialect import insert_ignoring, is_transient, lock_repositories
@@ -422,6 +423,7 @@ class Ingestor:
         touched_stats: set[int] = set()
         failures: list[_Failure] = []
         flaky_checks: set[int] = set()
+        pass_logs: list[evidence_store.PassLog] = []
 
         for (key, report, results, storm), run_pk in zip(runs, run_pks, strict=True):
             repo_id = key[0]
@@ -441,6 +443,10 @@ class Ingestor:
                     s.failures += 1
                 else:
                     s.passes += 1
+                    if res.log and res.status is Status.PASS:
+                        pass_logs.append(
+                            evidence_store.PassLog(check_pk, run_pk, report.commit, at, res.log)
+                        )
                 if not (storm and is_failure):
                     hist = stats[check_pk]
                     evidence = hist.apply(
@@ -469,6 +475,15 @@ class Ingestor:
         self._classify_latest(works, stats)
         self._reclassify_flaky(flaky_checks - {f.check_pk for f in failures}, stats, works, now)
         self._write(failures, works, stats, stats_new, touched_stats, now)
+        evidence_store.record_logs(
+            session=self.session,
+            passes=pass_logs,
+            failures=[
+                evidence_store.FailLog(f.check_pk, f.run_pk, f.at, f.result.log)
+                for f in failures
+                if f.result.log and not f.storm
+            ],
+        )
 
     # -- steps ----------------------------------------------------------------------------------
 

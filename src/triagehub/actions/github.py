@@ -296,6 +296,16 @@ class GitHubClient(HttpClient):
         path = f"{_repo_path(repo)}/actions/runs/{_positive_id(run_id, 'run_id')}"
         self._send("POST", self._url(f"{path}/rerun-failed-jobs"), self._api_headers()).close()
 
+    def compare_commits(self, repo: str, base: str, head: str) -> JSONObject:
+        """``GET /repos/{owner}/{repo}/compare/{base}...{head}``: the commits reachable from
+        ``head`` and not from ``base`` (oldest first; GitHub lists at most 250) and the files the
+        range changed (at most 300). ``base`` and ``head`` are commit SHAs or branch names."""
+        for name, ref in (("base", base), ("head", head)):
+            if not _REF.fullmatch(ref) or ".." in ref:
+                raise ValueError(f"{name} must be a commit SHA or a branch name, got {ref!r}")
+        path = f"{_repo_path(repo)}/compare/{base}...{head}"
+        return self._get_json(self._url(path), {"per_page": "100"}).body
+
     # -- issues, labels, comments, search ---------------------------------------------------
 
     def get_issue(self, repo: str, number: int) -> JSONObject:
@@ -784,6 +794,9 @@ class GitHubClient(HttpClient):
 
 
 # -- module helpers ---------------------------------------------------------------------------
+
+
+_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 
 
 def _repo_path(repo: str) -> str:

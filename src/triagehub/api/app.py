@@ -31,9 +31,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
+from triagehub.agent_prs import PR_EVENT, record_pull_request
+from triagehub.api.evidence import evidence_router
 from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
-from triagehub.category_actions import link_pull_request
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.sanitize import clean_json
@@ -177,6 +178,7 @@ def create_app(
     api_clock = clock or SystemClock()
     api_auth = ApiAuth(engine, settings.api, api_clock)
     app.include_router(api_router(engine, settings, api_clock, api_auth))
+    app.include_router(evidence_router(engine, settings, api_clock, api_auth, github))
     install_api_support(app, engine, settings, api_auth)
     app.include_router(web_router(engine, settings, clock or SystemClock()))
     return app
@@ -203,6 +205,8 @@ def handle_delivery(
     status, detail, code = "ignored", "", 202
     if event == "ping":
         status, detail, code = "pong", "pong", 200
+    elif event == PR_EVENT:
+        pass  # recorded below, in the delivery's transaction
     elif translate is None and event not in ISSUE_EVENTS:
         detail = f"event {event!r} is not handled"
     elif action != "completed":
@@ -216,14 +220,14 @@ def handle_delivery(
             ).scalar()
             if seen is not None:
                 return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
-            if event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
+            if event == PR_EVENT:  # a pull request fixing a mirrored issue (an agent's)
+                status, detail = record_pull_request(session, settings, payload, now())
+            elif event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
                 adopted = queue_adoption(session, settings, event, delivery, payload, now())
                 if adopted is not None:  # a person's labelled issue (sync.github_adopt)
                     status, detail = adopted
                 else:
                     status, detail = queue_issue_event(session, event, delivery, payload, now())
-            elif event == "pull_request":  # a merged fix (triagehub.category_actions)
-                status, detail = link_pull_request(session, payload, now())
             elif translate is not None and action == "completed":
                 # Validate now (an invalid payload is refused with 422), ingest in the worker.
                 if translate(payload) is None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from triagehub import __version__
 from triagehub.cli.agents import agents_app
 from triagehub.cli.common import OutputFormat, err, out
+from triagehub.cli.investigate import register as register_investigate
 from triagehub.cli.outbox import outbox_app
 from triagehub.cli.reports import register as register_reports
 from triagehub.cli.rules import rules_app
@@ -82,6 +83,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(sync_app, name="sync")
 app.add_typer(rules_app, name="rules")
 register_reports(app)
+register_investigate(app)
 
 log = logging.getLogger("triagehub.cli")
 

@@ -430,3 +430,57 @@ dashboard_logouts = Table(
 Index("ix_issues_occurrences", issues.c.occurrences)
 Index("ix_issues_first_seen", issues.c.first_seen)
 Index("ix_issues_assignee_last_seen", issues.c.assignee, issues.c.last_seen)
+
+# The last passing log of each check, where the source gives one (its tail, bounded): what the
+# evidence pack diffs a failing log against ("lines the green run did not print").
+check_pass_logs = Table(
+    "check_pass_logs",
+    metadata,
+    Column("check_id", ForeignKey("checks.id"), primary_key=True),
+    Column("run_id", ForeignKey("runs.id"), nullable=False),
+    Column("commit_sha", String(64)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("log", Text, nullable=False),
+)
+
+# The diff against green of a failure whose log was given: computed at ingest (the full log is not
+# kept), against the check's last passing log stored before the failure's time.
+green_diffs = Table(
+    "green_diffs",
+    metadata,
+    Column("run_id", ForeignKey("runs.id"), primary_key=True),
+    Column("check_id", ForeignKey("checks.id"), primary_key=True),
+    Column("pass_run_id", ForeignKey("runs.id"), nullable=False),
+    Column("new_lines", Integer, nullable=False),
+    Column("total_lines", Integer, nullable=False),
+    Column("lines", JSON, nullable=False),
+)
+
+# The investigation briefs written by the LLM, one per issue and evidence digest (the cache).
+investigations = Table(
+    "investigations",
+    metadata,
+    _id(),
+    Column("issue_id", ForeignKey("issues.id"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("brief", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("issue_id", "digest"),
+)
+
+# Pull requests that reference an issue (an agent's fix, or a person's): linked from
+# ``pull_request`` webhooks; ``merged_at`` once merged. Listed as ``related_prs``.
+issue_prs = Table(
+    "issue_prs",
+    metadata,
+    Column("issue_id", ForeignKey("issues.id"), primary_key=True),
+    Column("url", String(500), primary_key=True),
+    Column("repo", String(200), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("author", String(100), nullable=False),
+    Column("by_agent", Boolean, nullable=False, default=False),
+    Column("state", String(10), nullable=False),
+    Column("merged_at", UTCDateTime),
+    Column("linked_at", UTCDateTime, nullable=False),
+)

@@ -28,6 +28,7 @@ from triagehub.core.lifecycle import Actor, check_transition
 from triagehub.core.models import Category, IssueState, Level
 from triagehub.core.redact import redact
 from triagehub.errors import InputError
+from triagehub.investigate import FIX_LABEL, INVESTIGATE_LABEL, queue_investigation
 from triagehub.jobs import DONE, Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, record_event, snooze
@@ -272,6 +273,22 @@ def _override(
     return [f"{name}: {d['from']} -> {d['to']}" for name, d in diff.items()]
 
 
+def _queue_investigation(
+    session: Session, row: Mapping[str, Any], *, handoff: bool, login: str, now: datetime
+) -> list[str]:
+    queued = queue_investigation(
+        session,
+        int(row["id"]),
+        handoff=handoff,
+        repo=row.get("github_repo"),
+        number=row.get("github_number"),
+        by=login,
+        now=now,
+    )
+    what = "hand-off to the coding agent" if handoff else "investigation"
+    return [f"{what} queued" if queued else f"{what} queued already"]
+
+
 def _command(
     session: Session, row: Mapping[str, Any], command: render.Command, login: str, now: datetime
 ) -> list[str]:
@@ -307,6 +324,8 @@ def _command(
         return _override(
             session, row, {"assignee": command.argument}, None, reason=reason, who=who, now=now
         )
+    if name in ("investigate", "fix"):
+        return _queue_investigation(session, row, handoff=name == "fix", login=login, now=now)
     if name == "snooze" and command.argument:
         seconds = render.parse_duration(command.argument)
         if seconds is None:
@@ -346,6 +365,9 @@ def _apply(session: Session, row: Mapping[str, Any], change: Inbound, now: datet
             _set_link(session, issue_id, github_labels=managed)
         if kind == "unlabeled" or not change.label:
             return ["labels noted"]
+        if change.label.strip().lower() in (INVESTIGATE_LABEL, FIX_LABEL):
+            handoff = change.label.strip().lower() == FIX_LABEL
+            return _queue_investigation(session, row, handoff=handoff, login=change.login, now=now)
         target_field = _label_field(change.label)
         if target_field is None:
             return [f"label {change.label!r} is not a category or priority label"]

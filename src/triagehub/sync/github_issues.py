@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Engine, String, and_, cast, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from triagehub.agent_prs import related_prs as linked_pr_urls
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import GitHubSyncConfig, Settings
 from triagehub.core.lifecycle import WORKING_STATES
@@ -316,10 +317,17 @@ def _load(session: Session, settings: Settings, issue_id: int) -> _View | None:
         sla_due_at=row["sla_due_at"],
         snoozed_until=row["snoozed_until"],
         metadata_tag=(sync_config(settings, row["repository"]) or GitHubSyncConfig()).metadata_tag,
-        related_prs=related_prs(
-            row["repository"],
-            [occ.branch for occ in detail.recent_occurrences],
-            [e.data or {} for e in detail.timeline if e.kind == "pr_linked"],
+        related_prs=list(
+            dict.fromkeys(
+                [
+                    *linked_pr_urls(session, issue_id),  # recorded pull requests (agent_prs)
+                    *related_prs(
+                        row["repository"],
+                        [occ.branch for occ in detail.recent_occurrences],
+                        [e.data or {} for e in detail.timeline if e.kind == "pr_linked"],
+                    ),
+                ]
+            )
         ),
         first_response_at=min(
             (e.at for e in detail.timeline if e.id is not None and is_human(e.actor)),

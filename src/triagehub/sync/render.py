@@ -233,6 +233,8 @@ class IssueSnapshot:
     log_excerpt: str = ""
     similar: Sequence[tuple[str, str | None]] = ()  # ("owner/name#12", its URL or None)
     auto_actions: Sequence[str] = ()
+    # pull requests that reference the issue (agent_prs: URLs; and "owner/name#12" of runs)
+    related_prs: Sequence[str] = ()
     spec_change: str | None = None
     sla_due_at: datetime | None = None
     snoozed_until: datetime | None = None
@@ -240,7 +242,6 @@ class IssueSnapshot:
     # The metadata block's tag, the linked pull requests ("owner/name#12"), when a person first
     # acted on the issue, when it was resolved and whether a person resolved it.
     metadata_tag: str = METADATA_TAG
-    related_prs: Sequence[str] = ()
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_by_human: bool = False
@@ -559,7 +560,16 @@ class Command:
     line: str = ""
 
 
-COMMANDS: Final = ("ignore", "false-positive", "needs-spec", "one-off-fix", "assign", "snooze")
+COMMANDS: Final = (
+    "ignore",
+    "false-positive",
+    "needs-spec",
+    "one-off-fix",
+    "assign",
+    "snooze",
+    "investigate",
+    "fix",
+)
 _COMMAND_RE = re.compile(r"^\s*/triage\s+(\S+)(?:\s+(\S+))?\s*$", re.IGNORECASE)
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")
 _LOGIN_RE = re.compile(r"@?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))")

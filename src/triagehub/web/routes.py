@@ -41,9 +41,12 @@ from triagehub.config import Settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, Decision, IssueState
 from triagehub.errors import InputError
+from triagehub.evidence import build_pack
+from triagehub.investigate import investigate
 from triagehub.specs import OpenSpecReader
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
+from triagehub.store.evidence import latest_brief
 from triagehub.store.triage import apply_override
 from triagehub.timeparse import as_utc
 from triagehub.web import charts, search, views
@@ -728,6 +731,8 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
         with Session(engine) as session:
             page = views.issue_page(session, issue_id, clock.now().date())
             sessions_ = agents.sessions_for_issue(session, issue_id, now=clock.now())
+            pack = build_pack(session=session, issue_id=issue_id) if page is not None else None
+            brief = latest_brief(session=session, issue_id=issue_id) if page is not None else None
         if page is None:
             return not_found(request, viewer, f"issue #{issue_id}")
         spec_url = None
@@ -751,6 +756,8 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
             issue=page.detail.issue,
             occurrence_chart=charts.daily_bars("Failures per day", page.by_day, unit="failures"),
             agent_sessions=sessions_,
+            pack=pack,
+            brief=brief,
             spec_url=spec_url,
             decisions=[d.value for d in Decision],
             notice=notice,
@@ -850,6 +857,33 @@ def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
                 status_code=409 if conflict else 422,
             )
         return RedirectResponse(f"/issues/{pk}?done={action}#actions", status_code=303)
+
+    @router.post("/issues/{issue_id}/investigate")
+    def issue_investigate(
+        request: Request, issue_id: str, csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        """The issue page's Investigate button: Claude's brief (or why there is none), for a
+        signed-in session with a write token; the page then shows the brief."""
+        viewer = auth.viewer(request)
+        pk = parse_id(issue_id)
+        if pk is None:
+            return not_found(request, viewer, f"issue {issue_id[:40]}")
+        if not same_origin(request):
+            error, code = "refused: the form was sent from another site", 403
+        elif viewer is None or not viewer.can_write:
+            error, code = SIGN_IN_TO_WRITE, 401 if viewer is None else 403
+        elif not auth.csrf_ok(viewer, csrf):
+            error, code = "the form expired: reload the page and try again", 403
+        else:
+            try:
+                result = investigate(engine, settings, pk, clock=clock)
+            except InputError:
+                return not_found(request, viewer, f"issue #{pk}")
+            if result.brief is not None:
+                return RedirectResponse(f"/issues/{pk}#investigation-brief", status_code=303)
+            notice = f"No brief ({result.status}: {result.detail}); the evidence pack is below."
+            return issue_response(request, viewer, pk, notice=notice)
+        return issue_response(request, viewer, pk, error=error, status_code=code)
 
     # -- sign in ------------------------------------------------------------------------------
 
