@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from triagehub.config import Settings
 from triagehub.core.lifecycle import WORKING_STATES, Actor
 from triagehub.core.models import Category, Kind
-from triagehub.notify import enqueue_notification
+from triagehub.notify import enqueue_issue_notification
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 
@@ -99,19 +99,11 @@ def _rows(session: Session, categories: list[str]) -> list[dict[str, Any]]:
 def _notify(
     session: Session, row: Mapping[str, Any], text: str, channel: str | None, now: datetime
 ) -> None:
-    enqueue_notification(
+    enqueue_issue_notification(
         session,
-        issue_id=row["id"],
+        row,
         event="category_action",
         text=text,
-        title=row["title"],
-        repository=row["repository"],
-        category=row["category"],
-        priority=row["priority"],
-        occurrences=row["occurrences"],
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
-        link=row["github_url"],
         reason=f"action:{row['category']}",
         channel=channel,
         now=now,

@@ -65,7 +65,7 @@ from triagehub.core.lifecycle import WORKING_STATES, Actor, healed_episodes
 from triagehub.core.models import Category, IssueState, Level, Scope, Status
 from triagehub.errors import TriagehubError
 from triagehub.investigate import queue_auto_investigations
-from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_notification
+from triagehub.notify import AgentIssue, enqueue_agent_notification, enqueue_issue_notification
 from triagehub.oncall import oncall_tick
 from triagehub.pipeline import reclassify_issue
 from triagehub.store import tables as t
@@ -882,18 +882,12 @@ def notify_change(
         notify=f" (notifying {', '.join(who)})" if who else "",
     )
     tag = data.get("trigger") or data.get("to") or kind
-    enqueue_notification(
+    enqueue_issue_notification(
         session,
-        issue_id=row["id"],
+        {**row, "github_url": None},
         event=kind,
         text=text,
-        title=row["title"],
-        repository=row["repository"],
-        category=row["category"],
         priority=priority,
-        occurrences=row["occurrences"],
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
         reason=f"{kind}:{tag}:{at.isoformat()}",
         now=at,
     )

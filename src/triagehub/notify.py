@@ -668,6 +668,38 @@ def agent_notification_text(issue: AgentIssue, handle: str) -> str:
     return redact("\n".join(lines))
 
 
+def enqueue_issue_notification(
+    session: Session,
+    row: Mapping[str, Any],
+    *,
+    event: str,
+    text: str,
+    reason: str,
+    now: datetime,
+    channel: str | None = None,
+    priority: str | None = None,
+) -> bool:
+    """``enqueue_notification`` for an issue row (``issues`` joined with its repository's
+    ``name`` as ``repository``; ``github_url`` when the row has one)."""
+    return enqueue_notification(
+        session,
+        issue_id=row["id"],
+        event=event,
+        text=text,
+        title=row["title"],
+        repository=row["repository"],
+        category=row["category"],
+        priority=priority or row["priority"],
+        occurrences=row["occurrences"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        link=row.get("github_url"),
+        reason=reason,
+        channel=channel,
+        now=now,
+    )
+
+
 def enqueue_agent_notification(
     session: Session,
     *,

@@ -45,7 +45,7 @@ from triagehub.core.lifecycle import WORKING_STATES, Actor
 from triagehub.core.models import Category, IssueState, Kind, Level
 from triagehub.errors import ExternalServiceError
 from triagehub.jobs import Deferred, Job, JobContext, Outcome, enqueue, job_handler
-from triagehub.notify import NOTIFY, SlackSender, enqueue_notification
+from triagehub.notify import NOTIFY, SlackSender, enqueue_issue_notification
 from triagehub.notify import _config as _slack_config
 from triagehub.notify import _sender as _slack_sender
 from triagehub.store import tables as t
@@ -374,19 +374,11 @@ def _announce(
         f"{word} {row['priority']} issue #{row['id']} in {row['repository']}: {row['title']}."
         f"{owner}{who}"
     )
-    sent = enqueue_notification(
+    sent = enqueue_issue_notification(
         session,
-        issue_id=row["id"],
+        row,
         event="regressed" if what == "regressed" else "created",
         text=text,
-        title=row["title"],
-        repository=row["repository"],
-        category=row["category"],
-        priority=row["priority"],
-        occurrences=row["occurrences"],
-        first_seen=row["first_seen"],
-        last_seen=row["last_seen"],
-        link=row["github_url"],
         reason=f"alert:{event_id}",
         channel=channel or None,
         now=now,
