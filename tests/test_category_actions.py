@@ -198,14 +198,14 @@ def test_a_code_fix_resolves_only_with_a_merged_pull_request(
                     "x-hub-signature-256": signature_of(b"k", raw),
                 },
             )
-        assert answer.json()["status"] == "linked", answer.text
+        assert answer.json()["status"] == "recorded", answer.text
         hub.tick()
         assert hub.issues()["code_total"]["state"] == "resolved"
         hub.advance(minutes=20)
         hub.tick()
         hub.work()
         meta = render.parse_metadata(fake.issue(REPO, 1)["body"])
-        assert meta is not None and meta["related_prs"] == [f"{REPO}#77"]
+        assert meta is not None and meta["related_prs"] == [f"https://github.com/{REPO}/pull/77"]
         assert fake.issue(REPO, 1)["state"] == "closed"
     finally:
         if hub.github is not None:

@@ -75,6 +75,9 @@ def record_pull_request(
     login = str(user.get("login") or "unknown")
     merged_raw = pr.get("merged_at")
     merged_at = parse_time(merged_raw) if isinstance(merged_raw, str) and merged_raw else None
+    if merged_at is None and pr.get("merged") is True:  # `merged` without `merged_at`
+        closed = pr.get("closed_at")
+        merged_at = parse_time(closed) if isinstance(closed, str) and closed else now
     state = "merged" if merged_at else str(pr.get("state") or "open")
     handle = settings.lifecycle.agent_handle
     notes: list[str] = []

@@ -317,17 +317,13 @@ def _load(session: Session, settings: Settings, issue_id: int) -> _View | None:
         sla_due_at=row["sla_due_at"],
         snoozed_until=row["snoozed_until"],
         metadata_tag=(sync_config(settings, row["repository"]) or GitHubSyncConfig()).metadata_tag,
-        related_prs=list(
-            dict.fromkeys(
-                [
-                    *linked_pr_urls(session, issue_id),  # recorded pull requests (agent_prs)
-                    *related_prs(
-                        row["repository"],
-                        [occ.branch for occ in detail.recent_occurrences],
-                        [e.data or {} for e in detail.timeline if e.kind == "pr_linked"],
-                    ),
-                ]
-            )
+        related_prs=_merge_prs(
+            linked_pr_urls(session, issue_id),  # recorded pull requests (agent_prs)
+            related_prs(
+                row["repository"],
+                [occ.branch for occ in detail.recent_occurrences],
+                [e.data or {} for e in detail.timeline if e.kind == "pr_linked"],
+            ),
         ),
         first_response_at=min(
             (e.at for e in detail.timeline if e.id is not None and is_human(e.actor)),
@@ -371,6 +367,8 @@ def related_prs(
     and those linked to the issue (``pr_linked`` events: ``{"repository", "number"}``)."""
     found: list[str] = []
     for data in linked:
+        if data.get("url"):  # a recorded pull request (agent_prs): listed by its URL
+            continue
         number, repo = data.get("number"), data.get("repository") or repository
         if isinstance(number, int) and isinstance(repo, str):
             found.append(f"{repo}#{number}")
@@ -379,6 +377,20 @@ def related_prs(
         if match:
             found.append(f"{repository}#{match.group(1)}")
     return list(dict.fromkeys(found))
+
+
+def _merge_prs(urls: list[str], refs: list[str]) -> list[str]:
+    """The recorded pull requests' URLs, then the ``owner/name#12`` references that no URL
+    already names (``https://github.com/owner/name/pull/12``)."""
+    named = set()
+    for url in urls:
+        match = _PR_URL.search(url)
+        if match:
+            named.add(f"{match.group(1).lower()}#{match.group(2)}")
+    return list(dict.fromkeys([*urls, *(r for r in refs if r.lower() not in named)]))
+
+
+_PR_URL = re.compile(r"/([^/]+/[^/]+)/pull/(\d+)(?:$|[/?#])")
 
 
 def _closed_by_human(timeline: Iterable[Any]) -> bool:
