@@ -169,3 +169,22 @@ def test_the_monitor_ticks_heal_the_transient_reopen_the_regression_and_keep_cri
         assert "priority=critical" in highlights[("critical", issue.id)]
     # low-severity issues (warn-severity dbt tests) never above medium
     assert all(i.priority in ("low", "medium") for i in demo.issues if i.severity == "low")
+
+
+def test_every_success_metric_has_a_value_on_the_demo(demo: DemoResult, db_url: str) -> None:
+    """The demo's last week (its ticks at event time and its people's actions) gives every
+    metric of the brief a value, as `triagehub metrics` and the Health page show it."""
+    from datetime import timedelta
+
+    from triagehub.metrics import brief_metrics
+
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            until = END
+            found = brief_metrics(session, since=until - timedelta(days=7), until=until)
+    finally:
+        engine.dispose()
+    empty = [m.name for m in found if m.value is None]
+    assert empty == [], f"no value for {empty}"
+    assert {m.name for m in found} >= {"auto_resolution_rate", "override_agreement"}

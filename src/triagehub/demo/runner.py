@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings, parse_settings
-from triagehub.core.models import RunReport
+from triagehub.core.lifecycle import Actor
+from triagehub.core.models import IssueState, RunReport
 from triagehub.demo.scenario import DEMO_CONFIG_YAML, EXPECTED, demo_events
 from triagehub.errors import InputError
 from triagehub.monitor import TickSummary, run_tick
@@ -33,7 +34,9 @@ from triagehub.sources import dbt
 from triagehub.sources.events import parse_objects
 from triagehub.store import db
 from triagehub.store import tables as t
+from triagehub.store.lifecycle import change_state
 from triagehub.store.queries import IssueView, get_issue, list_issues
+from triagehub.store.triage import apply_override
 
 
 @dataclass
@@ -190,6 +193,7 @@ def run_demo(url: str, *, end: datetime | None = None, recreate: bool = True) ->
         clock.set(day_end)
         summary.add(ingest_reports(engine, batch, settings, clock=clock))
         ticks.append(run_tick(engine, settings, clock=clock))
+        _people(engine, day_end, end)
     with Session(engine) as session:
         issues = list_issues(session=session, limit=10_000)
         monitor = _highlights(session, issues)
@@ -204,6 +208,60 @@ def run_demo(url: str, *, end: datetime | None = None, recreate: bool = True) ->
         ("storm", f"run {e.storm_run[1]}", next((i for i in issues if i.scope == "storm"), None)),
     ]
     return DemoResult(url, summary, issues, scenarios, ticks, monitor)
+
+
+# What the demo's people do, at event time: (days before the end, check, what). They make the
+# human-facing metrics (first triage, override agreement, escalation accuracy) real.
+_PEOPLE: Final = (
+    (3, EXPECTED.persistent_check[1], "triage", {"decision": "needs_spec"}, "priya"),
+    (2, EXPECTED.repeated_check[1], "state", {"state": "in_progress"}, "alice"),
+    (1, "model.triage_demo.stg_orders", "triage", {"decision": "one_off_fix"}, "priya"),
+    (
+        1,
+        "test.triage_demo.not_null_stg_customers_email.d7cf761533",
+        "triage",
+        {"priority": "medium"},
+        "dmitri",
+    ),
+)
+
+
+def _people(engine: Engine, day_end: datetime, end: datetime) -> None:
+    """The people's actions due at the end of this day (through the same functions as the CLI
+    and the dashboard: an override with its reason, a state change), on the newest issue of
+    their check."""
+
+    def day_end_of(at: datetime) -> datetime:  # as _by_day: the end of its UTC day, or ``end``
+        return min(at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1), end)
+
+    due = [p for p in _PEOPLE if day_end_of(end - timedelta(days=p[0])) == day_end]
+    if not due:
+        return
+    with Session(engine) as session, session.begin():
+        issues = list_issues(session=session, limit=10_000)
+        for _days, check, action, values, who in due:
+            issue = _find(issues, check)
+            if issue is None:
+                continue
+            if action == "triage":
+                apply_override(
+                    session=session,
+                    issue_id=issue.id,
+                    changes=values,
+                    reason=f"{who} looked at it",
+                    actor=who,
+                    now=day_end,
+                )
+            else:
+                change_state(
+                    session,
+                    issue.id,
+                    IssueState(values["state"]),
+                    actor=Actor.HUMAN,
+                    reason=f"{who} is on it",
+                    now=day_end,
+                    who=who,
+                )
 
 
 def _by_day(reports: list[RunReport], end: datetime) -> list[tuple[datetime, list[RunReport]]]:

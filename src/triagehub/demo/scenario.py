@@ -30,7 +30,7 @@ The scenarios (named in ``EXPECTED``):
 2. **Data test failure** (``data_test_check``): dbt's ``unique_stg_customers_customer_id`` fails
    on days 1, 3, 6 and 8 with ``Got N results, configured to fail if != 0`` (N = 3, 5, 7, 4): one
    recurring data-quality issue once the number is masked. Its downstream nodes are skipped.
-3. **Transient failure that heals** (``transient_check``): on day 5 the dependency install of
+3. **Transient failure that heals** (``transient_check``): on day 8 the dependency install of
    roy_kent's test jobs cannot resolve ``github.com`` (two checks in the first run, one in the
    second: one environmental issue across checks), then passes in every later run, so it should
    auto-resolve. Its log leaks a GitHub token in a header (see 8).
@@ -115,6 +115,12 @@ escalation_triggers:
   critical_response_time: 4
   recurring_issue_threshold: 3
   cross_repo_correlation_threshold: 2
+experts:  # who each expert is; a group is balanced by open workload
+  dbt-expert: {github: [priya, dmitri], slack: "#data-alerts"}
+  snowflake-expert: {github: [sam], slack: "#warehouse"}
+  github-sleuth-expert: {github: [alice, bo], slack: "#ci-alerts"}
+  tableau-expert: {github: [lee], slack: "#dashboards"}
+  da-architect: {github: [robin]}
 """
 
 # Fake credentials planted in logs so that redaction is exercised. Not real, never were.
@@ -166,7 +172,7 @@ _FLAKY_RETRY_DAYS = (3, 7, 11)
 _FLAKY_FAIL_DAY = 10
 _PERSISTENT_DAY = 9
 _STORM_DAY = 2
-_TRANSIENT_DAY = 5
+_TRANSIENT_DAY = 8
 
 EXPECTED: Final = Expected(
     repeated_check=(CI_REPO, _REPEATED_CHECK),
