@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import REPO_ROOT
+from served import first_answer, free_port
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 
@@ -159,18 +159,12 @@ def test_wide_and_chosen_columns(demo_db: str) -> None:
     assert header.split() == ["id", "kind", "title"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt install tmux)")
 def test_make_run_in_an_80_column_terminal_shows_every_title(tmp_path: Path) -> None:
     """`make run` as a person runs it: in a real 80x60 terminal (tmux), where the demo then serves
     the dashboard; every issue row shows the start of its title."""
     session = f"th{os.getpid()}"
-    port = _free_port()
+    port = free_port()
     env_args = [
         "-e", f"XDG_DATA_HOME={tmp_path}",
         "-e", "TRIAGEHUB_DATABASE_URL=",
@@ -206,21 +200,10 @@ def test_make_run_in_an_80_column_terminal_shows_every_title(tmp_path: Path) -> 
         assert len(row[start:].strip()) >= 20, row  # the start of the title, not a sliver
 
 
-def _wait_for(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer in {seconds} s")
-
-
 def test_serve_without_a_secret_shows_the_dashboard_and_says_once_what_is_off(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
     for name in (
         "TRIAGEHUB_WEBHOOK_SECRET",
@@ -238,7 +221,7 @@ def test_serve_without_a_secret_shows_the_dashboard_and_says_once_what_is_off(
         )  # fmt: skip
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_for(f"{base}/healthz")
+            first_answer(f"{base}/healthz", None)
             assert httpx.get(f"{base}/").status_code == 200
             assert httpx.get(f"{base}/api/v1/issues").status_code == 200
             hook = httpx.post(
@@ -344,7 +327,7 @@ def test_an_unreachable_service_says_so_not_none() -> None:
 def test_a_server_follows_the_demo_when_it_is_run_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     assert run("--db", url, "demo", "--no-serve", cwd=tmp_path).returncode == 0
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
     server = subprocess.Popen(
         [sys.executable, "-m", "triagehub", "--db", url, "serve", "--port", str(port),
@@ -353,7 +336,7 @@ def test_a_server_follows_the_demo_when_it_is_run_again(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/healthz")
+        first_answer(f"{base}/healthz", None)
         before = httpx.get(f"{base}/api/v1/issues?limit=200").json()["items"]
         first = before[0]
         changed = run("--db", url, "issues", "triage", str(first["id"]), "--expert", "zed",

@@ -8,15 +8,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from conftest import REPO_ROOT
+from served import first_answer, free_port
 
 # One fact each command's output must show (a regular expression, or a check of the JSON).
 FACTS: dict[str, str] = {
@@ -54,12 +53,6 @@ def _fact_for(line: str, seen: dict[str, int]) -> str | None:
         if name in line and (not nth or int(nth) == seen[name]):
             return fact
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
@@ -106,7 +99,7 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path) -> None:
 
 
 def _serve_answers(command: str, cwd: Path, env: dict[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         ["bash", "-c", f"exec {command} --port {port} --no-monitor"],
         cwd=cwd,
@@ -116,15 +109,7 @@ def _serve_answers(command: str, cwd: Path, env: dict[str, str]) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-                break
-            except httpx.HTTPError:
-                assert server.poll() is None, server.communicate()[0]
-                assert time.monotonic() < deadline, "serve did not answer"
-                time.sleep(0.2)
+        page = first_answer(f"http://127.0.0.1:{port}/", server)
         assert page.status_code == 200 and "triagehub" in page.text.lower()
         issues = httpx.get(f"http://127.0.0.1:{port}/api/v1/issues", timeout=5).json()
         assert issues["items"], issues

@@ -4,10 +4,8 @@ checkout serves the demo's dashboard with its assets, templates and migrations."
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import venv
 from pathlib import Path
 
@@ -15,12 +13,7 @@ import httpx
 import pytest
 
 from conftest import REPO_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from served import first_answer, free_port
 
 
 @pytest.mark.slow
@@ -48,7 +41,7 @@ def test_the_built_wheel_serves_the_demo_from_another_directory(tmp_path: Path) 
     subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], check=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGEHUB_", "PYTHON"))}
     env["XDG_DATA_HOME"] = str(elsewhere / "data")
     server = subprocess.Popen(
@@ -61,15 +54,7 @@ def test_the_built_wheel_serves_the_demo_from_another_directory(tmp_path: Path) 
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                page = httpx.get(f"{base}/", timeout=5)
-                break
-            except httpx.HTTPError:
-                assert server.poll() is None, server.communicate()[0]
-                assert time.monotonic() < deadline, "the installed demo did not serve"
-                time.sleep(0.3)
+        page = first_answer(f"{base}/", server, seconds=120)
         assert page.status_code == 200 and "All Work" in page.text
         assert httpx.get(f"{base}/static/app.css", timeout=5).status_code == 200
         assert httpx.get(f"{base}/static/app.js", timeout=5).status_code == 200
