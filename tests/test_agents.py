@@ -34,9 +34,6 @@ from triagehub.specs import ConflictError, NotFoundError
 from triagehub.store import tables as t
 from triagehub.store.queries import create_api_token
 
-# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
-pytestmark = pytest.mark.clock
-
 HOOK_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "triagehub-agent-hook"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

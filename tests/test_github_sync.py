@@ -33,9 +33,6 @@ from triagehub.store.triage import override_accuracy
 from triagehub.sync import render
 from triagehub.sync.github_issues import SYNC, run_github_sync
 
-# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
-pytestmark = pytest.mark.clock
-
 pytest_plugins = ["prism"]
 
 DATA = Path(__file__).parent / "data" / "github"

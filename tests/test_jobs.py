@@ -21,9 +21,6 @@ from triagehub.jobs import INGEST_WEBHOOK, _claim, enqueue, pending, process_job
 from triagehub.store import tables as t
 from triagehub.store.queries import get_issue, list_issues
 
-# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
-pytestmark = pytest.mark.clock
-
 PAYLOAD = json.loads(
     (
         Path(__file__).parent / "data" / "github" / "workflow_job.completed_failure.1.json"

@@ -54,9 +54,6 @@ from triagehub.notify import (
 from triagehub.store import db as store_db
 from triagehub.store import tables as t
 
-# Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
-pytestmark = pytest.mark.clock
-
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 TOKEN = "xoxb-2718281828-3141592653-TeStToKeNnOtReAl0123"
 HOOK_SECRET = "T0000/B0000/SeCrEtWeBhOoKpAtH"
