@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
-from triagehub.pipeline import ingest_files
+from triagehub.engine.ingest import ingest_files
 from triagehub.store import db as store_db
 from triagehub.store import tables as t
 

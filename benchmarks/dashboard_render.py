@@ -48,12 +48,12 @@ from api_latency import (
     Size,
     load,
 )
-from triagehub import agents
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.store import queries
 from triagehub.store.db import open_database
+from triagehub.work import agents
 
 PG_ENV = "TRIAGEHUB_TEST_POSTGRES_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

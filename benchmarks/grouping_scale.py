@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest as catalogue_module
 from triagehub.config import GroupingConfig, Settings
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.db import open_database
 

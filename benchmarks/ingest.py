@@ -41,7 +41,7 @@ from sqlalchemy.engine import URL, make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import vm_hwm_kib
 from triagehub.config import Settings
-from triagehub.pipeline import IngestSummary, ingest_files
+from triagehub.engine.ingest import IngestSummary, ingest_files
 from triagehub.sources import get_format
 from triagehub.store.db import normalize_url, open_database
 

@@ -33,8 +33,8 @@ from triagehub.config import Settings, parse_settings
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.demo.runner import demo_dbt_reports
 from triagehub.demo.scenario import DEMO_CONFIG_YAML, demo_events
-from triagehub.monitor import run_tick
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.monitor import run_tick
 from triagehub.sources.events import parse_objects
 from triagehub.store import db
 from triagehub.store import tables as t

@@ -38,7 +38,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from triagehub.specs import OpenSpecReader
+from triagehub.work.specs import OpenSpecReader
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPENSPEC = REPO_ROOT / "node_modules" / ".bin" / "openspec"

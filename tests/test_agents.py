@@ -22,17 +22,17 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from triagehub import agents
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
 from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings
+from triagehub.engine.ingest import ingest_files
 from triagehub.errors import InputError
-from triagehub.pipeline import ingest_files
 from triagehub.sources import get_format
-from triagehub.specs import ConflictError, NotFoundError
 from triagehub.store import tables as t
 from triagehub.store.queries import create_api_token
+from triagehub.work import agents
+from triagehub.work.specs import ConflictError, NotFoundError
 
 HOOK_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "triagehub-agent-hook"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -27,8 +27,8 @@ from triagehub.api.app import WebhookConfig, create_app
 from triagehub.api.v1 import _HUBS, STREAM_HOLE_TTL_S, _Tail
 from triagehub.clock import SystemClock
 from triagehub.config import ApiConfig, Settings
-from triagehub.jobs import enqueue
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.jobs import enqueue
 from triagehub.sources.events import parse_objects
 from triagehub.store import db as store_db
 from triagehub.store import tables as t

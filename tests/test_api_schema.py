@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.clock import SystemClock
 from triagehub.config import Settings
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
 from triagehub.sources.events import parse_objects
 from triagehub.store import db as store_db
 from triagehub.store.queries import create_api_token

@@ -1,4 +1,4 @@
-"""The brief's success metrics (triagehub.metrics.brief_metrics), each checked against its
+"""The brief's success metrics (triagehub.store.metrics.brief_metrics), each checked against its
 definition on a hand-built timeline, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from triagehub.clock import FixedClock
 from triagehub.config import parse_settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import CheckResult, IssueState, RunReport, Status
-from triagehub.metrics import BRIEF_METRICS, brief_metrics
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, record_event
+from triagehub.store.metrics import BRIEF_METRICS, brief_metrics
 from triagehub.store.triage import apply_override
 
 T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)
@@ -252,8 +252,8 @@ def test_the_weekly_report_is_posted_once_to_slack_and_as_a_github_issue(
     from fake_github import DEFAULT_TOKEN, FakeGitHub
     from outbox_receiver import Receiver
     from triagehub.actions.github import GitHubClient
-    from triagehub.jobs import RetryPolicy, process_jobs
-    from triagehub.monitor import run_tick
+    from triagehub.engine.jobs import RetryPolicy, process_jobs
+    from triagehub.engine.monitor import run_tick
 
     build(engine)
     settings = parse_settings(

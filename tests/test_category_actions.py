@@ -1,4 +1,4 @@
-"""The brief's per-category actions (triagehub.category_actions), on SQLite and PostgreSQL,
+"""The brief's per-category actions (triagehub.engine.category_actions), on SQLite and PostgreSQL,
 against the Slack receiver and the fake GitHub, with a FixedClock."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 from fake_github import FakeGitHub
 from outbox_receiver import Receiver
 from test_oncall import REPO, SLACK_ENV, TOKEN, Hub, config
+from triagehub.actions.sync import render
 from triagehub.api.app import WebhookConfig, create_app, signature_of
 from triagehub.cli.main import app as cli_app
 from triagehub.config import load_settings, parse_settings
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
 from triagehub.store import tables as t
-from triagehub.sync import render
 
 pytestmark = pytest.mark.clock
 

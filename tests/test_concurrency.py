@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
-from triagehub.pipeline import ingest_files
+from triagehub.engine.ingest import ingest_files
 from triagehub.store import db as store_db
 from triagehub.store import tables as t
 
@@ -279,7 +279,7 @@ def deliveries() -> list[dict[str, Any]]:
 def queue_deliveries(engine: Engine) -> None:
     from sqlalchemy.orm import Session
 
-    from triagehub.jobs import INGEST_WEBHOOK, enqueue
+    from triagehub.engine.jobs import INGEST_WEBHOOK, enqueue
 
     with Session(engine) as session, session.begin():
         for data in deliveries():
@@ -293,7 +293,7 @@ def queue_deliveries(engine: Engine) -> None:
 
 
 def _work_queue(url: str, barrier: Any, out: Any) -> None:
-    from triagehub.jobs import RetryPolicy, process_jobs
+    from triagehub.engine.jobs import RetryPolicy, process_jobs
 
     engine = store_db.make_engine(url)
     try:
@@ -313,7 +313,7 @@ def _work_queue(url: str, barrier: Any, out: Any) -> None:
 def test_concurrent_workers_count_exactly_like_one_worker(
     engine: Engine, db_url: str, tmp_path: Path, workers: int
 ) -> None:
-    from triagehub.jobs import process_jobs
+    from triagehub.engine.jobs import process_jobs
 
     one = store_db.open_database(f"sqlite:///{tmp_path / 'one.db'}")
     try:

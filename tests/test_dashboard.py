@@ -33,18 +33,18 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from triagehub import agents
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
 from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings, parse_settings
 from triagehub.demo.runner import run_demo
 from triagehub.demo.scenario import DEMO_CONFIG_YAML
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
 from triagehub.sources.events import parse_objects
 from triagehub.store import db as store_db
 from triagehub.store.queries import IssueQuery, create_api_token, revoke_api_token, search_issues
 from triagehub.web.cache import Aggregates
+from triagehub.work import agents
 
 # Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
 pytestmark = pytest.mark.clock

@@ -34,7 +34,7 @@ from fake_dbt_cloud import (
 )
 from triagehub.clock import FixedClock
 from triagehub.config import DbtCloudConfig, Settings
-from triagehub.dbt_cloud import (
+from triagehub.engine.pull.dbt_cloud import (
     DbtCloudClient,
     DbtCloudPollSummary,
     cursor_name,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.config import Settings
 from triagehub.core.templates import same_dbt_test
-from triagehub.pipeline import ingest_files
+from triagehub.engine.ingest import ingest_files
 from triagehub.sources import ParseOptions
 from triagehub.sources.dbt import node_identity, parse_console_log
 from triagehub.store import tables as t

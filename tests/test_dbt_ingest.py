@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from triagehub.config import Settings
-from triagehub.pipeline import IngestSummary, ingest_files
+from triagehub.engine.ingest import IngestSummary, ingest_files
 from triagehub.sources import ParseOptions, detect_format
 from triagehub.store import tables as t
 from triagehub.store.queries import list_issues

@@ -113,7 +113,7 @@ def test_two_monitor_ticks_over_the_demo_change_nothing_the_second_time(
     from triagehub.clock import FixedClock
     from triagehub.config import parse_settings
     from triagehub.demo.scenario import DEMO_CONFIG_YAML
-    from triagehub.monitor import notify_change, run_tick
+    from triagehub.engine.monitor import notify_change, run_tick
     from triagehub.store import db
 
     settings = parse_settings(yaml.safe_load(DEMO_CONFIG_YAML), "demo")
@@ -122,7 +122,7 @@ def test_two_monitor_ticks_over_the_demo_change_nothing_the_second_time(
     assert run_tick(engine, settings, clock=FixedClock(END)).changes == 0
     # A new production data failure after the demo: critical, and nobody answers for 6 hours.
     from triagehub.core.models import CheckResult, RunReport, Status
-    from triagehub.pipeline import ingest_reports
+    from triagehub.engine.ingest import ingest_reports
 
     clock = FixedClock(END + timedelta(hours=1))
     failure = CheckResult(
@@ -176,7 +176,7 @@ def test_every_success_metric_has_a_value_on_the_demo(demo: DemoResult, db_url: 
     metric of the brief a value, as `triagehub metrics` and the Health page show it."""
     from datetime import timedelta
 
-    from triagehub.metrics import brief_metrics
+    from triagehub.store.metrics import brief_metrics
 
     engine = create_engine(db_url)
     try:

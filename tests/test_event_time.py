@@ -19,8 +19,8 @@ from triagehub.config import Settings
 from triagehub.core.history import Outcome, event_time_class, replay
 from triagehub.core.lifecycle import Episode, healed_episodes
 from triagehub.core.models import CheckResult, HistoryClass, RunReport, Status
-from triagehub.monitor import run_tick
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.monitor import run_tick
 from triagehub.store import tables as t
 
 T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)

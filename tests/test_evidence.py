@@ -24,7 +24,7 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.greendiff import diff_against_green, files_in_text
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
 from triagehub.store import tables as t
 
 T0 = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)

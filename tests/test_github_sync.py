@@ -20,18 +20,18 @@ from sqlalchemy.orm import Session
 
 from fake_github import DEFAULT_TOKEN, DoThenDisconnect, FakeGitHub, Reply
 from triagehub.actions.github import GitHubClient
+from triagehub.actions.sync import render
+from triagehub.actions.sync.github_issues import SYNC, run_github_sync
 from triagehub.api.app import WebhookConfig, create_app, signature_of
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.jobs import DONE, Job, JobContext, RetryPolicy, handlers, process_jobs
+from triagehub.engine.monitor import run_tick
 from triagehub.errors import InputError
-from triagehub.jobs import DONE, Job, JobContext, RetryPolicy, handlers, process_jobs
-from triagehub.monitor import run_tick
-from triagehub.pipeline import ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.triage import override_accuracy
-from triagehub.sync import render
-from triagehub.sync.github_issues import SYNC, run_github_sync
 
 pytest_plugins = ["prism"]
 

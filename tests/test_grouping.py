@@ -15,7 +15,7 @@ from triagehub.config import Settings
 from triagehub.core.fingerprint import NORMALIZERS, Mask, Normalizer
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate
-from triagehub.pipeline import Ingestor, ingest_reports
+from triagehub.engine.ingest import Ingestor, ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.queries import IssueView, get_issue, list_issues, list_patterns
 

@@ -14,7 +14,7 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.fingerprint import NORMALIZERS
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.pipeline import Ingestor, ingest_reports
+from triagehub.engine.ingest import Ingestor, ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.queries import IssueView, list_issues
 

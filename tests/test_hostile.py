@@ -28,8 +28,8 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.core.sanitize import clean_line, clean_text, sanitize_report, truncate_key
+from triagehub.engine.jobs import process_jobs
 from triagehub.errors import InputError
-from triagehub.jobs import process_jobs
 from triagehub.store import tables as t
 from triagehub.store.queries import create_api_token
 

@@ -33,10 +33,10 @@ from triagehub.actions.github import GitHubClient
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
 from triagehub.config import LLMConfig, Settings
+from triagehub.engine.investigate import investigate
+from triagehub.engine.jobs import process_jobs
+from triagehub.engine.monitor import run_tick
 from triagehub.errors import InputError
-from triagehub.investigate import investigate
-from triagehub.jobs import process_jobs
-from triagehub.monitor import run_tick
 from triagehub.store import tables as t
 from triagehub.store.evidence import latest_brief
 from triagehub.store.queries import create_api_token

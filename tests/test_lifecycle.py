@@ -16,9 +16,9 @@ from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings, parse_settings
 from triagehub.core.lifecycle import Actor, check_transition
 from triagehub.core.models import CheckResult, IssueState, RunReport, Status
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.monitor import TickSummary, green_streak, notify_change, run_tick
 from triagehub.errors import InputError
-from triagehub.monitor import TickSummary, green_streak, notify_change, run_tick
-from triagehub.pipeline import ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, snooze
 from triagehub.store.queries import get_issue, list_issues
@@ -529,7 +529,7 @@ def test_changes_and_agent_mentions_go_to_the_outbox_once(engine: Engine) -> Non
     summary = run_tick(engine, settings, clock=w.clock, on_change=notify_change)
     assert summary.auto_resolved == [w.issue("deps").id]
     rows = _outbox(engine)
-    # (kind notify only: the on-call digest of triagehub.oncall is another job kind)
+    # (kind notify only: the on-call digest of triagehub.engine.oncall is another job kind)
     resolved = [data for kind, _, data in rows if kind == "notify" and data["event"] == "resolved"]
     assert len(resolved) == 1
     assert resolved[0]["text"].startswith(f"Issue #{w.issue('deps').id} auto_resolved:")
@@ -574,7 +574,7 @@ def test_a_tick_polls_the_configured_sources(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fake_github import DEFAULT_TOKEN, FakeGitHub, make_job
-    from triagehub.monitor import poll_sources
+    from triagehub.engine.monitor import poll_sources
 
     settings = parse_settings(
         {

@@ -18,8 +18,13 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import CheckResult, IssueState, RunReport, Status
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.monitor import run_tick
 from triagehub.errors import InputError
-from triagehub.metrics import (
+from triagehub.store import db
+from triagehub.store import tables as t
+from triagehub.store.lifecycle import change_state
+from triagehub.store.metrics import (
     DayTrend,
     Durations,
     compute_metrics,
@@ -28,11 +33,6 @@ from triagehub.metrics import (
     repository_health,
     top_issues,
 )
-from triagehub.monitor import run_tick
-from triagehub.pipeline import ingest_reports
-from triagehub.store import db
-from triagehub.store import tables as t
-from triagehub.store.lifecycle import change_state
 from triagehub.store.triage import apply_override
 
 # Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
@@ -363,7 +363,7 @@ def test_median_and_p90_interpolate_like_numpy(engine: Engine, n: int) -> None:
     import numpy as np
     from sqlalchemy import Float, literal, union_all
 
-    from triagehub.metrics import _distribution
+    from triagehub.store.metrics import _distribution
 
     hours = [round((k * 7919) % 97 + k / 8, 3) for k in range(n)]
     values = union_all(*(select(literal(h * 3600, Float).label("d")) for h in hours)).subquery()

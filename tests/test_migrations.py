@@ -42,7 +42,7 @@ def test_migrations_keep_stored_data_down_and_up_again(engine: Engine) -> None:
 
     from triagehub.config import Settings
     from triagehub.core.models import CheckResult, RunReport, Status
-    from triagehub.pipeline import ingest_reports
+    from triagehub.engine.ingest import ingest_reports
     from triagehub.store import tables as t
 
     at = datetime(2026, 11, 1, tzinfo=UTC)

@@ -19,11 +19,11 @@ from triagehub.actions.github import GitHubClient
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.jobs import RetryPolicy, process_jobs
+from triagehub.engine.monitor import run_tick
+from triagehub.engine.oncall import alert_mode, default_expert, pick_assignee
 from triagehub.errors import ConfigError
-from triagehub.jobs import RetryPolicy, process_jobs
-from triagehub.monitor import run_tick
-from triagehub.oncall import alert_mode, default_expert, pick_assignee
-from triagehub.pipeline import ingest_reports
 from triagehub.store import tables as t
 
 pytestmark = pytest.mark.clock
@@ -413,8 +413,8 @@ def test_a_critical_issue_gets_its_github_assignee_and_a_mention(
 def test_the_metadata_block_takes_the_configured_tag_and_the_brief_fields(
     engine: Engine, fake: FakeGitHub
 ) -> None:
-    from triagehub.sync import render
-    from triagehub.sync.github_issues import related_prs
+    from triagehub.actions.sync import render
+    from triagehub.actions.sync.github_issues import related_prs
 
     data = config().model_dump(mode="json", exclude_none=True)
     data["repositories"][REPO]["github_issues"]["metadata_tag"] = "CLAUDE_METADATA"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.pipeline import IngestSummary, ingest_files, ingest_reports
+from triagehub.engine.ingest import IngestSummary, ingest_files, ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.queries import IssueView, counts, get_issue, list_issues
 
@@ -325,7 +325,7 @@ def test_bad_file_stores_nothing_and_other_files_are_still_ingested(
 
 @pytest.mark.parametrize("batch", [1, 3, 1000])
 def test_batch_size_does_not_change_the_outcome(engine: Engine, batch: int) -> None:
-    from triagehub.pipeline import Ingestor
+    from triagehub.engine.ingest import Ingestor
 
     reports = [
         run(

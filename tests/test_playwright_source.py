@@ -21,8 +21,8 @@ from triagehub.config import Settings
 from triagehub.core.classify import _check_facts, detect_kind
 from triagehub.core.fingerprint import normalize
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.engine.ingest import ingest_reports
 from triagehub.errors import InputError
-from triagehub.pipeline import ingest_reports
 from triagehub.sources import playwright as pw
 from triagehub.store.queries import list_issues
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
-from triagehub.jobs import (
+from triagehub.engine.jobs import (
     HANDLERS,
     INGEST_WEBHOOK,
     Job,

@@ -17,7 +17,7 @@ from fake_github import DEFAULT_TOKEN, FakeGitHub, make_job
 from triagehub.actions.github import GitHubClient
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
-from triagehub.poll import PollSummary, poll_github_actions
+from triagehub.engine.pull.github_actions import PollSummary, poll_github_actions
 from triagehub.store.queries import counts, list_issues
 
 # Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.

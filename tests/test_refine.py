@@ -14,7 +14,7 @@ from triagehub.actions.llm import LLMClassifier
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.pipeline import ingest_reports
+from triagehub.engine.ingest import ingest_reports
 from triagehub.store import tables as t
 from triagehub.store.queries import get_issue, list_issues
 from triagehub.store.triage import apply_override

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from test_cli import cli, ok
 from triagehub.config import Settings
-from triagehub.pipeline import ingest_files
+from triagehub.engine.ingest import ingest_files
 from triagehub.sources import FORMATS, ParseOptions, detect_format
 from triagehub.store import tables as t
 from triagehub.store.queries import get_issue, list_issues

@@ -26,10 +26,13 @@ from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
 from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import OpenSpecConfig, Settings
+from triagehub.engine.ingest import ingest_files
 from triagehub.errors import InputError
-from triagehub.pipeline import ingest_files
 from triagehub.sources import get_format
-from triagehub.specs import (
+from triagehub.store import tables as t
+from triagehub.store.queries import create_api_token
+from triagehub.store.triage import apply_override
+from triagehub.work.specs import (
     ConflictError,
     NotFoundError,
     OpenSpecReader,
@@ -37,10 +40,7 @@ from triagehub.specs import (
     create_change,
     create_change_from_issue,
 )
-from triagehub.specs.actions import OPENSPEC_ENV
-from triagehub.store import tables as t
-from triagehub.store.queries import create_api_token
-from triagehub.store.triage import apply_override
+from triagehub.work.specs.actions import OPENSPEC_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(__file__).resolve().parent / "data"

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from triagehub.clock import FixedClock
 from triagehub.config import parse_settings
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.engine.ingest import ingest_reports
 from triagehub.errors import InputError
-from triagehub.pipeline import ingest_reports
 from triagehub.store.queries import get_issue, list_issues
 from triagehub.store.triage import apply_override, override_accuracy
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.api.app import WebhookConfig, create_app, signature_of
 from triagehub.config import Settings
-from triagehub.jobs import pending, process_jobs
+from triagehub.engine.jobs import pending, process_jobs
 from triagehub.store import tables as t
 from triagehub.store.queries import counts, list_issues
 

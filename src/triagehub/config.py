@@ -80,9 +80,9 @@ class AutomationRule(_Strict):
 
 class GitHubSyncConfig(_Strict):
     """``repositories.<name>.github_issues``: mirror this repository's issues into GitHub issues
-    (opt-in; see ``triagehub.sync``). ``target`` is the GitHub repository the issues go to (the
-    repository itself when not given, or a central hub repository); an issue gets a GitHub issue
-    when its category is one of ``categories`` and its priority is at least ``min_priority``;
+    (opt-in; see ``triagehub.actions.sync``). ``target`` is the GitHub repository the issues go to
+    (the repository itself when not given, or a central hub repository); an issue gets a GitHub
+    issue when its category is one of ``categories`` and its priority is at least ``min_priority``;
     its body (counters, last seen) is edited at most once per ``update_every_minutes``."""
 
     target: str | None = None
@@ -99,7 +99,8 @@ class GitHubSyncConfig(_Strict):
     # tooling reads ``CLAUDE_METADATA``; blocks with either tag are read back.
     metadata_tag: str = Field(default="TRIAGEHUB_METADATA", pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
     # Issues people open in the target with one of these labels are adopted: classified from
-    # their title and body, labelled, assigned and tracked (``triagehub.sync.github_adopt``).
+    # their title and body, labelled, assigned and tracked
+    # (``triagehub.actions.sync.github_adopt``).
     adopt_labels: list[str] = Field(default_factory=list)
 
     @field_validator("target")
@@ -422,10 +423,10 @@ class DbtCloudConfig(_Strict):
 
 class CategoryActionsConfig(_Strict):
     """``category_actions:``: what each category does besides alerting
-    (``triagehub.category_actions``): code fixes resolve only with a linked merged pull request
-    or a person (when ``code_fix_requires_pr``), data quality issues notify their owners with
-    the upstream freshness state, infrastructure issues notify ``platform_channel`` with what is
-    affected, false positives get a proposed classification rule."""
+    (``triagehub.engine.category_actions``): code fixes resolve only with a linked merged pull
+    request or a person (when ``code_fix_requires_pr``), data quality issues notify their owners
+    with the upstream freshness state, infrastructure issues notify ``platform_channel`` with what
+    is affected, false positives get a proposed classification rule."""
 
     enabled: bool = True
     code_fix_requires_pr: bool = False

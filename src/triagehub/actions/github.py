@@ -3,8 +3,9 @@
 Contract
 --------
 :class:`GitHubClient` reads workflow runs, their jobs (with steps) and their logs, and asks GitHub
-to re-run a run's failed jobs. For the issue sync (:mod:`triagehub.sync`) it also reads, creates
-and edits issues, their labels and comments, the repository's labels, and searches issues.
+to re-run a run's failed jobs. For the issue sync (:mod:`triagehub.actions.sync`) it also
+reads, creates and edits issues, their labels and comments, the repository's labels, and
+searches issues.
 
 Every problem GitHub or the network causes is raised as
 :class:`~triagehub.errors.ExternalServiceError` (``service="github"``), after the retries below;

@@ -1,7 +1,7 @@
 """Sending requests to an outside service with bounded retries, shared by the API clients.
 
 :class:`Retrier` is the one retry loop of :class:`~triagehub.actions.github.GitHubClient` and
-:class:`~triagehub.dbt_cloud.DbtCloudClient`. For one request, at most ``max_retries``
+:class:`~triagehub.engine.pull.dbt_cloud.DbtCloudClient`. For one request, at most ``max_retries``
 times after the first attempt, it retries:
 
 * an answer the client's ``rate_limit_wait`` hook says is a rate limit: after the wait it gives;

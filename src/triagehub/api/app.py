@@ -8,8 +8,9 @@ and ``check_run`` with action ``completed`` are translated and ingested in the s
 the delivery record as a durable job (an invalid payload is 422 and stores nothing), answered 202
 at once and ingested by the worker thread right after; anything else is 202 with the reason it
 was ignored. ``issues`` and ``issue_comment`` deliveries about the GitHub issues triagehub syncs
-are queued the same way (:func:`triagehub.sync.github_inbound.queue_issue_event`). Every error is
-a JSON ``{"error": ..., "reason": ...}``.
+are queued the same way
+(:func:`triagehub.actions.sync.github_inbound.queue_issue_event`). Every error is a JSON
+``{"error": ..., "reason": ...}``.
 """
 
 from __future__ import annotations
@@ -31,19 +32,19 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
-from triagehub.agent_prs import PR_EVENT, record_pull_request
+from triagehub.actions.sync.github_adopt import queue_adoption
+from triagehub.actions.sync.github_inbound import ISSUE_EVENTS, queue_issue_event
 from triagehub.api.evidence import evidence_router
 from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.sanitize import clean_json
+from triagehub.engine.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
+from triagehub.engine.monitor import MonitorLoop, notify_change
 from triagehub.errors import InputError
-from triagehub.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
-from triagehub.monitor import MonitorLoop, notify_change
-from triagehub.sync.github_adopt import queue_adoption
-from triagehub.sync.github_inbound import ISSUE_EVENTS, queue_issue_event
 from triagehub.web.routes import web_router
+from triagehub.work.agent_prs import PR_EVENT, record_pull_request
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
@@ -222,7 +223,7 @@ def handle_delivery(
                 return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
             if event == PR_EVENT:  # a pull request fixing a mirrored issue (an agent's)
                 status, detail = record_pull_request(session, settings, payload, now())
-            elif event in ISSUE_EVENTS:  # people's changes on GitHub issues (triagehub.sync)
+            elif event in ISSUE_EVENTS:  # people's changes on GitHub issues (actions.sync)
                 adopted = queue_adoption(session, settings, event, delivery, payload, now())
                 if adopted is not None:  # a person's labelled issue (sync.github_adopt)
                     status, detail = adopted

@@ -3,7 +3,7 @@
 the evidence pack alone).
 
 The shapes below document the pack in the OpenAPI document; the answer is rendered from
-:func:`triagehub.evidence.build_pack`.
+:func:`triagehub.work.evidence.build_pack`.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the route's annotations, which name
@@ -29,9 +29,9 @@ from triagehub.api.v1 import (
 )
 from triagehub.clock import Clock
 from triagehub.config import Settings
+from triagehub.engine.investigate import investigate
 from triagehub.errors import InputError
-from triagehub.evidence import build_pack
-from triagehub.investigate import investigate
+from triagehub.work.evidence import build_pack
 
 
 class _Out(BaseModel):

@@ -32,13 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from triagehub import agents
 from triagehub.api.v1 import ApiAuth, ApiProblem, problem_responses
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.sanitize import clean_json
 from triagehub.errors import InputError
-from triagehub.specs import (
+from triagehub.work import agents
+from triagehub.work.specs import (
     ConflictError,
     NotFoundError,
     OpenSpecReader,

@@ -4,7 +4,7 @@ shape for every error, bearer-token auth, Prometheus ``/metrics`` and an offline
 
 Thin by design: parameters are parsed and validated here, the reading is done by the query
 functions of :mod:`triagehub.store.queries`, the writing by :mod:`triagehub.store.triage`,
-:mod:`triagehub.store.lifecycle` and :mod:`triagehub.pipeline`.
+:mod:`triagehub.store.lifecycle` and :mod:`triagehub.engine.ingest`.
 
 **Errors** are RFC 9457 problem documents (``application/problem+json``): ``type``, ``title``,
 ``status``, ``detail``, ``instance``, and ``errors`` (``location``, ``message``) for invalid input.
@@ -88,15 +88,15 @@ from triagehub.clock import Clock
 from triagehub.config import ApiConfig, Settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, Decision, HistoryClass, IssueState, Kind, Level
+from triagehub.core.timeparse import as_utc
+from triagehub.engine.ingest import IngestSummary, ingest_files, ingest_reports
 from triagehub.errors import InputError
-from triagehub.metrics import csv_chunks
-from triagehub.pipeline import IngestSummary, ingest_files, ingest_reports
 from triagehub.sources import FORMATS, ParseOptions
 from triagehub.sources.events import parse_objects
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
+from triagehub.store.metrics import csv_chunks
 from triagehub.store.triage import apply_override
-from triagehub.timeparse import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -1014,7 +1014,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
             raise _not_found("check", check_id)
         return JSONBody(view.to_json())
 
-    # -- repositories and metrics (computed by triagehub.metrics) --
+    # -- repositories and metrics (computed by triagehub.store.metrics) --
 
     @router.get(
         "/repositories",
@@ -1029,7 +1029,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         until: Annotated[datetime | None, Query(description="Default: now.")] = None,
     ) -> Response:
         """Repositories with their health score and figures for the time range."""
-        from triagehub.metrics import repository_health
+        from triagehub.store.metrics import repository_health
 
         start, end = _window(since, until, clock.now())
         with Session(engine) as session:
@@ -1051,7 +1051,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
         """The success metrics over a time range, overall or for one repository: noise
         reduction, time to first triage and to resolution, auto-resolution and override rates,
         escalations, SLA breaches, run success rate and the trend per day."""
-        from triagehub.metrics import compute_metrics
+        from triagehub.store.metrics import compute_metrics
 
         start, end = _window(since, until, clock.now())
         with Session(engine) as session:
@@ -1072,7 +1072,7 @@ def api_router(engine: Engine, settings: Settings, clock: Clock, auth: ApiAuth) 
     ) -> Response:
         """The brief's success metrics over a time range, each with its definition, target,
         verdict (``met``) and the previous range's value (``previous``, ``trend``)."""
-        from triagehub.metrics import brief_metrics
+        from triagehub.store.metrics import brief_metrics
 
         start, end = _window(since, until, clock.now())
         with Session(engine) as session:

@@ -11,12 +11,12 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from triagehub.agents import SessionStatus, get_session, list_sessions
 from triagehub.cli.common import OutputFormat as Format
 from triagehub.cli.common import engine_of as _engine
 from triagehub.cli.common import out
 from triagehub.clock import SystemClock
-from triagehub.hook_install import install_hook
+from triagehub.work.agents import SessionStatus, get_session, list_sessions
+from triagehub.work.hook_install import install_hook
 
 agents_app = typer.Typer(
     rich_markup_mode="markdown",

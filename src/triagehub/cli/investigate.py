@@ -15,7 +15,7 @@ from triagehub.actions.github import GitHubClient
 from triagehub.cli.common import OutputFormat, out, state_of
 from triagehub.clock import SystemClock
 from triagehub.config import Secrets
-from triagehub.investigate import investigate
+from triagehub.engine.investigate import investigate
 
 GITHUB_API_URL_ENV = "TRIAGEHUB_GITHUB_API_URL"
 

@@ -58,7 +58,7 @@ from triagehub.store.triage import apply_override, override_accuracy
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
     from triagehub.config import Secrets
-    from triagehub.pipeline import IngestSummary
+    from triagehub.engine.ingest import IngestSummary
 
 app = typer.Typer(
     rich_markup_mode="markdown",
@@ -267,8 +267,8 @@ def ingest(
     if len(files) > 1 and str(files[0]) in FORMATS and not files[0].exists():
         # `triagehub ingest dbt target/`: the format named first, as the brief spells it.
         fmt, files = str(files[0]), files[1:]
-    from triagehub.pipeline import ingest_files
-    from triagehub.refine import llm_from_settings
+    from triagehub.engine.ingest import ingest_files
+    from triagehub.engine.refine import llm_from_settings
 
     state = _state(ctx)
     source = None if fmt == "auto" else get_format(fmt)
@@ -325,7 +325,7 @@ def _poll_github(
 ) -> None:
     from triagehub.actions.github import GitHubClient
     from triagehub.config import Secrets
-    from triagehub.poll import poll_github_actions
+    from triagehub.engine.pull.github_actions import poll_github_actions
 
     state = _state(ctx)
     repositories = [repo] if repo else list(state.settings.repositories)
@@ -369,7 +369,7 @@ def _poll_dbt_cloud(
     ctx: typer.Context, repo: str | None, since: str, job: int | None, output: OutputFormat
 ) -> None:
     from triagehub.config import DBT_CLOUD_ACCOUNT_ENV, DBT_CLOUD_TOKEN_ENV, Secrets
-    from triagehub.dbt_cloud import DbtCloudClient, poll_dbt_cloud
+    from triagehub.engine.pull.dbt_cloud import DbtCloudClient, poll_dbt_cloud
 
     state = _state(ctx)
     window = _duration(since)
@@ -639,8 +639,8 @@ def issues_snooze(
 ) -> None:
     """Silence an issue: no alerts or escalation until a time, for N more occurrences, or
     forever (ignored). A snooze until a time ends at the first monitor tick after it."""
+    from triagehub.core.timeparse import parse_time
     from triagehub.store.lifecycle import snooze
-    from triagehub.timeparse import parse_time
 
     now = SystemClock().now()
     until_at = None
@@ -690,7 +690,7 @@ def monitor(
     (GitHub Actions, dbt Cloud). Notifications go to the outbox (`triagehub worker`
     delivers them). Safe to run twice: the second tick changes nothing. `triagehub serve` runs
     ticks itself; on PostgreSQL only one instance runs a tick at a time."""
-    from triagehub.monitor import notify_change, poll_sources, run_tick
+    from triagehub.engine.monitor import notify_change, poll_sources, run_tick
 
     state = _state(ctx)
     polled = poll_sources(state.engine(), state.settings)
@@ -953,7 +953,7 @@ def worker(
     when its lease ends."""
     import time
 
-    from triagehub.jobs import process_jobs
+    from triagehub.engine.jobs import process_jobs
 
     state = _state(ctx)
     engine = state.engine()

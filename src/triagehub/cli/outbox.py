@@ -23,7 +23,7 @@ from triagehub.clock import SystemClock
 from triagehub.errors import InputError
 
 if TYPE_CHECKING:
-    from triagehub.jobs import JobView
+    from triagehub.engine.jobs import JobView
 
 outbox_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -75,7 +75,7 @@ def outbox_list(
     fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Outbox items, oldest first: status, attempts, next try and last error."""
-    from triagehub.jobs import list_jobs
+    from triagehub.engine.jobs import list_jobs
 
     with Session(_engine(ctx)) as session:
         views = list_jobs(
@@ -119,7 +119,7 @@ def outbox_retry(
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Put every dead item back.")] = False,
 ) -> None:
     """Put dead items back to pending, with fresh attempts (they are tried at once)."""
-    from triagehub.jobs import DEAD, retry_dead
+    from triagehub.engine.jobs import DEAD, retry_dead
 
     if (job_id is None) == (not all_dead):
         raise InputError("triagehub outbox retry", "", "give an item ID or --all-dead (not both)")
@@ -138,7 +138,7 @@ def outbox_stats_command(
     fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Items per kind and status, the oldest item due, and notifications sent to no channel."""
-    from triagehub.jobs import outbox_stats
+    from triagehub.engine.jobs import outbox_stats
 
     with Session(_engine(ctx)) as session:
         stats = outbox_stats(session=session, now=SystemClock().now())

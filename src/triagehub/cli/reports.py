@@ -1,6 +1,6 @@
 """The report commands: ``triagehub dashboard``, ``health``, ``metrics`` and ``export``.
 
-They only read the store, through :mod:`triagehub.metrics`. The database comes from the root
+They only read the store, through :mod:`triagehub.store.metrics`. The database comes from the root
 command's state (``--db``) through the context object's ``engine()``, so this module never imports
 :mod:`triagehub.cli.main` (which imports this one to ``register`` its commands).
 """
@@ -26,8 +26,9 @@ from triagehub.cli.common import OutputFormat as Format
 from triagehub.cli.common import engine_of as _engine
 from triagehub.cli.common import err, out
 from triagehub.clock import SystemClock
+from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
-from triagehub.metrics import (
+from triagehub.store.metrics import (
     BriefMetric,
     DayTrend,
     Metrics,
@@ -41,7 +42,6 @@ from triagehub.metrics import (
     repository_health,
     top_issues,
 )
-from triagehub.timeparse import parse_time
 
 SPARK = "▁▂▃▄▅▆▇█"
 _STATUS_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
@@ -385,7 +385,7 @@ def metrics(
         m = compute_metrics(session, repository=repo, since=since, until=end)
         brief = brief_metrics(session, repository=repo, since=since, until=end)
     if markdown:
-        from triagehub.weekly_report import report_markdown
+        from triagehub.engine.weekly_report import report_markdown
 
         sys.stdout.write(report_markdown(brief, since, end, repo))
         return

@@ -1,11 +1,11 @@
 """``triagehub rules``: the classification rules triagehub proposes (false positives).
 
-``triagehub rules accept ISSUE --config triagehub.yaml`` appends the rule proposed on an issue
-(its ``category_action`` event, :mod:`triagehub.category_actions`) to ``classification_rules``:
-the file is read, the rule added, the result validated as a whole, then written through a
-temporary file (never half-written). A file without ``classification_rules`` gets the section
-appended as text (its comments are kept); otherwise the file is rewritten from its data (its
-comments are lost, which the command says).
+``triagehub rules accept ISSUE --config triagehub.yaml`` appends the rule proposed on an issue (its
+``category_action`` event, :mod:`triagehub.engine.category_actions`) to ``classification_rules``:
+the file is read, the rule added, the result validated as a whole, then written through a temporary
+file (never half-written). A file without ``classification_rules`` gets the section appended as text
+(its comments are kept); otherwise the file is rewritten from its data (its comments are lost, which
+the command says).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triagehub.category_actions import ACTION, rule_yaml
 from triagehub.cli.common import engine_of, out
 from triagehub.config import parse_settings
+from triagehub.engine.category_actions import ACTION, rule_yaml
 from triagehub.errors import ConfigError, InputError
 from triagehub.store import tables as t
 

@@ -20,7 +20,7 @@ from triagehub.cli.common import err, out
 from triagehub.cli.common import state_of as _state
 from triagehub.clock import SystemClock
 from triagehub.errors import InputError
-from triagehub.specs import (
+from triagehub.work.specs import (
     OpenSpecReader,
     Project,
     archive_change,

@@ -27,9 +27,9 @@ from triagehub.config import Settings, parse_settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import IssueState, RunReport
 from triagehub.demo.scenario import DEMO_CONFIG_YAML, EXPECTED, demo_events
+from triagehub.engine.ingest import IngestSummary, ingest_reports
+from triagehub.engine.monitor import TickSummary, run_tick
 from triagehub.errors import InputError
-from triagehub.monitor import TickSummary, run_tick
-from triagehub.pipeline import IngestSummary, ingest_reports
 from triagehub.sources import dbt
 from triagehub.sources.events import parse_objects
 from triagehub.store import db

@@ -25,9 +25,9 @@ import orjson
 
 from triagehub.core.fingerprint import content_id
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
 from triagehub.sources.jsontypes import json_type as _type
-from triagehub.timeparse import parse_time
 
 MAX_MESSAGE_BYTES = 1024 * 1024  # 1 MiB
 MAX_LOG_BYTES = 8 * 1024 * 1024  # 8 MiB

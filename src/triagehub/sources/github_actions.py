@@ -60,9 +60,9 @@ from triagehub.core.excerpt import error_lines, extract_lines
 from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.core.sanitize import INT32_MAX, INT64_MAX
+from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
 from triagehub.sources.jsontypes import json_type as _type
-from triagehub.timeparse import parse_time
 
 __all__ = [
     "JOB_LOG",

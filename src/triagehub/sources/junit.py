@@ -77,9 +77,9 @@ from junitparser.junitparser import Result, System
 
 from triagehub.core.fingerprint import content_id, strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
 from triagehub.sources.events import REPOSITORY
-from triagehub.timeparse import parse_time
 
 __all__ = [
     "MAX_LOG_CHARS",

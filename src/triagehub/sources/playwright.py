@@ -52,10 +52,10 @@ import orjson
 
 from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
 from triagehub.sources.events import MAX_DOCUMENT_BYTES, REPOSITORY
 from triagehub.sources.jsontypes import json_type as _type
-from triagehub.timeparse import parse_time
 
 __all__ = ["SOURCE", "parse_report", "sniff"]
 

@@ -14,9 +14,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
 from triagehub.store import tables as t
-from triagehub.timeparse import parse_time
 
 T = TypeVar("T")
 

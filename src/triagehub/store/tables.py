@@ -191,7 +191,7 @@ issues = Table(
     Column("escalated_at", UTCDateTime),
     Column("escalations", JSON, nullable=False, default=dict, server_default=text("'{}'")),
     Column("sla_breached_at", UTCDateTime),
-    # The GitHub issue this issue is mirrored to (triagehub.sync) and what was last sent to it:
+    # The GitHub issue this issue is mirrored to (actions.sync) and what was last sent to it:
     # target repository (lower case) and number, status (linked, gone, forbidden), the
     # ``updated_at`` last synced, the body's hash and edit time (throttling), the state and
     # triagehub labels last set, the last timeline event commented, the agent comment's time.

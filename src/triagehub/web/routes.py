@@ -35,20 +35,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from triagehub import agents, metrics
 from triagehub.clock import Clock
 from triagehub.config import Settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, Decision, IssueState
+from triagehub.core.timeparse import as_utc
+from triagehub.engine.investigate import investigate
 from triagehub.errors import InputError
-from triagehub.evidence import build_pack
-from triagehub.investigate import investigate
-from triagehub.specs import OpenSpecReader
 from triagehub.store import lifecycle as store_lifecycle
-from triagehub.store import queries
+from triagehub.store import metrics, queries
 from triagehub.store.evidence import latest_brief
 from triagehub.store.triage import apply_override
-from triagehub.timeparse import as_utc
 from triagehub.web import charts, search, views
 from triagehub.web.auth import (
     COOKIE,
@@ -70,6 +67,9 @@ from triagehub.web.filters import (
     Filters,
     parse_filters,
 )
+from triagehub.work import agents
+from triagehub.work.evidence import build_pack
+from triagehub.work.specs import OpenSpecReader
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from triagehub.agents import SessionView
 from triagehub.core.lifecycle import Actor, check_transition
 from triagehub.core.models import IssueState
 from triagehub.errors import InputError
-from triagehub.specs import Change, OpenSpecReader
 from triagehub.store import queries
 from triagehub.store.queries import EventView, IssueDetail, IssueQuery, IssueView
 from triagehub.web import search
 from triagehub.web.filters import PRIORITY_RANK, WORKING, Filters
+from triagehub.work.agents import SessionView
+from triagehub.work.specs import Change, OpenSpecReader
 
 PAGE_SIZE = 50
 SEARCH_WINDOW = 400  # the most recently active issues a fuzzy search scores

@@ -1,0 +1,198 @@
+"""Issues opened by people on GitHub, adopted: ``gh issue create --label dbt-error`` ends
+classified, labelled and assigned.
+
+A repository whose ``github_issues`` section lists ``adopt_labels`` (e.g. ``[dbt-error,
+ci-failure]``) has its GitHub issues (in the sync's target repository) watched: an ``issues``
+delivery ``opened`` (or ``labeled``) by a person, carrying one of those labels, on an issue no
+triagehub issue is linked to, queues a ``github_adopt`` job (:func:`queue_adoption`). The job
+ingests the GitHub issue as one failure (source ``github_issue``, check ``github-issue/<n>``,
+message: the title and the body, which often hold a pasted log; redacted, capped), so it is
+fingerprinted and classified like any other failure, then links the triagehub issue to the
+GitHub issue. From there the usual machinery applies: the sync adds the brief's labels (the
+person's body is never replaced: the link is marked ``adopted``), the routing table assigns an
+expert (GitHub assignee), alerts follow the priority. When the failure joined an issue that is
+already linked to another GitHub issue, the adoption is recorded on the timeline (a duplicate)
+and the person's issue is left as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from triagehub.actions.sync import render
+from triagehub.actions.sync.github_links import (
+    LINKED,
+    label_names,
+    linked_row,
+    own_logins,
+    target_of,
+    text_or_none,
+    time_of,
+)
+from triagehub.config import Settings
+from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.redact import redact
+from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
+from triagehub.store import tables as t
+from triagehub.store.lifecycle import record_event
+
+log = logging.getLogger(__name__)
+
+ADOPT: Final = "github_adopt"
+SOURCE: Final = "github_issue"
+ADOPTED: Final = "adopted"  # github_body_hash of an adopted issue: its body is the person's
+MAX_TEXT: Final = 20_000
+
+
+def adoption_repository(settings: Settings, target: str) -> tuple[str, frozenset[str]] | None:
+    """The triagehub repository whose GitHub issues go to ``target``, and its adopt labels."""
+    for name, repo in settings.repositories.items():
+        config = repo.github_issues
+        if config is None or not config.adopt_labels:
+            continue
+        if target_of(name, config).lower() == target.lower():
+            return name, frozenset(label.lower() for label in config.adopt_labels)
+    return None
+
+
+def queue_adoption(
+    session: Session,
+    settings: Settings,
+    event: str,
+    delivery: str,
+    payload: Mapping[str, Any],
+    now: datetime,
+) -> tuple[str, str] | None:
+    """Queue the adoption of a person's labelled GitHub issue (in the caller's transaction);
+    None when the delivery is not one (the caller handles it as usual)."""
+    if event != "issues" or payload.get("action") not in ("opened", "labeled"):
+        return None
+    repository, issue = payload.get("repository"), payload.get("issue")
+    if not isinstance(repository, Mapping) or not isinstance(issue, Mapping):
+        return None
+    target = text_or_none(repository.get("full_name"))
+    number = issue.get("number")
+    if target is None or not isinstance(number, int) or "pull_request" in issue:
+        return None
+    found = adoption_repository(settings, target)
+    if found is None:
+        return None
+    name, wanted = found
+    labels = label_names(issue)
+    if not wanted & {label.lower() for label in labels}:
+        return None
+    sender = payload.get("sender")
+    login = text_or_none(sender.get("login")) if isinstance(sender, Mapping) else None
+    if (sender.get("type") if isinstance(sender, Mapping) else None) == "Bot":
+        return "ignored", "an issue opened by a bot"
+    if (login or "").lower() in own_logins(session) or render.is_own_text(issue.get("body")):
+        return "ignored", "triagehub's own issue"
+    if linked_row(session, target, number) is not None:
+        return None  # linked already: a label change like any other
+    title = redact(str(issue.get("title") or ""))[:300]
+    body = redact(str(issue.get("body") or ""))[:MAX_TEXT]
+    data = {
+        "repository": name,
+        "target": target,
+        "number": number,
+        "title": title,
+        "body": body,
+        "login": login or "unknown",
+        "url": text_or_none(issue.get("html_url")),
+        "node_id": text_or_none(issue.get("node_id")),
+        "created_at": text_or_none(issue.get("created_at")),
+        "labels": labels,
+    }
+    enqueue(session, kind=ADOPT, key=f"{ADOPT}:{target.lower()}:{number}", data=data, now=now)
+    return "queued", f"adopting {target}#{number} (labelled {', '.join(sorted(wanted))})"
+
+
+def report_of(data: Mapping[str, Any], now: datetime) -> RunReport:
+    """The GitHub issue as one failure of its repository."""
+    number = int(data["number"])
+    title, body = str(data.get("title") or ""), str(data.get("body") or "")
+    message = f"{title}\n{body}".strip()
+    return RunReport(
+        source=SOURCE,
+        repository=str(data["repository"]),
+        run_id=f"github-issue-{str(data['target']).lower()}-{number}",
+        finished_at=time_of(data.get("created_at")) or now,
+        url=data.get("url"),
+        results=(CheckResult(f"github-issue/{number}", Status.FAIL, message or title, log=body),),
+    )
+
+
+@job_handler(ADOPT)
+def adopt_github_issue(job: Job, ctx: JobContext) -> Outcome:
+    """Ingest the person's GitHub issue and link the triagehub issue to it."""
+    from triagehub.engine.ingest import ingest_reports
+
+    now = ctx.clock.now()
+    report = report_of(job.data, now)
+    ingest_reports(ctx.engine, [report], ctx.settings, clock=ctx.clock)
+    target, number = str(job.data["target"]), int(job.data["number"])
+    check = report.results[0].check
+
+    def record(rec: Recording) -> None:
+        found = rec.session.execute(
+            select(t.occurrences.c.issue_id)
+            .join(t.checks, t.checks.c.id == t.occurrences.c.check_id)
+            .join(t.repositories, t.repositories.c.id == t.checks.c.repository_id)
+            .where(t.checks.c.key == check, t.repositories.c.name == report.repository)
+            .order_by(t.occurrences.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if found is None:
+            return
+        row = rec.session.execute(select(t.issues).where(t.issues.c.id == found)).mappings().one()
+        ref = f"{target}#{number}"
+        if row["github_number"] is not None:
+            if (str(row["github_repo"]).lower(), row["github_number"]) != (target.lower(), number):
+                record_event(
+                    rec.session,
+                    found,
+                    "github_duplicate",
+                    at=rec.now,
+                    actor=f"github:{job.data.get('login')}",
+                    data={"reason": f"{ref} reports this issue again", "github": ref},
+                )
+            return
+        rec.session.execute(
+            update(t.issues)
+            .where(t.issues.c.id == found)
+            .values(
+                github_repo=target.lower(),
+                github_number=number,
+                github_url=job.data.get("url"),
+                github_node_id=job.data.get("node_id"),
+                github_status=LINKED,
+                github_state="open",
+                github_labels=[],
+                github_body_hash=ADOPTED,
+                github_event_cursor=None,
+                updated_at=rec.now,
+            )
+        )
+        record_event(
+            rec.session,
+            found,
+            "adopted",
+            at=rec.now,
+            actor=f"github:{job.data.get('login')}",
+            data={
+                "reason": f"opened on GitHub as {ref} with a watched label",
+                "github": ref,
+                "labels": list(job.data.get("labels") or []),
+            },
+        )
+
+    return Outcome(result={"adopted": f"{target}#{number}"}, record=record)
+
+
+__all__ = ["ADOPT", "ADOPTED", "adopt_github_issue", "adoption_repository", "queue_adoption"]

@@ -1,0 +1,218 @@
+"""An OpenSpec change from an issue whose triage decision is ``needs_spec``, linked both ways:
+the change's proposal names the issue, the issue's ``spec_change`` names the change, and the
+link goes on the issue's timeline (``spec_linked``)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from triagehub.clock import Clock
+from triagehub.core.models import Decision
+from triagehub.errors import InputError
+from triagehub.store import tables as t
+from triagehub.store.lifecycle import record_event
+from triagehub.work.specs.actions import ChangeDraft, ScenarioDraft, create_change
+from triagehub.work.specs.errors import ConflictError, NotFoundError
+from triagehub.work.specs.model import Project
+from triagehub.work.specs.paths import check_capability_id, check_change_id
+
+MAX_SLUG = 60
+
+
+def slug(text: str, limit: int = MAX_SLUG) -> str:
+    """Kebab-case of ``text`` (a valid change id or capability name), cut at a word boundary."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    out = ""
+    for word in words:
+        candidate = f"{out}-{word}" if out else word
+        if len(candidate) > limit:
+            break
+        out = candidate
+    return out or "change"
+
+
+def _one_line(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    line = line.replace("`", "'").lstrip("#").strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedChange:
+    issue_id: int
+    change_id: str
+    path: Path
+    created: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issue_id": self.issue_id,
+            "change_id": self.change_id,
+            "path": str(self.path),
+            "created": self.created,
+        }
+
+
+def draft_from_issue(
+    issue: dict[str, Any], *, capability: str, new_capability: bool
+) -> ChangeDraft:
+    """A proposal, tasks and one ADDED requirement drafted from an issue row (with
+    ``repository`` and ``check_key``)."""
+    what = issue["check_key"] or issue["title"]
+    subject = _one_line(what, 150)
+    failure = _one_line(issue["template"] or issue["sample_message"], 200)
+    repository = issue["repository"]
+    rationale = _one_line(issue["rationale"] or "", 400)
+    why = (
+        f"triagehub issue #{issue['id']} in {repository} keeps failing ({issue['occurrences']} "
+        f"occurrence(s), history: {issue['history_class']}) and was triaged as needing a spec "
+        f'rather than a one-off fix. Failure: "{failure}".'
+        + (f" Rationale: {rationale}" if rationale else "")
+    )
+    return ChangeDraft(
+        why=why,
+        what_changes=(
+            f'Specify the behaviour `{subject}` checks, so that it stops failing with "{failure}".',
+            f"Implement it and close triagehub issue #{issue['id']}.",
+        ),
+        impact=(
+            f"{repository}: `{subject}` ({issue['kind']} failure, severity {issue['severity']})."
+        ),
+        capability=capability,
+        capability_summary=f"behaviour checked by `{subject}`",
+        purpose=(
+            f"Behaviour of {repository} that `{subject}` checks, specified after triagehub issue "
+            f"#{issue['id']}."
+        ),
+        requirement=_one_line(issue["title"], 120),
+        requirement_text=(
+            f'The system SHALL make `{subject}` pass in {repository}; the failure "{failure}" '
+            "MUST NOT occur."
+        ),
+        scenarios=(
+            ScenarioDraft(
+                f"{_one_line(subject, 80)} passes",
+                f"`{subject}` runs on the default branch of {repository}",
+                f'it passes without "{failure}"',
+            ),
+        ),
+        tasks=(
+            (
+                "Specify",
+                (
+                    f"Review the drafted requirement in specs/{capability}/spec.md",
+                    f"Confirm the expected behaviour with the owner of `{subject}`",
+                ),
+            ),
+            (
+                "Implement",
+                (
+                    "Implement the specified behaviour",
+                    f"Confirm `{subject}` passes and triagehub issue #{issue['id']} resolves",
+                ),
+            ),
+        ),
+        new_capability=new_capability,
+    )
+
+
+def create_change_from_issue(
+    engine: Engine,
+    project: Project,
+    issue_id: int,
+    *,
+    clock: Clock,
+    change_id: str | None = None,
+    capability: str | None = None,
+    lock_dir: Path | None = None,
+    actor: str = "triagehub",
+) -> LinkedChange:
+    """Create a change for a ``needs_spec`` issue and link the issue to it.
+
+    Idempotent: an issue already linked to an existing change folder gets that change back.
+    """
+    if change_id is not None:
+        check_change_id(change_id)
+    if capability is not None:
+        check_capability_id(capability)
+    now = clock.now()
+    with Session(engine) as session, session.begin():
+        row = (
+            session.execute(
+                select(
+                    t.issues,
+                    t.repositories.c.name.label("repository"),
+                    t.checks.c.key.label("check_key"),
+                )
+                .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
+                .outerjoin(t.checks, t.checks.c.id == t.issues.c.check_id)
+                .where(t.issues.c.id == issue_id)
+                .with_for_update(of=t.issues)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFoundError("issue", f"#{issue_id}", "no such issue")
+        issue = dict(row)
+        linked = issue.get("spec_change")
+        if linked:
+            if change_id not in (None, linked):
+                raise ConflictError(
+                    "issue",
+                    f"#{issue_id}",
+                    f"already linked to OpenSpec change {linked!r}; an issue links to one change",
+                )
+            existing = project.changes_dir / linked
+            if existing.is_dir():
+                return LinkedChange(issue_id, linked, existing, created=False)
+            archived = sorted(project.archive_dir.glob(f"*-{linked}"))
+            if archived:
+                return LinkedChange(issue_id, linked, archived[-1], created=False)
+            change_id = change_id or linked
+        if issue["decision"] != Decision.NEEDS_SPEC.value:
+            raise InputError(
+                "issue",
+                f"#{issue_id}",
+                f"its triage decision is {issue['decision']!r}, not 'needs_spec': only issues "
+                "that need a spec get an OpenSpec change (override it first: triagehub issues "
+                f"triage {issue_id} --decision needs_spec --reason ...)",
+            )
+        if change_id is None:
+            base = slug(f"fix {issue['title']}")
+            change_id = base
+            if (project.changes_dir / change_id).exists():
+                change_id = f"{slug(base, MAX_SLUG - 8)}-{issue_id}"
+        if capability is None:
+            capability = slug(issue["repository"].split("/")[-1], 40)
+        new_capability = not (
+            project.specs_dir.joinpath(*capability.split("/"), "spec.md")
+        ).is_file()
+        draft = draft_from_issue(issue, capability=capability, new_capability=new_capability)
+        path = create_change(project, change_id, clock=clock, draft=draft, lock_dir=lock_dir)
+        try:
+            session.execute(
+                update(t.issues)
+                .where(t.issues.c.id == issue_id)
+                .values(spec_change=change_id, updated_at=now)
+            )
+            record_event(
+                session,
+                issue_id,
+                "spec_linked",
+                at=now,
+                actor=actor,
+                data={"change": change_id, "project": project.id, "path": str(path)},
+            )
+            session.flush()
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+    return LinkedChange(issue_id, change_id, path, created=True)
