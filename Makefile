@@ -46,12 +46,14 @@ run: $(STAMP)
 # real Playwright and dbt runs are built once); each worker has its own PostgreSQL database.
 PYTEST = TRIAGEHUB_DBT=$(CURDIR)/.venv-dbt/bin/dbt $(BIN)/pytest -n auto --dist loadfile
 
-## Lint, format check, type check and the whole test suite; then the time-sensitive tests
-## (marker `clock`) again with the project's clock a year ahead, so that no test can expire.
+## Lint, format check, type check, the import contracts (docs/architecture.md) and the whole
+## test suite; then the time-sensitive tests (marker `clock`) again with the project's clock a
+## year ahead, so that no test can expire.
 test: $(STAMP) $(NODE_STAMP) $(DBT_STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(PYTEST)
 	$(PYTEST) -m clock --clock-offset=365d
 
