@@ -543,7 +543,3 @@ def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - len(_TRUNCATED)] + _TRUNCATED
-
-
-def _join(*parts: str) -> str:
-    return "\n".join(p for p in parts if p)

@@ -93,7 +93,7 @@ def parse_files(
     url: str | None = None,
     source: str = SOURCE,
 ) -> RunReport:
-    """Read the JUnit/xUnit XML files of one run into one ``RunReport`` (see the module
+    """Read the JUnit/xUnit XML files of one run into one ``RunReport`` (see the package
     docstring for the mapping). Raises :class:`~triagehub.errors.InputError` naming the file
     (and the line and column) for unsafe, malformed or unexpected input."""
     if not paths:

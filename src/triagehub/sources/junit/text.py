@@ -102,7 +102,7 @@ def collapse(value: str | None) -> str:
 
 
 def check_id(classname: str | None, name: str) -> str:
-    """The stable check key of a test case (see the module docstring)."""
+    """The stable check key of a test case (see :mod:`triagehub.sources.junit`)."""
     cls = collapse(classname)
     title = collapse(name)
     key = f"{cls}::{title}" if cls and cls != title else title
