@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -33,6 +33,8 @@ MAX_MESSAGE_BYTES = 1024 * 1024  # 1 MiB
 MAX_LOG_BYTES = 8 * 1024 * 1024  # 8 MiB
 MAX_CHECK_CHARS = 1000
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+
+_T = TypeVar("_T")
 
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 _STATUSES = ", ".join(s.value for s in Status)
@@ -166,6 +168,19 @@ def _repository(w: _Where, obj: dict[str, Any], default: str | None) -> str:
     return repo
 
 
+def _required(w: _Where, obj: dict[str, Any], key: str, kind: type[_T], expected: str) -> _T:
+    """A required field of a JSON type (``dict`` or ``list``), named ``expected`` in errors."""
+    value = obj.get(key)
+    if not isinstance(value, kind):
+        raise w.error(
+            key,
+            f"expected {expected}, got {_type(value)}"
+            if value is not None
+            else "missing required field",
+        )
+    return value
+
+
 def _result(w: _Where, obj: Any, path: str) -> CheckResult:
     if not isinstance(obj, dict):
         raise w.error(path.rstrip("."), f"expected an object, got {_type(obj)}")
@@ -200,73 +215,69 @@ def event_to_report(obj: Any, w: _Where, default_repository: str | None) -> RunR
     source = _str(w, obj, "source", "") or "generic"
     repository = _repository(w, obj, default_repository)
     if "results" in obj or "run" in obj:
-        _unknown(w, obj, _EVENT_KEYS, "")
-        run = obj.get("run")
-        if not isinstance(run, dict):
-            raise w.error(
-                "run",
-                f"expected an object, got {_type(run)}"
-                if run is not None
-                else "missing required field",
-            )
-        _unknown(w, run, _RUN_KEYS, "run.")
-        run_id = _str(w, run, "id", "run.", required=True, allow_int=True)
-        assert run_id is not None
-        attempt = run.get("attempt", 1)
-        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-            raise w.error("run.attempt", f"expected a positive integer, got {attempt!r}")
-        results = obj.get("results")
-        if not isinstance(results, list):
-            raise w.error(
-                "results",
-                f"expected an array, got {_type(results)}"
-                if results is not None
-                else "missing required field",
-            )
-        return RunReport(
-            source=source,
-            repository=repository,
-            run_id=run_id,
-            attempt=attempt,
-            commit=_str(w, run, "commit", "run."),
-            branch=_str(w, run, "branch", "run."),
-            url=_str(w, run, "url", "run."),
-            started_at=_time(w, run, "started_at", "run."),
-            finished_at=_time(w, run, "finished_at", "run."),
-            status=_str(w, run, "status", "run."),
-            results=tuple(_result(w, r, f"results[{i}].") for i, r in enumerate(results)),
-        )
+        return _run_event(w, obj, source, repository)
     if "check" in obj:
-        _unknown(w, obj, _SHORT_KEYS, "")
-        result = _result(
-            w,
-            {k: obj[k] for k in _RESULT_KEYS if k in obj} | {"status": obj.get("status", "fail")},
-            "",
-        )
-        at = _time(w, obj, "at", "")
-        commit = _str(w, obj, "commit", "")
-        run_id = "event-" + content_id(
-            source,
-            repository,
-            result.check,
-            result.status.value,
-            result.message,
-            result.log,
-            commit or "",
-            at.isoformat() if at else "",
-        )
-        return RunReport(
-            source=source,
-            repository=repository,
-            run_id=run_id,
-            commit=commit,
-            branch=_str(w, obj, "branch", ""),
-            url=_str(w, obj, "url", ""),
-            finished_at=at,
-            status="failure" if result.status.is_failure else "success",
-            results=(result,),
-        )
+        return _short_event(w, obj, source, repository)
     raise w.error("", "not an event: expected `run` and `results`, or the shorthand with `check`")
+
+
+def _run_event(w: _Where, obj: dict[str, Any], source: str, repository: str) -> RunReport:
+    """A whole run: ``run`` and ``results``."""
+    _unknown(w, obj, _EVENT_KEYS, "")
+    run = _required(w, obj, "run", dict, "an object")
+    _unknown(w, run, _RUN_KEYS, "run.")
+    run_id = _str(w, run, "id", "run.", required=True, allow_int=True)
+    assert run_id is not None
+    attempt = run.get("attempt", 1)
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise w.error("run.attempt", f"expected a positive integer, got {attempt!r}")
+    results = _required(w, obj, "results", list, "an array")
+    return RunReport(
+        source=source,
+        repository=repository,
+        run_id=run_id,
+        attempt=attempt,
+        commit=_str(w, run, "commit", "run."),
+        branch=_str(w, run, "branch", "run."),
+        url=_str(w, run, "url", "run."),
+        started_at=_time(w, run, "started_at", "run."),
+        finished_at=_time(w, run, "finished_at", "run."),
+        status=_str(w, run, "status", "run."),
+        results=tuple(_result(w, r, f"results[{i}].") for i, r in enumerate(results)),
+    )
+
+
+def _short_event(w: _Where, obj: dict[str, Any], source: str, repository: str) -> RunReport:
+    """The one-failure shorthand (``check``, ``message``, ...), its run id from its content."""
+    _unknown(w, obj, _SHORT_KEYS, "")
+    result = _result(
+        w,
+        {k: obj[k] for k in _RESULT_KEYS if k in obj} | {"status": obj.get("status", "fail")},
+        "",
+    )
+    at = _time(w, obj, "at", "")
+    commit = _str(w, obj, "commit", "")
+    run_id = "event-" + content_id(
+        source,
+        repository,
+        result.check,
+        result.status.value,
+        result.message,
+        result.log,
+        commit or "",
+        at.isoformat() if at else "",
+    )
+    return RunReport(
+        source=source,
+        repository=repository,
+        run_id=run_id,
+        commit=commit,
+        branch=_str(w, obj, "branch", ""),
+        url=_str(w, obj, "url", ""),
+        finished_at=at,
+        status="failure" if result.status.is_failure else "success",
+        results=(result,),
+    )
 
 
 def _decode(raw: bytes, origin: str, line_no: int | None) -> Any:

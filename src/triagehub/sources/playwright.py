@@ -48,12 +48,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
+from triagehub.sources.documents import decode_object, read_bounded
 from triagehub.sources.events import MAX_DOCUMENT_BYTES, REPOSITORY
 from triagehub.sources.jsontypes import json_type as _type
 
@@ -117,9 +116,14 @@ def parse_report(
     origin = str(path)
     if not isinstance(repository, str) or not REPOSITORY.match(repository):
         raise InputError(origin, "", f"repository: expected OWNER/NAME, got {repository!r}")
-    raw = _read(path)
+    raw = read_bounded(
+        path,
+        MAX_REPORT_BYTES,
+        over="not a Playwright report",
+        empty="expected a Playwright JSON report",
+    )
     doc = _Doc(origin)
-    top = _decode(raw, origin)
+    top = decode_object(raw, origin, what=" (a Playwright report)")
     config = doc.obj(top.get("config"), "config", hint=" (is this a Playwright JSON report?)")
     root = doc.opt_str(config, "rootDir", "config.") or ""
     if "suites" not in top and "errors" not in top:
@@ -152,34 +156,6 @@ def parse_report(
 # --------------------------------------------------------------------------------------------
 # Reading and validating
 # --------------------------------------------------------------------------------------------
-
-
-def _read(path: Path) -> bytes:
-    origin = str(path)
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise InputError(origin, "", f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_REPORT_BYTES:
-        raise InputError(origin, "", f"over {MAX_REPORT_BYTES >> 20} MiB; not a Playwright report")
-    if not raw.strip():
-        raise InputError(origin, "", "the file is empty; expected a Playwright JSON report")
-    return raw
-
-
-def _decode(raw: bytes, origin: str) -> dict[str, Any]:
-    try:
-        top = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(
-            origin, "", f"malformed JSON (is the file truncated or still being written?): {exc}"
-        ) from None
-    if not isinstance(top, dict):
-        raise InputError(
-            origin, "", f"expected a JSON object (a Playwright report), got {_type(top)}"
-        )
-    return top
 
 
 class _Doc:
@@ -567,7 +543,3 @@ def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - len(_TRUNCATED)] + _TRUNCATED
-
-
-def _join(*parts: str) -> str:
-    return "\n".join(p for p in parts if p)
