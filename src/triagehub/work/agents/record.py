@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from triagehub.core.timeparse import iso_z
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.work.agents.hooks import (
@@ -28,7 +29,7 @@ from triagehub.work.agents.hooks import (
     succeeded,
     tool_detail,
 )
-from triagehub.work.agents.views import HookResult, WorkItem, iso_time, session_view
+from triagehub.work.agents.views import HookResult, WorkItem, session_view
 from triagehub.work.specs.errors import ConflictError, NotFoundError
 
 
@@ -226,7 +227,7 @@ def summarize(
         "avg_duration_ms": avg,
         "tools": dict(tools[:10]),
         "recent_failures": [
-            {"tool": name, "at": iso_time(at), "excerpt": (text_ or "")[:300]}
+            {"tool": name, "at": iso_z(at), "excerpt": (text_ or "")[:300]}
             for name, at, text_ in failures
         ],
         "end_reason": row.get("end_reason"),

@@ -7,11 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from triagehub.core.timeparse import iso_z
 from triagehub.work.agents.hooks import IDLE_AFTER, SessionStatus
-
-
-def iso_time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +48,9 @@ class SessionView:
             "status": self.status,
             "work_item": self.work_item.to_json() if self.work_item else None,
             "cwd": self.cwd,
-            "started_at": iso_time(self.started_at),
-            "last_activity_at": iso_time(self.last_activity_at),
-            "ended_at": iso_time(self.ended_at),
+            "started_at": iso_z(self.started_at),
+            "last_activity_at": iso_z(self.last_activity_at),
+            "ended_at": iso_z(self.ended_at),
             "current_tool": self.current_tool,
             "tool_count": self.tool_count,
             "tool_failures": self.tool_count - self.tool_successes,
@@ -83,7 +80,7 @@ class EventView:
             "id": self.id,
             "kind": self.kind,
             "hook_event": self.hook_event,
-            "at": iso_time(self.at),
+            "at": iso_z(self.at),
             "tool_name": self.tool_name,
             "tool_use_id": self.tool_use_id,
             "duration_ms": self.duration_ms,
