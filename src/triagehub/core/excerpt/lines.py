@@ -39,11 +39,6 @@ class Excerpt:
         return len(self.lines)
 
 
-# --------------------------------------------------------------------------------------------
-# Line splitting and cleaning
-# --------------------------------------------------------------------------------------------
-
-
 WORDY = re.compile(r"\w\w")  # a line with words, not a separator or a row of dots
 
 # Exactly the boundaries of str.splitlines().

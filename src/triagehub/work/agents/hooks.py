@@ -232,6 +232,3 @@ def event_time(hook: HookPayload, now: datetime) -> datetime:
         ) from None
     # A sender's clock far in the future would keep the session active forever.
     return min(at.astimezone(UTC), now + timedelta(minutes=1))
-
-
-# -- views ------------------------------------------------------------------------------------
