@@ -1,4 +1,5 @@
-"""Explicit parsing of input times: ISO 8601 strings and epoch seconds, always to aware UTC."""
+"""Explicit parsing of input times (ISO 8601 strings and epoch seconds, always to aware UTC),
+and their ISO 8601 spelling."""
 
 from __future__ import annotations
 
@@ -34,3 +35,8 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def iso_z(value: datetime | None) -> str | None:
+    """An aware time as ISO 8601 with ``Z`` for UTC (None stays None)."""
+    return value.isoformat().replace("+00:00", "Z") if value else None

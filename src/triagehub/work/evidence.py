@@ -23,7 +23,6 @@ import itertools
 import json
 import logging
 import re
-from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.core.excerpt import extract_key
 from triagehub.core.greendiff import files_in_text
+from triagehub.core.timeparse import iso_z
 from triagehub.errors import ExternalServiceError
 from triagehub.store import evidence as evidence_store
 from triagehub.store import tables as t
@@ -52,10 +52,6 @@ class CompareClient(Protocol):
     def compare_commits(self, repo: str, base: str, head: str) -> dict[str, Any]: ...
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def _run_ref(session: Session, run_pk: int | None) -> dict[str, Any] | None:
     if run_pk is None:
         return None
@@ -68,7 +64,7 @@ def _run_ref(session: Session, run_pk: int | None) -> dict[str, Any] | None:
         "commit": r.commit_sha,
         "branch": r.branch,
         "url": r.url,
-        "at": _iso(r.occurred_at),
+        "at": iso_z(r.occurred_at),
     }
 
 
@@ -111,7 +107,7 @@ def _history(session: Session, issue: Any, check_id: int | None) -> dict[str, An
     if row.last_pass_at is not None:
         kept = evidence_store.pass_log_of(session=session, check_id=check_id)
         if kept is not None and kept["at"] == row.last_pass_at:
-            last_pass = {**kept, "at": _iso(kept["at"]), "log_kept": True}
+            last_pass = {**kept, "at": iso_z(kept["at"]), "log_kept": True}
         else:
             r = t.runs.c
             found = session.execute(
@@ -125,7 +121,7 @@ def _history(session: Session, issue: Any, check_id: int | None) -> dict[str, An
                 "run": ref.get("run"),
                 "url": ref.get("url"),
                 "commit": row.last_pass_commit,
-                "at": _iso(row.last_pass_at),
+                "at": iso_z(row.last_pass_at),
                 "log_kept": kept is not None,
             }
     return {
@@ -226,7 +222,7 @@ def _resolution(session: Session, issue_id: int) -> dict[str, Any] | None:
                 "state": data.get("to"),
                 "reason": reason,
                 "by": data.get("by") or r.actor,
-                "at": _iso(r.at),
+                "at": iso_z(r.at),
                 "related_prs": prs,
             }
     return None
@@ -252,11 +248,69 @@ def _similar(session: Session, issue: Any) -> list[dict[str, Any]]:
                 "title": r.title,
                 "repository": repo,
                 "state": r.state,
-                "last_seen": _iso(r.last_seen),
+                "last_seen": iso_z(r.last_seen),
                 "resolution": _resolution(session, r.id) if r.state in _RESOLVED else None,
             }
         )
     return found
+
+
+def _latest_occurrence(session: Session, issue_id: int) -> Any:
+    """The issue's latest occurrence, with its check's key (None without any)."""
+    o = t.occurrences.c
+    return session.execute(
+        select(o.run_id, o.check_id, o.message, o.log_excerpt, o.occurred_at, t.checks.c.key)
+        .join(t.checks, t.checks.c.id == o.check_id)
+        .where(o.issue_id == issue_id)
+        .order_by(o.occurred_at.desc(), o.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _key_excerpt(session: Session, latest: Any) -> dict[str, Any]:
+    """The latest occurrence's log, numbered, with the key lines that identify the failure."""
+    text = latest.log_excerpt or latest.message
+    lines = text.splitlines()
+    key = extract_key(lines)
+    return {
+        "check": latest.key,
+        "run": _run_ref(session, latest.run_id),
+        "message": latest.message,
+        "lines": [{"line": n + 1, "text": line} for n, line in enumerate(lines)],
+        "key_lines": [n + 1 for n in key.line_numbers],
+    }
+
+
+def _green_diff(session: Session, latest: Any) -> tuple[dict[str, Any] | None, str]:
+    """The failing log against the check's last passing log, and a note saying what it shows."""
+    if latest is None:
+        return None, "no occurrence"
+    green = evidence_store.green_diff_of(
+        session=session, run_id=latest.run_id, check_id=latest.check_id
+    )
+    if green is None:
+        return None, (
+            "no passing log of this check was kept before this failure (the source gave "
+            "none), or the failure came without a log"
+        )
+    return green, (
+        f"{green['new_lines']} of {green['total_lines']} lines of the failing log do "
+        f"not occur in the passing log of run {green['against_run']}"
+    )
+
+
+def _affected_checks(session: Session, issue_id: int) -> list[str]:
+    """The keys of the issue's checks, most recently failing first."""
+    return [
+        k
+        for (k,) in session.execute(
+            select(t.checks.c.key)
+            .join(t.issue_checks, t.issue_checks.c.check_id == t.checks.c.id)
+            .where(t.issue_checks.c.issue_id == issue_id)
+            .order_by(t.issue_checks.c.last_seen.desc(), t.checks.c.key)
+            .limit(MAX_CHECKS)
+        )
+    ]
 
 
 def build_pack(
@@ -269,57 +323,16 @@ def build_pack(
     repository = session.execute(
         select(t.repositories.c.name).where(t.repositories.c.id == issue.repository_id)
     ).scalar_one()
-    o = t.occurrences.c
-    latest = session.execute(
-        select(o.run_id, o.check_id, o.message, o.log_excerpt, o.occurred_at, t.checks.c.key)
-        .join(t.checks, t.checks.c.id == o.check_id)
-        .where(o.issue_id == issue_id)
-        .order_by(o.occurred_at.desc(), o.id.desc())
-        .limit(1)
-    ).first()
-    key_excerpt: dict[str, Any] | None = None
-    green: dict[str, Any] | None = None
-    green_note = "no occurrence"
+    latest = _latest_occurrence(session, issue_id)
+    key_excerpt = _key_excerpt(session, latest) if latest is not None else None
     error_text = issue.sample_message
     if latest is not None:
-        text = latest.log_excerpt or latest.message
-        lines = text.splitlines()
-        key = extract_key(lines)
-        key_excerpt = {
-            "check": latest.key,
-            "run": _run_ref(session, latest.run_id),
-            "message": latest.message,
-            "lines": [{"line": n + 1, "text": line} for n, line in enumerate(lines)],
-            "key_lines": [n + 1 for n in key.line_numbers],
-        }
-        error_text = f"{latest.message}\n{text}"
-        green = evidence_store.green_diff_of(
-            session=session, run_id=latest.run_id, check_id=latest.check_id
-        )
-        if green is None:
-            green_note = (
-                "no passing log of this check was kept before this failure (the source gave "
-                "none), or the failure came without a log"
-            )
-        else:
-            green_note = (
-                f"{green['new_lines']} of {green['total_lines']} lines of the failing log do "
-                f"not occur in the passing log of run {green['against_run']}"
-            )
+        error_text = f"{latest.message}\n{latest.log_excerpt or latest.message}"
+    green, green_note = _green_diff(session, latest)
     check_id = (
         issue.check_id if issue.check_id is not None else (latest.check_id if latest else None)
     )
     history = _history(session, issue, check_id)
-    checks = [
-        k
-        for (k,) in session.execute(
-            select(t.checks.c.key)
-            .join(t.issue_checks, t.issue_checks.c.check_id == t.checks.c.id)
-            .where(t.issue_checks.c.issue_id == issue_id)
-            .order_by(t.issue_checks.c.last_seen.desc(), t.checks.c.key)
-            .limit(MAX_CHECKS)
-        )
-    ]
     pack: dict[str, Any] = {
         "issue_id": issue_id,
         "repository": repository,
@@ -337,7 +350,7 @@ def build_pack(
             "affected_models": list(issue.affected_models or []),
             "owners": [p for p in dict.fromkeys((issue.assignee, issue.expert)) if p],
         },
-        "affected_checks": checks,
+        "affected_checks": _affected_checks(session, issue_id),
         "checks_count": issue.checks_count,
         "similar": _similar(session, issue),
         "related_prs": related_prs(session, issue_id),

@@ -17,7 +17,6 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
-from triagehub.config import ClassificationRule, RepositoryConfig, Settings
 from triagehub.core.classify.rules import (
     CHECK_RULES,
     MAIN_BRANCHES,
@@ -31,6 +30,8 @@ from triagehub.core.classify.rules import (
     WARNING,
     KindRule,
 )
+from triagehub.core.classify.settings import ClassifierSettings, RepositoryLike
+from triagehub.core.classify.user_rules import ClassificationRule
 from triagehub.core.models import (
     Category,
     Decision,
@@ -333,7 +334,7 @@ def _decision(inp: ClassifyInput, category: Category, why: list[str]) -> Decisio
 
 
 def _routing(
-    repo: RepositoryConfig, kind: Kind, priority: Level, settings: Settings, why: list[str]
+    repo: RepositoryLike, kind: Kind, priority: Level, why: list[str]
 ) -> tuple[Level, str | None, float | None, float | None]:
     matched = repo.rule_for(kind)
     if matched is None:
@@ -347,7 +348,7 @@ def _routing(
     return priority, rule.auto_assign, rule.sla_hours, rule.escalate_after
 
 
-def _builtin(inp: ClassifyInput, settings: Settings) -> tuple[dict[str, Any], list[str]]:
+def _builtin(inp: ClassifyInput, settings: ClassifierSettings) -> tuple[dict[str, Any], list[str]]:
     """The built-in defaults: every field from the kind, the history and the repository."""
     k = inp.kind
     kind = Kind.INFRASTRUCTURE if inp.storm else k.kind
@@ -370,7 +371,7 @@ def _builtin(inp: ClassifyInput, settings: Settings) -> tuple[dict[str, Any], li
         f"priority={priority.value}: severity {severity.value}, repository "
         f"{repo.priority_level.value}, history {inp.history.value}"
     )
-    priority, expert, sla_hours, escalate_after = _routing(repo, kind, priority, settings, why)
+    priority, expert, sla_hours, escalate_after = _routing(repo, kind, priority, why)
     if (severity is Level.LOW or kind in (Kind.LINT, Kind.FORMAT)) and priority.rank > 1:
         why.append(
             f"priority=medium: a {kind.value} failure of {severity.value} severity (a "
@@ -465,7 +466,7 @@ class Classifier:
     CODEOWNERS-style ownership (the last matching pattern names the owner, used as the expert
     when no rule or automation rule names one)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ClassifierSettings) -> None:
         self.settings = settings
         self.rules = tuple(
             _CompiledRule(
@@ -540,7 +541,7 @@ class Classifier:
         )
 
 
-def classify(inp: ClassifyInput, settings: Settings) -> Classification:
+def classify(inp: ClassifyInput, settings: ClassifierSettings) -> Classification:
     """Classify one input with a classifier built for ``settings`` (use ``Classifier`` to
     classify many)."""
     return Classifier(settings).classify(inp)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,70 @@ def draft_from_issue(
     )
 
 
+def _locked_issue(session: Session, issue_id: int) -> dict[str, Any]:
+    """The issue with its repository and check, locked for the link."""
+    row = (
+        session.execute(
+            select(
+                t.issues,
+                t.repositories.c.name.label("repository"),
+                t.checks.c.key.label("check_key"),
+            )
+            .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
+            .outerjoin(t.checks, t.checks.c.id == t.issues.c.check_id)
+            .where(t.issues.c.id == issue_id)
+            .with_for_update(of=t.issues)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFoundError("issue", f"#{issue_id}", "no such issue")
+    return dict(row)
+
+
+def _existing_link(
+    project: Project, issue: Mapping[str, Any], issue_id: int, change_id: str | None
+) -> LinkedChange | None:
+    """The change the issue is already linked to, when its folder (or archive) still exists."""
+    linked = issue.get("spec_change")
+    if not linked:
+        return None
+    if change_id not in (None, linked):
+        raise ConflictError(
+            "issue",
+            f"#{issue_id}",
+            f"already linked to OpenSpec change {linked!r}; an issue links to one change",
+        )
+    existing = project.changes_dir / linked
+    if existing.is_dir():
+        return LinkedChange(issue_id, linked, existing, created=False)
+    archived = sorted(project.archive_dir.glob(f"*-{linked}"))
+    if archived:
+        return LinkedChange(issue_id, linked, archived[-1], created=False)
+    return None
+
+
+def _require_needs_spec(issue: Mapping[str, Any], issue_id: int) -> None:
+    """Only issues whose triage decision is ``needs_spec`` get a change."""
+    if issue["decision"] != Decision.NEEDS_SPEC.value:
+        raise InputError(
+            "issue",
+            f"#{issue_id}",
+            f"its triage decision is {issue['decision']!r}, not 'needs_spec': only issues "
+            "that need a spec get an OpenSpec change (override it first: triagehub issues "
+            f"triage {issue_id} --decision needs_spec --reason ...)",
+        )
+
+
+def _new_change_id(project: Project, issue: Mapping[str, Any], issue_id: int) -> str:
+    """A change id from the issue's title (with its number when that folder exists)."""
+    base = slug(f"fix {issue['title']}")
+    if (project.changes_dir / base).exists():
+        return f"{slug(base, MAX_SLUG - 8)}-{issue_id}"
+    return base
+
+
 def create_change_from_issue(
     engine: Engine,
     project: Project,
@@ -144,52 +209,14 @@ def create_change_from_issue(
         check_capability_id(capability)
     now = clock.now()
     with Session(engine) as session, session.begin():
-        row = (
-            session.execute(
-                select(
-                    t.issues,
-                    t.repositories.c.name.label("repository"),
-                    t.checks.c.key.label("check_key"),
-                )
-                .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
-                .outerjoin(t.checks, t.checks.c.id == t.issues.c.check_id)
-                .where(t.issues.c.id == issue_id)
-                .with_for_update(of=t.issues)
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            raise NotFoundError("issue", f"#{issue_id}", "no such issue")
-        issue = dict(row)
-        linked = issue.get("spec_change")
-        if linked:
-            if change_id not in (None, linked):
-                raise ConflictError(
-                    "issue",
-                    f"#{issue_id}",
-                    f"already linked to OpenSpec change {linked!r}; an issue links to one change",
-                )
-            existing = project.changes_dir / linked
-            if existing.is_dir():
-                return LinkedChange(issue_id, linked, existing, created=False)
-            archived = sorted(project.archive_dir.glob(f"*-{linked}"))
-            if archived:
-                return LinkedChange(issue_id, linked, archived[-1], created=False)
-            change_id = change_id or linked
-        if issue["decision"] != Decision.NEEDS_SPEC.value:
-            raise InputError(
-                "issue",
-                f"#{issue_id}",
-                f"its triage decision is {issue['decision']!r}, not 'needs_spec': only issues "
-                "that need a spec get an OpenSpec change (override it first: triagehub issues "
-                f"triage {issue_id} --decision needs_spec --reason ...)",
-            )
+        issue = _locked_issue(session, issue_id)
+        found = _existing_link(project, issue, issue_id, change_id)
+        if found is not None:
+            return found
+        change_id = change_id or issue.get("spec_change") or None
+        _require_needs_spec(issue, issue_id)
         if change_id is None:
-            base = slug(f"fix {issue['title']}")
-            change_id = base
-            if (project.changes_dir / change_id).exists():
-                change_id = f"{slug(base, MAX_SLUG - 8)}-{issue_id}"
+            change_id = _new_change_id(project, issue, issue_id)
         if capability is None:
             capability = slug(issue["repository"].split("/")[-1], 40)
         new_capability = not (

@@ -207,12 +207,8 @@ def _check_plan(spec_id: str, plan: md.DeltaPlan) -> None:
         )
 
 
-def build_updated_spec(
-    delta_text: str, target_text: str | None, spec_id: str, change_name: str
-) -> Merged:
-    """The main spec after applying ``delta_text`` to ``target_text`` (None: a new capability)."""
-    plan = md.parse_delta_spec(delta_text)
-    _check_plan(spec_id, plan)
+def _orphan_warnings(plan: md.DeltaPlan, spec_id: str) -> list[str]:
+    """Requirements outside any delta section, which the merge does not apply."""
     warnings: list[str] = []
     for orphan in plan.orphaned:
         where = (
@@ -223,6 +219,181 @@ def build_updated_spec(
             "not a delta section, so it was not applied. Move it under ADDED/MODIFIED/REMOVED/"
             "RENAMED Requirements."
         )
+    return warnings
+
+
+def _new_spec_text(
+    plan: md.DeltaPlan, spec_id: str, change_name: str, purpose: str | None, warnings: list[str]
+) -> str:
+    """The skeleton a new capability starts from (only ADDED requirements may apply to it)."""
+    if plan.modified or plan.renamed:
+        raise MergeError(
+            f"{spec_id}: target spec does not exist; only ADDED requirements are allowed for "
+            "new specs. MODIFIED and RENAMED operations require an existing spec."
+        )
+    if plan.removed:
+        warnings.append(
+            f"{spec_id} - {len(plan.removed)} REMOVED requirement(s) ignored for new spec "
+            "(nothing to remove)."
+        )
+    target_text = skeleton(spec_id, change_name, purpose)
+    overview = _readable(target_text, spec_id) if purpose else None
+    if purpose and not overview:
+        target_text = skeleton(spec_id, change_name)
+        warnings.append(
+            f"{spec_id} - delta Purpose ignored (it would leave the new spec unreadable); "
+            "wrote the placeholder Purpose instead."
+        )
+    elif overview and len(overview) < MIN_PURPOSE_LENGTH:
+        warnings.append(
+            f"{spec_id} - carried Purpose is under {MIN_PURPOSE_LENGTH} characters; openspec "
+            "validate --strict reports it as too brief."
+        )
+    return target_text
+
+
+class _Merge:
+    """The requirement blocks of a main spec as the delta's operations change them."""
+
+    def __init__(
+        self, spec_id: str, parts: md.RequirementsSection, new_spec: bool, warnings: list[str]
+    ) -> None:
+        self.spec_id = spec_id
+        self.parts = parts
+        self.new_spec = new_spec
+        self.warnings = warnings
+        self.blocks: dict[str, md.Block] = {b.name: b for b in parts.blocks}
+        self.order = [b.name for b in parts.blocks]
+
+    def near(self, key: str, *, exclude: str | None = None) -> str | None:
+        """A block whose name differs from ``key`` only in case or spacing."""
+        folded = md.fold_requirement_name(key)
+        return next(
+            (k for k in self.blocks if k != exclude and md.fold_requirement_name(k) == folded),
+            None,
+        )
+
+    def rename(self, renames: tuple[tuple[str, str], ...]) -> int:
+        spec_id, blocks = self.spec_id, self.blocks
+        renamed = 0
+        for old, new in renames:
+            if old not in blocks:
+                if new in blocks:
+                    miss = self.near(old, exclude=new)
+                    if miss is not None:
+                        raise MergeError(
+                            f"{spec_id} RENAMED failed for header {_header(old)} - source not "
+                            f"found, but {_header(blocks[miss].name)} exists; fix the header to "
+                            "match it exactly"
+                        )
+                    continue
+                raise MergeError(
+                    f"{spec_id} RENAMED failed for header {_header(old)} - source not found"
+                )
+            if new in blocks:
+                raise MergeError(
+                    f"{spec_id} RENAMED failed for header {_header(new)} - target already exists"
+                )
+            miss = self.near(new, exclude=old)
+            if miss is not None:
+                raise MergeError(
+                    f"{spec_id} RENAMED failed for header {_header(new)} - "
+                    f"{_header(blocks[miss].name)} already exists and differs only in case or "
+                    "spacing; choose a distinct name"
+                )
+            block = blocks.pop(old)
+            raw_lines = block.raw.split("\n")
+            raw_lines[0] = f"### Requirement: {new}"
+            blocks[new] = md.Block(raw_lines[0], new, "\n".join(raw_lines))
+            if old in self.order:
+                self.order[self.order.index(old)] = new
+            renamed += 1
+        return renamed
+
+    def remove(self, names: tuple[str, ...]) -> int:
+        removed = 0
+        for name in names:
+            if name not in self.blocks:
+                if not self.new_spec:
+                    miss = self.near(name)
+                    if miss is not None:
+                        raise MergeError(
+                            f"{self.spec_id} REMOVED failed for header {_header(name)} - not "
+                            f"found, but {_header(self.blocks[miss].name)} exists; fix the "
+                            "header to match it exactly"
+                        )
+                    self.warnings.append(
+                        f'{self.spec_id} - REMOVED requirement "{name}" is not in the current '
+                        "spec; treating it as already removed."
+                    )
+                continue
+            del self.blocks[name]
+            removed += 1
+        return removed
+
+    def modify(self, incoming: tuple[md.Block, ...]) -> int:
+        modified = 0
+        for block in incoming:
+            current = self.blocks.get(block.name)
+            if current is None:
+                raise MergeError(
+                    f"{self.spec_id} MODIFIED failed for header {_header(block.name)} - not found"
+                )
+            missing, balance = scenario_loss(current.raw, block.raw)
+            if missing:
+                names = ", ".join(f'"{n}"' for n in missing)
+                raise MergeError(
+                    f"{self.spec_id} MODIFIED failed for header {_header(block.name)} - current "
+                    f"spec contains scenario(s) not present in the modified block: {names}. "
+                    f"{balance} Refresh the change spec before archiving to avoid dropping "
+                    "scenarios."
+                )
+            if _norm(current.raw) != _norm(block.raw):
+                modified += 1
+            self.blocks[block.name] = block
+        return modified
+
+    def add(self, incoming: tuple[md.Block, ...]) -> int:
+        added = 0
+        for block in incoming:
+            existing = self.blocks.get(block.name)
+            if existing is not None:
+                if _norm(existing.raw) == _norm(block.raw):
+                    continue
+                raise MergeError(
+                    f"{self.spec_id} ADDED failed for header {_header(block.name)} - already exists"
+                )
+            miss = self.near(block.name)
+            if miss is not None:
+                raise MergeError(
+                    f"{self.spec_id} ADDED failed for header {_header(block.name)} - "
+                    f"{_header(self.blocks[miss].name)} already exists and differs only in case "
+                    "or spacing; use MODIFIED with that exact header to change it, or choose a "
+                    "distinct name"
+                )
+            self.blocks[block.name] = block
+            added += 1
+        return added
+
+    def kept(self) -> list[md.Block]:
+        """The blocks in their original order, new ones last."""
+        kept: list[md.Block] = []
+        seen: set[str] = set()
+        for key in self.order:
+            if key in self.blocks and key not in seen:
+                kept.append(self.blocks[key])
+                seen.add(key)
+        kept.extend(b for k, b in self.blocks.items() if k not in seen)
+        return kept
+
+
+def build_updated_spec(
+    delta_text: str, target_text: str | None, spec_id: str, change_name: str
+) -> Merged:
+    """The main spec after applying ``delta_text`` to ``target_text`` (None: a new capability)."""
+    plan = md.parse_delta_spec(delta_text)
+    _check_plan(spec_id, plan)
+    warnings = _orphan_warnings(plan, spec_id)
     if plan.entries == 0:
         raise MergeError(
             f"Delta parsing found no operations for {spec_id}. Provide ADDED/MODIFIED/REMOVED/"
@@ -231,29 +402,7 @@ def build_updated_spec(
     purpose = _purpose_of(delta_text)
     new_spec = target_text is None
     if target_text is None:
-        if plan.modified or plan.renamed:
-            raise MergeError(
-                f"{spec_id}: target spec does not exist; only ADDED requirements are allowed for "
-                "new specs. MODIFIED and RENAMED operations require an existing spec."
-            )
-        if plan.removed:
-            warnings.append(
-                f"{spec_id} - {len(plan.removed)} REMOVED requirement(s) ignored for new spec "
-                "(nothing to remove)."
-            )
-        target_text = skeleton(spec_id, change_name, purpose)
-        overview = _readable(target_text, spec_id) if purpose else None
-        if purpose and not overview:
-            target_text = skeleton(spec_id, change_name)
-            warnings.append(
-                f"{spec_id} - delta Purpose ignored (it would leave the new spec unreadable); "
-                "wrote the placeholder Purpose instead."
-            )
-        elif overview and len(overview) < MIN_PURPOSE_LENGTH:
-            warnings.append(
-                f"{spec_id} - carried Purpose is under {MIN_PURPOSE_LENGTH} characters; openspec "
-                "validate --strict reports it as too brief."
-            )
+        target_text = _new_spec_text(plan, spec_id, change_name, purpose, warnings)
     structure = md.main_spec_structure_issues(target_text)
     if structure:
         details = "\n".join(f"line {line}: {message}" for line, message in structure)
@@ -262,109 +411,12 @@ def build_updated_spec(
             f"fixed:\n{details}"
         )
     parts = md.extract_requirements_section(target_text)
-    blocks: dict[str, md.Block] = {b.name: b for b in parts.blocks}
-    order = [b.name for b in parts.blocks]
-
-    def near(key: str, *, exclude: str | None = None) -> str | None:
-        folded = md.fold_requirement_name(key)
-        return next(
-            (k for k in blocks if k != exclude and md.fold_requirement_name(k) == folded), None
-        )
-
-    renamed = 0
-    for old, new in plan.renamed:
-        if old not in blocks:
-            if new in blocks:
-                miss = near(old, exclude=new)
-                if miss is not None:
-                    raise MergeError(
-                        f"{spec_id} RENAMED failed for header {_header(old)} - source not found, "
-                        f"but {_header(blocks[miss].name)} exists; fix the header to match it "
-                        "exactly"
-                    )
-                continue
-            raise MergeError(
-                f"{spec_id} RENAMED failed for header {_header(old)} - source not found"
-            )
-        if new in blocks:
-            raise MergeError(
-                f"{spec_id} RENAMED failed for header {_header(new)} - target already exists"
-            )
-        miss = near(new, exclude=old)
-        if miss is not None:
-            raise MergeError(
-                f"{spec_id} RENAMED failed for header {_header(new)} - "
-                f"{_header(blocks[miss].name)} already exists and differs only in case or "
-                "spacing; choose a distinct name"
-            )
-        block = blocks.pop(old)
-        raw_lines = block.raw.split("\n")
-        raw_lines[0] = f"### Requirement: {new}"
-        blocks[new] = md.Block(raw_lines[0], new, "\n".join(raw_lines))
-        if old in order:
-            order[order.index(old)] = new
-        renamed += 1
-    removed = 0
-    for name in plan.removed:
-        if name not in blocks:
-            if not new_spec:
-                miss = near(name)
-                if miss is not None:
-                    raise MergeError(
-                        f"{spec_id} REMOVED failed for header {_header(name)} - not found, but "
-                        f"{_header(blocks[miss].name)} exists; fix the header to match it exactly"
-                    )
-                warnings.append(
-                    f'{spec_id} - REMOVED requirement "{name}" is not in the current spec; '
-                    "treating it as already removed."
-                )
-            continue
-        del blocks[name]
-        removed += 1
-    modified = 0
-    for block in plan.modified:
-        current = blocks.get(block.name)
-        if current is None:
-            raise MergeError(
-                f"{spec_id} MODIFIED failed for header {_header(block.name)} - not found"
-            )
-        missing, balance = scenario_loss(current.raw, block.raw)
-        if missing:
-            names = ", ".join(f'"{n}"' for n in missing)
-            raise MergeError(
-                f"{spec_id} MODIFIED failed for header {_header(block.name)} - current spec "
-                f"contains scenario(s) not present in the modified block: {names}. {balance} "
-                "Refresh the change spec before archiving to avoid dropping scenarios."
-            )
-        if _norm(current.raw) != _norm(block.raw):
-            modified += 1
-        blocks[block.name] = block
-    added = 0
-    for block in plan.added:
-        existing = blocks.get(block.name)
-        if existing is not None:
-            if _norm(existing.raw) == _norm(block.raw):
-                continue
-            raise MergeError(
-                f"{spec_id} ADDED failed for header {_header(block.name)} - already exists"
-            )
-        miss = near(block.name)
-        if miss is not None:
-            raise MergeError(
-                f"{spec_id} ADDED failed for header {_header(block.name)} - "
-                f"{_header(blocks[miss].name)} already exists and differs only in case or "
-                "spacing; use MODIFIED with that exact header to change it, or choose a distinct "
-                "name"
-            )
-        blocks[block.name] = block
-        added += 1
-    kept: list[md.Block] = []
-    seen: set[str] = set()
-    for key in order:
-        if key in blocks and key not in seen:
-            kept.append(blocks[key])
-            seen.add(key)
-    kept.extend(b for k, b in blocks.items() if k not in seen)
+    merge = _Merge(spec_id, parts, new_spec, warnings)
+    renamed = merge.rename(plan.renamed)
+    removed = merge.remove(plan.removed)
+    modified = merge.modify(plan.modified)
+    added = merge.add(plan.added)
+    kept = merge.kept()
     body_parts = [parts.preamble.rstrip()] if parts.preamble.strip() else []
     body = "\n\n".join([*body_parts, *(b.raw for b in kept)]).rstrip()
     pieces = [parts.before.rstrip(), parts.header_line, body, parts.after.strip()]

@@ -10,9 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+from triagehub.core.timeparse import iso_z
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +155,7 @@ class Change:
             "delta_count": len(self.deltas),
             "has_proposal": self.has_proposal,
             "has_design": self.has_design,
-            "last_modified": _iso(self.last_modified),
+            "last_modified": iso_z(self.last_modified),
             "problems": list(self.problems),
         }
 

@@ -1,0 +1,95 @@
+"""The kind of one cleaned log line: blank, noise, plain, frame, boilerplate, weak, level,
+medium or strong error."""
+
+from __future__ import annotations
+
+import re
+
+from triagehub.core.excerpt.line_patterns import (
+    BOILER_LINE,
+    EXCEPTION,
+    FRAME_LINE,
+    GHC_WARNING,
+    LEVEL_GUARDS,
+    LEVEL_WORD,
+    MEDIUM_ANY,
+    NOISE_LINE,
+    PASSING,
+    PASSING_START,
+    SHELLCHECK,
+    STRONG_ANY,
+    STRONG_START,
+    WEAK_ANY,
+    WEAK_START,
+    hinted,
+    hit_any,
+)
+from triagehub.core.informative import is_footer
+
+# Kinds of lines, weakest first. LEVEL is a line whose only error evidence is its log level
+# ("[ERROR] realm = ...", "[main] ERROR Foo - bar"): it opens a block like MEDIUM, but inside a
+# block it is only detail.
+BLANK, NOISE, PLAIN, INDENT, FRAME, BOILER, WEAK, LEVEL, MEDIUM, STRONG = range(10)
+OPENERS = frozenset((WEAK, LEVEL, MEDIUM, STRONG))
+
+
+SECTION_STARTS = frozenset(c * 3 for c in "=_*#~-")
+_ZERO_COUNT = re.compile(r"(?i)\b0 (?:errors?|failed|failures?)\b|\b(?:errors?|failures?)[:=] ?0\b")
+_NONZERO_COUNT = re.compile(r"(?i)\b[1-9]\d* (?:errors?|failed|failures?)\b")
+
+
+# Section headers ("=== FAILURES ===", "___ test_foo ___", "--- Captured stdout call ---"): they
+# end the open block. The pytest failure header opens one; other sections are noise.
+SECTION = re.compile(r"([=_*#~-])\1{2,} \S.* \1{3,}$")
+_FAILURE_SECTION = re.compile(r"_{3,} \S.* _{3,}$")
+
+
+def _plain(stripped: str, indented: bool) -> int:
+    if (PASSING_START.match(stripped) or hit_any(PASSING, stripped)) and not (
+        "FAIL" in stripped or "ERROR" in stripped
+    ):
+        return NOISE
+    if stripped[:3] in SECTION_STARTS and SECTION.match(stripped):
+        return MEDIUM if _FAILURE_SECTION.match(stripped) else NOISE
+    return INDENT if indented else PLAIN
+
+
+def classify_line(line: str) -> int:
+    """The kind of one cleaned line."""
+    stripped = line.lstrip()
+    if not stripped:
+        return BLANK
+    indented = len(stripped) != len(line)
+    if (indented or stripped.startswith(("at ", "..."))) and FRAME_LINE.match(line):
+        return FRAME
+    if ": " in stripped and "[" in stripped:
+        if SHELLCHECK.match(stripped):
+            return STRONG
+        if GHC_WARNING.match(stripped):
+            return MEDIUM
+    if NOISE_LINE.match(stripped):
+        return WEAK if "BUILD FAILURE" in stripped else NOISE
+    if not hinted(stripped):
+        return _plain(stripped, indented)
+    if BOILER_LINE.match(stripped):
+        return BOILER
+    if WEAK_START.match(stripped) or hit_any(WEAK_ANY, stripped):
+        return WEAK
+    if is_footer(stripped):  # a footer or a tally: a consequence that names no cause
+        if _ZERO_COUNT.search(stripped) and not _NONZERO_COUNT.search(stripped):
+            return NOISE
+        return WEAK
+    if stripped.startswith("curl: ("):  # a probe's failure (a version manager's 404) or a cause
+        return MEDIUM
+    if STRONG_START.match(stripped) or EXCEPTION.match(stripped) or hit_any(STRONG_ANY, stripped):
+        return STRONG
+    if stripped.startswith("[ERROR]  "):  # Maven goes on with a message on indented lines
+        return INDENT
+    level = any(guard in stripped for guard in LEVEL_GUARDS) and LEVEL_WORD.search(stripped)
+    if hit_any(MEDIUM_ANY, LEVEL_WORD.sub(" ", stripped) if level else stripped):
+        if _ZERO_COUNT.search(stripped) and not _NONZERO_COUNT.search(stripped):
+            return NOISE
+        return MEDIUM
+    if level:
+        return LEVEL
+    return _plain(stripped, indented)

@@ -1,0 +1,124 @@
+"""Markdown text primitives: the OpenSpec grammar's patterns, fences, lines and sections."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+
+# Block structure only: fences are all this module asks markdown-it for.
+_MD = MarkdownIt("commonmark").disable(["inline", "text_join"])
+
+HEADER = re.compile(r"^(#{1,6})\s+(.+)$")
+HEADER_START = re.compile(r"^(#{1,6})\s+")
+ANY_HEADER = re.compile(r"^#{1,6}\s")
+SCENARIO_HEADER = re.compile(r"^####\s+")
+SCENARIO_BODY_END = re.compile(r"^#{1,4}\s")
+METADATA_LINE = re.compile(r"^\*\*[^*]+\*\*:")
+REQUIREMENT_HEADER = re.compile(r"^###\s*Requirement:\s*(.+?)\s*$", re.IGNORECASE)
+TOP_LEVEL = re.compile(r"^##\s+")
+SECTION_TITLE = re.compile(r"^(##)\s+(.+)$")
+SHALL_MUST = re.compile(r"(?<![A-Za-z0-9_])(SHALL|MUST)(?![A-Za-z0-9_])")
+CLOSING_HASHES = re.compile(r"[ \t]+#+[ \t]*$")
+TASK_LINE = re.compile(
+    r"^\s*(?:[-*+]|\d{1,9}[.)])\s*\[(?:\s*([^\]\s]?)\s*\](?![(\[])|\s+\])\s*(.*)"
+)
+DELTA_SECTIONS = ("ADDED", "MODIFIED", "REMOVED", "RENAMED")
+DELTA_TITLES = {f"{op} requirements" for op in (s.lower() for s in DELTA_SECTIONS)}
+
+
+def normalize(text: str) -> str:
+    """Without a byte-order mark, with LF line ends."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _fence_ranges(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(
+        (token.map[0], token.map[1])
+        for token in _MD.parse(text)
+        if token.type == "fence" and token.map is not None
+    )
+
+
+def fence_mask(lines: Sequence[str]) -> list[bool]:
+    """Per line: is it part of a fenced code block (fence lines included)?"""
+    mask = [False] * len(lines)
+    if not any(("```" in line or "~~~" in line) for line in lines):
+        return mask
+    for start, end in _fence_ranges("\n".join(lines)):
+        for i in range(start, min(end, len(lines))):
+            mask[i] = True
+    return mask
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """A document's lines and their fence mask."""
+
+    lines: tuple[str, ...]
+    mask: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, text: str) -> Lines:
+        lines = normalize(text).split("\n")
+        return cls(tuple(lines), tuple(fence_mask(lines)))
+
+    def sub(self, start: int, end: int) -> Lines:
+        return Lines(self.lines[start:end], self.mask[start:end])
+
+
+# -- sections (the CLI's MarkdownParser.parseSections) --------------------------------------------
+
+
+@dataclass(slots=True)
+class Section:
+    level: int
+    title: str
+    content: str
+    line: int  # 0-based line of the heading
+    end: int  # 0-based line after the section's content
+    children: list[Section] = field(default_factory=list)
+
+
+def _content_until_next_header(doc: Lines, start: int, level: int) -> tuple[str, int]:
+    end = start
+    while end < len(doc.lines):
+        m = None if doc.mask[end] else HEADER_START.match(doc.lines[end])
+        if m and len(m.group(1)) <= level:
+            break
+        end += 1
+    return "\n".join(doc.lines[start:end]).strip(), end
+
+
+def parse_sections(doc: Lines) -> list[Section]:
+    sections: list[Section] = []
+    stack: list[Section] = []
+    for i, line in enumerate(doc.lines):
+        if doc.mask[i]:
+            continue
+        m = HEADER.match(line)
+        if not m:
+            continue
+        level = len(m.group(1))
+        content, end = _content_until_next_header(doc, i + 1, level)
+        section = Section(level, m.group(2).strip(), content, i, end)
+        while stack and stack[-1].level >= level:
+            stack.pop()
+        (stack[-1].children if stack else sections).append(section)
+        stack.append(section)
+    return sections
+
+
+def find_section(sections: Sequence[Section], title: str) -> Section | None:
+    wanted = title.lower()
+    for section in sections:
+        if section.title.lower() == wanted:
+            return section
+        child = find_section(section.children, title)
+        if child is not None:
+            return child
+    return None
