@@ -1,29 +1,10 @@
-"""Notifications about issue events, delivered to Slack through the outbox (job kind ``notify``).
+"""Notifications about issue events: writing them to the outbox, and the agent's message.
 
 :func:`enqueue_notification` writes one outbox row per issue event, in the caller's transaction,
 with the idempotency key ``notify:{issue_id}:{event_id or reason}`` (so an event notifies once,
-ever). The worker delivers it with :func:`deliver_notification`, to the first channel configured
-in the environment:
-
-1. ``SLACK_BOT_TOKEN`` + ``SLACK_CHANNEL``: ``chat.postMessage`` on the Web API
-   (``TRIAGEHUB_SLACK_API_URL``, default ``https://slack.com/api``). The first message about an
-   issue is the parent; later ones are threaded under it (``thread_ts``). The parent's ``ts`` is
-   remembered in a ``notify_thread:{issue_id}`` row of the jobs table (status ``done``). Messages
-   of one issue are sent in order: while there is no parent yet and an earlier message of the
-   issue is still waiting (a retry), the later ones wait too.
-2. ``SLACK_WEBHOOK_URL``: an incoming webhook, one message per event.
-3. Neither: the message goes to the log (a warning) and the row is recorded as delivered with
-   ``result = {"via": "log", "note": "no channel configured"}``, which ``triagehub outbox``
-   shows: never lost silently.
-
-Every delivery is a Block Kit message (a header, then a section with the text and the summary
-fields: repository, category, priority, occurrences, first and last seen, a link) and carries
-the job key as ``Idempotency-Key``: the outbox delivers at least once, a receiver that honours
-the key makes it exactly once.
-
-Secrets: the bot token and the webhook URL (itself a secret) are never stored or logged. Every
-text stored with a notification goes through :func:`~triagehub.core.redact.redact`, and every
-error message, and the ``httpx`` request log, have the two secrets replaced by ``[REDACTED]``.
+ever). The worker delivers it to Slack (:mod:`triagehub.actions.slack`, job kind ``notify``;
+its names are re-exported here). Every text stored with a notification goes through
+:func:`~triagehub.core.redact.redact`.
 
 :func:`agent_notification_text` builds the message that hands an issue to an AI agent (the
 configured handle, ``@claude`` by default: ``TRIAGEHUB_AGENT_HANDLE``): the failure summary by
@@ -34,109 +15,33 @@ sent as a Slack notification (:func:`enqueue_agent_notification`).
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
-import socket
-import ssl
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-import httpx
-from pydantic import SecretStr
-from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from triagehub import __version__
-from triagehub.actions.http import describe, retry_after_s
-from triagehub.clock import Clock, SystemClock
-from triagehub.core.redact import REDACTED, redact
-from triagehub.engine.jobs import (
-    DONE,
-    PENDING,
-    RUNNING,
-    Deferred,
-    Job,
-    JobContext,
-    Outcome,
-    Recording,
-    enqueue,
-    job_handler,
+from triagehub.actions.slack import (
+    NO_CHANNEL,
+    NOTIFY,
+    NOTIFY_THREAD,
+    SlackConfig,
+    SlackSender,
+    clip,
+    deliver_notification,
+    slack_message,
 )
-from triagehub.errors import ExternalServiceError
-from triagehub.store import tables as t
+from triagehub.actions.slack import _config as _config
+from triagehub.actions.slack import _sender as _sender
+from triagehub.core.redact import redact
+from triagehub.engine.jobs import enqueue
 
-log = logging.getLogger(__name__)
-
-NOTIFY: Final = "notify"
-NOTIFY_THREAD: Final = "notify_thread"
-NO_CHANNEL: Final = "no channel configured"
-SLACK_API_URL_ENV: Final = "TRIAGEHUB_SLACK_API_URL"
-DEFAULT_SLACK_API_URL: Final = "https://slack.com/api"
 AGENT_HANDLE_ENV: Final = "TRIAGEHUB_AGENT_HANDLE"
 DEFAULT_AGENT_HANDLE: Final = "@claude"
-SERVICE: Final = "slack"
 MAX_KEY: Final = 200  # the jobs.key column
-# chat.postMessage errors worth retrying (answered with HTTP 200 and ok=false).
-TRANSIENT_ERRORS: Final = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
-EVENT_LABELS: Final = {
-    "created": "New issue",
-    "occurred": "Failing again",
-    "regressed": "Regressed",
-    "escalated": "Escalated",
-    "resolved": "Resolved",
-    "auto_resolved": "Auto-resolved",
-    "reopened": "Reopened",
-    "assigned": "Assigned",
-    "agent_mention": "For the agent",
-}
-
-
-# -- configuration ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    """Where notifications go (from the environment: see the module docstring)."""
-
-    webhook_url: SecretStr | None = None
-    bot_token: SecretStr | None = None
-    channel: str | None = None
-    api_url: str = DEFAULT_SLACK_API_URL
-    timeout_s: float = 10.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SlackConfig:
-        env = os.environ if environ is None else environ
-
-        def secret(name: str) -> SecretStr | None:
-            value = env.get(name, "").strip()
-            return SecretStr(value) if value else None
-
-        return cls(
-            webhook_url=secret("SLACK_WEBHOOK_URL"),
-            bot_token=secret("SLACK_BOT_TOKEN"),
-            channel=env.get("SLACK_CHANNEL", "").strip() or None,
-            api_url=(env.get(SLACK_API_URL_ENV, "").strip() or DEFAULT_SLACK_API_URL).rstrip("/"),
-        )
-
-    @property
-    def mode(self) -> Literal["bot", "webhook", "log"]:
-        if self.bot_token is not None and self.channel:
-            return "bot"
-        if self.webhook_url is not None:
-            return "webhook"
-        return "log"
-
-    def secrets(self) -> list[str]:
-        return [s.get_secret_value() for s in (self.webhook_url, self.bot_token) if s is not None]
 
 
 # -- writing a notification ---------------------------------------------------------------------
@@ -197,332 +102,6 @@ def enqueue_notification(
         data["channel"] = channel
     key = notification_key(issue_id, event_id=event_id, reason=reason)
     return enqueue(session, kind=NOTIFY, key=key, data=data, now=now)
-
-
-# -- the Block Kit message ----------------------------------------------------------------------
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _when(value: object) -> str:
-    if not isinstance(value, str):
-        return "-"
-    try:
-        return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
-        return value
-
-
-_URL = re.compile(r"https?://[^\s<>|]+")
-
-
-def slack_message(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The Block Kit message of a ``notify`` row's data: ``{"text": fallback, "blocks": [...]}``."""
-    summary: Mapping[str, Any] = data.get("summary") or {}
-    issue_id = data.get("issue_id")
-    event = str(data.get("event") or "update")
-    label = EVENT_LABELS.get(event, event.replace("_", " ").capitalize())
-    title = str(summary.get("title") or f"issue #{issue_id}")
-    text = str(data.get("text") or title)
-    link = summary.get("link")
-    fields = [
-        ("Repository", str(summary.get("repository") or "-")),
-        ("Category", str(summary.get("category") or "-")),
-        ("Priority", str(summary.get("priority") or "-")),
-        ("Occurrences", str(summary.get("occurrences") if "occurrences" in summary else "-")),
-        ("First seen", _when(summary.get("first_seen"))),
-        ("Last seen", _when(summary.get("last_seen"))),
-    ]
-    rendered = [
-        {"type": "mrkdwn", "text": _clip(f"*{name}*\n{_escape(value)}", 2000)}
-        for name, value in fields
-    ]
-    if isinstance(link, str) and link:
-        shown = f"<{link}|Issue #{issue_id}>" if _URL.fullmatch(link) else _escape(link)
-        rendered.append({"type": "mrkdwn", "text": _clip(f"*Link*\n{shown}", 2000)})
-    return {
-        "text": _clip(_escape(f"{label}: {title}"), 3000),
-        "blocks": [
-            {
-                "type": "header",
-                "text": {"type": "plain_text", "text": _clip(f"{label}: {title}", 150)},
-            },
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": _clip(_escape(text), 3000)},
-                "fields": rendered,
-            },
-        ],
-    }
-
-
-# -- sending to Slack ---------------------------------------------------------------------------
-
-
-class _LogScrubber(logging.Filter):
-    """Removes the Slack secrets from ``httpx``'s request log (it logs each URL at INFO, and an
-    incoming webhook's URL is a secret)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self.secrets: set[str] = set()
-
-    def add(self, secrets: Sequence[str]) -> None:
-        with self._lock:
-            self.secrets.update(s for s in secrets if s)
-
-    def scrub(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return redact(text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = self.scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
-_SCRUBBER = _LogScrubber()
-logging.getLogger("httpx").addFilter(_SCRUBBER)
-_SSL: list[ssl.SSLContext] = []  # one per process: loading the CA bundle takes ~20 ms
-
-
-def _ssl_context() -> ssl.SSLContext:
-    if not _SSL:
-        _SSL.append(httpx.create_ssl_context())
-    return _SSL[0]
-
-
-class SlackSender:
-    """Posts Block Kit messages to an incoming webhook or with ``chat.postMessage``.
-
-    Every failure is an :class:`~triagehub.errors.ExternalServiceError` (``service="slack"``):
-    ``status`` is the HTTP status (``None`` when no answer came, or for a transient
-    ``chat.postMessage`` error), ``retry_after`` the answer's ``Retry-After``; its message has
-    the secrets removed."""
-
-    def __init__(self, config: SlackConfig, *, clock: Clock | None = None) -> None:
-        self.config = config
-        self._clock = clock or SystemClock()
-        _SCRUBBER.add(config.secrets())
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(config.timeout_s),
-            follow_redirects=False,
-            verify=_ssl_context(),
-            headers={
-                "User-Agent": f"triagehub/{__version__}",
-                "X-Triagehub-Worker": f"{socket.gethostname()}:{os.getpid()}",
-            },
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __repr__(self) -> str:
-        return f"SlackSender(mode={self.config.mode!r}, api_url={self.config.api_url!r})"
-
-    def _scrub(self, text: str) -> str:
-        for secret in self.config.secrets():
-            text = text.replace(secret, REDACTED)
-        return redact(text)
-
-    def _post(
-        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], where: str
-    ) -> httpx.Response:
-        try:
-            response = self._http.post(url, json=body, headers=dict(headers))
-        except httpx.HTTPError as exc:
-            raise ExternalServiceError(
-                SERVICE, None, self._scrub(f"{where}: {describe(exc)}")
-            ) from None
-        if not response.is_success:
-            asked = retry_after_s(
-                response.headers.get("retry-after"), self._clock.now().timestamp()
-            )
-            detail = response.text[:500].strip() or response.reason_phrase
-            raise ExternalServiceError(
-                SERVICE, response.status_code, self._scrub(f"{where}: {detail}"), asked
-            )
-        return response
-
-    def post_webhook(self, key: str, message: Mapping[str, Any]) -> None:
-        """One message to the incoming webhook (``key``: the idempotency key)."""
-        if self.config.webhook_url is None:
-            raise ExternalServiceError(SERVICE, None, "SLACK_WEBHOOK_URL is not set")
-        url = self.config.webhook_url.get_secret_value()
-        self._post(url, message, {"Idempotency-Key": key}, "POST incoming webhook")
-
-    def post_message(
-        self,
-        key: str,
-        message: Mapping[str, Any],
-        *,
-        thread_ts: str | None = None,
-        channel: str | None = None,
-    ) -> tuple[str, str]:
-        """``chat.postMessage`` to ``channel`` or the configured one (in a thread when
-        ``thread_ts``); return the channel id and the message's ``ts``."""
-        if self.config.bot_token is None or not self.config.channel:
-            raise ExternalServiceError(SERVICE, None, "SLACK_BOT_TOKEN or SLACK_CHANNEL not set")
-        target = channel or self.config.channel
-        body: dict[str, Any] = {
-            "channel": target,
-            **message,
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        if thread_ts:
-            body["thread_ts"] = thread_ts
-        headers = {
-            "Authorization": f"Bearer {self.config.bot_token.get_secret_value()}",
-            "Idempotency-Key": key,
-        }
-        where = "POST chat.postMessage"
-        response = self._post(f"{self.config.api_url}/chat.postMessage", body, headers, where)
-        try:
-            answer = response.json()
-        except ValueError:
-            raise ExternalServiceError(SERVICE, None, f"{where}: the answer is not JSON") from None
-        if not isinstance(answer, dict) or not answer.get("ok"):
-            error = str(answer.get("error") if isinstance(answer, dict) else "malformed answer")
-            status = None if error in TRANSIENT_ERRORS else response.status_code
-            raise ExternalServiceError(SERVICE, status, self._scrub(f"{where}: {error}"))
-        ts, channel = answer.get("ts"), answer.get("channel")
-        if not isinstance(ts, str) or not ts:
-            raise ExternalServiceError(SERVICE, None, f"{where}: the answer has no ts")
-        return (channel if isinstance(channel, str) else target), ts
-
-
-# -- the job kind -------------------------------------------------------------------------------
-
-
-def _config(ctx: JobContext) -> SlackConfig:
-    config = ctx.cache.get("slack_config")
-    if not isinstance(config, SlackConfig):
-        config = ctx.cache["slack_config"] = SlackConfig.from_env()
-    return config
-
-
-def _sender(ctx: JobContext, config: SlackConfig) -> SlackSender:
-    sender = ctx.cache.get("slack_sender")
-    if not isinstance(sender, SlackSender):
-        sender = ctx.cache["slack_sender"] = SlackSender(config, clock=ctx.clock)
-        ctx.resources.callback(sender.close)
-    return sender
-
-
-def _thread_key(issue_id: int) -> str:
-    return f"{NOTIFY_THREAD}:{issue_id}"
-
-
-def _stored_thread(engine: Engine, issue_id: int, channel: str | None) -> str | None:
-    with Session(engine) as session:
-        data = session.execute(
-            select(t.jobs.c.data).where(t.jobs.c.key == _thread_key(issue_id))
-        ).scalar()
-    if isinstance(data, dict) and data.get("channel") == channel:
-        ts = data.get("ts")
-        return ts if isinstance(ts, str) else None
-    return None
-
-
-def _earlier_waiting(engine: Engine, job: Job, now: datetime) -> float | None:
-    """Seconds to wait when an earlier message of the same issue is not sent yet (it must be
-    the thread's parent), else ``None``."""
-    jobs = t.jobs
-    with Session(engine) as session:
-        due = session.execute(
-            select(jobs.c.next_try_at)
-            .where(
-                jobs.c.kind == NOTIFY,
-                jobs.c.key.like(f"notify:{int(job.data['issue_id'])}:%"),
-                jobs.c.id < job.id,
-                jobs.c.status.in_((PENDING, RUNNING)),
-            )
-            .order_by(jobs.c.id)
-            .limit(1)
-        ).scalar()
-    if not isinstance(due, datetime):
-        return None
-    return min(max((due - now).total_seconds(), 2.0), 60.0)
-
-
-def _remember_thread(
-    rec: Recording, issue_id: int, channel: str | None, channel_id: str, ts: str
-) -> None:
-    data = {"issue_id": issue_id, "channel": channel, "channel_id": channel_id, "ts": ts}
-    key = _thread_key(issue_id)
-    jobs = t.jobs
-    exists = rec.session.execute(select(jobs.c.id).where(jobs.c.key == key)).scalar()
-    if exists is not None:  # the channel changed: the new parent is the thread now
-        rec.session.execute(
-            update(jobs).where(jobs.c.id == exists).values(data=data, updated_at=rec.now)
-        )
-        return
-    dialect = rec.session.get_bind().dialect.name
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    rec.session.execute(
-        upsert(jobs)
-        .values(
-            kind=NOTIFY_THREAD,
-            key=key,
-            data=data,
-            status=DONE,
-            attempts=0,
-            next_try_at=rec.now,
-            created_at=rec.now,
-            updated_at=rec.now,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-
-
-@job_handler(NOTIFY)
-def deliver_notification(job: Job, ctx: JobContext) -> Outcome:
-    """Send one ``notify`` row (see the module docstring)."""
-    config = _config(ctx)
-    message = slack_message(job.data)
-    if config.mode == "log":
-        log.info(  # said once at start-up (`serve`: "integrations off"); per message: info
-            "notification %s not sent (%s: set SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN and "
-            "SLACK_CHANNEL): %s",
-            job.key,
-            NO_CHANNEL,
-            redact(str(job.data.get("text", ""))),
-            extra={"job": job.key},
-        )
-        return Outcome(result={"via": "log", "note": NO_CHANNEL})
-    sender = _sender(ctx, config)
-    if config.mode == "webhook":
-        sender.post_webhook(job.key, message)
-        return Outcome(result={"via": "slack_webhook"})
-    issue_id = int(job.data["issue_id"])
-    routed = job.data.get("channel")
-    channel = routed if isinstance(routed, str) and routed else config.channel
-    threads: dict[tuple[int, str | None], str] = ctx.cache.setdefault("slack_threads", {})
-    parent = threads.get((issue_id, channel)) or _stored_thread(ctx.engine, issue_id, channel)
-    if parent is None:
-        wait = _earlier_waiting(ctx.engine, job, ctx.clock.now())
-        if wait is not None:
-            raise Deferred(wait, f"an earlier message of issue {issue_id} (the thread) is not sent")
-    channel_id, ts = sender.post_message(job.key, message, thread_ts=parent, channel=channel)
-    result = {"via": "slack_bot", "channel": channel_id, "ts": ts, "thread_ts": parent}
-    if parent is not None:
-        return Outcome(result=result)
-    threads[(issue_id, channel)] = ts
-    return Outcome(
-        result=result,
-        record=lambda rec: _remember_thread(rec, issue_id, channel, channel_id, ts),
-    )
 
 
 # -- the agent notification ---------------------------------------------------------------------
@@ -644,7 +223,7 @@ def agent_notification_text(issue: AgentIssue, handle: str) -> str:
     ]
     excerpt = "\n".join(issue.message.strip().splitlines()[:12])
     if excerpt:
-        lines += ["```", _clip(excerpt, 1500).replace("```", "'''"), "```"]
+        lines += ["```", clip(excerpt, 1500).replace("```", "'''"), "```"]
     if issue.rationale:
         lines.append(f"Why: {issue.rationale}")
     suggestions = list(CATEGORY_SUGGESTIONS.get(issue.category, ()))

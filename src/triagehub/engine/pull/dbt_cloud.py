@@ -1,23 +1,7 @@
 """dbt Cloud: job runs pulled from the Administrative API v2, ingested as ``RunReport``\\ s.
 
-:class:`DbtCloudClient` is the network side. It reads, for one account (``{host}/api/v2/accounts/
-{account_id}``):
-
-* ``GET runs/?order_by=-finished_at&limit=..&offset=..[&job_definition_id=..]&include_related=
-  ["job","trigger"]``: the runs, newest first, page after page (offset/limit, until a short or
-  empty page or ``extra.pagination.total_count``); a run seen twice (pages shift while new runs
-  finish) is yielded once;
-* ``GET runs/{id}/?include_related=["job","trigger","run_steps"]``: one run with its steps and
-  their console ``logs``;
-* ``GET runs/{id}/artifacts/{path}``: ``run_results.json``, ``manifest.json``, ``sources.json`` of
-  the run's last step, streamed to a file (404: the run did not write it).
-
-Requests carry ``Authorization: Token <token>``. Retries (429 honouring ``Retry-After``, 5xx and
-connection errors with exponential backoff and jitter, a bounded number of attempts) are the
-shared :class:`~triagehub.actions.http.Retrier`'s; every failure is an
-:class:`~triagehub.errors.ExternalServiceError` (``service="dbt-cloud"``). 401 and 403 are raised
-at once with a message naming ``DBT_CLOUD_API_TOKEN`` and the account. The token never appears in
-an error, a log record or ``repr(client)``.
+The network side is :class:`~triagehub.actions.dbt_cloud.DbtCloudClient` (re-exported here, where
+the CLI and the monitor have always imported it from).
 
 :func:`poll_dbt_cloud` lists the completed runs (success and error; cancelled and unfinished runs
 are skipped) that finished after the cursor (else after ``since`` ago), downloads each run's
@@ -31,350 +15,51 @@ commit, branch, URL, times). Runs are ingested oldest first, one transaction per
 the cursor (the run's ``finished_at``), so a failure part-way leaves every stored run consistent
 and the next poll resumes at the run that failed.
 
-It lives beside ``poll.py`` (the GitHub Actions poller), not in ``sources/``: it does network and
-database work, while the translation of artifacts and logs stays in ``sources/dbt.py``.
+It lives beside :mod:`.github_actions` (the GitHub Actions poller), not in ``sources/``: it does
+network and database work, while the translation of artifacts and logs stays in
+``sources/dbt.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import random
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote
 
-import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from triagehub.actions.http import HttpClient, Retrier, describe, read_error_text
+from triagehub.actions.dbt_cloud import SERVICE, DbtCloudClient, JSONObject, RunStatus
+from triagehub.actions.http import MAX_REASON_CHARS
 from triagehub.clock import Clock, SystemClock
-from triagehub.config import (
-    DBT_CLOUD_ACCOUNT_ENV,
-    DBT_CLOUD_TOKEN_ENV,
-    DEFAULT_DBT_CLOUD_HOST,
-    Settings,
-)
+from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.core.redact import REDACTED, redact
 from triagehub.core.timeparse import parse_time
 from triagehub.engine.ingest import Ingestor, IngestSummary
 from triagehub.engine.pull.github_actions import read_cursor, save_cursor
 from triagehub.errors import ExternalServiceError, InputError
-from triagehub.sources.dbt import (
-    MAX_ARTIFACT_BYTES,
-    parse_artifacts_full,
-    parse_console_log,
-    with_lineage,
-)
+from triagehub.sources.dbt import parse_artifacts_full, parse_console_log, with_lineage
 from triagehub.sources.events import REPOSITORY
+
+__all__ = [
+    "ARTIFACTS",
+    "SOURCE",
+    "DbtCloudClient",
+    "DbtCloudPollSummary",
+    "RunStatus",
+    "cursor_name",
+    "poll_dbt_cloud",
+]
 
 log = logging.getLogger(__name__)
 
-SERVICE: Final = "dbt-cloud"
 SOURCE: Final = "dbt_cloud"
-PAGE_SIZE: Final = 100  # the API's maximum ``limit``
-LIST_RELATED: Final = ("job", "trigger")
-RUN_RELATED: Final = ("job", "trigger", "run_steps")
 ARTIFACTS: Final = ("run_results.json", "sources.json", "manifest.json")
-_MAX_REASON_CHARS: Final = 500
-_CHUNK_BYTES: Final = 64 * 1024
 _FALLBACK_LOG_LINES: Final = 200
-
-
-class RunStatus:
-    """dbt Cloud's numeric run (and run step) statuses."""
-
-    QUEUED: Final = 1
-    STARTING: Final = 2
-    RUNNING: Final = 3
-    SUCCESS: Final = 10
-    ERROR: Final = 20
-    CANCELLED: Final = 30
-
-
-JSONObject = dict[str, Any]
-
-
-class DbtCloudClient(HttpClient):
-    """dbt Cloud Administrative API v2 for one account: runs, their steps and artifacts.
-
-    ``token`` is a service token or personal access token (the caller reads
-    ``DBT_CLOUD_API_TOKEN``); ``host`` is the account's access URL (``https://cloud.getdbt.com``,
-    ``https://emea.dbt.com``, a cell or single-tenant URL). Use it as a context manager, or call
-    :meth:`close`. See the module docstring for requests, retries and errors.
-    """
-
-    def __init__(
-        self,
-        token: str,
-        account_id: int,
-        *,
-        host: str = DEFAULT_DBT_CLOUD_HOST,
-        timeout_s: float = 30.0,
-        max_retries: int = 3,
-        max_wait_s: float = 60.0,
-        backoff_base_s: float = 1.0,
-        page_size: int = PAGE_SIZE,
-        user_agent: str = "triagehub",
-        clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        if not token:
-            raise ValueError(f"a dbt Cloud API token is required ({DBT_CLOUD_TOKEN_ENV})")
-        if isinstance(account_id, bool) or not isinstance(account_id, int) or account_id < 1:
-            raise ValueError(f"account_id must be a positive integer, got {account_id!r}")
-        if not 1 <= page_size <= PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {PAGE_SIZE}, got {page_size}")
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-        base = httpx.URL(host.rstrip("/"))
-        if base.scheme not in ("http", "https") or not base.host:
-            raise ValueError(f"host must be an http(s) URL, got {host!r}")
-        self._token = token
-        self._host = str(base)
-        self._account_id = account_id
-        self._api = f"{self._host}/api/v2/accounts/{account_id}"
-        self._page_size = page_size
-        self._retry = Retrier(
-            SERVICE,
-            max_retries=max_retries,
-            max_wait_s=max_wait_s,
-            backoff_base_s=backoff_base_s,
-            clock=clock if clock is not None else SystemClock(),
-            sleep=sleep,
-            rng=rng if rng is not None else random.Random(),
-            scrub=self._scrub,
-            logger=log,
-        )
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s),
-            headers={"User-Agent": user_agent},
-            follow_redirects=False,
-        )
-
-    @property
-    def account_id(self) -> int:
-        return self._account_id
-
-    @property
-    def host(self) -> str:
-        return self._host
-
-    def __repr__(self) -> str:
-        return f"DbtCloudClient(host={self._host!r}, account_id={self._account_id})"
-
-    # -- runs ------------------------------------------------------------------------------
-
-    def list_runs(
-        self,
-        *,
-        job_id: int | None = None,
-        order_by: str = "-finished_at",
-        include_related: Iterable[str] = LIST_RELATED,
-    ) -> Iterator[JSONObject]:
-        """Yield the account's runs (of job ``job_id`` if given) in ``order_by`` order, page after
-        page; requests are made as the iterator is consumed."""
-        params = {"order_by": order_by, "limit": str(self._page_size)}
-        if job_id is not None:
-            params["job_definition_id"] = str(_positive_id(job_id, "job_id"))
-        related = list(include_related)
-        if related:
-            params["include_related"] = json.dumps(related, separators=(",", ":"))
-        return self._paginate(f"{self._api}/runs/", params)
-
-    def get_run(self, run_id: int, *, include_related: Iterable[str] = RUN_RELATED) -> JSONObject:
-        """One run (``GET runs/{id}/``), with its steps and their logs by default."""
-        url = f"{self._api}/runs/{_positive_id(run_id, 'run_id')}/"
-        params: dict[str, str] = {}
-        related = list(include_related)
-        if related:
-            params["include_related"] = json.dumps(related, separators=(",", ":"))
-        data = self._get_json(url, params).get("data")
-        if not isinstance(data, dict):
-            raise ExternalServiceError(
-                SERVICE, 200, f"GET {_path(url)}: expected the run object in 'data'"
-            )
-        return data
-
-    def download_artifact(
-        self, run_id: int, path: str, dest: Path, *, max_bytes: int = MAX_ARTIFACT_BYTES
-    ) -> bool:
-        """Stream artifact ``path`` of a run (its last step's) into ``dest``.
-
-        Returns ``False`` (and writes nothing) when the run has no such artifact (404). A
-        download that breaks part-way is retried like a request; one larger than ``max_bytes``
-        is refused with an error.
-        """
-        if not path or path.startswith("/") or ".." in path.split("/"):
-            raise ValueError(f"artifact path must be relative, got {path!r}")
-        url = f"{self._api}/runs/{_positive_id(run_id, 'run_id')}/artifacts/{quote(path)}"
-        where = _path(url)
-        attempt = 0
-        while True:
-            try:
-                response = self._send("GET", url, stream=True)
-            except ExternalServiceError as exc:
-                if exc.status == 404:
-                    return False
-                raise
-            with contextlib.closing(response):
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise ExternalServiceError(
-                        SERVICE, response.status_code, f"GET {where}: over {max_bytes} bytes"
-                    )
-                try:
-                    written = 0
-                    with dest.open("wb") as fh:
-                        for chunk in response.iter_bytes(_CHUNK_BYTES):
-                            written += len(chunk)
-                            if written > max_bytes:
-                                raise ExternalServiceError(
-                                    SERVICE,
-                                    response.status_code,
-                                    f"GET {where}: over {max_bytes} bytes",
-                                )
-                            fh.write(chunk)
-                    return True
-                except httpx.TransportError as exc:
-                    reason = f"GET {where}: download broke: {describe(exc)}"
-                    wait = self._retry.backoff(attempt)
-                    self._retry.wait_or_raise(attempt, None, reason, wait, False, exc)
-                    attempt += 1
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _paginate(self, url: str, params: Mapping[str, str]) -> Iterator[JSONObject]:
-        offset = 0
-        seen: set[object] = set()
-        while True:
-            body = self._get_json(url, {**params, "offset": str(offset)})
-            data = body.get("data")
-            if not isinstance(data, list) or not all(isinstance(i, dict) for i in data):
-                raise ExternalServiceError(
-                    SERVICE, 200, f"GET {_path(url)}: expected a list of runs in 'data'"
-                )
-            for run in data:
-                key = run.get("id")
-                if key in seen:
-                    continue  # a run that moved to the next page while we paged
-                seen.add(key)
-                yield run
-            offset += len(data)
-            total = _total_count(body)
-            if len(data) < self._page_size or (total is not None and offset >= total):
-                return
-
-    def _get_json(self, url: str, params: Mapping[str, str]) -> JSONObject:
-        full = str(httpx.URL(url, params=params)) if params else url
-        response = self._send("GET", full)
-        try:
-            parsed: object = json.loads(response.content)
-        except ValueError as exc:
-            raise ExternalServiceError(
-                SERVICE, response.status_code, f"GET {_path(full)}: answer is not JSON ({exc})"
-            ) from exc
-        if not isinstance(parsed, dict):
-            raise ExternalServiceError(
-                SERVICE,
-                response.status_code,
-                f"GET {_path(full)}: expected a JSON object, got {type(parsed).__name__}",
-            )
-        return parsed
-
-    def _send(self, method: str, url: str, *, stream: bool = False) -> httpx.Response:
-        headers = {"Accept": "application/json", "Authorization": f"Token {self._token}"}
-        try:
-            return self._retry.send(
-                self._http,
-                method,
-                url,
-                headers,
-                where=_path(url),
-                error_message=self._error_message,
-                stream=stream,
-                follow_redirects=True,  # httpx drops Authorization on another origin
-            )
-        except ExternalServiceError as exc:
-            if exc.status in (401, 403):
-                what = (
-                    "dbt Cloud rejected the API token for"
-                    if exc.status == 401
-                    else "the API token may not read the runs of"
-                )
-                raise ExternalServiceError(
-                    SERVICE,
-                    exc.status,
-                    self._scrub(
-                        f"{method} {_path(url)}: {what} account {self._account_id} at "
-                        f"{self._host} ({_reason(exc)}); check {DBT_CLOUD_TOKEN_ENV} (a service "
-                        f"token or personal access token that can read runs) and "
-                        f"{DBT_CLOUD_ACCOUNT_ENV}"
-                    ),
-                ) from None
-            raise
-
-    def _error_message(self, response: httpx.Response) -> str:
-        """dbt Cloud's ``status.user_message`` (and developer message) from an error answer."""
-        text = read_error_text(response)
-        message = _message_from_body(text) or response.reason_phrase or "no message"
-        return message[:_MAX_REASON_CHARS]
-
-    def _scrub(self, text: str) -> str:
-        return redact(text).replace(self._token, REDACTED)
-
-
-def _reason(exc: ExternalServiceError) -> str:
-    """The service's own words in an error (after ``METHOD /path: ``)."""
-    text = str(exc).split(": ", 1)[-1]
-    return text.split(": ", 1)[-1]
-
-
-def _message_from_body(text: str) -> str:
-    try:
-        body: object = json.loads(text)
-    except ValueError:
-        return " ".join(text.split())[:200]
-    if not isinstance(body, dict):
-        return ""
-    status = body.get("status")
-    parts: list[str] = []
-    if isinstance(status, dict):
-        for key in ("user_message", "developer_message"):
-            value = status.get(key)
-            if isinstance(value, str) and value.strip() and value.strip() not in parts:
-                parts.append(value.strip())
-    for key in ("detail", "message"):
-        value = body.get(key)
-        if not parts and isinstance(value, str) and value.strip():
-            parts.append(value.strip())
-    return ": ".join(parts)
-
-
-def _total_count(body: Mapping[str, Any]) -> int | None:
-    extra = body.get("extra")
-    pagination = extra.get("pagination") if isinstance(extra, dict) else None
-    total = pagination.get("total_count") if isinstance(pagination, dict) else None
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
-
-
-def _positive_id(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
-def _path(url: str) -> str:
-    return httpx.URL(url).path
 
 
 # -- polling -----------------------------------------------------------------------------------
@@ -629,5 +314,5 @@ def _text(value: object) -> str | None:
 def _last_line(lines: list[str]) -> str | None:
     for line in reversed(lines):
         if line.strip():
-            return line.strip()[:_MAX_REASON_CHARS]
+            return line.strip()[:MAX_REASON_CHARS]
     return None
