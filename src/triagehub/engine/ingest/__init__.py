@@ -1,0 +1,38 @@
+"""The one place that wires sources -> core -> store.
+
+``Ingestor`` takes ``RunReport``s, buffers them, and writes them in batches inside the caller's
+transaction: runs (deduplicated, so ingesting anything twice is a no-op), checks, per-check
+history, issues (grouped by fingerprint, classified), occurrences and the issue timeline.
+``ingest_files`` runs one transaction per file, so a bad file stores nothing while the other
+files of the same call are still ingested.
+
+The stages are modules: ``prepare`` (clean, redact, fingerprint), ``group`` (join or create),
+``classify`` (rules, then the LLM hook), ``write`` (atomic SQL), ``patterns`` (template
+families); ``ingestor`` coordinates them and ``transactions`` holds the entry points.
+"""
+
+from triagehub.engine.ingest.classify import reclassify_issue
+from triagehub.engine.ingest.ingestor import Ingestor
+from triagehub.engine.ingest.prepare import _excerpt
+from triagehub.engine.ingest.state import IngestSummary
+from triagehub.engine.ingest.transactions import (
+    TRANSACTION_ATTEMPTS,
+    ProgressCallback,
+    ingest_file,
+    ingest_files,
+    ingest_reports,
+    run_transaction,
+)
+
+__all__ = [
+    "TRANSACTION_ATTEMPTS",
+    "IngestSummary",
+    "Ingestor",
+    "ProgressCallback",
+    "_excerpt",
+    "ingest_file",
+    "ingest_files",
+    "ingest_reports",
+    "reclassify_issue",
+    "run_transaction",
+]

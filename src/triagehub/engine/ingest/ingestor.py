@@ -1,0 +1,226 @@
+"""The coordinator: ``Ingestor`` buffers ``RunReport``s and runs each batch through the stages
+(prepare, group, classify, write, patterns) inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from triagehub.clock import Clock, SystemClock
+from triagehub.config import Settings
+from triagehub.core.classify import Classifier
+from triagehub.core.fingerprint import NORMALIZERS, Normalizer, normalize
+from triagehub.core.history import CheckHistory
+from triagehub.core.models import RunReport, Status
+from triagehub.core.sanitize import sanitize_report
+from triagehub.engine.ingest import prepare
+from triagehub.engine.ingest.classify import classify_latest, reclassify_flaky
+from triagehub.engine.ingest.group import IssueResolver, apply_failure
+from triagehub.engine.ingest.runs import Catalog, NewRun
+from triagehub.engine.ingest.state import Failure, IngestContext, IngestSummary, RunKey
+from triagehub.engine.ingest.write import BatchWriter
+from triagehub.store import evidence as evidence_store
+
+
+@dataclass
+class _Walk:
+    """What walking a batch's results gives: the failures, and each check's history."""
+
+    stats: dict[int, CheckHistory]
+    stats_new: set[int]
+    touched_stats: set[int] = field(default_factory=set)
+    failures: list[Failure] = field(default_factory=list)
+    flaky_checks: set[int] = field(default_factory=set)
+    pass_logs: list[evidence_store.PassLog] = field(default_factory=list)
+
+
+class Ingestor:
+    """Writes ``RunReport``s into the store in batches, inside the session's transaction."""
+
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        batch_results: int = 20_000,
+        normalizers: Mapping[int, Normalizer] | None = None,
+    ) -> None:
+        self.session = session
+        # The registered normalisers; the newest makes fingerprints, the older ones are tried so
+        # that a new version never re-splits the issues made by an older one.
+        self.normalizers = normalizers if normalizers is not None else NORMALIZERS
+        self.version = max(self.normalizers)
+        self._normalize: Callable[[str, int], str] = (
+            normalize
+            if self.normalizers is NORMALIZERS
+            else lambda text, version: self.normalizers[version].normalize(text)
+        )
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.batch_results = batch_results
+        self.summary = IngestSummary()
+        self.classifier = Classifier(settings)
+        self.touched_ids: set[int] = set()
+        # Each run with failures, and the issues its failures went to (for follow-up actions).
+        self.failed_runs: list[tuple[RunReport, set[int]]] = []
+        self._buffer: list[RunReport] = []
+        self._buffered = 0
+        self._ctx = IngestContext(
+            session, settings, self.summary, self.normalizers, self.version, self._normalize
+        )
+        self._catalog = Catalog(session, settings)
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def add(self, report: RunReport) -> None:
+        """Buffer one report, cleaned at this boundary (control characters, column lengths,
+        secrets in every text field, integer ranges: ``core/sanitize.py``)."""
+        report = sanitize_report(report)
+        self._buffer.append(report)
+        self._buffered += len(report.results) + 1
+        if self._buffered >= self.batch_results:
+            self.flush()
+
+    def add_all(self, reports: Iterable[RunReport]) -> None:
+        for report in reports:
+            self.add(report)
+
+    def flush(self) -> None:
+        reports, self._buffer, self._buffered = self._buffer, [], 0
+        if reports:
+            self._process(reports)
+            # On-call: a new or regressed issue whose alert mode is `immediate` (critical, by
+            # default) is assigned and announced in this transaction (triagehub.engine.oncall).
+            from triagehub.engine.oncall import alert_at_once
+
+            alert_at_once(self.session, self.settings, self.touched_ids, self.clock.now())
+
+    # -- batch ----------------------------------------------------------------------------------
+
+    def _process(self, reports: list[RunReport]) -> None:
+        now = self.clock.now()
+        keyed = self._new_runs(reports, now)
+        if not keyed:
+            return
+        # The digest of each run as it came (a re-sent run is compared with it), before its
+        # dbt nodes take their stored identities.
+        digests = {key: prepare.digest(report) for key, report in keyed.items()}
+        keyed = prepare.one_identity_per_dbt_node(self.session, keyed)
+        # One result per check and run: a failure wins over a pass of the same check.
+        runs: list[NewRun] = []
+        for key, report in keyed.items():
+            results, storm = prepare.one_result_per_check(report, self.settings.grouping)
+            runs.append((key, report, results, storm))
+        run_pks = self._catalog.insert_runs(runs, digests, now)
+        check_pks = self._catalog.ensure_checks(
+            {(key[0], res.check) for key, _, results, _ in runs for res in results}, now
+        )
+        walk = _Walk(*self._catalog.load_stats(set(check_pks.values())))
+        for run, run_pk in zip(runs, run_pks, strict=True):
+            self._walk_run(walk, run, run_pk, check_pks, now)
+        failures, stats = walk.failures, walk.stats
+
+        resolver = IssueResolver(self._ctx)
+        works = resolver.resolve(failures, now)
+        # In event order: a regression is stamped with the first failure after the resolution.
+        for f in sorted(failures, key=lambda f: f.at):
+            apply_failure(self._ctx, works[f.issue_key], f, now)
+        classify_latest(self.classifier, self.settings, works, stats)
+        reclassify_flaky(
+            self.session,
+            self.classifier,
+            walk.flaky_checks - {f.check_pk for f in failures},
+            stats,
+            works,
+            now,
+        )
+        writer = BatchWriter(self._ctx, self.touched_ids, self.failed_runs)
+        writer.write(failures, works, resolver.aliases, now)
+        writer.write_stats(stats, walk.stats_new, walk.touched_stats)
+        evidence_store.record_logs(
+            session=self.session,
+            passes=walk.pass_logs,
+            failures=[
+                evidence_store.FailLog(f.check_pk, f.run_pk, f.at, f.result.log)
+                for f in failures
+                if f.result.log and not f.storm
+            ],
+        )
+
+    def _new_runs(self, reports: list[RunReport], now: datetime) -> dict[RunKey, RunReport]:
+        """The reports of runs not stored yet, by key; a run sent again is counted as a
+        duplicate (with a warning when its results differ from the stored ones)."""
+        s = self.summary
+        repo_ids = self._catalog.ensure_repositories({r.repository for r in reports}, now)
+        keyed: dict[RunKey, RunReport] = {}
+        for r in reports:
+            key = (repo_ids[r.repository], r.source, r.run_id, r.attempt)
+            if key in keyed:
+                s.duplicate_runs += 1
+                continue
+            keyed[key] = r
+        existing = self._catalog.existing_runs(list(keyed))
+        for key, digest in existing.items():
+            report = keyed.pop(key)
+            s.duplicate_runs += 1
+            if digest != prepare.digest(report):
+                s.warnings.append(
+                    f"run {report.run_id} (attempt {report.attempt}) of {report.repository} was "
+                    "ingested before with other results; the new results were skipped"
+                )
+        return keyed
+
+    def _walk_run(
+        self,
+        walk: _Walk,
+        run: NewRun,
+        run_pk: int,
+        check_pks: dict[tuple[int, str], int],
+        now: datetime,
+    ) -> None:
+        """Count a run's results, apply them to their checks' history (a storm's failures
+        aside) and prepare its failures."""
+        (repo_id, _, _, _), report, results, storm = run
+        s = self.summary
+        at = report.occurred_at or now
+        run_key = f"{repo_id}:{report.source}:{report.run_id}"
+        s.runs += 1
+        s.storms += int(storm)
+        run_failures: list[Failure] = []
+        for res in results:
+            s.results += 1
+            check_pk = check_pks[(repo_id, res.check)]
+            if res.status is Status.SKIP:
+                s.skipped += 1
+                continue
+            is_failure = res.status.is_failure
+            if is_failure:
+                s.failures += 1
+            else:
+                s.passes += 1
+                if res.log and res.status is Status.PASS:
+                    walk.pass_logs.append(
+                        evidence_store.PassLog(check_pk, run_pk, report.commit, at, res.log)
+                    )
+            if not (storm and is_failure):
+                evidence = walk.stats[check_pk].apply(
+                    res.status,
+                    at=at,
+                    commit=report.commit,
+                    run_key=run_key,
+                    attempt=report.attempt,
+                    flaky_clean_runs=self.settings.history.flaky_clean_runs,
+                )
+                walk.touched_stats.add(check_pk)
+                if evidence and not is_failure:
+                    walk.flaky_checks.add(check_pk)
+            if is_failure or (res.status is Status.FLAKY and (res.message or res.log)):
+                ids = (repo_id, run_pk, check_pk)
+                run_failures.append(prepare.prepare_failure(self._ctx, report, res, ids, at, storm))
+        if storm and run_failures:
+            prepare.roll_up_storm(self.version, report, run_failures, len(results))
+        walk.failures.extend(run_failures)

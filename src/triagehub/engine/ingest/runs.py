@@ -1,0 +1,181 @@
+"""The repositories, runs and checks of a batch: created race-free, runs deduplicated, each
+check's rolling history loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from triagehub.config import Settings
+from triagehub.core.history import CheckHistory
+from triagehub.core.models import CheckResult, RunReport
+from triagehub.engine.ingest.state import STATS_FIELDS, RunKey
+from triagehub.store import grouping
+from triagehub.store import tables as t
+from triagehub.store.dialect import insert_ignoring, lock_repositories
+
+# A run to store: its key, its report, one result per check, whether it is a storm.
+NewRun = tuple[RunKey, RunReport, list[CheckResult], bool]
+
+
+class Catalog:
+    """The ids of repositories and checks, cached across the batches of one ``Ingestor``."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self._repos: dict[str, int] = {}
+        self._checks: dict[tuple[int, str], int] = {}
+
+    def ensure_repositories(self, names: set[str], now: datetime) -> dict[str, int]:
+        """The ids of these repositories (created if new, race-free), write-locked until the
+        transaction ends: everything after this reads and changes rows of these repositories
+        only (runs, checks, their history, issues), so concurrent ingests serialise per
+        repository and count exactly like one serial ingest."""
+        missing = sorted(n for n in names if n not in self._repos)
+        if missing:
+            self._select_repositories(missing)
+            new = [n for n in missing if n not in self._repos]
+            if new:
+                rows = self.session.execute(
+                    insert_ignoring(self.session, t.repositories, "name").returning(
+                        t.repositories.c.name, t.repositories.c.id
+                    ),
+                    [
+                        {
+                            "name": n,
+                            "priority_level": self.settings.repository(n).priority_level.value,
+                            "created_at": now,
+                        }
+                        for n in new
+                    ],
+                )
+                self._repos.update({name: pk for name, pk in rows})
+                # Created meanwhile by another transaction (its insert won).
+                self._select_repositories([n for n in new if n not in self._repos])
+        ids = {n: self._repos[n] for n in names}
+        lock_repositories(self.session, ids.values())
+        return ids
+
+    def _select_repositories(self, names: Sequence[str]) -> None:
+        for chunk in grouping.chunks(names):
+            rows = self.session.execute(
+                select(t.repositories.c.name, t.repositories.c.id).where(
+                    t.repositories.c.name.in_(chunk)
+                )
+            )
+            self._repos.update({name: pk for name, pk in rows})
+
+    def existing_runs(self, keys: list[RunKey]) -> dict[Any, str]:
+        """The digest of each of these runs that is stored already."""
+        found: dict[Any, str] = {}
+        wanted = set(keys)
+        for chunk in grouping.chunks(sorted({k[2] for k in keys})):
+            rows = self.session.execute(
+                select(
+                    t.runs.c.repository_id,
+                    t.runs.c.source,
+                    t.runs.c.external_id,
+                    t.runs.c.attempt,
+                    t.runs.c.digest,
+                ).where(t.runs.c.external_id.in_(chunk))
+            )
+            for repo_id, source, ext, attempt, digest in rows:
+                key = (repo_id, source, ext, attempt)
+                if key in wanted:
+                    found[key] = digest
+        return found
+
+    def insert_runs(
+        self, runs: list[NewRun], digests: Mapping[RunKey, str], now: datetime
+    ) -> list[int]:
+        """Store the runs; their ids, in the order given."""
+        rows = [
+            {
+                "repository_id": key[0],
+                "source": report.source,
+                "external_id": report.run_id,
+                "attempt": report.attempt,
+                "commit_sha": report.commit,
+                "branch": report.branch,
+                "url": report.url,
+                "status": report.status,
+                "started_at": report.started_at,
+                "finished_at": report.finished_at,
+                "occurred_at": report.occurred_at or now,
+                "ingested_at": now,
+                "results_total": len(results),
+                "results_failed": sum(1 for r in results if r.status.is_failure),
+                "storm": storm,
+                "digest": digests[key],
+            }
+            for key, report, results, storm in runs
+        ]
+        # RETURNING the natural key, not relying on row order, lets SQLAlchemy batch the insert.
+        c = t.runs.c
+        result = self.session.execute(
+            insert(t.runs).returning(c.repository_id, c.source, c.external_id, c.attempt, c.id),
+            rows,
+        )
+        ids = {(r, s, e, a): pk for r, s, e, a, pk in result}
+        return [ids[key] for key, _, _, _ in runs]
+
+    def ensure_checks(
+        self, keys: set[tuple[int, str]], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        """The ids of these ``(repository id, check key)`` checks, created if new, race-free."""
+        if len(self._checks) > 200_000:
+            self._checks.clear()
+        missing = [k for k in keys if k not in self._checks]
+        by_repo: dict[int, list[str]] = {}
+        for repo_id, check in missing:
+            by_repo.setdefault(repo_id, []).append(check)
+        for repo_id, names in by_repo.items():
+            for chunk in grouping.chunks(names):
+                rows = self.session.execute(
+                    select(t.checks.c.key, t.checks.c.id).where(
+                        t.checks.c.repository_id == repo_id, t.checks.c.key.in_(chunk)
+                    )
+                )
+                self._checks.update({(repo_id, key): pk for key, pk in rows})
+        new = sorted(k for k in missing if k not in self._checks)
+        if new:
+            self._insert_checks(new, now)
+        return {k: self._checks[k] for k in keys}
+
+    def _insert_checks(self, new: list[tuple[int, str]], now: datetime) -> None:
+        inserted = self.session.execute(
+            insert_ignoring(self.session, t.checks, "repository_id", "key").returning(
+                t.checks.c.repository_id,
+                t.checks.c.key,
+                t.checks.c.id,
+            ),
+            [{"repository_id": r, "key": k, "created_at": now} for r, k in new],
+        )
+        for repo_id, key, pk in inserted:
+            self._checks[(repo_id, key)] = pk
+        for repo_id, key in new:  # created meanwhile by another transaction
+            if (repo_id, key) not in self._checks:
+                self._checks[(repo_id, key)] = self.session.execute(
+                    select(t.checks.c.id).where(
+                        t.checks.c.repository_id == repo_id, t.checks.c.key == key
+                    )
+                ).scalar_one()
+
+    def load_stats(self, check_pks: set[int]) -> tuple[dict[int, CheckHistory], set[int]]:
+        """The rolling history of each check, and which of them have none stored yet."""
+        stats: dict[int, CheckHistory] = {}
+        cols = [t.check_stats.c.check_id, *(t.check_stats.c[f] for f in STATS_FIELDS)]
+        for chunk in grouping.chunks(sorted(check_pks)):
+            for row in self.session.execute(
+                select(*cols).where(t.check_stats.c.check_id.in_(chunk))
+            ):
+                stats[row[0]] = CheckHistory(*row[1:])
+        new = check_pks - stats.keys()
+        for pk in new:
+            stats[pk] = CheckHistory()
+        return stats, new
