@@ -58,51 +58,65 @@ def record_logs(*, session: Session, passes: Sequence[PassLog], failures: Sequen
     batch: dict[int, list[PassLog]] = {}
     for p in passes:
         batch.setdefault(p.check_id, []).append(p)
-
-    diffs: list[dict[str, Any]] = []
-    for f in failures:
-        candidates = [p for p in batch.get(f.check_id, []) if p.at <= f.at]
-        old = stored.get(f.check_id)
-        if old is not None and old.at <= f.at:
-            candidates.append(old)
-        if not candidates:
-            continue
-        green = max(candidates, key=lambda p: p.at)
-        log, offset = f.log, 0
-        if len(log) > MAX_DIFF_CHARS:  # a huge log: its tail (errors come last), numbered alike
-            tail = bound_pass_log(log, max_chars=MAX_DIFF_CHARS)
-            offset = log.count("\n", 0, len(log) - len(tail))
-            log = tail
-        result = diff_against_green(log, green.log, max_lines=GREEN_DIFF_LINES)
-        if not result.compared:
-            continue
-        diffs.append(
-            {
-                "run_id": f.run_id,
-                "check_id": f.check_id,
-                "pass_run_id": green.run_id,
-                "new_lines": result.new_lines,
-                "total_lines": offset + result.total_lines,
-                "lines": [
-                    {"line": offset + n + 1, "text": redact(text)}
-                    for n, text in zip(
-                        result.excerpt.line_numbers, result.excerpt.lines, strict=True
-                    )
-                ],
-            }
-        )
+    diffs = [d for f in failures if (d := _diff(f, batch, stored)) is not None]
     if diffs:
-        keys = {(d["run_id"], d["check_id"]) for d in diffs}
-        c = t.green_diffs.c
-        present = {
-            (r.run_id, r.check_id)
-            for chunk in chunks(sorted({k[0] for k in keys}))
-            for r in session.execute(select(c.run_id, c.check_id).where(c.run_id.in_(chunk)))
-        }
-        diffs = [d for d in diffs if (d["run_id"], d["check_id"]) not in present]
-        if diffs:
-            session.execute(insert(t.green_diffs), diffs)
+        diffs = _insert_new_diffs(session, diffs)
+    _keep_newest_passes(session, passes, stored)
+    return len(diffs)
 
+
+def _diff(
+    f: FailLog, batch: dict[int, list[PassLog]], stored: dict[int, PassLog]
+) -> dict[str, Any] | None:
+    """The ``green_diffs`` row of a failure: its log against the newest passing log older than
+    it (of this batch or stored), or None when there is none or nothing to compare."""
+    candidates = [p for p in batch.get(f.check_id, []) if p.at <= f.at]
+    old = stored.get(f.check_id)
+    if old is not None and old.at <= f.at:
+        candidates.append(old)
+    if not candidates:
+        return None
+    green = max(candidates, key=lambda p: p.at)
+    log, offset = f.log, 0
+    if len(log) > MAX_DIFF_CHARS:  # a huge log: its tail (errors come last), numbered alike
+        tail = bound_pass_log(log, max_chars=MAX_DIFF_CHARS)
+        offset = log.count("\n", 0, len(log) - len(tail))
+        log = tail
+    result = diff_against_green(log, green.log, max_lines=GREEN_DIFF_LINES)
+    if not result.compared:
+        return None
+    return {
+        "run_id": f.run_id,
+        "check_id": f.check_id,
+        "pass_run_id": green.run_id,
+        "new_lines": result.new_lines,
+        "total_lines": offset + result.total_lines,
+        "lines": [
+            {"line": offset + n + 1, "text": redact(text)}
+            for n, text in zip(result.excerpt.line_numbers, result.excerpt.lines, strict=True)
+        ],
+    }
+
+
+def _insert_new_diffs(session: Session, diffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert the diffs not stored yet; return them."""
+    keys = {(d["run_id"], d["check_id"]) for d in diffs}
+    c = t.green_diffs.c
+    present = {
+        (r.run_id, r.check_id)
+        for chunk in chunks(sorted({k[0] for k in keys}))
+        for r in session.execute(select(c.run_id, c.check_id).where(c.run_id.in_(chunk)))
+    }
+    diffs = [d for d in diffs if (d["run_id"], d["check_id"]) not in present]
+    if diffs:
+        session.execute(insert(t.green_diffs), diffs)
+    return diffs
+
+
+def _keep_newest_passes(
+    session: Session, passes: Sequence[PassLog], stored: dict[int, PassLog]
+) -> None:
+    """Store each check's newest passing log of the batch unless a newer one is stored."""
     newest: dict[int, PassLog] = {}
     for p in passes:
         if p.check_id not in newest or p.at >= newest[p.check_id].at:
@@ -124,7 +138,6 @@ def record_logs(*, session: Session, passes: Sequence[PassLog], failures: Sequen
                 .where(and_(c2.check_id == check_id, c2.at <= p.at))
                 .values(**values)
             )
-    return len(diffs)
 
 
 def pass_log_of(*, session: Session, check_id: int) -> dict[str, Any] | None:

@@ -22,38 +22,29 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
+def _locked_issues(session: Session, column: Any, values: Iterable[Any]) -> list[dict[str, Any]]:
+    """The issues whose ``column`` is one of ``values``, locked for update (in id order)."""
+    rows: list[dict[str, Any]] = []
+    for chunk in chunks(sorted(set(values))):
+        rows.extend(
+            dict(r)
+            for r in session.execute(
+                select(t.issues).where(column.in_(chunk)).order_by(t.issues.c.id).with_for_update()
+            ).mappings()
+        )
+    return rows
+
+
 def issues_by_fingerprint(*, session: Session, fingerprints: Iterable[str]) -> list[dict[str, Any]]:
     """The issues of these fingerprints, locked for update until the transaction ends (on
     PostgreSQL, in id order): the ingest rewrites them, and a human's triage or a monitor tick
     changing one meanwhile must wait for it rather than be overwritten by it."""
-    rows: list[dict[str, Any]] = []
-    for chunk in chunks(sorted(set(fingerprints))):
-        rows.extend(
-            dict(r)
-            for r in session.execute(
-                select(t.issues)
-                .where(t.issues.c.fingerprint.in_(chunk))
-                .order_by(t.issues.c.id)
-                .with_for_update()
-            ).mappings()
-        )
-    return rows
+    return _locked_issues(session, t.issues.c.fingerprint, fingerprints)
 
 
 def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
     """The issues of these ids, locked for update like ``issues_by_fingerprint``."""
-    rows: list[dict[str, Any]] = []
-    for chunk in chunks(sorted(set(ids))):
-        rows.extend(
-            dict(r)
-            for r in session.execute(
-                select(t.issues)
-                .where(t.issues.c.id.in_(chunk))
-                .order_by(t.issues.c.id)
-                .with_for_update()
-            ).mappings()
-        )
-    return rows
+    return _locked_issues(session, t.issues.c.id, ids)
 
 
 def aliases(*, session: Session, fingerprints: Iterable[str]) -> dict[str, int]:

@@ -13,6 +13,10 @@ person's body is never replaced: the link is marked ``adopted``), the routing ta
 expert (GitHub assignee), alerts follow the priority. When the failure joined an issue that is
 already linked to another GitHub issue, the adoption is recorded on the timeline (a duplicate)
 and the person's issue is left as it is.
+
+Re-linking (:func:`adopt_issues`, ``triagehub sync github --adopt``): the targets are searched for
+the issues triagehub wrote (their metadata block), and the unlinked issues with the same
+fingerprint are linked to them, e.g. after the database was lost.
 """
 
 from __future__ import annotations
@@ -20,16 +24,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.actions.sync import render
 from triagehub.actions.sync.github_links import (
     LINKED,
+    configured,
     label_names,
     linked_row,
+    managed_of,
     own_logins,
     target_of,
     text_or_none,
@@ -41,6 +47,9 @@ from triagehub.core.redact import redact
 from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
+
+if TYPE_CHECKING:
+    from triagehub.actions.github import GitHubClient, JSONObject
 
 log = logging.getLogger(__name__)
 
@@ -196,3 +205,91 @@ def adopt_github_issue(job: Job, ctx: JobContext) -> Outcome:
 
 
 __all__ = ["ADOPT", "ADOPTED", "adopt_github_issue", "adoption_repository", "queue_adoption"]
+
+
+# -- re-linking after a lost database (``triagehub sync github --adopt``) ------------------------
+
+
+def adoption_query(target: str) -> str:
+    """The search for the issues triagehub wrote in a repository (its body's footer)."""
+    return f'repo:{target} is:issue in:body "triagehub issue" fingerprint'
+
+
+def adopt_issues(
+    engine: Engine,
+    settings: Settings,
+    github: GitHubClient,
+    *,
+    now: datetime,
+    repository: str | None = None,
+) -> list[tuple[int, str, int]]:
+    """Link the unlinked issues to the GitHub issues triagehub wrote for their fingerprint
+    (found by search); return (issue id, target, number) of each link made."""
+    configs = configured(settings, repository)
+    by_target: dict[str, list[str]] = {}
+    for name, cfg in configs.items():
+        by_target.setdefault(target_of(name, cfg).lower(), []).append(name)
+    linked: list[tuple[int, str, int]] = []
+    for target, names in sorted(by_target.items()):
+        found: dict[str, JSONObject] = {}
+        for item in github.search_issues(adoption_query(target)):
+            meta = render.parse_metadata(item.get("body"))
+            fingerprint = meta.get("error_fingerprint") if meta else None
+            number = item.get("number")
+            if not isinstance(fingerprint, str) or not isinstance(number, int):
+                continue
+            if fingerprint not in found or number < int(found[fingerprint]["number"]):
+                found[fingerprint] = item
+        if not found:
+            continue
+        with Session(engine) as session, session.begin():
+            i = t.issues.c
+            rows = session.execute(
+                select(i.id, i.fingerprint)
+                .join(t.repositories, t.repositories.c.id == i.repository_id)
+                .where(
+                    t.repositories.c.name.in_(names),
+                    i.github_number.is_(None),
+                    i.fingerprint.in_(sorted(found)),
+                )
+            ).all()
+            for issue_id, fingerprint in rows:
+                _relink(session, issue_id, target, found[fingerprint], now)
+                linked.append((issue_id, target, int(found[fingerprint]["number"])))
+    return linked
+
+
+def _relink(session: Session, issue_id: int, target: str, item: JSONObject, now: datetime) -> None:
+    """Link an issue to the GitHub issue triagehub wrote for it, and say so on its timeline."""
+    last_event = session.execute(
+        select(func.max(t.issue_events.c.id)).where(t.issue_events.c.issue_id == issue_id)
+    ).scalar()
+    session.execute(
+        update(t.issues)
+        .where(t.issues.c.id == issue_id)
+        .values(
+            github_repo=target,
+            github_number=item["number"],
+            github_node_id=item.get("node_id"),
+            github_url=item.get("html_url"),
+            github_status=LINKED,
+            github_state="closed" if item.get("state") == "closed" else "open",
+            github_labels=managed_of(item),
+            github_event_cursor=last_event or 0,
+            github_synced_at=now,
+            github_synced_version=None,  # the next tick brings body and labels up
+        )
+    )
+    record_event(
+        session,
+        issue_id,
+        "synced",
+        at=now,
+        actor="triagehub",
+        data={
+            "action": "adopted",
+            "repository": target,
+            "number": item["number"],
+            "url": item.get("html_url"),
+        },
+    )

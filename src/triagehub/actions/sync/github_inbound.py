@@ -1,7 +1,8 @@
 """People's changes on GitHub issues, brought back to their triagehub issues: from the
 ``issues`` and ``issue_comment`` webhooks (:func:`queue_issue_event`, applied by the job kind
-``github_issue_event``) or, as a fallback, by polling (:func:`pull_changes`). See
-:mod:`triagehub.actions.sync.github_issues` for the whole sync.
+``github_issue_event``) or, as a fallback, by polling
+(:mod:`triagehub.actions.sync.github_pull`). See :mod:`triagehub.actions.sync.github_issues`
+for the whole sync.
 
 Applied (:func:`apply_inbound`, in the caller's transaction, each change written with actor
 ``github:<login>``): closing -> ``resolved`` (``ignored`` when closed as not planned); reopening ->
@@ -15,30 +16,25 @@ own login or by bots, and texts that carry triagehub's markers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.actions.sync import render
 from triagehub.actions.sync.github_links import (
     FROM_GITHUB,
     GONE,
-    configured,
     iso,
     issue_row,
     label_names,
     linked_row,
-    login_of,
     own_logins,
-    target_of,
     text_or_none,
-    time_of,
 )
-from triagehub.config import Settings
 from triagehub.core.lifecycle import Actor, check_transition
 from triagehub.core.models import Category, IssueState, Level
 from triagehub.core.redact import redact
@@ -49,15 +45,10 @@ from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, record_event, snooze
 from triagehub.store.triage import apply_override
 
-if TYPE_CHECKING:
-    from triagehub.actions.github import GitHubClient
-
 log = logging.getLogger(__name__)
 
 ISSUE_EVENT: Final = "github_issue_event"
 COMMENT_SEEN: Final = "github_comment"
-PULL_CURSOR: Final = "github_sync:pull:"
-PULL_DEFAULT_SINCE = timedelta(days=7)
 MAX_COMMENT: Final = 20_000  # characters of a comment kept to read its /triage lines
 ISSUE_ACTIONS: Final = frozenset(
     {
@@ -336,108 +327,165 @@ def _command(
     return [f"not applied: {command.line}"]
 
 
-def _apply(session: Session, row: Mapping[str, Any], change: Inbound, now: datetime) -> list[str]:
+def _actors(change: Inbound) -> tuple[str, str]:
+    """The timeline actor of a change (``github:<login>``) and its mention (``@login``)."""
+    return f"{FROM_GITHUB}{change.login}", f"@{change.login}"
+
+
+def _closed(session: Session, row: Mapping[str, Any], change: Inbound, now: datetime) -> list[str]:
+    issue_id, state = int(row["id"]), IssueState(row["state"])
+    who, at = _actors(change)
+    _set_link(session, issue_id, github_state="closed")
+    if state.is_closed:
+        return ["already closed"]
+    not_planned = change.state_reason == "not_planned"
+    target = IssueState.IGNORED if not_planned else IssueState.RESOLVED
+    reason = f"closed on GitHub by {at}" + (" as not planned" if not_planned else "")
+    change_state(session, issue_id, target, actor=Actor.HUMAN, reason=reason, now=now, who=who)
+    return [f"{state.value} -> {target.value}"]
+
+
+def _reopened(
+    session: Session, row: Mapping[str, Any], change: Inbound, now: datetime
+) -> list[str]:
+    issue_id, state = int(row["id"]), IssueState(row["state"])
+    who, at = _actors(change)
+    _set_link(session, issue_id, github_state="open")
+    if not state.is_closed:
+        return ["already open"]
+    reason = f"reopened on GitHub by {at}"
+    change_state(
+        session, issue_id, IssueState.OPEN, actor=Actor.HUMAN, reason=reason, now=now, who=who
+    )
+    return [f"{state.value} -> open"]
+
+
+def _labeled(session: Session, row: Mapping[str, Any], change: Inbound, now: datetime) -> list[str]:
+    """``labeled`` and ``unlabeled``: the labels noted, a new category/priority label applied."""
+    who, at = _actors(change)
+    if change.labels is not None:
+        managed = sorted(name for name in change.labels if render.is_managed(name))
+        _set_link(session, int(row["id"]), github_labels=managed)
+    if change.kind == "unlabeled" or not change.label:
+        return ["labels noted"]
+    if change.label.strip().lower() in (INVESTIGATE_LABEL, FIX_LABEL):
+        handoff = change.label.strip().lower() == FIX_LABEL
+        return _queue_investigation(session, row, handoff=handoff, login=change.login, now=now)
+    target_field = _label_field(change.label)
+    if target_field is None:
+        return [f"label {change.label!r} is not a category or priority label"]
+    name, value = target_field
+    reason = f"label {change.label} set on GitHub by {at}"
+    return _override(session, row, {name: value}, None, reason=reason, who=who, now=now)
+
+
+def _assigned(
+    session: Session, row: Mapping[str, Any], change: Inbound, now: datetime
+) -> list[str]:
+    who, at = _actors(change)
+    if not change.assignee:
+        return ["no assignee"]
+    reason = f"assigned to @{change.assignee} on GitHub by {at}"
+    return _override(
+        session, row, {"assignee": change.assignee}, None, reason=reason, who=who, now=now
+    )
+
+
+def _unassigned(
+    session: Session, row: Mapping[str, Any], change: Inbound, now: datetime
+) -> list[str]:
+    return ["unassigned on GitHub: the triagehub assignee is kept"]
+
+
+def _deleted(session: Session, row: Mapping[str, Any], change: Inbound, now: datetime) -> list[str]:
     issue_id = int(row["id"])
-    who, at = f"{FROM_GITHUB}{change.login}", f"@{change.login}"
-    state = IssueState(row["state"])
-    kind = change.kind
-    if kind == "closed":
-        _set_link(session, issue_id, github_state="closed")
-        if state.is_closed:
-            return ["already closed"]
-        not_planned = change.state_reason == "not_planned"
-        target = IssueState.IGNORED if not_planned else IssueState.RESOLVED
-        reason = f"closed on GitHub by {at}" + (" as not planned" if not_planned else "")
-        change_state(session, issue_id, target, actor=Actor.HUMAN, reason=reason, now=now, who=who)
-        return [f"{state.value} -> {target.value}"]
-    if kind == "reopened":
-        _set_link(session, issue_id, github_state="open")
-        if not state.is_closed:
-            return ["already open"]
-        reason = f"reopened on GitHub by {at}"
-        change_state(
-            session, issue_id, IssueState.OPEN, actor=Actor.HUMAN, reason=reason, now=now, who=who
-        )
-        return [f"{state.value} -> open"]
-    if kind in ("labeled", "unlabeled"):
-        if change.labels is not None:
-            managed = sorted(name for name in change.labels if render.is_managed(name))
-            _set_link(session, issue_id, github_labels=managed)
-        if kind == "unlabeled" or not change.label:
-            return ["labels noted"]
-        if change.label.strip().lower() in (INVESTIGATE_LABEL, FIX_LABEL):
-            handoff = change.label.strip().lower() == FIX_LABEL
-            return _queue_investigation(session, row, handoff=handoff, login=change.login, now=now)
-        target_field = _label_field(change.label)
-        if target_field is None:
-            return [f"label {change.label!r} is not a category or priority label"]
-        name, value = target_field
-        reason = f"label {change.label} set on GitHub by {at}"
-        return _override(session, row, {name: value}, None, reason=reason, who=who, now=now)
-    if kind == "assigned":
-        if not change.assignee:
-            return ["no assignee"]
-        reason = f"assigned to @{change.assignee} on GitHub by {at}"
-        return _override(
-            session, row, {"assignee": change.assignee}, None, reason=reason, who=who, now=now
-        )
-    if kind == "unassigned":
-        return ["unassigned on GitHub: the triagehub assignee is kept"]
-    if kind == "deleted":
-        _set_link(session, issue_id, github_status=GONE)
-        record_event(
-            session,
-            issue_id,
-            "sync_failed",
-            at=now,
-            actor=who,
-            data={
-                "status": None,
-                "reason": f"the GitHub issue was deleted by {at}",
-                "stopped": True,
-            },
-        )
-        return ["unlinked: deleted on GitHub"]
-    if kind == "transferred":
-        if not change.new_repo or change.new_number is None:
-            return ["transfer without a destination"]
-        _set_link(
-            session,
-            issue_id,
-            github_repo=change.new_repo.lower(),
-            github_number=change.new_number,
-            github_url=change.new_url,
-            github_node_id=change.new_node_id,
-        )
-        record_event(
-            session,
-            issue_id,
-            "synced",
-            at=now,
-            actor=who,
-            data={
-                "action": "transferred",
-                "repository": change.new_repo,
-                "number": change.new_number,
-                "url": change.new_url,
-            },
-        )
-        return [f"moved to {change.new_repo}#{change.new_number}"]
-    if kind == "comment":
-        if change.comment_id is not None and _comment_seen(session, change.comment_id, now):
-            return ["comment applied before"]
-        notes: list[str] = []
-        for command in render.parse_commands(change.body):
-            if isinstance(command, str):
-                notes.append(command)
-                continue
-            current = issue_row(session, issue_id) or row
-            try:
-                notes += _command(session, current, command, change.login, now)
-            except InputError as exc:
-                notes.append(f"{command.line}: not applied: {exc.reason}")
-        return notes or ["no /triage command"]
-    return [f"{kind}: nothing to do"]
+    who, at = _actors(change)
+    _set_link(session, issue_id, github_status=GONE)
+    record_event(
+        session,
+        issue_id,
+        "sync_failed",
+        at=now,
+        actor=who,
+        data={
+            "status": None,
+            "reason": f"the GitHub issue was deleted by {at}",
+            "stopped": True,
+        },
+    )
+    return ["unlinked: deleted on GitHub"]
+
+
+def _transferred(
+    session: Session, row: Mapping[str, Any], change: Inbound, now: datetime
+) -> list[str]:
+    issue_id = int(row["id"])
+    who, _ = _actors(change)
+    if not change.new_repo or change.new_number is None:
+        return ["transfer without a destination"]
+    _set_link(
+        session,
+        issue_id,
+        github_repo=change.new_repo.lower(),
+        github_number=change.new_number,
+        github_url=change.new_url,
+        github_node_id=change.new_node_id,
+    )
+    record_event(
+        session,
+        issue_id,
+        "synced",
+        at=now,
+        actor=who,
+        data={
+            "action": "transferred",
+            "repository": change.new_repo,
+            "number": change.new_number,
+            "url": change.new_url,
+        },
+    )
+    return [f"moved to {change.new_repo}#{change.new_number}"]
+
+
+def _commented(
+    session: Session, row: Mapping[str, Any], change: Inbound, now: datetime
+) -> list[str]:
+    """The ``/triage`` lines of a comment, each applied (once per comment)."""
+    issue_id = int(row["id"])
+    if change.comment_id is not None and _comment_seen(session, change.comment_id, now):
+        return ["comment applied before"]
+    notes: list[str] = []
+    for command in render.parse_commands(change.body):
+        if isinstance(command, str):
+            notes.append(command)
+            continue
+        current = issue_row(session, issue_id) or row
+        try:
+            notes += _command(session, current, command, change.login, now)
+        except InputError as exc:
+            notes.append(f"{command.line}: not applied: {exc.reason}")
+    return notes or ["no /triage command"]
+
+
+_Applier = Callable[[Session, Mapping[str, Any], Inbound, datetime], list[str]]
+_APPLIERS: Final[Mapping[str, _Applier]] = {
+    "closed": _closed,
+    "reopened": _reopened,
+    "labeled": _labeled,
+    "unlabeled": _labeled,
+    "assigned": _assigned,
+    "unassigned": _unassigned,
+    "deleted": _deleted,
+    "transferred": _transferred,
+    "comment": _commented,
+}
+
+
+def _apply(session: Session, row: Mapping[str, Any], change: Inbound, now: datetime) -> list[str]:
+    applier = _APPLIERS.get(change.kind)
+    if applier is None:
+        return [f"{change.kind}: nothing to do"]
+    return applier(session, row, change, now)
 
 
 def apply_inbound(
@@ -457,129 +505,3 @@ def apply_inbound(
             notes.append(f"{change.kind}: not applied: {exc.reason}")
         row = issue_row(session, int(row["id"])) or row
     return notes
-
-
-# -- polling fallback -----------------------------------------------------------------------------
-
-
-@dataclass
-class PullSummary:
-    issues_seen: int = 0
-    changes: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
-def _changes_of(item: Mapping[str, Any], link: Mapping[str, Any], own: set[str]) -> list[Inbound]:
-    """What people changed on a GitHub issue since the last sync, from the issue itself."""
-    found: list[Inbound] = []
-    closed_by = item.get("closed_by")
-    closer = text_or_none(closed_by.get("login")) if isinstance(closed_by, Mapping) else None
-    state = item.get("state")
-    if (closer or "").lower() not in own:
-        if state == "closed" and link["github_state"] != "closed":
-            found.append(
-                Inbound(
-                    "closed",
-                    closer or "unknown",
-                    state_reason=text_or_none(item.get("state_reason")),
-                )
-            )
-        elif state == "open" and link["github_state"] == "closed":
-            found.append(Inbound("reopened", "unknown"))
-    labels = tuple(label_names(item))
-    managed = sorted(name for name in labels if render.is_managed(name))
-    before = list(link["github_labels"] or [])
-    added = [name for name in managed if name not in before]
-    for name in added:
-        found.append(Inbound("labeled", "unknown", label=name, labels=labels))
-    if not added and managed != sorted(before):
-        found.append(Inbound("unlabeled", "unknown", labels=labels))
-    assignees = [
-        login
-        for a in item.get("assignees") or []
-        if isinstance(a, Mapping) and (login := text_or_none(a.get("login")))
-    ]
-    if assignees and link["assignee"] is None:
-        found.append(Inbound("assigned", "unknown", assignee=assignees[0]))
-    return found
-
-
-def pull_changes(
-    engine: Engine,
-    settings: Settings,
-    github: GitHubClient,
-    *,
-    now: datetime,
-    repository: str | None = None,
-) -> PullSummary:
-    """The polling fallback of the webhooks: list each target's issues updated since the last
-    poll (a cursor per target; the first time, the last 7 days), and apply what people changed
-    on the linked ones, comments included."""
-    summary = PullSummary()
-    configs = configured(settings, repository)
-    targets = sorted({target_of(name, cfg).lower() for name, cfg in configs.items()})
-    for target in targets:
-        cursor_name = f"{PULL_CURSOR}{target}"
-        with Session(engine) as session:
-            stored = session.execute(
-                select(t.cursors.c.value).where(t.cursors.c.name == cursor_name)
-            ).scalar()
-            own = own_logins(session)
-        since = time_of(stored) if stored else None
-        since = since or now - PULL_DEFAULT_SINCE
-        newest = since
-        for item in github.list_issues(
-            target, state="all", since=since, sort="updated", direction="asc"
-        ):
-            updated = time_of(item.get("updated_at"))
-            if updated is not None and updated > newest:
-                newest = updated
-            number = item.get("number")
-            if "pull_request" in item or not isinstance(number, int):
-                continue
-            with Session(engine) as session:
-                link = linked_row(session, target, number)
-            if link is None:
-                continue
-            summary.issues_seen += 1
-            changes = _changes_of(item, link, own)
-            if int(item.get("comments") or 0) > 0:
-                for comment in github.list_comments(target, number, since=since):
-                    author = login_of(comment) or "unknown"
-                    body = comment.get("body")
-                    created = time_of(comment.get("created_at"))
-                    if created is not None and created < since:
-                        continue  # seen by an earlier poll (edits are not applied)
-                    if author.lower() in own or render.is_own_text(body):
-                        continue
-                    comment_id = comment.get("id")
-                    changes.append(
-                        Inbound(
-                            "comment",
-                            author,
-                            comment_id=comment_id if isinstance(comment_id, int) else None,
-                            body=redact(str(body or ""))[:MAX_COMMENT],
-                        )
-                    )
-            if not changes:
-                continue
-            with Session(engine) as session, session.begin():
-                notes = apply_inbound(session, target, number, changes, now)
-            summary.changes += len(changes)
-            summary.notes += [f"{target}#{number}: {note}" for note in notes]
-        with Session(engine) as session, session.begin():
-            exists = session.execute(
-                select(t.cursors.c.name).where(t.cursors.c.name == cursor_name)
-            ).scalar()
-            value = iso(newest)
-            if exists is None:
-                session.execute(
-                    insert(t.cursors).values(name=cursor_name, value=value, updated_at=now)
-                )
-            else:
-                session.execute(
-                    update(t.cursors)
-                    .where(t.cursors.c.name == cursor_name)
-                    .values(value=value, updated_at=now)
-                )
-    return summary

@@ -25,122 +25,43 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from triagehub.actions.notify import CATEGORY_SUGGESTIONS, KIND_SUGGESTIONS
-from triagehub.core.models import Category
+from triagehub.actions.sync.commands import Command, parse_commands, parse_duration
+from triagehub.actions.sync.comments import (
+    TimelineEntry,
+    agent_comment,
+    comment_marker,
+    comment_markers,
+    describe_event,
+    events_comment,
+    is_own_text,
+)
+from triagehub.actions.sync.labels import CLASSIFIED_LABEL, LABELS, is_managed, managed_labels
+from triagehub.actions.sync.markdown import (
+    BODY_MARKER,
+    COMMENT_MARKER_PREFIX,
+    CONTROL,
+    MAX_EXCERPT,
+    code_block,
+    inline,
+    iso_z,
+    link,
+    safe_url,
+    when,
+)
 from triagehub.core.redact import redact
 
-BODY_MARKER: Final = "<!-- triagehub:issue -->"
-COMMENT_MARKER_PREFIX: Final = "<!-- triagehub:comment"
 METADATA_TAG: Final = "TRIAGEHUB_METADATA"
 # The brief's own tag (``github_issues.metadata_tag: CLAUDE_METADATA``); both are read back.
 CLAUDE_METADATA_TAG: Final = "CLAUDE_METADATA"
-CLASSIFIED_LABEL: Final = "triagehub:classified"
 MAX_TITLE: Final = 256
 MAX_BODY: Final = 60_000  # GitHub refuses bodies over 65,536 characters
-MAX_EXCERPT: Final = 4_000
 MAX_LISTED: Final = 20
-_ZWSP: Final = "\u200b"
-
-# The labels of the brief: name -> (colour, description). Created on first use.
-LABELS: Final[Mapping[str, tuple[str, str]]] = {
-    "category:transient_failure": (
-        "fbca04",
-        "Transient failure: network, a flaky service or runner; passes on a re-run",
-    ),
-    "category:code_fix_required": ("d73a4a", "Needs a change in the code or its tests"),
-    "category:data_quality_issue": (
-        "5319e7",
-        "Data quality: a dbt test or freshness check found bad, missing or late data",
-    ),
-    "category:infrastructure_issue": (
-        "1d76db",
-        "Infrastructure: runners, services, credentials or dependencies",
-    ),
-    "category:false_positive": ("cfd3d7", "The check itself looks wrong: not a real failure"),
-    "priority:critical": ("b60205", "Critical: security or production outage; act now"),
-    "priority:high": ("d93f0b", "High: build or main-branch failure, blocking dependency"),
-    "priority:medium": ("fbca04", "Medium: test or lint failure"),
-    "priority:low": ("0e8a16", "Low: warnings, style"),
-    CLASSIFIED_LABEL: ("0075ca", "Classified by triagehub (rules, history or LLM)"),
-    "history:new": ("c2e0c6", "First failure of this check"),
-    "history:flaky": ("f9d0c4", "Flaky: passed and failed on the same commit, or on retry"),
-    "history:recurring": ("e99695", "Recurring: 3 or more occurrences"),
-    "history:persistent": ("b60205", "Persistent: 5 or more consecutive failures"),
-}
-MANAGED_PREFIXES: Final = ("category:", "priority:", "history:")
-
-
-def managed_labels(category: str, priority: str, history_class: str) -> list[str]:
-    """The triagehub labels an issue carries now (sorted)."""
-    labels = [f"priority:{priority}", f"history:{history_class}"]
-    if category != Category.PENDING.value:
-        labels += [f"category:{category}", CLASSIFIED_LABEL]
-    return sorted(label for label in labels if label in LABELS)
-
-
-def is_managed(name: str) -> bool:
-    """A label triagehub sets and removes itself."""
-    return name == CLASSIFIED_LABEL or name.startswith(MANAGED_PREFIXES)
-
-
-# -- escaping -----------------------------------------------------------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MD_PUNCT = re.compile(r"([\\`*_\[\]{}()!|~+])")
-_ISSUE_REF = re.compile(r"#(?=\d)")
-_URL = re.compile(r"https?://[A-Za-z0-9.\-:]+(?:/[A-Za-z0-9._~!$'*+,;=:@%/\-?&#]*)?")
-
-
-def inline(text: object, limit: int = 300) -> str:
-    """Text from outside, safe on one line of markdown (see the module docstring)."""
-    value = _CONTROL.sub("", " ".join(str(text).split()))
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = _MD_PUNCT.sub(r"\\\1", value)
-    value = value.replace("@", "@" + _ZWSP)
-    return _ISSUE_REF.sub("#" + _ZWSP, value)
-
-
-def code_block(text: str, limit: int = MAX_EXCERPT, info: str = "text") -> str:
-    """A fenced code block no content can close (see the module docstring)."""
-    value = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    value = value.replace("<!--", f"<!{_ZWSP}--").replace("-->", f"--{_ZWSP}>")
-    longest = max((len(m) for m in re.findall(r"`+", value)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{value}\n{fence}"
-
-
-def safe_url(url: object) -> str | None:
-    """``url`` when it is a plain http(s) URL that cannot break a markdown link, else None."""
-    if isinstance(url, str) and len(url) <= 2000 and _URL.fullmatch(url):
-        return url
-    return None
-
-
-def link(text: str, url: object) -> str:
-    """``[text](url)`` for a safe URL, else the escaped text alone."""
-    target = safe_url(url)
-    shown = inline(text, 120)
-    return f"[{shown}]({target})" if target else shown
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
 
 # -- the metadata block ---------------------------------------------------------------------------
 
@@ -270,8 +191,8 @@ def metadata(issue: IssueSnapshot) -> dict[str, Any]:
         "error_category": issue.category,
         "priority_level": issue.priority,
         "complexity_score": complexity_score(issue),
-        "first_occurrence": _iso(issue.first_seen),
-        "last_occurrence": _iso(issue.last_seen),
+        "first_occurrence": iso_z(issue.first_seen),
+        "last_occurrence": iso_z(issue.last_seen),
         "occurrence_count": issue.occurrences,
         "affected_models": list(issue.affected_models or issue.checks)[:50],
         "affected_repositories": list(dict.fromkeys([issue.repository, *issue.repositories])),
@@ -281,7 +202,7 @@ def metadata(issue: IssueSnapshot) -> dict[str, Any]:
         "expert_assignments": experts,
         "classification_confidence": round(float(issue.confidence), 3),
         "auto_actions_taken": list(issue.auto_actions),
-        "next_check_time": _iso(next_check),
+        "next_check_time": iso_z(next_check),
         "triagehub_issue": issue.issue_id,
         "state": issue.state,
         # Hours from the first failure to the first human action / to the resolution (None
@@ -311,7 +232,7 @@ def _hours_between(start: datetime, end: datetime | None) -> float | None:
 def render_title(issue: IssueSnapshot) -> str:
     """The GitHub title: the issue's (check and template), on one line, at most 256 characters
     (titles are plain text on GitHub: no markdown, no mentions)."""
-    value = _CONTROL.sub("", " ".join(redact(issue.title).split())) or f"issue {issue.issue_id}"
+    value = CONTROL.sub("", " ".join(redact(issue.title).split())) or f"issue {issue.issue_id}"
     return value if len(value) <= MAX_TITLE else value[: MAX_TITLE - 1] + "…"
 
 
@@ -330,8 +251,8 @@ def _suggestions(issue: IssueSnapshot) -> list[str]:
     return found or ["Read the error and the log excerpt, then classify the failure."]
 
 
-def render_body(issue: IssueSnapshot) -> str:
-    """The whole body, metadata block last (deterministic: the same issue renders the same)."""
+def _summary_lines(issue: IssueSnapshot) -> list[str]:
+    """What failed, where, how often and the state."""
     lines = [BODY_MARKER, ""]
     where = f"{inline(issue.source)} {inline(issue.kind)} failure in **{inline(issue.repository)}**"
     lines.append(f"**What failed**: {where}")
@@ -342,16 +263,20 @@ def render_body(issue: IssueSnapshot) -> str:
             + _listed(list(issue.checks), issue.checks_count)
         )
     lines.append(
-        f"**How often**: {issue.occurrences} occurrence(s); first seen {_when(issue.first_seen)}, "
-        f"last seen {_when(issue.last_seen)}"
+        f"**How often**: {issue.occurrences} occurrence(s); first seen {when(issue.first_seen)}, "
+        f"last seen {when(issue.last_seen)}"
     )
     state = f"**State**: {inline(issue.state)}"
     if issue.snoozed_until is not None:
-        state += f" (snoozed until {_when(issue.snoozed_until)})"
+        state += f" (snoozed until {when(issue.snoozed_until)})"
     if issue.sla_due_at is not None:
-        state += f"; SLA due {_when(issue.sla_due_at)}"
-    lines += [state, ""]
+        state += f"; SLA due {when(issue.sla_due_at)}"
+    return [*lines, state, ""]
 
+
+def _evidence_lines(issue: IssueSnapshot) -> list[str]:
+    """The affected models and repositories, the error, the log excerpt and the runs."""
+    lines: list[str] = []
     affected = []
     if issue.affected_models:
         affected.append(f"- Models: {_listed(list(issue.affected_models))}")
@@ -376,15 +301,19 @@ def render_body(issue: IssueSnapshot) -> str:
         lines += ["### Runs and logs", ""]
         for run in issue.runs[:10]:
             label = f"run {run.run}" + (f" (attempt {run.attempt})" if run.attempt > 1 else "")
-            detail = [f"{_when(run.at)}", inline(run.check, 150)]
+            detail = [f"{when(run.at)}", inline(run.check, 150)]
             if run.commit:
                 detail.append(f"commit {inline(run.commit[:12])}")
             if run.branch:
                 detail.append(f"branch {inline(run.branch, 100)}")
             lines.append(f"- {link(label, run.url)}: " + ", ".join(detail))
         lines.append("")
+    return lines
 
-    lines += [
+
+def _classification_lines(issue: IssueSnapshot) -> list[str]:
+    """The classification table, the rationale and the owners."""
+    lines = [
         "### Classification",
         "",
         "| category | kind | severity | priority | history | decision | confidence | by |",
@@ -415,14 +344,19 @@ def render_body(issue: IssueSnapshot) -> str:
     ]
     if owners:
         lines += [f"**Owners**: {'; '.join(owners)}", ""]
+    return lines
 
-    lines += ["### Suggested next steps", "", *(f"- {s}" for s in _suggestions(issue)), ""]
+
+def _closing_lines(issue: IssueSnapshot) -> list[str]:
+    """Next steps, similar issues, what triagehub did, the footer and the metadata block."""
+    lines = ["### Suggested next steps", "", *(f"- {s}" for s in _suggestions(issue)), ""]
     if issue.similar:
         shown = [link(ref, url) for ref, url in issue.similar[:MAX_LISTED]]
         lines += ["### Similar issues", "", ", ".join(shown), ""]
     if issue.auto_actions:
         lines += ["### What triagehub did", "", f"{_listed(list(issue.auto_actions))}", ""]
-    lines += [
+    return [
+        *lines,
         "---",
         f"<sub>triagehub issue {issue.issue_id} · fingerprint `{issue.fingerprint}` · "
         "comment `/triage ignore`, `/triage false-positive`, `/triage needs-spec`, "
@@ -430,6 +364,16 @@ def render_body(issue: IssueSnapshot) -> str:
         "here</sub>",
         "",
         metadata_block(metadata(issue), issue.metadata_tag),
+    ]
+
+
+def render_body(issue: IssueSnapshot) -> str:
+    """The whole body, metadata block last (deterministic: the same issue renders the same)."""
+    lines = [
+        *_summary_lines(issue),
+        *_evidence_lines(issue),
+        *_classification_lines(issue),
+        *_closing_lines(issue),
     ]
     body = "\n".join(lines)
     if len(body) > MAX_BODY:  # shrink the excerpts, keep the structure and the metadata
@@ -449,187 +393,12 @@ def body_hash(title: str, body: str) -> str:
     return hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()
 
 
-# -- comments --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """A timeline event worth a comment."""
-
-    id: int
-    kind: str
-    at: datetime
-    actor: str
-    data: Mapping[str, Any]
-
-
-_STATE_WORDS = {
-    "auto_resolved": "Auto-resolved",
-    "resolved": "Resolved",
-    "regressed": "Regressed",
-    "ignored": "Ignored",
-    "false_positive": "Closed as a false positive",
-    "open": "Reopened",
-    "triaged": "Triaged",
-    "assigned": "Assigned",
-    "in_progress": "In progress",
-}
-
-
-def describe_event(entry: TimelineEntry) -> str | None:
-    """One line (escaped) saying what happened, or None for events not worth a comment."""
-    data = entry.data
-    reason = inline(redact(str(data.get("reason", ""))), 500)
-    by = "" if entry.actor in ("rule", "triagehub") else f" (by {inline(entry.actor, 100)})"
-    if entry.kind == "state_changed":
-        to = str(data.get("to", ""))
-        word = _STATE_WORDS.get(to, inline(to))
-        return f"**{word}**{by}: {reason}" if reason else f"**{word}**{by}"
-    if entry.kind == "escalated":
-        priority = data.get("priority")
-        raised = priority.get("to") if isinstance(priority, Mapping) else None
-        head = f"**Escalated** to {inline(raised)}" if raised else "**Escalated**"
-        trigger = f" ({inline(data.get('trigger', ''))})" if data.get("trigger") else ""
-        return f"{head}{trigger}: {reason}"
-    if entry.kind == "sla_breached":
-        return f"**SLA breached**: {reason}"
-    if entry.kind == "snoozed":
-        until = data.get("until")
-        what = f"until {inline(until)}" if until else f"for {inline(data.get('occurrences'))} more"
-        return f"**Snoozed** {what}{by}: {reason}"
-    if entry.kind == "unsnoozed":
-        return f"**Snooze ended**: {reason}"
-    if entry.kind == "rerun_requested":
-        return f"**Re-ran the failed jobs** of run {inline(data.get('run', ''))}: {reason}"
-    if entry.kind == "overridden":
-        changes = data.get("changes")
-        parts = []
-        if isinstance(changes, Mapping):
-            for name, change in changes.items():
-                if isinstance(change, Mapping):
-                    parts.append(
-                        f"{inline(name)} {inline(change.get('from'))} → {inline(change.get('to'))}"
-                    )
-        return f"**Triage changed**{by}: {'; '.join(parts) or 'no change'} ({reason})"
-    return None
-
-
-def comment_marker(kind: str, cursor: int | None = None) -> str:
-    extra = f" cursor={cursor}" if cursor is not None else ""
-    return f"{COMMENT_MARKER_PREFIX} {kind}{extra} -->"
-
-
-_CURSOR_RE = re.compile(re.escape(COMMENT_MARKER_PREFIX) + r" (\w+)(?: cursor=(\d+))? -->")
-
-
-def comment_markers(body: object) -> list[tuple[str, int | None]]:
-    """The triagehub markers in a comment body: (kind, cursor)."""
-    if not isinstance(body, str):
-        return []
-    return [(k, int(c) if c else None) for k, c in _CURSOR_RE.findall(body)]
-
-
-def events_comment(entries: Iterable[TimelineEntry], cursor: int) -> str | None:
-    """One comment for the timeline events since the last sync (None: nothing worth saying)."""
-    lines = [line for line in (describe_event(e) for e in entries) if line]
-    if not lines:
-        return None
-    return "\n".join([comment_marker("events", cursor), *(f"- {line}" for line in lines)])
-
-
-def agent_comment(text: str) -> str:
-    return f"{comment_marker('agent')}\n{text}"
-
-
-def is_own_text(body: object) -> bool:
-    """A body or comment written by triagehub (its markers)."""
-    return isinstance(body, str) and (BODY_MARKER in body or COMMENT_MARKER_PREFIX in body)
-
-
-# -- /triage commands ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Command:
-    """One ``/triage ...`` line of a comment: ``ignore``, ``false-positive``, ``needs-spec``,
-    ``one-off-fix``, ``assign`` (``argument``: the login) or ``snooze`` (``argument``: e.g.
-    ``7d``)."""
-
-    name: str
-    argument: str | None = None
-    line: str = ""
-
-
-COMMANDS: Final = (
-    "ignore",
-    "false-positive",
-    "needs-spec",
-    "one-off-fix",
-    "assign",
-    "snooze",
-    "investigate",
-    "fix",
-)
-_COMMAND_RE = re.compile(r"^\s*/triage\s+(\S+)(?:\s+(\S+))?\s*$", re.IGNORECASE)
-_FENCE_RE = re.compile(r"^\s*(```|~~~)")
-_LOGIN_RE = re.compile(r"@?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))")
-
-
-def parse_commands(body: object) -> list[Command | str]:
-    """The ``/triage`` lines of a comment (outside code blocks and quotes), in order: a
-    :class:`Command`, or a string saying why a line was not understood."""
-    if not isinstance(body, str):
-        return []
-    found: list[Command | str] = []
-    fenced = False
-    for raw in body.splitlines():
-        if _FENCE_RE.match(raw):
-            fenced = not fenced
-            continue
-        if fenced or raw.lstrip().startswith(">"):
-            continue
-        match = _COMMAND_RE.match(raw)
-        if match is None:
-            if raw.strip().lower().startswith("/triage"):
-                found.append(f"not understood: {raw.strip()[:100]!r}")
-            continue
-        name, argument = match.group(1).lower().replace("_", "-"), match.group(2)
-        if name not in COMMANDS:
-            found.append(f"unknown command {name!r} (known: {', '.join(COMMANDS)})")
-        elif name == "assign":
-            login = _LOGIN_RE.fullmatch(argument or "")
-            if login is None:
-                found.append("/triage assign needs a GitHub login: /triage assign @login")
-            else:
-                found.append(Command(name, login.group(1), raw.strip()))
-        elif name == "snooze":
-            if argument is None or parse_duration(argument) is None:
-                found.append("/triage snooze needs a duration such as 7d, 12h or 2w")
-            else:
-                found.append(Command(name, argument, raw.strip()))
-        elif argument is not None:
-            found.append(f"/triage {name} takes no argument")
-        else:
-            found.append(Command(name, None, raw.strip()))
-    return found
-
-
-_DURATION_RE = re.compile(r"(\d{1,4})([mhdw])", re.IGNORECASE)
-_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> float | None:
-    """``30m``, ``12h``, ``7d``, ``2w`` in seconds (None if not a duration, or 0)."""
-    match = _DURATION_RE.fullmatch(text.strip())
-    if match is None or int(match.group(1)) == 0:
-        return None
-    return int(match.group(1)) * _SECONDS[match.group(2).lower()]
-
-
 __all__ = [
     "BODY_MARKER",
     "CLASSIFIED_LABEL",
+    "COMMENT_MARKER_PREFIX",
     "LABELS",
+    "MAX_EXCERPT",
     "Command",
     "IssueSnapshot",
     "RunLink",
@@ -637,11 +406,14 @@ __all__ = [
     "agent_comment",
     "body_hash",
     "code_block",
+    "comment_marker",
     "comment_markers",
+    "describe_event",
     "events_comment",
     "inline",
     "is_managed",
     "is_own_text",
+    "link",
     "managed_labels",
     "metadata",
     "metadata_block",
@@ -650,4 +422,5 @@ __all__ = [
     "parse_metadata",
     "render_body",
     "render_title",
+    "safe_url",
 ]

@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # One flat list of create_table calls (the whole first schema): long, but a table per call.
 
     op.create_table(
         "repositories",

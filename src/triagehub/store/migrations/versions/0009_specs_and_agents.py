@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # A flat schema change (a column and the agent tables): long, but one statement per table.
     with op.batch_alter_table("issues") as batch:
         batch.add_column(sa.Column("spec_change", sa.String(length=200), nullable=True))
     op.create_table(
