@@ -26,6 +26,13 @@ from triagehub.errors import InputError
 from triagehub.store.queries import get_issue, list_issues
 from triagehub.store.triage import apply_override
 
+# The arguments and options several commands take.
+IssueId = Annotated[int, typer.Argument(help="The issue id.")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")]
+Who = Annotated[str, typer.Option("--actor", help="Who decided (default: $USER).")]
+DEFAULT_ACTOR = os.environ.get("USER", "cli")
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table or json.")]
+
 issues_app = typer.Typer(
     rich_markup_mode="markdown", help="List and inspect issues.", no_args_is_help=True
 )
@@ -81,10 +88,8 @@ def issues_list(
 @issues_app.command("show")
 def issues_show(
     ctx: typer.Context,
-    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    issue_id: IssueId,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """One issue with its classification, affected checks and timeline."""
     engine = state_of(ctx).engine()
@@ -143,8 +148,8 @@ def issues_show(
 @issues_app.command("triage")
 def issues_triage(
     ctx: typer.Context,
-    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")],
+    issue_id: IssueId,
+    reason: Reason,
     category: Annotated[Category | None, typer.Option("--category", help="New category.")] = None,
     kind: Annotated[Kind | None, typer.Option("--kind", help="New failure kind.")] = None,
     severity: Annotated[Level | None, typer.Option("--severity", help="New severity.")] = None,
@@ -155,12 +160,8 @@ def issues_triage(
     expert: Annotated[str | None, typer.Option("--expert")] = None,
     assignee: Annotated[str | None, typer.Option("--assignee")] = None,
     state: Annotated[IssueState | None, typer.Option("--state", help="New state.")] = None,
-    actor: Annotated[
-        str, typer.Option("--actor", help="Who decided (default: $USER).")
-    ] = os.environ.get("USER", "cli"),
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    actor: Who = DEFAULT_ACTOR,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Override the automatic triage of an issue.
 
@@ -202,17 +203,15 @@ def issues_triage(
 @issues_app.command("state")
 def issues_state(
     ctx: typer.Context,
-    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
+    issue_id: IssueId,
     target: Annotated[
         str,
         typer.Argument(
             help="open, triaged, assigned, in_progress, resolved, ignored or false_positive."
         ),
     ],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")],
-    actor: Annotated[
-        str, typer.Option("--actor", help="Who decided (default: $USER).")
-    ] = os.environ.get("USER", "cli"),
+    reason: Reason,
+    actor: Who = DEFAULT_ACTOR,
 ) -> None:
     """Move an issue through its lifecycle (an invalid move is refused with the allowed ones)."""
     from triagehub.core.lifecycle import Actor
@@ -241,8 +240,8 @@ def issues_state(
 @issues_app.command("snooze")
 def issues_snooze(
     ctx: typer.Context,
-    issue_id: Annotated[int, typer.Argument(help="The issue id.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the timeline).")],
+    issue_id: IssueId,
+    reason: Reason,
     until: Annotated[
         str | None,
         typer.Option("--until", help="A time (2026-12-01T09:00Z) or a duration from now (7d)."),
@@ -253,9 +252,7 @@ def issues_snooze(
     forever: Annotated[
         bool, typer.Option("--forever", help="For good: the issue becomes ignored.")
     ] = False,
-    actor: Annotated[
-        str, typer.Option("--actor", help="Who decided (default: $USER).")
-    ] = os.environ.get("USER", "cli"),
+    actor: Who = DEFAULT_ACTOR,
 ) -> None:
     """Silence an issue: no alerts or escalation until a time, for N more occurrences, or
     forever (ignored). A snooze until a time ends at the first monitor tick after it."""

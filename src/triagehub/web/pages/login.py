@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from triagehub.web.auth import COOKIE, SESSION_SECONDS, local_path, same_origin
-from triagehub.web.deps import DashboardDep, render
+from triagehub.web.auth import COOKIE, SESSION_SECONDS, Viewer, local_path, same_origin
+from triagehub.web.deps import Dashboard, DashboardDep, render
 from triagehub.web.filters import Filters
 
 router = APIRouter(include_in_schema=False)
@@ -16,18 +16,31 @@ router = APIRouter(include_in_schema=False)
 UNKNOWN_TOKEN = "unknown or revoked token"
 
 
-@router.get("/login")
-def login_page(request: Request, dash: DashboardDep, next: str | None = None) -> Response:
+def _form(
+    dash: Dashboard,
+    request: Request,
+    viewer: Viewer | None,
+    next_path: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The sign-in page (with why the last try was refused)."""
     return render(
         dash,
         request,
         "login.html",
         tab=None,
         filters=Filters(),
-        viewer=dash.auth.viewer(request),
-        next_path=local_path(next),
-        error=None,
+        viewer=viewer,
+        status_code=status_code,
+        next_path=next_path,
+        error=error,
     )
+
+
+@router.get("/login")
+def login_page(request: Request, dash: DashboardDep, next: str | None = None) -> Response:
+    return _form(dash, request, dash.auth.viewer(request), local_path(next))
 
 
 @router.post("/login")
@@ -57,17 +70,7 @@ def login(
             )
             return response
         error = UNKNOWN_TOKEN
-    return render(
-        dash,
-        request,
-        "login.html",
-        tab=None,
-        filters=Filters(),
-        viewer=None,
-        next_path=target,
-        error=error,
-        status_code=401 if error == UNKNOWN_TOKEN else 403,
-    )
+    return _form(dash, request, None, target, error, 401 if error == UNKNOWN_TOKEN else 403)
 
 
 @router.post("/logout")
