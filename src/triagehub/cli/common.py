@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import os
+from datetime import timedelta
 from typing import Any, Protocol, cast
 
 import typer
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from typer.core import TyperOption
 
 from triagehub.config import Settings
+from triagehub.errors import InputError
 
 out = Console(highlight=False, soft_wrap=False)
 if not out.is_terminal and not os.environ.get("COLUMNS"):
@@ -47,6 +49,9 @@ class CliState(Protocol):
     """The root command's state (``triagehub.cli.main.State``)."""
 
     @property
+    def db_url(self) -> str: ...
+
+    @property
     def settings(self) -> Settings: ...
 
     def engine(self) -> Engine: ...
@@ -61,3 +66,12 @@ def state_of(ctx: typer.Context) -> CliState:
 
 def engine_of(ctx: typer.Context) -> Engine:
     return state_of(ctx).engine()
+
+
+def duration(text: str, option: str = "--since") -> timedelta:
+    """A duration such as ``30m``, ``24h``, ``7d`` or ``2w`` given to ``option``."""
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+    value, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not value.isdigit() or int(value) < 1:
+        raise InputError(option, text, "expected a duration such as 30m, 24h, 7d or 2w")
+    return timedelta(seconds=int(value) * units[unit])

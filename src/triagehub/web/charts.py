@@ -80,6 +80,17 @@ def _day_label(day: date, n: int, total: int) -> str | None:
     return day.strftime("%b %d").replace(" 0", " ")
 
 
+def _bar(x: float, slot: float, h: float, label: str) -> Bar:
+    """The bar of one day: its slot starts at ``x``; ``h`` high, from the bottom of the plot."""
+    return Bar(
+        round(x + slot * 0.15, 1),
+        round(HEIGHT - BOTTOM - h, 1),
+        round(max(1.0, slot * 0.7), 1),
+        round(h, 1),
+        label,
+    )
+
+
 def daily_bars(title: str, days: Sequence[tuple[date, int]], *, unit: str) -> Chart:
     """One bar per day (``unit``: what is counted, for the labels)."""
     total = len(days)
@@ -93,15 +104,7 @@ def daily_bars(title: str, days: Sequence[tuple[date, int]], *, unit: str) -> Ch
     for n, (day, value) in enumerate(days):
         x = LEFT + n * slot
         h = value * scale
-        bars.append(
-            Bar(
-                round(x + slot * 0.15, 1),
-                round(HEIGHT - BOTTOM - h, 1),
-                round(max(1.0, slot * 0.7), 1),
-                round(h, 1),
-                f"{day.isoformat()}: {value} {unit}",
-            )
-        )
+        bars.append(_bar(x, slot, h, f"{day.isoformat()}: {value} {unit}"))
         text = _day_label(day, n, total)
         if text:
             labels.append((round(x + slot / 2, 1), text))
@@ -140,15 +143,7 @@ def trend_chart(title: str, days: Sequence[tuple[date, int, int, int]]) -> Chart
         x = LEFT + n * slot
         centre = round(x + slot / 2, 1)
         h = failures * scale
-        bars.append(
-            Bar(
-                round(x + slot * 0.15, 1),
-                round(HEIGHT - BOTTOM - h, 1),
-                round(max(1.0, slot * 0.7), 1),
-                round(h, 1),
-                f"{day.isoformat()}: {failures} failures",
-            )
-        )
+        bars.append(_bar(x, slot, h, f"{day.isoformat()}: {failures} failures"))
         new_points.append(
             (centre, round(HEIGHT - BOTTOM - new * scale, 1), f"{day}: {new} new issues")
         )
