@@ -1,5 +1,4 @@
-"""The built-in GitHub kinds: a webhook delivery ingested, a failure's log fetched later, and
-the self-healing re-run."""
+"""The built-in GitHub kinds: webhook deliveries, late job logs, self-healing re-runs."""
 
 from __future__ import annotations
 

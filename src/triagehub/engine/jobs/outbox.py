@@ -1,5 +1,4 @@
-"""The outbox read and repaired (``triagehub outbox``): rows listed, dead letters retried,
-counts."""
+"""The outbox read and repaired (``triagehub outbox``): listing, retrying, counts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The worker: claim due jobs, run their handlers outside any transaction, record the outcomes
-(retry, dead letter, lease extension) in batches, and the background thread that keeps at it."""
+"""The worker: claim due jobs, run their handlers, record the outcomes; its thread."""
 
 from __future__ import annotations
 

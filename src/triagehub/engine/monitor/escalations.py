@@ -1,5 +1,4 @@
-"""Escalation: the per-issue triggers (untriaged, critical response, recurring, cross-repo, SLA
-breach) and the repository-level one on volume."""
+"""Escalation: the per-issue triggers and the repository-level one on volume."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Event-time history: each check's outcomes replayed in event time, and the issues whose
-history class differs from the one the arrival order gave classified again."""
+"""Event-time history: checks' outcomes replayed by event time, issues classified again."""
 
 from __future__ import annotations
 

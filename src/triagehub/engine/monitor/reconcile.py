@@ -1,5 +1,4 @@
-"""Auto-resolution and its regressions in event time: the healings the runs prove, reconciled
-with the issue's timeline (written when missing, taken back when late evidence disproves them)."""
+"""Auto-resolution and its regressions in event time, reconciled with the timelines."""
 
 from __future__ import annotations
 

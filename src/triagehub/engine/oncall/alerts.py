@@ -1,5 +1,4 @@
-"""On-call alerts: when a new or regressed issue is announced (``alerts:``), on which Slack
-channel, mentioning whom."""
+"""On-call alerts: when a new or regressed issue is announced, where, mentioning whom."""
 
 from __future__ import annotations
 

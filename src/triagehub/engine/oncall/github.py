@@ -1,5 +1,4 @@
-"""The GitHub side of on-call: the assignee set, and the expert mentioned, on an issue's GitHub
-issue (job kind ``github_oncall``)."""
+"""The GitHub side of on-call: the assignee and the expert's mention on the GitHub issue."""
 
 from __future__ import annotations
 

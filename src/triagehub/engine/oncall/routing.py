@@ -1,5 +1,4 @@
-"""On-call routing: an issue's expert (its rule's, or the default routing by kind and system)
-and the automatic assignment to the expert's least loaded person."""
+"""On-call routing: an issue's expert, and assignment to its least loaded person."""
 
 from __future__ import annotations
 
