@@ -82,6 +82,18 @@ _SYSTEM = (
 )
 
 
+# The fields of a brief: all required by the tool's schema, no other accepted.
+BRIEF_FIELDS: Final = (
+    "summary",
+    "hypotheses",
+    "cause",
+    "suggest_rerun",
+    "next_step",
+    "fix_outline",
+    "confidence",
+)
+
+
 def brief_tool() -> ToolParam:
     text = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
     return {
@@ -90,15 +102,7 @@ def brief_tool() -> ToolParam:
         "input_schema": {
             "type": "object",
             "additionalProperties": False,
-            "required": [
-                "summary",
-                "hypotheses",
-                "cause",
-                "suggest_rerun",
-                "next_step",
-                "fix_outline",
-                "confidence",
-            ],
+            "required": list(BRIEF_FIELDS),
             "properties": {
                 "summary": text,
                 "hypotheses": {
@@ -163,15 +167,7 @@ def parse_brief(answer: object, pack: dict[str, Any]) -> dict[str, Any]:
     """Validate a ``record_investigation`` input against the schema and the evidence pack."""
     if not isinstance(answer, dict):
         raise InvalidBrief(f"expected an object, got {type(answer).__name__}")
-    allowed = {
-        "summary",
-        "hypotheses",
-        "cause",
-        "suggest_rerun",
-        "next_step",
-        "fix_outline",
-        "confidence",
-    }
+    allowed = set(BRIEF_FIELDS)
     unknown = sorted(set(answer) - allowed)
     if unknown:
         raise InvalidBrief(f"unknown keys {unknown}")

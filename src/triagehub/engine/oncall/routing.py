@@ -1,0 +1,190 @@
+"""On-call routing: an issue's expert, and assignment to its least loaded person."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from triagehub.config import ExpertConfig, Settings
+from triagehub.core.lifecycle import Actor
+from triagehub.core.models import Category, IssueState, Kind
+from triagehub.engine.issue_rows import WORKING, snoozed
+from triagehub.engine.jobs import enqueue
+from triagehub.engine.oncall.common import (
+    ASSIGNABLE,
+    CHUNK,
+    GITHUB_ONCALL,
+    OncallSummary,
+    issue_rows,
+)
+from triagehub.store import tables as t
+from triagehub.store.lifecycle import change_state, record_event
+
+_DASHBOARD = re.compile(r"\b(tableau|looker|power ?bi|dashboards?|workbooks?)\b", re.I)
+
+
+_WAREHOUSE = re.compile(
+    r"\b(snowflake|warehouse|database error|bigquery|redshift|databricks|sql compilation error"
+    r"|statement timeout|query (?:exceeded|timed out))\b",
+    re.I,
+)
+
+
+_DBT_KINDS: Final = frozenset(
+    {Kind.COMPILATION, Kind.SCHEMA, Kind.DATA_TEST, Kind.FRESHNESS, Kind.RUNTIME}
+)
+
+
+def default_expert(*, source: str, kind: str, text: str, systems: int = 1) -> str:
+    """The brief's default routing when a repository sets no rule (see the module docstring)."""
+    if systems > 1:
+        return "da-architect"
+    if _DASHBOARD.search(text):
+        return "tableau-expert"
+    dbt = source.startswith("dbt") or kind in _DBT_KINDS
+    if _WAREHOUSE.search(text) or (dbt and kind in (Kind.RUNTIME, Kind.TIMEOUT)):
+        return "snowflake-expert"
+    if dbt:
+        return "dbt-expert"
+    return "github-sleuth-expert"
+
+
+def _systems(session: Session, row: Mapping[str, Any]) -> int:
+    """How many repositories and sources the issue's error pattern spans (at least 1)."""
+    if row["pattern_id"] is None:
+        return 1
+    found = session.execute(
+        select(
+            func.count(t.issues.c.repository_id.distinct()),
+            func.count(t.issues.c.source.distinct()),
+        ).where(t.issues.c.pattern_id == row["pattern_id"])
+    ).one()
+    return max(int(found[0] or 1), int(found[1] or 1))
+
+
+def expert_for(session: Session, row: Mapping[str, Any]) -> tuple[str, bool]:
+    """The issue's expert, and whether it came from the default routing."""
+    if row["expert"]:
+        return str(row["expert"]), False
+    text = f"{row['title']}\n{row['sample_message']}\n{row['template']}"
+    return (
+        default_expert(
+            source=row["source"], kind=row["kind"], text=text, systems=_systems(session, row)
+        ),
+        True,
+    )
+
+
+def open_workload(session: Session) -> Counter[str]:
+    """Open (working-state) issues per assignee, lower-cased."""
+    counts: Counter[str] = Counter()
+    for assignee, n in session.execute(
+        select(t.issues.c.assignee, func.count())
+        .where(t.issues.c.state.in_(WORKING), t.issues.c.assignee.is_not(None))
+        .group_by(t.issues.c.assignee)
+    ):
+        counts[str(assignee).lower()] += int(n)
+    return counts
+
+
+def pick_assignee(expert: ExpertConfig, workload: Mapping[str, int]) -> str | None:
+    """The person of the group with the fewest open issues (file order breaks ties), else the
+    first team, else None."""
+    people = expert.logins
+    if people:
+        return min(people, key=lambda login: (workload.get(login.lower(), 0), people.index(login)))
+    return expert.teams[0] if expert.teams else None
+
+
+def assign_issue(
+    session: Session,
+    settings: Settings,
+    row: dict[str, Any],
+    now: datetime,
+    workload: Counter[str],
+) -> str | None:
+    """Assign one issue by the routing table (see the module docstring); the assignee or None."""
+    if row["assignee"] or row["state"] not in ASSIGNABLE or snoozed(row, now):
+        return None
+    if row["category"] == Category.FALSE_POSITIVE.value or "assignee" in (row["overrides"] or {}):
+        return None
+    name, routed = expert_for(session, row)
+    expert = settings.experts.get(name)
+    if expert is None:
+        if routed:  # no routing table entry: the default expert is still named on the issue
+            session.execute(update(t.issues).where(t.issues.c.id == row["id"]).values(expert=name))
+            row["expert"] = name
+        return None
+    assignee = pick_assignee(expert, workload)
+    if assignee is None:
+        return None
+    load = workload.get(assignee.lower(), 0)
+    how = "default routing" if routed else "its rule"
+    reason = f"assigned to {assignee}: {name} by {how}, {load} open issue(s) before this one"
+    session.execute(
+        update(t.issues)
+        .where(t.issues.c.id == row["id"])
+        .values(expert=name, assignee=assignee, updated_at=now)
+    )
+    change_state(session, row["id"], IssueState.ASSIGNED, actor=Actor.RULE, reason=reason, now=now)
+    logins = [assignee] if assignee in expert.logins else []
+    data = {
+        "expert": name,
+        "assignee": assignee,
+        "automatic": True,
+        "routing": "default" if routed else "rule",
+        "github": logins,
+        "teams": expert.teams,
+        "reason": reason,
+    }
+    record_event(session, row["id"], "assigned", at=now, actor=Actor.RULE.value, data=data)
+    if logins:
+        enqueue(
+            session,
+            kind=GITHUB_ONCALL,
+            key=f"{GITHUB_ONCALL}:{row['id']}:assign:{assignee.lower()}",
+            data={"issue_id": row["id"], "assignees": logins, "queued_at": now.isoformat()},
+            now=now,
+        )
+    workload[assignee.lower()] += 1
+    row.update(expert=name, assignee=assignee, state=IssueState.ASSIGNED.value)
+    return assignee
+
+
+def assign_issues(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    *,
+    issue_ids: Iterable[int] | None = None,
+    summary: OncallSummary | None = None,
+) -> list[tuple[int, str]]:
+    """Assign the unassigned working issues (or those of ``issue_ids``) that the routing table
+    covers; return (issue, assignee) pairs."""
+    where: list[Any] = [t.issues.c.state.in_(ASSIGNABLE), t.issues.c.assignee.is_(None)]
+    if issue_ids is not None:
+        ids = sorted(set(issue_ids))
+        rows = [
+            r
+            for n in range(0, len(ids), CHUNK)
+            for r in issue_rows(session, *where, t.issues.c.id.in_(ids[n : n + CHUNK]))
+        ]
+    else:
+        rows = issue_rows(session, *where)
+    if not rows:
+        return []
+    workload = open_workload(session)
+    done: list[tuple[int, str]] = []
+    for row in rows:
+        assignee = assign_issue(session, settings, row, now, workload)
+        if assignee is not None:
+            done.append((row["id"], assignee))
+    if summary is not None:
+        summary.assigned.extend(done)
+    return done
