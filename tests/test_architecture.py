@@ -46,7 +46,7 @@ def test_the_import_contracts_hold() -> None:
         ("core/models.py", "import triagehub.store.db"),  # core imports nothing above it
         ("store/tables.py", "import triagehub.engine.ingest"),  # store never imports engine
         ("sources/events.py", "import triagehub.config"),  # sources are pure translators
-        ("work/agents.py", "import triagehub.api.app"),  # nothing below imports an interface
+        ("work/evidence.py", "import triagehub.api.app"),  # nothing below imports an interface
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(tmp_path: Path, module: str, forbidden: str) -> None:

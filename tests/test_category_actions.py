@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 from fake_github import FakeGitHub
 from outbox_receiver import Receiver
 from test_oncall import REPO, SLACK_ENV, TOKEN, Hub, config
-from triagehub.actions.sync import render
 from triagehub.api.app import WebhookConfig, create_app, signature_of
 from triagehub.cli.main import app as cli_app
 from triagehub.config import load_settings, parse_settings
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.sync import render
 from triagehub.store import tables as t
 
 pytestmark = pytest.mark.clock

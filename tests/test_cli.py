@@ -259,7 +259,8 @@ def test_serve_without_secrets_says_once_what_is_off(tmp_path: Path) -> None:
 
 
 def test_worker_once_runs_queued_deliveries(tmp_path: Path) -> None:
-    from triagehub.engine.jobs import INGEST_WEBHOOK, enqueue
+    from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
+    from triagehub.engine.jobs import enqueue
     from triagehub.store.db import open_database
 
     url = f"sqlite:///{tmp_path / 'w.db'}"

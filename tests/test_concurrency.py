@@ -279,7 +279,8 @@ def deliveries() -> list[dict[str, Any]]:
 def queue_deliveries(engine: Engine) -> None:
     from sqlalchemy.orm import Session
 
-    from triagehub.engine.jobs import INGEST_WEBHOOK, enqueue
+    from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
+    from triagehub.engine.jobs import enqueue
 
     with Session(engine) as session, session.begin():
         for data in deliveries():

@@ -20,8 +20,6 @@ from sqlalchemy.orm import Session
 
 from fake_github import DEFAULT_TOKEN, DoThenDisconnect, FakeGitHub, Reply
 from triagehub.actions.github import GitHubClient
-from triagehub.actions.sync import render
-from triagehub.actions.sync.github_issues import SYNC, run_github_sync
 from triagehub.api.app import WebhookConfig, create_app, signature_of
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
@@ -29,6 +27,8 @@ from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.engine.ingest import ingest_reports
 from triagehub.engine.jobs import DONE, Job, JobContext, RetryPolicy, handlers, process_jobs
 from triagehub.engine.monitor import run_tick
+from triagehub.engine.sync import render
+from triagehub.engine.sync.github_issues import SYNC, run_github_sync
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.triage import override_accuracy

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from fake_anthropic import DEFAULT_API_KEY, FakeAnthropic, ToolAnswer
 from fake_github import FakeGitHub
 from test_github_sync import PASS, REPO, TARGET, Hub, linked, payload
-from triagehub.actions.sync import render
 from triagehub.config import parse_settings
 from triagehub.engine.monitor import run_tick
+from triagehub.engine.sync import render
 
 
 @pytest.fixture

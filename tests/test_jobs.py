@@ -17,7 +17,8 @@ from fake_github import DEFAULT_TOKEN, FakeGitHub, Reply, make_run
 from triagehub.actions.github import GitHubClient
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
-from triagehub.engine.jobs import INGEST_WEBHOOK, _claim, enqueue, pending, process_jobs
+from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
+from triagehub.engine.jobs import _claim, enqueue, pending, process_jobs
 from triagehub.store import tables as t
 from triagehub.store.queries import get_issue, list_issues
 

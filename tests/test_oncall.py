@@ -413,8 +413,8 @@ def test_a_critical_issue_gets_its_github_assignee_and_a_mention(
 def test_the_metadata_block_takes_the_configured_tag_and_the_brief_fields(
     engine: Engine, fake: FakeGitHub
 ) -> None:
-    from triagehub.actions.sync import render
-    from triagehub.actions.sync.github_issues import related_prs
+    from triagehub.engine.sync import render
+    from triagehub.engine.sync.github_issues import related_prs
 
     data = config().model_dump(mode="json", exclude_none=True)
     data["repositories"][REPO]["github_issues"]["metadata_tag"] = "CLAUDE_METADATA"

@@ -29,14 +29,6 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from outbox_receiver import CHANNEL_ID, Receiver, Reply
-from triagehub.actions.notify import (
-    NO_CHANNEL,
-    AgentIssue,
-    agent_notification_text,
-    enqueue_agent_notification,
-    enqueue_notification,
-    notification_key,
-)
 from triagehub.cli.main import app
 from triagehub.clock import FixedClock, SystemClock
 from triagehub.config import Settings
@@ -49,6 +41,14 @@ from triagehub.engine.jobs import (
     _claim,
     enqueue,
     process_jobs,
+)
+from triagehub.engine.notify import (
+    NO_CHANNEL,
+    AgentIssue,
+    agent_notification_text,
+    enqueue_agent_notification,
+    enqueue_notification,
+    notification_key,
 )
 from triagehub.errors import ConfigError
 from triagehub.store import db as store_db
@@ -349,10 +349,10 @@ def test_without_a_channel_notifications_go_to_the_log_and_the_listing_says_so(
 ) -> None:
     add(engine, (1, 1))
     said = logging.handlers.BufferingHandler(100)
-    notify_log = logging.getLogger("triagehub.actions.notify")
+    notify_log = logging.getLogger("triagehub.engine.notify")
     notify_log.addHandler(said)  # on the logger itself: whatever other tests did to the root
     try:
-        with caplog.at_level(logging.INFO, logger="triagehub.actions.notify"):
+        with caplog.at_level(logging.INFO, logger="triagehub.engine.notify"):
             assert run(engine, NOW) == 1
     finally:
         notify_log.removeHandler(said)

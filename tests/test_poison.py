@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
+from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
 from triagehub.engine.jobs import (
     HANDLERS,
-    INGEST_WEBHOOK,
     Job,
     JobContext,
     Outcome,

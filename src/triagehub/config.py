@@ -80,7 +80,7 @@ class AutomationRule(_Strict):
 
 class GitHubSyncConfig(_Strict):
     """``repositories.<name>.github_issues``: mirror this repository's issues into GitHub issues
-    (opt-in; see ``triagehub.actions.sync``). ``target`` is the GitHub repository the issues go to
+    (opt-in; see ``triagehub.engine.sync``). ``target`` is the GitHub repository the issues go to
     (the repository itself when not given, or a central hub repository); an issue gets a GitHub
     issue when its category is one of ``categories`` and its priority is at least ``min_priority``;
     its body (counters, last seen) is edited at most once per ``update_every_minutes``."""
@@ -100,7 +100,7 @@ class GitHubSyncConfig(_Strict):
     metadata_tag: str = Field(default="TRIAGEHUB_METADATA", pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
     # Issues people open in the target with one of these labels are adopted: classified from
     # their title and body, labelled, assigned and tracked
-    # (``triagehub.actions.sync.github_adopt``).
+    # (``triagehub.engine.sync.github_adopt``).
     adopt_labels: list[str] = Field(default_factory=list)
 
     @field_validator("target")

@@ -9,7 +9,7 @@ the delivery record as a durable job (an invalid payload is 422 and stores nothi
 at once and ingested by the worker thread right after; anything else is 202 with the reason it
 was ignored. ``issues`` and ``issue_comment`` deliveries about the GitHub issues triagehub syncs
 are queued the same way
-(:func:`triagehub.actions.sync.github_inbound.queue_issue_event`). Every error is a JSON
+(:func:`triagehub.engine.sync.github_inbound.queue_issue_event`). Every error is a JSON
 ``{"error": ..., "reason": ...}``.
 """
 
@@ -32,16 +32,17 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from triagehub import __version__
-from triagehub.actions.sync.github_adopt import queue_adoption
-from triagehub.actions.sync.github_inbound import ISSUE_EVENTS, queue_issue_event
 from triagehub.api.evidence import evidence_router
 from triagehub.api.specs import specs_router
 from triagehub.api.v1 import ApiAuth, api_router, install_api_support
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.sanitize import clean_json
-from triagehub.engine.jobs import GITHUB_EVENTS, INGEST_WEBHOOK, JobWorker, enqueue
+from triagehub.engine.ingest_jobs import GITHUB_EVENTS, INGEST_WEBHOOK
+from triagehub.engine.jobs import JobWorker, enqueue
 from triagehub.engine.monitor import MonitorLoop, notify_change
+from triagehub.engine.sync.github_adopt import queue_adoption
+from triagehub.engine.sync.github_inbound import ISSUE_EVENTS, queue_issue_event
 from triagehub.errors import InputError
 from triagehub.web.routes import web_router
 from triagehub.work.agent_prs import PR_EVENT, record_pull_request

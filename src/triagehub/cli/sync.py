@@ -22,7 +22,7 @@ from triagehub.config import Secrets
 from triagehub.errors import ConfigError
 
 if TYPE_CHECKING:
-    from triagehub.actions.sync.github_issues import SyncRun
+    from triagehub.engine.sync.github_issues import SyncRun
 
 sync_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -78,7 +78,7 @@ def sync_github(
     create, update, label, comment, close and reopen them (GITHUB_TOKEN; the API root is
     $TRIAGEHUB_GITHUB_API_URL, default https://api.github.com)."""
     from triagehub.actions.github import GitHubClient
-    from triagehub.actions.sync.github_issues import run_github_sync
+    from triagehub.engine.sync.github_issues import run_github_sync
 
     state = _state(ctx)
     token = Secrets.from_env().github_token

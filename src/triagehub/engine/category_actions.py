@@ -27,10 +27,11 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triagehub.actions.notify import enqueue_issue_notification
 from triagehub.config import Settings
 from triagehub.core.lifecycle import WORKING_STATES, Actor
 from triagehub.core.models import Category, Kind
+from triagehub.engine.notify import enqueue_issue_notification
+from triagehub.engine.oncall import alert_channel
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 
@@ -149,8 +150,6 @@ def run_category_actions(
         elif category == Category.DATA_QUALITY.value:
             state = _freshness(session, row)
             owners = row["assignee"] or row["expert"] or "the data owners"
-            from triagehub.engine.oncall import alert_channel
-
             channel = alert_channel(settings, row["repository"], category, row["expert"]) or None
             data.update(action="owners_notified", owners=owners, upstream=state)
             data["reason"] = f"data quality: {owners} notified; {state}"
@@ -207,7 +206,7 @@ def link_pull_request(
 ) -> tuple[str, str]:
     """A ``pull_request`` delivery: a merged pull request that closes linked GitHub issues
     (``Fixes #12``) is recorded on their triagehub issues (``pr_linked``)."""
-    from triagehub.actions.sync.github_links import linked_row, text_or_none
+    from triagehub.engine.sync.github_links import linked_row, text_or_none
 
     pr = payload.get("pull_request")
     repository = payload.get("repository")

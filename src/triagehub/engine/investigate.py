@@ -507,7 +507,7 @@ def brief_comment(result: Investigation) -> str:
 
 @job_handler(JOB_KIND)
 def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
-    from triagehub.actions.notify import normalize_handle
+    from triagehub.engine.notify import normalize_handle
 
     data = job.data
     issue_id = int(data["issue_id"])

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.config import Settings
 from triagehub.engine.jobs import Job, JobContext, Outcome, enqueue, job_handler
+from triagehub.engine.oncall import DIGEST
 from triagehub.errors import ExternalServiceError
 from triagehub.store.metrics import BriefMetric, brief_metrics
 
@@ -72,8 +73,6 @@ def queue_weekly_report(session: Session, settings: Settings, now: datetime) -> 
     title = f"triagehub weekly report {week}"
     queued: list[str] = []
     if config.slack is not None:
-        from triagehub.engine.oncall import DIGEST
-
         key = f"weekly:slack:{week}"
         data = {"channel": config.slack or None, "text": text, "week": week}
         if enqueue(session, kind=DIGEST, key=key, data=data, now=now):

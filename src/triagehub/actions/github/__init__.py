@@ -7,7 +7,7 @@ comments, search).
 Contract
 --------
 :class:`GitHubClient` reads workflow runs, their jobs (with steps) and their logs, and asks GitHub
-to re-run a run's failed jobs. For the issue sync (:mod:`triagehub.actions.sync`) it also
+to re-run a run's failed jobs. For the issue sync (:mod:`triagehub.engine.sync`) it also
 reads, creates and edits issues, their labels and comments, the repository's labels, and
 searches issues.
 

@@ -1,5 +1,5 @@
 """The GitHub client's issue endpoints: issues, their labels, assignees and comments, the
-repository's labels, and issue search (for the issue sync, :mod:`triagehub.actions.sync`)."""
+repository's labels, and issue search (for the issue sync, :mod:`triagehub.engine.sync`)."""
 
 from __future__ import annotations
 

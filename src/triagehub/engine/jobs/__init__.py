@@ -9,8 +9,8 @@ Kinds (a registry maps each kind to one handler function, see :func:`job_handler
 - ``enrich_log``: the log of such a failure, fetched later and added to its occurrences.
 - ``rerun``: the self-healing action: re-run the failed jobs of a run whose failure is transient,
   for repositories with ``self_heal: true``; the job key makes it once per run, ever.
-- ``notify`` (:mod:`triagehub.actions.notify`): a Slack message about an issue event.
-- ``github_sync`` and ``github_issue_event`` (:mod:`triagehub.actions.sync.github_issues`): an issue
+- ``notify`` (:mod:`triagehub.engine.notify`): a Slack message about an issue event.
+- ``github_sync`` and ``github_issue_event`` (:mod:`triagehub.engine.sync.github_issues`): an issue
   mirrored to its GitHub issue, and a person's change on that GitHub issue applied back.
 
 Delivery semantics (the same for every kind):
@@ -45,16 +45,10 @@ Settings (:class:`RetryPolicy`, from the environment by default): ``TRIAGEHUB_JO
 
 Modules: :mod:`.policy` (retry policy, statuses), :mod:`.queue` (the SQL: enqueue, claim,
 fenced updates), :mod:`.registry` (handlers and what they get), :mod:`.worker` (the loop that
-claims, runs and records), :mod:`.github_kinds` and :mod:`.reruns` (the built-in kinds),
-:mod:`.outbox` (``triagehub outbox``).
+claims, runs and records), :mod:`.outbox` (``triagehub outbox``). The kinds that ingest are in
+:mod:`triagehub.engine.ingest_jobs` and :mod:`triagehub.engine.reruns`.
 """
 
-from triagehub.engine.jobs.github_kinds import (
-    ENRICH_LOG,
-    GITHUB_EVENTS,
-    INGEST_WEBHOOK,
-    MAX_LOG_LINES,
-)
 from triagehub.engine.jobs.outbox import (
     JobView,
     OutboxStats,
@@ -93,7 +87,6 @@ from triagehub.engine.jobs.registry import (
     handlers,
     job_handler,
 )
-from triagehub.engine.jobs.reruns import RERUN, queue_reruns
 from triagehub.engine.jobs.worker import JobWorker, process_jobs
 
 __all__ = [
@@ -102,20 +95,15 @@ __all__ = [
     "DEAD",
     "DEAD_STATUSES",
     "DONE",
-    "ENRICH_LOG",
-    "GITHUB_EVENTS",
     "HANDLERS",
     "HANDLER_MODULES",
-    "INGEST_WEBHOOK",
     "LEASE",
     "LEGACY_FAILED",
     "MAX_ATTEMPTS",
     "MAX_BACKOFF_S",
     "MAX_ERROR_CHARS",
-    "MAX_LOG_LINES",
     "PENDING",
     "RECORD_EVERY_S",
-    "RERUN",
     "RUNNING",
     "STATUSES",
     "Deferred",
@@ -137,6 +125,5 @@ __all__ = [
     "pending",
     "process_jobs",
     "public_status",
-    "queue_reruns",
     "retry_dead",
 ]

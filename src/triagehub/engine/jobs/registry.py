@@ -14,9 +14,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.clock import Clock
 from triagehub.config import Settings
-from triagehub.engine.ingest import Ingestor
 from triagehub.engine.jobs.queue import Job
-from triagehub.engine.jobs.reruns import queue_reruns
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
@@ -38,25 +36,23 @@ class JobContext:
 
 @dataclass
 class Recording:
-    """What a handler's ``record`` step may use: the transaction that records the outcomes."""
+    """What a handler's ``record`` step may use: the transaction that records the outcomes.
+    ``shared`` holds what the handlers of one recording share (the ingest kinds' ``Ingestor``,
+    :mod:`triagehub.engine.ingest_jobs`); ``at_finish`` steps run once, at its end, in order."""
 
     session: Session
     settings: Settings
     now: datetime
     clock: Clock | None = None
-    _ingestor: Ingestor | None = None
+    shared: dict[str, Any] = field(default_factory=dict)
+    _finish: list[Callable[[], None]] = field(default_factory=list)
 
-    @property
-    def ingestor(self) -> Ingestor:
-        """One ``Ingestor`` per recording transaction (flushed, and re-runs queued, at its end)."""
-        if self._ingestor is None:
-            self._ingestor = Ingestor(self.session, self.settings, clock=self.clock)
-        return self._ingestor
+    def at_finish(self, step: Callable[[], None]) -> None:
+        self._finish.append(step)
 
     def finish(self) -> None:
-        if self._ingestor is not None:
-            self._ingestor.flush()
-            queue_reruns(self.session, self.settings, self._ingestor, self.now)
+        for step in self._finish:
+            step()
 
 
 @dataclass(frozen=True)
@@ -87,9 +83,10 @@ HANDLERS: dict[str, JobHandler] = {}
 
 # Modules that register more kinds with @job_handler (imported on first use: no import cycle).
 HANDLER_MODULES: Final = (
-    "triagehub.actions.notify",
-    "triagehub.actions.sync.github_issues",
+    "triagehub.engine.notify",
+    "triagehub.engine.sync.github_issues",
     "triagehub.engine.investigate",
+    "triagehub.engine.ingest_jobs",
 )
 
 

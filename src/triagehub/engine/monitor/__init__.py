@@ -26,7 +26,7 @@ tick at a time):
    most (never to critical; low severity at most medium). ``high_volume_threshold`` new issues
    of a repository in a day make one repository-level escalation naming them.
 6. **GitHub issues** (repositories with ``github_issues``): a sync job for each issue changed
-   since its last sync (:mod:`triagehub.actions.sync.github_issues`).
+   since its last sync (:mod:`triagehub.engine.sync.github_issues`).
 
 Every change is an ``IssueEvent`` with actor ``rule`` and its reason, and every change worth a
 message (auto-resolution, escalation, SLA breach) is handed to ``on_change`` in the same

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from triagehub.actions.notify import enqueue_issue_notification
+from triagehub.engine.notify import enqueue_issue_notification
 
 _CHANGE_TEXT = {
     "resolved": "Issue #{id} {to}: {reason}",

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from triagehub.actions.notify import AgentIssue, enqueue_agent_notification
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, IssueState, Level
 from triagehub.engine.issue_rows import WORKING
 from triagehub.engine.monitor.context import Tick
+from triagehub.engine.notify import AgentIssue, enqueue_agent_notification
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, record_event
 

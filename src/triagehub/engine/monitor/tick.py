@@ -8,9 +8,9 @@ import zlib
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from triagehub.actions.sync.github_issues import enqueue_github_sync
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
+from triagehub.engine.category_actions import run_category_actions
 from triagehub.engine.investigate import queue_auto_investigations
 from triagehub.engine.monitor.context import ChangeHook, Tick, TickSummary
 from triagehub.engine.monitor.escalations import escalations
@@ -22,6 +22,8 @@ from triagehub.engine.monitor.rules import (
     unsnooze,
 )
 from triagehub.engine.oncall import oncall_tick
+from triagehub.engine.sync.github_issues import enqueue_github_sync
+from triagehub.engine.weekly_report import queue_weekly_report
 
 log = logging.getLogger("triagehub.engine.monitor")  # the name it logged under as one module
 
@@ -58,6 +60,8 @@ def run_tick(
         escalations(tick)
         agent_notifications(tick)
         oncall = oncall_tick(session, settings, now)
+        oncall.actions.extend(run_category_actions(session, settings, now))
+        oncall.digests.extend(queue_weekly_report(session, settings, now))
         tick.summary.oncall = oncall.as_dict()
         queue_auto_investigations(session, settings, now)
         enqueue_github_sync(session, settings, now)

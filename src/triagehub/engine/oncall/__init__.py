@@ -30,7 +30,7 @@ Modules: :mod:`.routing` (experts and assignment), :mod:`.alerts`, :mod:`.digest
 :mod:`.github` (the assignee and mention on GitHub), :mod:`.tick` (the monitor's step).
 """
 
-from triagehub.actions.notify import NOTIFY
+from triagehub.engine.notify import NOTIFY
 from triagehub.engine.oncall.alerts import (
     DEFAULT_MODES,
     LOOKBACK,

@@ -10,12 +10,12 @@ from typing import Any, Final
 from sqlalchemy import String, and_, cast, literal, or_, select
 from sqlalchemy.orm import Session
 
-from triagehub.actions.notify import enqueue_issue_notification
 from triagehub.config import AlertMode, Settings
 from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, IssueState, Level
 from triagehub.engine.issue_rows import WORKING, snoozed
 from triagehub.engine.jobs import enqueue
+from triagehub.engine.notify import enqueue_issue_notification
 from triagehub.engine.oncall.common import CHUNK, GITHUB_ONCALL, OncallSummary, issue_rows
 from triagehub.engine.oncall.routing import assign_issue, open_workload
 from triagehub.store import tables as t

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from triagehub.actions.sync.github_links import FORBIDDEN, GONE, sync_config, target_of, wants
 from triagehub.engine.issue_rows import WORKING
 from triagehub.engine.jobs import Deferred, Job, JobContext, Outcome, job_handler
 from triagehub.engine.oncall.common import GITHUB_ONCALL, issue_rows
+from triagehub.engine.sync.github_links import FORBIDDEN, GONE, sync_config, target_of, wants
 from triagehub.errors import ExternalServiceError
 from triagehub.store import tables as t
 

@@ -1,4 +1,4 @@
-"""The monitor's on-call step: assign, announce, send digests, category actions, weekly report."""
+"""The monitor's on-call step: assign, announce, send digests."""
 
 from __future__ import annotations
 
@@ -19,10 +19,4 @@ def oncall_tick(session: Session, settings: Settings, now: datetime) -> OncallSu
     assign_issues(session, settings, now, summary=summary)
     dispatch_alerts(session, settings, now, summary=summary)
     send_digests(session, settings, now, summary=summary)
-    from triagehub.engine.category_actions import run_category_actions
-
-    summary.actions.extend(run_category_actions(session, settings, now))
-    from triagehub.engine.weekly_report import queue_weekly_report
-
-    summary.digests.extend(queue_weekly_report(session, settings, now))
     return summary

@@ -22,7 +22,8 @@ from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.timeparse import parse_time
 from triagehub.engine.ingest import Ingestor, IngestSummary
-from triagehub.engine.jobs import process_jobs, queue_reruns
+from triagehub.engine.jobs import process_jobs
+from triagehub.engine.reruns import queue_reruns
 from triagehub.errors import ExternalServiceError
 from triagehub.sources.github_actions import JobLog, parse_job_log, report_from_workflow_run
 from triagehub.store import tables as t

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
-from triagehub.actions.notify import CATEGORY_SUGGESTIONS, KIND_SUGGESTIONS
-from triagehub.actions.sync.commands import Command, parse_commands, parse_duration
-from triagehub.actions.sync.comments import (
+from triagehub.core.redact import redact
+from triagehub.engine.notify import CATEGORY_SUGGESTIONS, KIND_SUGGESTIONS
+from triagehub.engine.sync.commands import Command, parse_commands, parse_duration
+from triagehub.engine.sync.comments import (
     TimelineEntry,
     agent_comment,
     comment_marker,
@@ -41,8 +42,8 @@ from triagehub.actions.sync.comments import (
     events_comment,
     is_own_text,
 )
-from triagehub.actions.sync.labels import CLASSIFIED_LABEL, LABELS, is_managed, managed_labels
-from triagehub.actions.sync.markdown import (
+from triagehub.engine.sync.labels import CLASSIFIED_LABEL, LABELS, is_managed, managed_labels
+from triagehub.engine.sync.markdown import (
     BODY_MARKER,
     COMMENT_MARKER_PREFIX,
     CONTROL,
@@ -54,7 +55,6 @@ from triagehub.actions.sync.markdown import (
     safe_url,
     when,
 )
-from triagehub.core.redact import redact
 
 METADATA_TAG: Final = "TRIAGEHUB_METADATA"
 # The brief's own tag (``github_issues.metadata_tag: CLAUDE_METADATA``); both are read back.

@@ -12,25 +12,6 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from triagehub.actions.notify import agent_notification_text
-from triagehub.actions.sync import render
-from triagehub.actions.sync.github_adopt import ADOPTED
-from triagehub.actions.sync.github_links import (
-    FORBIDDEN,
-    GONE,
-    LINKED,
-    LOGIN_CURSOR,
-    github_state_of,
-    iso,
-    login_of,
-    managed_of,
-    sync_config,
-    target_of,
-    time_of,
-    wants,
-)
-from triagehub.actions.sync.github_view import SyncView, load_view
-from triagehub.actions.sync.labels import ensure_labels, update_labels
 from triagehub.config import GitHubSyncConfig
 from triagehub.core.models import IssueState
 from triagehub.core.redact import redact
@@ -44,6 +25,25 @@ from triagehub.engine.jobs import (
     enqueue,
     job_handler,
 )
+from triagehub.engine.notify import agent_notification_text
+from triagehub.engine.sync import render
+from triagehub.engine.sync.github_adopt import ADOPTED
+from triagehub.engine.sync.github_links import (
+    FORBIDDEN,
+    GONE,
+    LINKED,
+    LOGIN_CURSOR,
+    github_state_of,
+    iso,
+    login_of,
+    managed_of,
+    sync_config,
+    target_of,
+    time_of,
+    wants,
+)
+from triagehub.engine.sync.github_view import SyncView, load_view
+from triagehub.engine.sync.labels import ensure_labels, update_labels
 from triagehub.errors import ExternalServiceError
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event

@@ -1,7 +1,7 @@
 """People's changes on GitHub issues, brought back to their triagehub issues: from the
 ``issues`` and ``issue_comment`` webhooks (:func:`queue_issue_event`, applied by the job kind
 ``github_issue_event``) or, as a fallback, by polling
-(:mod:`triagehub.actions.sync.github_pull`). See :mod:`triagehub.actions.sync.github_issues`
+(:mod:`triagehub.engine.sync.github_pull`). See :mod:`triagehub.engine.sync.github_issues`
 for the whole sync.
 
 Applied (:func:`apply_inbound`, in the caller's transaction, each change written with actor
@@ -24,8 +24,13 @@ from typing import Any, Final
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from triagehub.actions.sync import render
-from triagehub.actions.sync.github_links import (
+from triagehub.core.lifecycle import Actor, check_transition
+from triagehub.core.models import Category, IssueState, Level
+from triagehub.core.redact import redact
+from triagehub.engine.investigate import FIX_LABEL, INVESTIGATE_LABEL, queue_investigation
+from triagehub.engine.jobs import DONE, Job, JobContext, Outcome, Recording, enqueue, job_handler
+from triagehub.engine.sync import render
+from triagehub.engine.sync.github_links import (
     FROM_GITHUB,
     GONE,
     iso,
@@ -35,11 +40,6 @@ from triagehub.actions.sync.github_links import (
     own_logins,
     text_or_none,
 )
-from triagehub.core.lifecycle import Actor, check_transition
-from triagehub.core.models import Category, IssueState, Level
-from triagehub.core.redact import redact
-from triagehub.engine.investigate import FIX_LABEL, INVESTIGATE_LABEL, queue_investigation
-from triagehub.engine.jobs import DONE, Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, record_event, snooze

@@ -1,4 +1,6 @@
-"""The built-in GitHub kinds: webhook deliveries, late job logs, self-healing re-runs."""
+"""The job kinds that ingest: GitHub webhook deliveries, late job logs, self-healing re-runs, and
+adopting a person's GitHub issue. One ``Ingestor`` serves every job of a recording transaction;
+it is flushed, and the re-runs it calls for are queued, when the recording ends."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from sqlalchemy.orm import Session
 
 from triagehub.core.models import RunReport
 from triagehub.core.redact import redact
+from triagehub.engine.ingest import Ingestor, ingest_reports
 from triagehub.engine.jobs.policy import retryable
 from triagehub.engine.jobs.queue import Job, enqueue
 from triagehub.engine.jobs.registry import JobContext, Outcome, Recording, job_handler
-from triagehub.engine.jobs.reruns import RERUN
+from triagehub.engine.reruns import RERUN, queue_reruns
+from triagehub.engine.sync.github_adopt import ADOPT, ADOPTED, report_of
+from triagehub.engine.sync.github_links import LINKED
 from triagehub.errors import ExternalServiceError
 from triagehub.sources.github_actions import (
     JobLog,
@@ -25,6 +30,7 @@ from triagehub.sources.github_actions import (
     report_from_workflow_run,
 )
 from triagehub.store import tables as t
+from triagehub.store.lifecycle import record_event
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
@@ -39,6 +45,21 @@ GITHUB_EVENTS: dict[str, Callable[[Mapping[str, Any]], RunReport | None]] = {
     "workflow_job": report_from_workflow_job,
     "check_run": report_from_check_run,
 }
+
+
+def ingestor(rec: Recording) -> Ingestor:
+    """The recording's one ``Ingestor``: flushed, then its re-runs queued, when it finishes."""
+    found = rec.shared.get("ingestor")
+    if isinstance(found, Ingestor):
+        return found
+    made = rec.shared["ingestor"] = Ingestor(rec.session, rec.settings, clock=rec.clock)
+
+    def finish() -> None:
+        made.flush()
+        queue_reruns(rec.session, rec.settings, made, rec.now)
+
+    rec.at_finish(finish)
+    return made
 
 
 def _with_log(
@@ -83,7 +104,7 @@ def _ingest_webhook(job: Job, ctx: JobContext) -> Outcome:
 
     def record(rec: Recording) -> None:
         if report is not None:
-            rec.ingestor.add(report)
+            ingestor(rec).add(report)
         if later is not None:
             enqueue(
                 rec.session,
@@ -168,3 +189,68 @@ def _enrich(session: Session, data: Mapping[str, Any], log_: JobLog, now: dateti
                 data={"run": data["run_id"], "step": log_.failed_step, "source": "job log"},
             )
         )
+
+
+@job_handler(ADOPT)
+def adopt_github_issue(job: Job, ctx: JobContext) -> Outcome:
+    """Ingest the person's GitHub issue and link the triagehub issue to it."""
+    now = ctx.clock.now()
+    report = report_of(job.data, now)
+    ingest_reports(ctx.engine, [report], ctx.settings, clock=ctx.clock)
+    target, number = str(job.data["target"]), int(job.data["number"])
+    check = report.results[0].check
+
+    def record(rec: Recording) -> None:
+        found = rec.session.execute(
+            select(t.occurrences.c.issue_id)
+            .join(t.checks, t.checks.c.id == t.occurrences.c.check_id)
+            .join(t.repositories, t.repositories.c.id == t.checks.c.repository_id)
+            .where(t.checks.c.key == check, t.repositories.c.name == report.repository)
+            .order_by(t.occurrences.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if found is None:
+            return
+        row = rec.session.execute(select(t.issues).where(t.issues.c.id == found)).mappings().one()
+        ref = f"{target}#{number}"
+        if row["github_number"] is not None:
+            if (str(row["github_repo"]).lower(), row["github_number"]) != (target.lower(), number):
+                record_event(
+                    rec.session,
+                    found,
+                    "github_duplicate",
+                    at=rec.now,
+                    actor=f"github:{job.data.get('login')}",
+                    data={"reason": f"{ref} reports this issue again", "github": ref},
+                )
+            return
+        rec.session.execute(
+            update(t.issues)
+            .where(t.issues.c.id == found)
+            .values(
+                github_repo=target.lower(),
+                github_number=number,
+                github_url=job.data.get("url"),
+                github_node_id=job.data.get("node_id"),
+                github_status=LINKED,
+                github_state="open",
+                github_labels=[],
+                github_body_hash=ADOPTED,
+                github_event_cursor=None,
+                updated_at=rec.now,
+            )
+        )
+        record_event(
+            rec.session,
+            found,
+            "adopted",
+            at=rec.now,
+            actor=f"github:{job.data.get('login')}",
+            data={
+                "reason": f"opened on GitHub as {ref} with a watched label",
+                "github": ref,
+                "labels": list(job.data.get("labels") or []),
+            },
+        )
+
+    return Outcome(result={"adopted": f"{target}#{number}"}, record=record)

@@ -11,10 +11,10 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triagehub.actions.notify import AgentIssue, normalize_handle
-from triagehub.actions.sync import render
-from triagehub.actions.sync.github_links import FROM_GITHUB, sync_config
 from triagehub.config import GitHubSyncConfig, Settings
+from triagehub.engine.notify import AgentIssue, normalize_handle
+from triagehub.engine.sync import render
+from triagehub.engine.sync.github_links import FROM_GITHUB, sync_config
 from triagehub.store import tables as t
 from triagehub.store.queries import IssueDetail, get_issue
 from triagehub.work.agent_prs import related_prs as linked_pr_urls

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
-from triagehub.actions.sync import render
-from triagehub.actions.sync.github_inbound import MAX_COMMENT, Inbound, apply_inbound
-from triagehub.actions.sync.github_links import (
+from triagehub.config import Settings
+from triagehub.core.redact import redact
+from triagehub.engine.sync import render
+from triagehub.engine.sync.github_inbound import MAX_COMMENT, Inbound, apply_inbound
+from triagehub.engine.sync.github_links import (
     configured,
     iso,
     label_names,
@@ -24,8 +26,6 @@ from triagehub.actions.sync.github_links import (
     text_or_none,
     time_of,
 )
-from triagehub.config import Settings
-from triagehub.core.redact import redact
 from triagehub.store import tables as t
 
 if TYPE_CHECKING:

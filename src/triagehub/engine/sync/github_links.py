@@ -11,10 +11,10 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triagehub.actions.sync import render
 from triagehub.config import GitHubSyncConfig, Settings
 from triagehub.core.models import IssueState, Level
 from triagehub.core.timeparse import parse_time
+from triagehub.engine.sync import render
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.config import Settings
 from triagehub.engine.ingest import Ingestor
-from triagehub.engine.jobs.queue import enqueue
+from triagehub.engine.jobs import enqueue
 from triagehub.store import tables as t
 
 RERUN: Final = "rerun"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from triagehub.actions.sync.markdown import BODY_MARKER, COMMENT_MARKER_PREFIX, inline
 from triagehub.core.redact import redact
+from triagehub.engine.sync.markdown import BODY_MARKER, COMMENT_MARKER_PREFIX, inline
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,13 @@ from triagehub.actions.slack import (
     SlackConfig,
     SlackSender,
     clip,
-    deliver_notification,
     slack_message,
 )
-from triagehub.actions.slack import _config as _config
-from triagehub.actions.slack import _sender as _sender
 from triagehub.core.redact import redact
 from triagehub.engine.jobs import enqueue
+from triagehub.engine.slack_delivery import _config as _config
+from triagehub.engine.slack_delivery import _sender as _sender
+from triagehub.engine.slack_delivery import deliver_notification
 
 AGENT_HANDLE_ENV: Final = "TRIAGEHUB_AGENT_HANDLE"
 DEFAULT_AGENT_HANDLE: Final = "@claude"

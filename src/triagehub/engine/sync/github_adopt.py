@@ -29,8 +29,12 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from triagehub.actions.sync import render
-from triagehub.actions.sync.github_links import (
+from triagehub.config import Settings
+from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.redact import redact
+from triagehub.engine.jobs import enqueue
+from triagehub.engine.sync import render
+from triagehub.engine.sync.github_links import (
     LINKED,
     configured,
     label_names,
@@ -41,10 +45,6 @@ from triagehub.actions.sync.github_links import (
     text_or_none,
     time_of,
 )
-from triagehub.config import Settings
-from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.core.redact import redact
-from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 
@@ -137,82 +137,15 @@ def report_of(data: Mapping[str, Any], now: datetime) -> RunReport:
     )
 
 
-@job_handler(ADOPT)
-def adopt_github_issue(job: Job, ctx: JobContext) -> Outcome:
-    """Ingest the person's GitHub issue and link the triagehub issue to it."""
-    from triagehub.engine.ingest import ingest_reports
-
-    now = ctx.clock.now()
-    report = report_of(job.data, now)
-    ingest_reports(ctx.engine, [report], ctx.settings, clock=ctx.clock)
-    target, number = str(job.data["target"]), int(job.data["number"])
-    check = report.results[0].check
-
-    def record(rec: Recording) -> None:
-        found = rec.session.execute(
-            select(t.occurrences.c.issue_id)
-            .join(t.checks, t.checks.c.id == t.occurrences.c.check_id)
-            .join(t.repositories, t.repositories.c.id == t.checks.c.repository_id)
-            .where(t.checks.c.key == check, t.repositories.c.name == report.repository)
-            .order_by(t.occurrences.c.id.desc())
-            .limit(1)
-        ).scalar()
-        if found is None:
-            return
-        row = rec.session.execute(select(t.issues).where(t.issues.c.id == found)).mappings().one()
-        ref = f"{target}#{number}"
-        if row["github_number"] is not None:
-            if (str(row["github_repo"]).lower(), row["github_number"]) != (target.lower(), number):
-                record_event(
-                    rec.session,
-                    found,
-                    "github_duplicate",
-                    at=rec.now,
-                    actor=f"github:{job.data.get('login')}",
-                    data={"reason": f"{ref} reports this issue again", "github": ref},
-                )
-            return
-        rec.session.execute(
-            update(t.issues)
-            .where(t.issues.c.id == found)
-            .values(
-                github_repo=target.lower(),
-                github_number=number,
-                github_url=job.data.get("url"),
-                github_node_id=job.data.get("node_id"),
-                github_status=LINKED,
-                github_state="open",
-                github_labels=[],
-                github_body_hash=ADOPTED,
-                github_event_cursor=None,
-                updated_at=rec.now,
-            )
-        )
-        record_event(
-            rec.session,
-            found,
-            "adopted",
-            at=rec.now,
-            actor=f"github:{job.data.get('login')}",
-            data={
-                "reason": f"opened on GitHub as {ref} with a watched label",
-                "github": ref,
-                "labels": list(job.data.get("labels") or []),
-            },
-        )
-
-    return Outcome(result={"adopted": f"{target}#{number}"}, record=record)
-
-
-__all__ = ["ADOPT", "ADOPTED", "adopt_github_issue", "adoption_repository", "queue_adoption"]
-
-
-# -- re-linking after a lost database (``triagehub sync github --adopt``) ------------------------
-
-
 def adoption_query(target: str) -> str:
     """The search for the issues triagehub wrote in a repository (its body's footer)."""
     return f'repo:{target} is:issue in:body "triagehub issue" fingerprint'
+
+
+__all__ = ["ADOPT", "ADOPTED", "adoption_repository", "queue_adoption"]
+
+
+# -- re-linking after a lost database (``triagehub sync github --adopt``) ------------------------
 
 
 def adopt_issues(

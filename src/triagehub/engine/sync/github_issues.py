@@ -63,23 +63,23 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import Engine, String, and_, cast, literal, or_, select
 from sqlalchemy.orm import Session
 
-from triagehub.actions.notify import normalize_handle
-from triagehub.actions.sync.github_adopt import adopt_issues, adoption_query
-from triagehub.actions.sync.github_inbound import (
+from triagehub.clock import Clock, SystemClock
+from triagehub.config import Settings
+from triagehub.core.lifecycle import WORKING_STATES
+from triagehub.engine.jobs import enqueue, process_jobs
+from triagehub.engine.notify import normalize_handle
+from triagehub.engine.sync.github_adopt import adopt_issues, adoption_query
+from triagehub.engine.sync.github_inbound import (
     ISSUE_EVENT,
     ISSUE_EVENTS,
     Inbound,
     apply_inbound,
     queue_issue_event,
 )
-from triagehub.actions.sync.github_links import LINKED, configured, iso, wants
-from triagehub.actions.sync.github_pull import PullSummary, pull_changes
-from triagehub.actions.sync.github_push import SYNC, sync_issue
-from triagehub.actions.sync.github_view import MACHINE_ACTORS, is_human, related_prs
-from triagehub.clock import Clock, SystemClock
-from triagehub.config import Settings
-from triagehub.core.lifecycle import WORKING_STATES
-from triagehub.engine.jobs import enqueue, process_jobs
+from triagehub.engine.sync.github_links import LINKED, configured, iso, wants
+from triagehub.engine.sync.github_pull import PullSummary, pull_changes
+from triagehub.engine.sync.github_push import SYNC, sync_issue
+from triagehub.engine.sync.github_view import MACHINE_ACTORS, is_human, related_prs
 from triagehub.store import tables as t
 
 if TYPE_CHECKING:
