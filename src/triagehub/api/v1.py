@@ -5,8 +5,8 @@ shape for every error (:mod:`triagehub.api.problems`), bearer-token auth
 names the pieces where they have always been imported from.
 
 Thin by design: parameters are parsed and validated by the routes (one module per resource in
-:mod:`triagehub.api.routes`), the reading is done by the query
-functions of :mod:`triagehub.store.queries`, the writing by :mod:`triagehub.store.triage`,
+:mod:`triagehub.api.routes`), the reading is done by the query functions of
+:mod:`triagehub.store.queries`, the writing by :mod:`triagehub.store.triage`,
 :mod:`triagehub.store.lifecycle` and :mod:`triagehub.engine.ingest`.
 
 **Errors** are RFC 9457 problem documents (``application/problem+json``): ``type``, ``title``,
