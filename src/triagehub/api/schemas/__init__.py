@@ -1,0 +1,1 @@
+"""The pydantic shapes the OpenAPI document shows (responses are rendered from the queries)."""
