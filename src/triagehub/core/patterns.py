@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -126,20 +126,26 @@ def pattern_key(template_hash: str) -> str:
 
 @dataclass
 class FuzzyBudget:
-    """Caps the exact comparisons and the wall time that fuzzy clustering may spend."""
+    """Caps the exact comparisons and the time that fuzzy clustering may spend. ``timer`` is a
+    monotonic seconds counter given by the caller (core reads no clock): ``time.perf_counter``
+    in the engine, a counter of one's own in tests."""
 
+    timer: Callable[[], float]
     max_checks: int = 20_000
     max_seconds: float = 2.0
     checks: int = 0
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(init=False)
     exhausted: bool = False
+
+    def __post_init__(self) -> None:
+        self.started = self.timer()
 
     def spend(self, n: int = 1) -> bool:
         """Account for ``n`` comparisons; False (and stays False) once the budget is gone."""
         if self.exhausted:
             return False
         self.checks += n
-        if self.checks > self.max_checks or time.perf_counter() - self.started > self.max_seconds:
+        if self.checks > self.max_checks or self.timer() - self.started > self.max_seconds:
             self.exhausted = True
             return False
         return True

@@ -3,6 +3,7 @@ repositories (exact template, else a near-identical one found by MinHash LSH ban
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -34,7 +35,7 @@ def assign_patterns(session: Session, touched: list[IssueWork], now: datetime) -
     templates = grouping.pattern_templates(
         session=session, ids={pk for members in stored.values() for pk in members}
     )
-    budget = FuzzyBudget()
+    budget = FuzzyBudget(time.perf_counter)
     batch = _BatchPatterns(now)
     member_of: dict[int, str] = {}  # id(work) -> key of a pattern made in this batch
     for w in todo:
