@@ -108,3 +108,40 @@ def test_the_readme_configuration_example_is_valid(tmp_path: Path) -> None:
         "quarantined-e2e",
     ]
     assert settings.repository("acme/dbt_cloud").rule_for(Kind.TIMEOUT) is not None
+
+
+# The configuration example of the design brief (../shared/DESIGN.md, "Configuration"), copied
+# as written into tests/data/config/design-example.yaml.
+DESIGN_EXAMPLE = Path(__file__).parent / "data" / "config" / "design-example.yaml"
+
+
+def test_the_design_brief_s_configuration_example_loads_as_written(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, DESIGN_EXAMPLE.read_text(encoding="utf-8")))
+    repo = settings.repository("acme/dbt_cloud")
+    assert repo.priority_level is Level.CRITICAL
+    assert {name: rule.auto_assign for name, rule in repo.automation_rules.items()} == {
+        "schema_errors": "dbt-expert",
+        "test_failures": "dbt-expert",
+        "performance_issues": "snowflake-expert",
+    }
+    rule = repo.rule_for(Kind.SCHEMA)
+    assert rule is not None and rule[1].escalate_after == 8
+    triggers = settings.escalation_triggers
+    assert (triggers.critical_response_time, triggers.cross_repo_correlation_threshold) == (4, 2)
+
+
+def test_the_copied_example_is_still_the_design_brief_s() -> None:
+    design = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
+    if not design.exists():
+        pytest.skip(f"{design} is absent: the shared material is not beside the repository")
+    text = design.read_text(encoding="utf-8")
+    section = text[text.index("## Configuration") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    block = section[start : section.index("```", start)]
+    assert block == DESIGN_EXAMPLE.read_text(encoding="utf-8")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "triagehub.yaml"
+    path.write_text(text)
+    return path
