@@ -1,7 +1,9 @@
 """The shape of the code (docs/architecture.md): imports point one way, and no room is too big to
 live in. The import contracts are import-linter's, configured in pyproject.toml and also run by
 `make test` (`lint-imports`); here they are checked on the real tree, and shown to fail on a copy
-of the tree with a forbidden import added."""
+of the tree with a forbidden import added.
+
+`python tests/test_architecture.py` prints the largest modules and the longest functions."""
 
 from __future__ import annotations
 
@@ -94,3 +96,16 @@ def test_the_allowances_are_still_needed() -> None:
         assert modules.get(name, 0) > MAX_MODULE_LINES, name
     for name in FLAT_FUNCTIONS:
         assert functions.get(name, 0) > MAX_FUNCTION_LINES, name
+
+
+if __name__ == "__main__":
+    sizes, lengths = _sizes()
+    print(
+        f"{len(sizes)} modules, {sum(n > MAX_MODULE_LINES for n in sizes.values())} over "
+        f"{MAX_MODULE_LINES} lines; {sum(n > MAX_FUNCTION_LINES for n in lengths.values())} "
+        f"functions over {MAX_FUNCTION_LINES} lines"
+    )
+    for title, table in (("largest modules", sizes), ("longest functions", lengths)):
+        print(f"{title}:")
+        for name, lines in sorted(table.items(), key=lambda item: -item[1])[:10]:
+            print(f"  {lines:5d}  {name}")
