@@ -29,10 +29,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-import anthropic
-from anthropic.types import Message, ToolChoiceToolParam, ToolParam
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -45,6 +43,9 @@ from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.work.evidence import build_pack
+
+if TYPE_CHECKING:  # the SDK costs ~1 s to import: loaded only when a brief is asked for
+    from anthropic.types import ToolChoiceToolParam, ToolParam
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +301,8 @@ def _cached(session: Session, issue_id: int, digest: str) -> tuple[str, dict[str
 
 
 def _brief_from(message: object, pack: dict[str, Any]) -> dict[str, Any]:
+    from anthropic.types import Message
+
     if not isinstance(message, Message):
         raise InvalidBrief(f"expected a Messages API message, got {type(message).__name__}")
     for block in message.content:
@@ -376,6 +379,8 @@ def investigate(
             f"daily LLM budget of {c.daily_budget} calls spent for {_day(now)} (UTC)",
             pack,
         )
+    import anthropic
+
     status: Status
     tool_choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
     try:
