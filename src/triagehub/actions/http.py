@@ -35,6 +35,7 @@ import logging
 import math
 import random
 import ssl
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from pathlib import Path
@@ -57,11 +58,12 @@ RateLimitWait = Callable[[httpx.Response, str], float | None]
 """How long a rate-limit answer asks to wait (given the answer and its message), or ``None``."""
 
 
-class Closeable:
+class Closeable(ABC):
     """A client used as a context manager: ``close()`` runs at the end of the ``with`` block."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release what the client holds (its connections)."""
 
     def __enter__(self) -> Self:
         return self

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 
 
-class BackgroundLoop:
+class BackgroundLoop(ABC):
     """Runs ``_run`` in a daemon thread named ``name`` from ``start`` until ``stop``; ``_run``
     watches ``self._stop``."""
 
@@ -20,5 +21,6 @@ class BackgroundLoop:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    @abstractmethod
     def _run(self) -> None:
-        raise NotImplementedError
+        """The loop's body: runs in the thread until ``_stop`` is set."""
