@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from fake_github import FakeGitHub
 from outbox_receiver import Receiver
-from test_oncall import REPO, SLACK_ENV, TOKEN, Hub, config
+from slack_bot import clear_slack_env, slack_bot
+from test_oncall import REPO, Hub, config
 from triagehub.api.app import WebhookConfig, create_app, signature_of
 from triagehub.cli.main import app as cli_app
 from triagehub.config import load_settings, parse_settings
@@ -55,17 +56,12 @@ def actions(engine: Engine) -> dict[int, dict[str, Any]]:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SLACK_ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_slack_env(monkeypatch)
 
 
 @pytest.fixture
 def bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    with Receiver(token=TOKEN) as receiver:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("SLACK_CHANNEL", "#triage")
-        monkeypatch.setenv("TRIAGEHUB_SLACK_API_URL", f"{receiver.url}/api")
-        yield receiver
+    yield from slack_bot(monkeypatch)
 
 
 def test_data_quality_notifies_the_owners_with_the_upstream_freshness(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from fake_github import DEFAULT_TOKEN, FakeGitHub
 from outbox_receiver import Receiver
+from slack_bot import clear_slack_env, slack_bot
 from triagehub.actions.github import GitHubClient
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
@@ -31,8 +32,6 @@ pytestmark = pytest.mark.clock
 T0 = datetime(2026, 11, 10, 8, tzinfo=UTC)
 REPO = "acme/dbt_cloud"
 OTHER = "acme/app"
-TOKEN = "xoxb-2718281828-3141592653-TeStToKeNnOtReAl0123"
-SLACK_ENV = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL", "TRIAGEHUB_SLACK_API_URL")
 
 
 def config(**extra: Any) -> Settings:
@@ -141,17 +140,12 @@ class Hub:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SLACK_ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_slack_env(monkeypatch)
 
 
 @pytest.fixture
 def bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    with Receiver(token=TOKEN) as receiver:
-        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-        monkeypatch.setenv("SLACK_CHANNEL", "#triage")
-        monkeypatch.setenv("TRIAGEHUB_SLACK_API_URL", f"{receiver.url}/api")
-        yield receiver
+    yield from slack_bot(monkeypatch)
 
 
 @pytest.fixture
