@@ -188,3 +188,13 @@ def test_every_success_metric_has_a_value_on_the_demo(demo: DemoResult, db_url: 
     empty = [m.name for m in found if m.value is None]
     assert empty == [], f"no value for {empty}"
     assert {m.name for m in found} >= {"auto_resolution_rate", "override_agreement"}
+
+
+@pytest.mark.parametrize("hour", [0, 6, 12, 18])
+def test_the_demo_runs_whatever_the_hour_it_ends(tmp_path: Any, hour: int) -> None:
+    """The demo's days end at UTC midnight and its people act at day ends, so the hour it runs at
+    changes what has healed by then (it once refused a person's move on a healed issue)."""
+    end = datetime(2026, 11, 22, hour, 20, tzinfo=UTC)
+    result = run_demo(f"sqlite:///{tmp_path / 'demo.db'}", end=end)
+    assert result.summary.failures > len(result.issues) > 0
+    assert all(issue is not None for _, _, issue in result.scenarios)

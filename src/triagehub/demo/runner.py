@@ -229,7 +229,8 @@ _PEOPLE: Final = (
 def _people(engine: Engine, day_end: datetime, end: datetime) -> None:
     """The people's actions due at the end of this day (through the same functions as the CLI
     and the dashboard: an override with its reason, a state change), on the newest issue of
-    their check."""
+    their check. Where a day ends depends on the hour the demo runs: an issue that has healed by
+    then is left as it is, as a person would."""
 
     def day_end_of(at: datetime) -> datetime:  # as _by_day: the end of its UTC day, or ``end``
         return min(at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1), end)
@@ -252,7 +253,7 @@ def _people(engine: Engine, day_end: datetime, end: datetime) -> None:
                     actor=who,
                     now=day_end,
                 )
-            else:
+            elif issue.state in _OPEN_STATES:  # nobody starts work on what already healed
                 change_state(
                     session,
                     issue.id,
