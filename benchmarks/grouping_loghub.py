@@ -20,6 +20,12 @@ ids share a template, and the template is what the correction defines). GA* is G
 corrected ground truth (Khan et al., ICSE 2022: ``*_structured_corrected.csv``, whose
 ``Content`` differs in 4 lines; the parsers are run on that file's ``Content``).
 
+The targets are judged against both truths, and printed for both. They cannot both be met by
+one rule: the original truth contradicts itself on the same PAM line (OpenSSH's E20 masks
+``user=<*>``, its E17 and Linux's E17-E19 keep ``user=root``/``guest``/``test`` apart) and keeps
+Android's flag values (``overlap:true``/``overlap:false``) as separate templates; the corrected
+truth masks both, as the masking here does (a flag's or an account's value is a variable).
+
 Lines/s is the best of ``--repeat`` timed passes over each file (a fresh miner each pass; the
 parsers' passes interleave, so that they see the same machine load), and the average row's
 lines/s is all lines over the summed best times.
@@ -179,6 +185,18 @@ def _header() -> str:
     )
 
 
+def _verdict(truth: str, scores: list[tuple[str, float]], ratio: float) -> str:
+    """Whether the online miner met the targets against one ground truth, and where not."""
+    mean = sum(score for _, score in scores) / len(scores)
+    below = [f"{system} {score:.3f}" for system, score in scores if score < TARGET_FLOOR]
+    met = mean >= TARGET_GA and not below and ratio >= 1.0
+    return (
+        f"{truth} {'met' if met else 'MISSED'} (average {mean:.3f}, "
+        + (f"below {TARGET_FLOOR:.2f}: {', '.join(below)}" if below else "no system below")
+        + ")"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK_SYSTEMS)}")
@@ -225,17 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ratio_online = rates["online"] / rates["drain3"]
     ratio_batch = rates["batch"] / rates["drain3"]
-    below = [row for row in rows if row.ga["online"] < TARGET_FLOOR]
-    met = mean_ga["online"] >= TARGET_GA and not below and ratio_online >= 1.0
-    floor = (
-        f"every system >= {TARGET_FLOOR:.2f}"
-        if not below
-        else f"below {TARGET_FLOOR:.2f}: "
-        + ", ".join(
-            f"{row.system} {row.ga['online']:.3f} (GA* {row.ga_corrected['online']:.3f})"
-            for row in below
-        )
-    )
+    verdicts = [
+        _verdict("GA", [(row.system, row.ga["online"]) for row in rows], ratio_online),
+        _verdict("GA*", [(row.system, row.ga_corrected["online"]) for row in rows], ratio_online),
+    ]
     print(
         f"SUMMARY grouping_loghub{' --quick' if args.quick else ''} ({count} systems): "
         f"GA batch {mean_ga['batch']:.3f}, online {mean_ga['online']:.3f}, "
@@ -249,9 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets not judged (--quick: 4 of the hardest systems, where drain3 is relatively "
             "fastest)"
             if args.quick
-            else f"online GA {floor}; targets (online GA >= {TARGET_GA} on average and >= "
-            f"{TARGET_FLOOR} on every system, online lines/s >= drain3) "
-            f"{'met' if met else 'MISSED'}"
+            else f"targets (online >= {TARGET_GA} on average and >= {TARGET_FLOOR} on every "
+            f"system, online lines/s >= drain3): {'; '.join(verdicts)}"
         )
     )
     return 0

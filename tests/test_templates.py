@@ -136,7 +136,16 @@ def test_tokenize_keeps_device_names_and_words() -> None:
         (
             'acquire lock=233570404, flags=0x1, tag="View Lock", '
             "name=com.android.systemui, ws=null",
-            'acquire lock=<*>, flags=<*>, tag="<*>", name=<*>, ws=null',
+            'acquire lock=<*>, flags=<*>, tag="<*>", name=<*>, ws=<*>',
+        ),
+        # A flag's value is a variable, like a number (Loghub Android, corrected truth).
+        (
+            "updateDimmedActivatedHideSensitive overlap:true",
+            "updateDimmedActivatedHideSensitive overlap:<*>",
+        ),
+        (
+            "animateCollapsePanels:flags=0, force=false, delayed=false, mExpandedVisible=true",
+            "animateCollapsePanels:flags=<*>, force=<*>, delayed=<*>, mExpandedVisible=<*>",
         ),
     ],
 )
@@ -157,6 +166,27 @@ def test_constants_and_function_words_stay_constant(line: str, kept: str) -> Non
 
 
 # -- online miner on real logs ----------------------------------------------------------------
+
+
+def test_a_word_in_front_of_a_call_is_a_constant() -> None:
+    """Loghub Linux: ``by (uid=0)`` and ``by LOGIN(uid=0)`` are two templates; the miner must not
+    fold ``LOGIN`` into the variable of ``(uid=<*>)``, though it folds real variables."""
+    miner = TemplateMiner()
+    plain = miner.add("session opened for user root by (uid=0)").cluster_id
+    assert miner.add("session opened for user test by (uid=500)").cluster_id == plain
+    login = miner.add("session opened for user root by LOGIN(uid=0)").cluster_id
+    assert login != plain
+    assert miner.add("session opened for user cyrus by LOGIN(uid=7)").cluster_id == login
+    assert miner.add("session opened for user news by (uid=9)").cluster_id == plain
+
+
+def test_flag_values_do_not_split_a_template() -> None:
+    miner = TemplateMiner()
+    first = miner.add("shouldBlockLocation ret:false").cluster_id
+    assert miner.add("shouldBlockLocation ret:true").cluster_id == first
+    assert miner.add("shouldBlockLocation falseret:true").cluster_id != first
+    # A flag word on its own, outside a key=value pair, stays a constant.
+    assert tokenize("interactive true") == ["interactive", "true"]
 
 
 @pytest.mark.parametrize("system", ["HDFS", "OpenStack", "Proxifier"])

@@ -66,6 +66,12 @@ _NAME = re.compile(
     r"|[A-Za-z_][\w$-]*(?:\.[\w$-]+)+/[\w.$-]+"
 )
 _CONSTANT = re.compile(r"[A-Za-z_][\w$-]*(?:\.[A-Za-z_][\w$-]*)+\.[A-Z\d_]+")
+# A flag's value in a ``key=value`` or ``key:value`` token varies like a number does
+# (``overlap:false``, ``force=true,``, ``ws=null``): the key is the constant.
+_FLAG_VALUE = re.compile(
+    r"(?P<key>[^=:]*\w[=:])(?:true|false|null|none|nil|yes|no|on|off)(?P<end>[,;)\]}]?)",
+    re.IGNORECASE,
+)
 _TOKEN_CACHE_LIMIT = 200_000
 _LONG_TOKEN = 400
 
@@ -90,6 +96,8 @@ def _mask_token(token: str) -> str:
         if token.count(WILDCARD) > 1 and _DIGIT.search(token) is None:
             return WILDCARD_RUN.sub(WILDCARD, token)
     if _DIGIT.search(token) is None:
+        if ("=" in token or ":" in token) and (flag := _FLAG_VALUE.fullmatch(token)):
+            return flag["key"] + WILDCARD + flag["end"]
         if "/" in token or token.count(".") > 1:  # (the names below have one of these)
             return _mask_name(token)
         return token

@@ -34,6 +34,14 @@ class _Cluster:
         self.mined = Mined(self.cluster_id, " ".join(self.tokens))
 
 
+def _named_apart(a: str, b: str) -> bool:
+    """Two tokens that differ only by a word in front: ``LOGIN(uid=<*>)`` and ``(uid=<*>)``
+    name different calls, not one with a variable part (the word is a constant until it has
+    varied like any constant)."""
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return len(short) < len(long) and long.endswith(short) and long[: -len(short)].isalpha()
+
+
 class TemplateMiner:
     """Online template miner: :meth:`add` messages one at a time.
 
@@ -172,7 +180,11 @@ class TemplateMiner:
             # A constant that occurs elsewhere in the other sequence has shifted: no variable.
             if (not token_wild and token in values) or (not value_wild and value in tokens):
                 return False
-            if value_wild and (token_wild or wildcard_fits(value, token)):
+            if (
+                value_wild
+                and (token_wild or wildcard_fits(value, token))
+                and not _named_apart(token, value)
+            ):
                 continue
             seen = cluster.near_values.get(i, set())
             distinct = len(seen) + (1 if value not in seen else 0) + 1
