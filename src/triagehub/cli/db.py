@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from triagehub.cli.common import out, state_of
-from triagehub.store import db
 
 db_app = typer.Typer(
     rich_markup_mode="markdown", help="Manage the database schema.", no_args_is_help=True
@@ -16,6 +15,8 @@ db_app = typer.Typer(
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply the database migrations (also done automatically on first use)."""
     from sqlalchemy.exc import DBAPIError
+
+    from triagehub.store import db
 
     url = state_of(ctx).db_url
     engine = db.make_engine(url)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from triagehub.cli.common import OutputFormat, duration, err, out, state_of
@@ -144,6 +143,8 @@ def _ingest_files(
     ctx: typer.Context, files: list[Path], fmt: str, repo: str | None, output: OutputFormat
 ) -> None:
     """Ingest report files, each in its transaction, with a progress bar in a terminal."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from triagehub.engine.ingest import ingest_files
     from triagehub.engine.refine import llm_from_settings
 

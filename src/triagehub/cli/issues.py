@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from triagehub.cli.common import OutputFormat, duration, out, state_of
+from triagehub.cli.common import OutputFormat, duration, out, session_of
 from triagehub.cli.tables import (
     COLUMNS,
     ListFormat,
@@ -23,8 +22,6 @@ from triagehub.cli.tables import (
 from triagehub.clock import SystemClock
 from triagehub.core.models import Category, Decision, IssueState, Kind, Level
 from triagehub.errors import InputError
-from triagehub.store.queries import get_issue, list_issues
-from triagehub.store.triage import apply_override
 
 # The arguments and options several commands take.
 IssueId = Annotated[int, typer.Argument(help="The issue id.")]
@@ -65,9 +62,10 @@ def issues_list(
     ] = ListFormat.table,
 ) -> None:
     """The matching issues, newest activity first (--limit, default 50)."""
+    from triagehub.store.queries import list_issues
+
     chosen = parse_columns(columns, wide=wide)
-    engine = state_of(ctx).engine()
-    with Session(engine) as session:
+    with session_of(ctx) as session:
         found = list_issues(
             session=session,
             repository=repo,
@@ -92,8 +90,9 @@ def issues_show(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """One issue with its classification, affected checks and timeline."""
-    engine = state_of(ctx).engine()
-    with Session(engine) as session:
+    from triagehub.store.queries import get_issue
+
+    with session_of(ctx) as session:
         detail = get_issue(session=session, issue_id=issue_id)
     if detail is None:
         raise InputError("issue id", str(issue_id), "no such issue")
@@ -167,6 +166,8 @@ def issues_triage(
 
     The human's values are kept from then on, the change and its reason go on the timeline, and
     they count in `triagehub accuracy`."""
+    from triagehub.store.triage import apply_override
+
     changes = {
         name: str(value)
         for name, value in (
@@ -181,8 +182,7 @@ def issues_triage(
         )
         if value is not None
     }
-    engine = state_of(ctx).engine()
-    with Session(engine) as session, session.begin():
+    with session_of(ctx) as session, session.begin():
         diff = apply_override(
             session=session,
             issue_id=issue_id,
@@ -223,8 +223,7 @@ def issues_state(
     except ValueError:
         allowed = ", ".join(s.value for s in IssueState)
         raise InputError("state", target, f"not a state; expected one of {allowed}") from None
-    engine = state_of(ctx).engine()
-    with Session(engine) as session, session.begin():
+    with session_of(ctx) as session, session.begin():
         before = change_state(
             session,
             issue_id,
@@ -269,8 +268,7 @@ def issues_snooze(
                 until_at = parse_time(until)
             except ValueError as exc:
                 raise InputError("--until", until, str(exc)) from None
-    engine = state_of(ctx).engine()
-    with Session(engine) as session, session.begin():
+    with session_of(ctx) as session, session.begin():
         snooze(
             session,
             issue_id,

@@ -11,17 +11,19 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from triagehub.actions.llm import LLMClassifier, LLMOutcome, LLMRequest
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.classify import CLASSIFICATION_FIELDS, LLM_FIELDS
 from triagehub.core.models import IssueState
 from triagehub.store import tables as t
+
+if TYPE_CHECKING:  # the LLM client (and its SDK) is imported only when an LLM is configured
+    from triagehub.actions.llm import LLMClassifier, LLMOutcome, LLMRequest
 
 log = logging.getLogger(__name__)
 API_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -40,6 +42,8 @@ def llm_from_settings(settings: Settings, *, clock: Clock | None = None) -> LLMC
     key = os.environ.get(API_KEY_ENV)
     if not settings.llm.enabled or not key:
         return None
+    from triagehub.actions.llm import LLMClassifier
+
     c = settings.llm
     return LLMClassifier(
         api_key=key,
@@ -74,6 +78,8 @@ def _count_call(engine: Engine, now: datetime) -> None:
 
 
 def _request(session: Session, row: Any) -> LLMRequest:
+    from triagehub.actions.llm import LLMRequest
+
     check = (
         session.execute(
             select(t.checks.c.key)
@@ -144,6 +150,8 @@ def refine_with_llm(
     clock: Clock | None = None,
 ) -> RefineSummary:
     """Ask the LLM about the low-confidence, rules-classified, open issues among ``issue_ids``."""
+    from triagehub.actions.llm import LLMOutcome
+
     now_of = (clock or SystemClock()).now
     summary = RefineSummary()
     closed = [s.value for s in IssueState if s.is_closed]
