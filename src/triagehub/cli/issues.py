@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from triagehub.cli.common import OutputFormat, duration, out, session_of
+from triagehub.cli.common import OutputFormat, duration, err, out, session_of
 from triagehub.cli.tables import (
     COLUMNS,
     ListFormat,
@@ -61,7 +61,10 @@ def issues_list(
         typer.Option("--format", help="table, json, or markdown (e.g. for $GITHUB_STEP_SUMMARY)."),
     ] = ListFormat.table,
 ) -> None:
-    """The matching issues, newest activity first (--limit, default 50)."""
+    """The matching issues, newest activity first: a page of 50 (--limit for more).
+
+    When more match than shown, a note on stderr says so (stdout keeps the table, JSON or
+    Markdown)."""
     from triagehub.store.queries import list_issues
 
     chosen = parse_columns(columns, wide=wide)
@@ -72,15 +75,21 @@ def issues_list(
             state=state and state.value,
             category=category and category.value,
             kind=kind and kind.value,
-            limit=limit,
+            limit=limit + 1,  # one more than shown tells whether there are more
         )
+    shown = found[:limit]
     if fmt is ListFormat.json:
-        sys.stdout.write(json.dumps([i.to_json() for i in found], indent=2) + "\n")
-        return
-    if fmt is ListFormat.markdown:
-        sys.stdout.write(issues_markdown(found, f"{len(found)} issue(s)", chosen))
-        return
-    out.print(issues_table(found, f"{len(found)} issue(s)", chosen, width=out.width))
+        sys.stdout.write(json.dumps([i.to_json() for i in shown], indent=2) + "\n")
+    elif fmt is ListFormat.markdown:
+        sys.stdout.write(issues_markdown(shown, f"{len(shown)} issue(s)", chosen))
+    else:
+        out.print(issues_table(shown, f"{len(shown)} issue(s)", chosen, width=out.width))
+    if len(found) > limit:  # on stderr: what stdout holds stays a list, a table or Markdown
+        err.print(
+            f"the first {limit} shown; more match: --limit {limit * 4} shows more, or narrow "
+            "with --repo, --state, --category, --kind",
+            markup=False,
+        )
 
 
 @issues_app.command("show")
