@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# A revision's file is named after it: ``0015_evidence.py`` holds revision "0015", whose parent is
-# the previous number (tests/test_migrations.py checks both against Alembic).
+# A revision's file is named after it (``0015_evidence.py`` holds revision "0015") and the highest
+# number is the head (tests/test_migrations.py checks both against Alembic).
 _REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
 
 
