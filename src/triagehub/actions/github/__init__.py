@@ -9,7 +9,8 @@ Contract
 :class:`GitHubClient` reads workflow runs, their jobs (with steps) and their logs, and asks GitHub
 to re-run a run's failed jobs. For the issue sync (:mod:`triagehub.engine.sync`) it also
 reads, creates and edits issues, their labels and comments, the repository's labels, and
-searches issues.
+searches issues. ``update_comment`` edits a comment (the one that holds an investigation brief)
+and answers ``None`` when GitHub no longer has it (404: deleted).
 
 Every problem GitHub or the network causes is raised as
 :class:`~triagehub.errors.ExternalServiceError` (``service="github"``), after the retries below;
