@@ -7,8 +7,9 @@
 3. the UTC day's LLM budget (``llm.daily_budget``, shared with classification through the
    ``llm_usage`` table) is spent                              -> ``skipped_budget``
 4. one Messages API call, forced to the ``record_investigation`` tool (it counts against the
-   budget whatever its result); a valid answer                -> ``ok``: stored (the cache) and
-   posted on the issue's timeline (``investigated``, actor ``llm``);
+   budget whatever its result); a valid answer                -> ``ok``: stored (the cache),
+   posted on the issue's timeline (``investigated``, actor ``llm``), and queued, in the same
+   transaction, for its one GitHub comment and one Slack reply (:mod:`.brief_text`);
    an answer that fails validation                            -> ``invalid``;
    any API or network error                                   -> ``error`` / ``timeout`` /
                                                                  ``rate_limited``.
@@ -39,6 +40,7 @@ from triagehub.actions.github import GitHubClient
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.redact import REDACTED, redact
+from triagehub.engine.brief_text import handoff_comment, queue_brief_posts
 from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.errors import InputError
 from triagehub.store import tables as t
@@ -311,15 +313,20 @@ def _brief_from(message: object, pack: dict[str, Any]) -> dict[str, Any]:
     raise InvalidBrief(f"no {TOOL_NAME} tool_use block (stop_reason={message.stop_reason})")
 
 
-def _store(
-    engine: Engine, issue_id: int, digest: str, model: str, brief: dict[str, Any], now: datetime
-) -> None:
-    """The brief (the cache) and its timeline entry, in one transaction; stored once."""
+def _store(engine: Engine, settings: Settings, result: Investigation, now: datetime) -> None:
+    """The brief (the cache), its timeline entry and its posts on GitHub and Slack
+    (:func:`~triagehub.engine.brief_text.queue_brief_posts`), in one transaction; stored once."""
+    brief, issue_id, digest = result.brief, result.issue_id, str(result.evidence["digest"])
+    assert brief is not None and result.model is not None
     try:
         with Session(engine) as session, session.begin():
             session.execute(
                 t.investigations.insert().values(
-                    issue_id=issue_id, digest=digest, model=model, brief=brief, created_at=now
+                    issue_id=issue_id,
+                    digest=digest,
+                    model=result.model,
+                    brief=brief,
+                    created_at=now,
                 )
             )
             session.execute(
@@ -330,7 +337,7 @@ def _store(
                     actor="llm",
                     run_id=None,
                     data={
-                        "model": model,
+                        "model": result.model,
                         "digest": digest,
                         "summary": brief["summary"],
                         "cause": brief["cause"],
@@ -340,6 +347,7 @@ def _store(
                     },
                 )
             )
+            queue_brief_posts(session, settings, result, now)
     except IntegrityError:  # the same brief stored by a concurrent call: keep that one
         log.info("investigation of issue %s (%s) was stored concurrently", issue_id, digest[:12])
 
@@ -410,9 +418,10 @@ def investigate(
         detail = f"{type(exc).__name__}: {exc}"
         return Investigation(issue_id, "error", _scrub(detail, key), pack, calls=1)
     model = message.model if isinstance(message.model, str) else c.model
-    _store(engine, issue_id, digest, model, brief, now)
+    result = Investigation(issue_id, "ok", f"{model} wrote a brief", pack, brief, model, calls=1)
+    _store(engine, settings, result, now)
     log.info("investigated issue %s with %s", issue_id, model, extra={"issue_id": issue_id})
-    return Investigation(issue_id, "ok", f"{model} wrote a brief", pack, brief, model, calls=1)
+    return result
 
 
 def _scrub(text: str, key: str) -> str:
@@ -424,7 +433,6 @@ def _scrub(text: str, key: str) -> str:
 JOB_KIND: Final = "investigate"
 INVESTIGATE_LABEL: Final = "claude:investigate"
 FIX_LABEL: Final = "claude:fix"
-MARKER: Final = "<!-- triagehub:investigation -->"
 
 
 def queue_investigation(
@@ -450,68 +458,12 @@ def queue_investigation(
     )
 
 
-def _evidence_lines(pack: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    diff = pack.get("green_diff") or pack.get("key_excerpt") or {}
-    shown = [f"{x['line']:>5}  {x['text']}" for x in diff.get("lines", [])][:20]
-    if shown:
-        lines += ["```", *(s.replace("```", "'''") for s in shown), "```"]
-    for c in (pack.get("suspects") or {}).get("commits", [])[:5]:
-        lines.append(f"- suspect commit `{c['sha'][:12]}` {c['message']} ({c['author']})")
-    return lines
-
-
-def brief_markdown(result: Investigation) -> list[str]:
-    brief = result.brief
-    if brief is None:
-        return [
-            f"No AI brief ({result.status}: {result.detail}). The evidence:",
-            *_evidence_lines(result.evidence),
-        ]
-    lines = [
-        f"**Summary**: {brief['summary']}",
-        f"**Cause**: {brief['cause']}"
-        + (" (environment or flaky: a rerun is suggested)" if brief["suggest_rerun"] else ""),
-        "**Hypotheses**:",
-    ]
-    lines += [
-        f"{n}. {h['cause']} ({h['likelihood']:.0%}; {', '.join(h['evidence'])})"
-        for n, h in enumerate(brief["hypotheses"], start=1)
-    ]
-    lines += [
-        f"**Next step**: {brief['next_step']}",
-        f"**Fix outline**: {brief['fix_outline']}",
-        f"Confidence {brief['confidence']:.2f}, by {result.model}.",
-        *_evidence_lines(result.evidence),
-    ]
-    return lines
-
-
-def handoff_comment(result: Investigation, handle: str, number: int | None) -> str:
-    """The GitHub comment handing the issue to the coding agent: its mention, the brief (or the
-    evidence), and a task statement asking for a pull request that references the issue."""
-    pack = result.evidence
-    ref = f"#{number}" if number is not None else f"triagehub issue {result.issue_id}"
-    lines = [
-        MARKER,
-        f"{handle} please fix this failure: {pack['title']} ({pack['repository']})",
-        "",
-        *brief_markdown(result),
-        "",
-        f"**Task**: find the root cause from the evidence above, make the smallest change that "
-        f"fixes it with a test, and open a pull request whose description says `Fixes {ref}` "
-        "so that triagehub links it and resolves the issue once the checks pass again.",
-    ]
-    return redact("\n".join(lines))
-
-
-def brief_comment(result: Investigation) -> str:
-    lines = [MARKER, f"### Investigation of triagehub issue {result.issue_id}", ""]
-    return redact("\n".join(lines + brief_markdown(result)))
-
-
 @job_handler(JOB_KIND)
 def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
+    """Investigate; a hand-off comments on the GitHub issue mentioning the agent, a brief is
+    posted through the outbox (``brief_github``, ``brief_slack``: one comment and one Slack reply
+    per issue, kept current). A new brief queued its posts when it was stored; one asked for from
+    GitHub that wrote none (cached, or the evidence alone) queues the comment here."""
     from triagehub.engine.notify import normalize_handle
 
     data = job.data
@@ -521,23 +473,23 @@ def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
     handle_raw = ctx.settings.lifecycle.agent_handle
     handle = normalize_handle(handle_raw) if handle_raw else None
     repo, number = data.get("repo"), data.get("number")
+    asked_on_github = isinstance(repo, str) and isinstance(number, int)
     posted = False
     note = ""
-    if handoff and handle is None:
+    if not handoff:
+        note = "posted through the outbox (brief_github, brief_slack)"
+    elif handle is None:
         note = "no agent to hand off to (lifecycle.agent_handle is not set)"
     elif ctx.github is not None and isinstance(repo, str) and isinstance(number, int):
-        body = (
-            handoff_comment(result, handle, number)
-            if handoff and handle
-            else (brief_comment(result))
-        )
-        ctx.github.create_comment(repo, number, body)
+        ctx.github.create_comment(repo, number, handoff_comment(result, handle, number))
         posted = True
     else:
         note = "no linked GitHub issue or no GitHub client: nothing posted"
     now = ctx.clock.now()
 
     def record(rec: Recording) -> None:
+        if not handoff and asked_on_github and result.status != "ok":
+            queue_brief_posts(rec.session, rec.settings, result, rec.now, request=job.id)
         if handoff:
             rec.session.execute(
                 t.issue_events.insert().values(
