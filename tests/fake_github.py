@@ -29,12 +29,14 @@ What it does, as GitHub does:
 * Issues (``fake.issues[(repo, number)]``, repository names lower-cased): ``GET``/``POST
   /repos/{o}/{r}/issues`` (list with ``state``, ``labels``, ``since``, ``sort``, ``direction``,
   ``creator``, paginated; create, numbered from 1 per repository, by ``fake.login``), ``GET``/
-  ``PATCH .../issues/{n}``, ``GET``/``POST .../issues/{n}/comments``, ``POST .../issues/{n}/labels``
-  and ``DELETE .../issues/{n}/labels/{name}`` (404 ``Label does not exist``), ``GET``/``POST
-  .../labels`` (422 ``already_exists``; labels an issue is created or labelled with are made with
-  GitHub's default colour ``ededed`` when missing), ``GET /search/issues`` (``repo:``, ``is:``,
-  ``in:`` and ``state:`` qualifiers, every other word or quoted phrase must be in the title or
-  body; issues younger than ``fake.search_lag`` seconds are not found yet, like GitHub's index).
+  ``PATCH .../issues/{n}``, ``GET``/``POST .../issues/{n}/comments``, ``GET``/``PATCH``/``DELETE
+  .../issues/comments/{id}`` (404 once deleted, also by ``fake.delete_comment``), ``POST
+  .../issues/{n}/labels`` and ``DELETE .../issues/{n}/labels/{name}`` (404 ``Label does not
+  exist``), ``GET``/``POST .../labels`` (422 ``already_exists``; labels an issue is created or
+  labelled with are made with GitHub's default colour ``ededed`` when missing), ``GET
+  /search/issues`` (``repo:``, ``is:``, ``in:`` and ``state:`` qualifiers, every other word or
+  quoted phrase must be in the title or body; issues younger than ``fake.search_lag`` seconds are
+  not found yet, like GitHub's index).
   ``fake.gone[(repo, number)] = 404 or 410`` makes an issue answer that status;
   ``fake.locked`` issues refuse comments with 403. Times come from ``fake.now()``.
   ``fake.human_*`` methods make the changes a person would (with their login).
@@ -173,6 +175,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("issues", r"/repos/(?P<repo>[^/]+/[^/]+)/issues"),
         ("issue", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)"),
         ("comments", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/comments"),
+        ("comment", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<comment>\d+)"),
         ("issue_labels", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/labels"),
         (
             "issue_label",
@@ -185,7 +188,16 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _ISSUE_ROUTES = frozenset(
-    {"issues", "issue", "comments", "issue_labels", "issue_label", "labels", "issue_assignees"}
+    {
+        "issues",
+        "issue",
+        "comments",
+        "comment",
+        "issue_labels",
+        "issue_label",
+        "labels",
+        "issue_assignees",
+    }
 )
 DEFAULT_LOGIN = "triagehub-bot"
 
@@ -343,6 +355,24 @@ class FakeGitHub:
         issue["comments"] += 1
         self.touch(issue)
         return comment
+
+    def find_comment(self, repo: str, comment_id: int) -> tuple[int, dict[str, Any]] | None:
+        """The issue number and the comment ``comment_id`` of ``repo``, or None."""
+        for (r, number), comments in self.comments.items():
+            for comment in comments:
+                if r == repo.lower() and comment["id"] == comment_id:
+                    return number, comment
+        return None
+
+    def delete_comment(self, repo: str, comment_id: int) -> None:
+        """Delete a comment, as a person may (its id then answers 404)."""
+        found = self.find_comment(repo, comment_id)
+        assert found is not None, f"no comment {comment_id} in {repo}"
+        number, comment = found
+        self.comments[(repo.lower(), number)].remove(comment)
+        issue = self.issue(repo, number)
+        issue["comments"] -= 1
+        self.touch(issue)
 
     def human_close(self, repo: str, number: int, login: str, reason: str = "completed") -> None:
         self.set_state(repo, number, "closed", login, reason)
@@ -713,6 +743,9 @@ class _ApiHandler(_Handler):
             else:
                 self._error(404, "Not Found")
             return
+        if name == "comment":
+            self._comment(request, repo, int(args["comment"]))
+            return
         number = int(args["number"])
         if (repo, number) in fake.gone:
             status = fake.gone[(repo, number)]
@@ -791,6 +824,30 @@ class _ApiHandler(_Handler):
             else:
                 fake.human_label(repo, number, remove=(label,))
                 self._json(200, issue["labels"])
+
+    def _comment(self, request: Recorded, repo: str, comment_id: int) -> None:
+        fake, method = self.fake, request.method
+        found = fake.find_comment(repo, comment_id)
+        if found is None or (repo, found[0]) in fake.gone:
+            self._error(404, "Not Found")
+            return
+        number, comment = found
+        if method == "GET":
+            self._conditional_json(request, comment)
+        elif method == "PATCH":
+            data = request.json
+            if not isinstance(data, dict) or not isinstance(data.get("body"), str):
+                self._json(422, {"message": "Validation Failed", "documentation_url": DOCS})
+                return
+            comment["body"] = data["body"]
+            comment["updated_at"] = fake.stamp()
+            fake.touch(fake.issue(repo, number))
+            self._json(200, comment)
+        elif method == "DELETE":
+            fake.delete_comment(repo, comment_id)
+            self._send(204, b"", {})
+        else:
+            self._error(404, "Not Found")
 
     def _list_issues(self, request: Recorded, repo: str) -> None:
         query = request.query
