@@ -40,6 +40,10 @@ What it does, as GitHub does:
   ``fake.gone[(repo, number)] = 404 or 410`` makes an issue answer that status;
   ``fake.locked`` issues refuse comments with 403. Times come from ``fake.now()``.
   ``fake.human_*`` methods make the changes a person would (with their login).
+* Pull requests (``fake.pulls[repo]``, numbered in the issues' sequence): ``GET
+  /repos/{o}/{r}/pulls`` with ``state`` (default ``open``), ``sort`` (``created``, default, or
+  ``updated``), ``direction`` (default ``desc``), paginated like the issues; ``fake.add_pull``
+  opens one, ``fake.merge_pull`` merges it (both move its ``updated_at``).
 * Every JSON answer has a weak ``ETag``; a matching ``If-None-Match`` gets ``304`` with no body.
 * ``Authorization`` other than ``Bearer <fake.token>`` answers 401 ``Bad credentials``; no
   ``Authorization`` at all is allowed (a public repository).
@@ -185,6 +189,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("issue_assignees", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/assignees"),
         ("search", r"/search/issues"),
         ("compare", r"/repos/(?P<repo>[^/]+/[^/]+)/compare/(?P<range>.+)"),
+        ("pulls", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls"),
     )
 )
 _ISSUE_ROUTES = frozenset(
@@ -224,6 +229,8 @@ class FakeGitHub:
         self.search_lag = 0.0
         # Commit history per repository (lower case), oldest first: what the compare API reads.
         self.commits: dict[str, list[dict[str, Any]]] = {}
+        # Pull requests per repository (lower case), in the shape of GitHub's list items.
+        self.pulls: dict[str, list[dict[str, Any]]] = {}
         # Consulted for each API request when no scripted answer is queued: a behaviour, or None.
         self.intercept: Callable[[Recorded], Behaviour | None] | None = None
         self._ids = 1000
@@ -288,8 +295,7 @@ class FakeGitHub:
         self, repo: str, title: str, body: str, labels: list[str], login: str
     ) -> dict[str, Any]:
         repo = repo.lower()
-        with self._lock:
-            number = 1 + max((n for r, n in self.issues if r == repo), default=0)
+        number = self.next_number(repo)
         stamp = self.stamp()
         issue = {
             "id": self.next_id(),
@@ -316,6 +322,67 @@ class FakeGitHub:
         self.issues[(repo, number)] = issue
         self.comments[(repo, number)] = []
         return issue
+
+    def next_number(self, repo: str) -> int:
+        """The next issue or pull request number of ``repo`` (one sequence, as on GitHub)."""
+        repo = repo.lower()
+        with self._lock:
+            numbers = [n for r, n in self.issues if r == repo]
+            numbers += [pr["number"] for pr in self.pulls.get(repo, [])]
+            return 1 + max(numbers, default=0)
+
+    def add_pull(
+        self,
+        repo: str,
+        title: str,
+        body: str,
+        *,
+        login: str = "claude[bot]",
+        user_type: str = "Bot",
+        head: str = "claude/fix",
+    ) -> dict[str, Any]:
+        """Open a pull request from ``head`` into ``main`` (what an agent or a person does)."""
+        number = self.next_number(repo)
+        stamp = self.stamp()
+        pr = {
+            "id": self.next_id(),
+            "node_id": f"PR_kwDO{number:06d}",
+            "number": number,
+            "url": f"{self.base_url}/repos/{repo}/pulls/{number}",
+            "html_url": f"https://github.com/{repo}/pull/{number}",
+            "state": "open",
+            "locked": False,
+            "title": title,
+            "body": body,
+            "user": {"login": login, "id": 3, "type": user_type},
+            "labels": [],
+            "draft": False,
+            "head": {"ref": head, "sha": f"{number:040x}", "label": f"{repo.split('/')[0]}:{head}"},
+            "base": {"ref": "main", "sha": "0" * 40, "label": f"{repo.split('/')[0]}:main"},
+            "author_association": "NONE",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "closed_at": None,
+            "merged_at": None,
+            "merge_commit_sha": None,
+        }
+        self.pulls.setdefault(repo.lower(), []).append(pr)
+        return pr
+
+    def pull(self, repo: str, number: int) -> dict[str, Any]:
+        return next(pr for pr in self.pulls[repo.lower()] if pr["number"] == number)
+
+    def merge_pull(self, repo: str, number: int) -> dict[str, Any]:
+        pr = self.pull(repo, number)
+        stamp = self.stamp()
+        pr.update(
+            state="closed",
+            closed_at=stamp,
+            merged_at=stamp,
+            updated_at=stamp,
+            merge_commit_sha=f"{number + 1:040x}",
+        )
+        return pr
 
     def issue(self, repo: str, number: int) -> dict[str, Any]:
         return self.issues[(repo.lower(), number)]
@@ -545,6 +612,9 @@ class _ApiHandler(_Handler):
                 return
             if name == "compare" and request.method == "GET":
                 self._compare(request, args["repo"], args["range"])
+                return
+            if name == "pulls" and request.method == "GET":
+                self._list_pulls(request, args["repo"].lower())
                 return
             if name == "rerun" and request.method == "POST":
                 self._rerun(int(args["run"]))
@@ -868,6 +938,18 @@ class _ApiHandler(_Handler):
             key=lambda i: (i[key], i["number"]), reverse=query.get("direction", "desc") == "desc"
         )
         self._paginated_array(request, issues)
+
+    def _list_pulls(self, request: Recorded, repo: str) -> None:
+        query = request.query
+        pulls = list(self.fake.pulls.get(repo, []))
+        state = query.get("state", "open")
+        if state != "all":
+            pulls = [pr for pr in pulls if pr["state"] == state]
+        key = "updated_at" if query.get("sort", "created") == "updated" else "created_at"
+        pulls.sort(
+            key=lambda pr: (pr[key], pr["number"]), reverse=query.get("direction", "desc") == "desc"
+        )
+        self._paginated_array(request, pulls)
 
     def _search(self, request: Recorded) -> None:
         words = shlex.split(request.query.get("q", ""))

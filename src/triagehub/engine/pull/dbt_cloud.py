@@ -40,7 +40,7 @@ from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.core.timeparse import parse_time
 from triagehub.engine.ingest import Ingestor, IngestSummary
-from triagehub.engine.pull.github_actions import read_cursor, save_cursor
+from triagehub.engine.pull.cursors import read_cursor, save_cursor
 from triagehub.errors import ExternalServiceError, InputError
 from triagehub.sources.dbt import parse_artifacts_full, parse_console_log, with_lineage
 from triagehub.sources.events import REPOSITORY
