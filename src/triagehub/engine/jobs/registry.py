@@ -87,6 +87,7 @@ HANDLER_MODULES: Final = (
     "triagehub.engine.sync.github_issues",
     "triagehub.engine.investigate",
     "triagehub.engine.ingest_jobs",
+    "triagehub.engine.refine",
 )
 
 
