@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,7 @@ from triagehub.engine.brief_text import handoff_comment, queue_brief_posts
 from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.store.llm_usage import budget_day, reserve_call
 from triagehub.work.evidence import build_pack
 
 if TYPE_CHECKING:  # the SDK costs ~1 s to import: loaded only when a brief is asked for
@@ -259,32 +260,10 @@ class Investigation:
         }
 
 
-def _day(at: datetime) -> str:
-    return at.date().isoformat()
-
-
 def _reserve_call(engine: Engine, now: datetime, budget: int) -> bool:
     """Count one call against today's budget, atomically; False when it is spent."""
-    day = _day(now)
     with Session(engine) as session, session.begin():
-        done = session.execute(
-            update(t.llm_usage)
-            .where(t.llm_usage.c.day == day, t.llm_usage.c.calls < budget)
-            .values(calls=t.llm_usage.c.calls + 1)
-        )
-        if getattr(done, "rowcount", 0):
-            return True
-        exists = session.execute(
-            select(t.llm_usage.c.calls).where(t.llm_usage.c.day == day)
-        ).first()
-        if exists is not None or budget <= 0:
-            return False
-    try:
-        with Session(engine) as session, session.begin():
-            session.execute(t.llm_usage.insert().values(day=day, calls=1))
-        return True
-    except IntegrityError:  # another process created today's row first: count in it
-        return _reserve_call(engine, now, budget)
+        return reserve_call(session=session, at=now, budget=budget)
 
 
 def _prompt(pack: dict[str, Any]) -> str:
@@ -384,7 +363,7 @@ def investigate(
         return Investigation(
             issue_id,
             "skipped_budget",
-            f"daily LLM budget of {c.daily_budget} calls spent for {_day(now)} (UTC)",
+            f"daily LLM budget of {c.daily_budget} calls spent for {budget_day(now)} (UTC)",
             pack,
         )
     import anthropic

@@ -89,6 +89,7 @@ HANDLER_MODULES: Final = (
     "triagehub.engine.sync.brief_comment",
     "triagehub.engine.brief_slack",
     "triagehub.engine.ingest_jobs",
+    "triagehub.engine.refine",
 )
 
 

@@ -26,6 +26,7 @@ from triagehub.engine.ingest import Ingestor, IngestSummary
 from triagehub.engine.jobs import process_jobs
 from triagehub.engine.pull.cursors import read_cursor, save_cursor
 from triagehub.engine.pull.github_prs import PullPollSummary, poll_pull_requests
+from triagehub.engine.refine import queue_refine
 from triagehub.engine.reruns import queue_reruns
 from triagehub.errors import ExternalServiceError
 from triagehub.sources.github_actions import JobLog, parse_job_log, report_from_workflow_run
@@ -114,6 +115,7 @@ def poll_github_actions(
             ingestor.add_all(reports)
             ingestor.flush()
             queue_reruns(session, settings, ingestor, now)
+            queue_refine(session, settings, ingestor.touched_ids, now)
             save_cursor(session, name, newest, now)
         summary.ingest.add(ingestor.summary)
         summary.repositories += 1
