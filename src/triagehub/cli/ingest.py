@@ -220,6 +220,8 @@ def _poll_github(
         "runs_seen": result.runs_seen,
         "logs_fetched": result.logs_fetched,
         "log_errors": result.log_errors,
+        "pull_requests_seen": result.pulls.pulls_seen,
+        "pull_requests_recorded": result.pulls.recorded,
         **result.ingest.as_dict(),
     }
     _print_poll(
@@ -231,6 +233,8 @@ def _poll_github(
     )
     for error in result.log_errors:
         err.print(f"warning: log not fetched: {error}", markup=False)
+    for error in result.pulls.errors:
+        err.print(f"warning: {error}", markup=False)
 
 
 def _poll_dbt_cloud(
