@@ -63,6 +63,11 @@ def _json_encoder(none_as_null: bool) -> Callable[[Any], str | None]:
     return encode
 
 
+def data_columns(table: Table) -> tuple[str, ...]:
+    """The table's columns but its ``id``, in the table's order (the order rows are given in)."""
+    return tuple(c.name for c in table.columns if c.name != "id")
+
+
 class BulkWriter:
     """Writes rows of the session's database without SQLAlchemy's per-row processing."""
 

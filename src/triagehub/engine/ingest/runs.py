@@ -16,29 +16,12 @@ from triagehub.core.models import CheckResult, RunReport
 from triagehub.engine.ingest.state import STATS_FIELDS, RunKey
 from triagehub.store import grouping
 from triagehub.store import tables as t
-from triagehub.store.bulk import BulkWriter
+from triagehub.store.bulk import BulkWriter, data_columns
 from triagehub.store.dialect import insert_ignoring, lock_repositories
 
 # A run to store: its key, its report, one result per check, whether it is a storm.
 NewRun = tuple[RunKey, RunReport, list[CheckResult], bool]
-RUN_COLUMNS = (
-    "repository_id",
-    "source",
-    "external_id",
-    "attempt",
-    "commit_sha",
-    "branch",
-    "url",
-    "status",
-    "started_at",
-    "finished_at",
-    "occurred_at",
-    "ingested_at",
-    "results_total",
-    "results_failed",
-    "storm",
-    "digest",
-)
+RUN_COLUMNS = data_columns(t.runs)  # rows are built in this order
 
 
 class Catalog:

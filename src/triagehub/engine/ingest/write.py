@@ -28,23 +28,11 @@ from triagehub.engine.ingest.state import (
 )
 from triagehub.store import grouping
 from triagehub.store import tables as t
-from triagehub.store.bulk import BulkWriter
+from triagehub.store.bulk import BulkWriter, data_columns
 
-OCCURRENCE_COLUMNS = (
-    "issue_id",
-    "run_id",
-    "check_id",
-    "status",
-    "message",
-    "log_excerpt",
-    "template",
-    "fingerprint",
-    "normalizer_version",
-    "duration_s",
-    "occurred_at",
-    "links",
-)
-EVENT_COLUMNS = ("issue_id", "kind", "at", "actor", "run_id", "data")
+# Rows are built in the tables' column order.
+OCCURRENCE_COLUMNS = data_columns(t.occurrences)
+EVENT_COLUMNS = data_columns(t.issue_events)
 
 
 class BatchWriter:
@@ -103,7 +91,7 @@ class BatchWriter:
     def _write_issues(self, new: list[IssueWork], old: list[IssueWork]) -> None:
         bulk = self.bulk
         if new:
-            cols = [c.name for c in t.issues.columns if c.name != "id"]
+            cols = data_columns(t.issues)
             ids = bulk.insert_returning_ids(t.issues, cols, ([w.row[c] for c in cols] for w in new))
             for w, pk in zip(new, ids, strict=True):
                 w.row["id"] = pk
