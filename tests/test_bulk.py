@@ -9,7 +9,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from triagehub.clock import FixedClock
@@ -201,6 +203,26 @@ def test_bulk_ids_follow_the_order_of_the_rows(engine: Engine) -> None:
         )
         found = dict(session.execute(select(t.runs.c.id, t.runs.c.external_id)).all())
         assert [found[pk] for pk in ids] == names
+
+
+def test_a_row_the_database_refuses_raises_sqlalchemys_error(engine: Engine) -> None:
+    """As a statement through SQLAlchemy would: the ingest turns a refused value into the file's
+    error, and runs a transaction that met a deadlock again (``is_transient``)."""
+    columns = ["repository_id", "source", "external_id", "occurred_at", "ingested_at"]
+    columns += ["attempt", "results_total", "results_failed", "storm", "digest"]
+    orphan = [424242, "generic", "r", T0, T0, 1, 0, 0, False, "d"]  # no such repository
+    with Session(engine) as session, session.begin(), pytest.raises(IntegrityError):
+        BulkWriter(session).insert_returning_ids(t.runs, columns, [orphan])
+    event = [424242, "created", T0, "triagehub", None, {}]
+    with Session(engine) as session, session.begin(), pytest.raises(IntegrityError):
+        BulkWriter(session).insert(
+            t.issue_events, ["issue_id", "kind", "at", "actor", "run_id", "data"], [event]
+        )
+    if engine.dialect.name == "postgresql":  # SQLite does not enforce a column's length
+        with Session(engine) as session, session.begin(), pytest.raises(DataError):
+            repo = parents(session)["repo"]
+            too_long = [repo, "x" * 41, "r", T0, T0, 1, 0, 0, False, "d"]
+            BulkWriter(session).insert_returning_ids(t.runs, columns, [too_long])
 
 
 def test_the_pattern_counters_of_one_batch_add_up(engine: Engine) -> None:

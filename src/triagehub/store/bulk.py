@@ -20,11 +20,13 @@ Stored values are exactly the ones SQLAlchemy would store (``tests/test_bulk.py`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from triagehub.store.tables import UTCDateTime, as_utc, sqlite_time
@@ -142,15 +144,16 @@ class BulkWriter:
             return ids
         raw = self.session.connection().connection.driver_connection
         assert raw is not None
-        cursor = raw.cursor()
         sql = self._insert_sql(table, columns)
         found: list[int] = []
-        try:
-            for row in rows:
-                cursor.execute(sql, row)
-                found.append(int(cursor.lastrowid))
-        finally:
-            cursor.close()
+        with self._driver_errors(sql):
+            cursor = raw.cursor()
+            try:
+                for row in rows:
+                    cursor.execute(sql, row)
+                    found.append(int(cursor.lastrowid))
+            finally:
+                cursor.close()
         return found
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -179,6 +182,19 @@ class BulkWriter:
         assert raw is not None
         names = ", ".join(self.name(c) for c in columns)
         sql = f"COPY {self.name(table.name)} ({names}) FROM STDIN"
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        with self._driver_errors(sql), raw.cursor() as cursor, cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
+
+    @contextmanager
+    def _driver_errors(self, statement: str) -> Iterator[None]:
+        """The driver's errors as SQLAlchemy's (``DataError``, ``IntegrityError``, a deadlock's
+        ``OperationalError``...), as statements run through SQLAlchemy raise them: the ingest
+        tells a refused value from a crash, and runs a transaction that hit a deadlock again."""
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            yield
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(
+                statement, None, exc, dbapi.Error, dialect=self.dialect
+            ) from exc
