@@ -6,9 +6,9 @@ temporary directory with a seeded ``random.Random`` (the same bytes on every run
 schema migration are outside the timings. Both backends ingest the same file into a fresh, empty
 database in the same process, so that the PostgreSQL/SQLite ratio holds on a noisy machine.
 
-Targets (issue acceptance): >= 5,000 failing results/s and >= 50,000 passing results/s on SQLite,
-PostgreSQL within 2x of SQLite (rate ratio >= 0.5), and a peak RSS under 300 MB (10^6 bytes) for
-the 1,000,000-result file.
+Targets (issue #24): >= 20,000 failing results/s and >= 50,000 passing results/s on SQLite,
+PostgreSQL at >= 0.8x SQLite's rate, and a peak RSS under 200 MB (10^6 bytes) for the
+1,000,000-result file, ingested in a process of its own and through the CLI.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ from triagehub.store.db import normalize_url, open_database
 PG_ENV = "TRIAGEHUB_TEST_POSTGRES_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
-TARGET_FAILING_PER_S = 5_000.0
+TARGET_FAILING_PER_S = 20_000.0
 TARGET_PASSING_PER_S = 50_000.0
-TARGET_PG_RATE_RATIO = 0.5  # "PostgreSQL within 2x": at least half of SQLite's rate
-TARGET_RSS_MB = 300.0  # MB = 10^6 bytes
+TARGET_PG_RATE_RATIO = 0.8  # PostgreSQL at least 0.8x SQLite's rate
+TARGET_RSS_MB = 200.0  # MB = 10^6 bytes
 
 SEED = 20261121
 REPOSITORIES = tuple(f"acme/repo{i}" for i in range(1, 6))
@@ -560,6 +560,51 @@ def measure_rss(path: Path, url: str, expected: int) -> RssResult:
     )
 
 
+# A fresh interpreter that imports only the standard library runs the CLI and reports the
+# CLI's peak RSS: its own children's ``ru_maxrss``, which nothing large precedes (see measure_rss).
+_CLI_WRAPPER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=False)
+seconds = time.perf_counter() - start
+print(json.dumps({
+    "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr,
+    "seconds": seconds,
+    "peak": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+}))
+"""
+
+
+def measure_cli_rss(path: Path, url: str, expected: int) -> RssResult:
+    """``triagehub --db URL ingest FILE --format event -o json`` in a process of its own: its
+    peak RSS and its wall time (start-up and migration included)."""
+    cli = [sys.executable, "-m", "triagehub", "--db", url, "ingest", str(path)]
+    proc = subprocess.run(
+        [sys.executable, "-c", _CLI_WRAPPER, *cli, "--format", "event", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"the CLI wrapper failed (exit {proc.returncode}):\n{proc.stderr}")
+    run = json.loads(proc.stdout)
+    if run["returncode"] != 0:
+        raise SystemExit(f"the CLI ingest failed (exit {run['returncode']}):\n{run['stderr']}")
+    data = json.loads(run["stdout"])
+    if data["results"] != expected:
+        raise SystemExit(f"the CLI stored {data['results']} results of {path}, not {expected}")
+    return RssResult(
+        results=int(data["results"]),
+        failures=int(data["failures"]),
+        new_issues=int(data["new_issues"]),
+        seconds=float(run["seconds"]),
+        peak_kib=_kib(int(run["peak"])),
+        hwm_kib=None,
+        baseline_kib=None,
+        parent_kib=0,  # the wrapper's own peak is not the CLI's (see _CLI_WRAPPER)
+    )
+
+
 class Postgres:
     """A throwaway database ``triagehub_bench_<random>`` on the server, dropped by ``drop``."""
 
@@ -651,6 +696,7 @@ def render(
     console: Console,
     pairs: Sequence[Pair],
     rss: RssResult,
+    cli: RssResult,
     rss_total: int,
     pg_note: str | None,
     quick: bool,
@@ -706,7 +752,7 @@ def render(
             "",
             "",
             f"{p.ratio or 0:.2f}x the rate",
-            f"≥ {TARGET_PG_RATE_RATIO:.2f}x (within 2x)",
+            f"≥ {TARGET_PG_RATE_RATIO:.2f}x",
             _verdict(p.ratio_ok),
         )
     rss_ok = _mb(rss.peak_kib) < TARGET_RSS_MB
@@ -723,6 +769,18 @@ def render(
         _verdict(rss_ok),
     )
     table.add_row(label, "SQLite, child", "", "", "", "", f"{rss.rate:,.0f} results/s", "", "info")
+    cli_ok = _mb(cli.peak_kib) < TARGET_RSS_MB
+    table.add_row(
+        label,
+        "SQLite, CLI",
+        f"{cli.results:,}",
+        f"{cli.failures:,}",
+        f"{cli.new_issues:,}",
+        f"{cli.seconds:.2f}",
+        f"peak RSS {_mb(cli.peak_kib):,.1f} MB",
+        f"< {TARGET_RSS_MB:.0f} MB",
+        _verdict(cli_ok),
+    )
     console.print(table)
     notes = ["MB = 10^6 bytes; peak RSS is getrusage(RUSAGE_CHILDREN).ru_maxrss of the child"]
     if rss.hwm_kib is not None and rss.baseline_kib is not None:
@@ -731,6 +789,11 @@ def render(
             f"({_mb(rss.baseline_kib):,.1f} MB after imports and migration, before ingesting)"
         )
     notes.append(f"the parent's peak RSS when it started the child: {_mb(rss.parent_kib):,.1f} MB")
+    notes.append(
+        "the CLI row: `triagehub ingest` in a process of its own (its seconds include start-up "
+        "and migration), run by a fresh standard-library wrapper that reads its children's "
+        "ru_maxrss"
+    )
     console.print("; ".join(notes), highlight=False)
     if pg_note:
         console.print(f"[yellow]PostgreSQL not measured: {pg_note}[/yellow]")
@@ -751,11 +814,12 @@ def render(
             f"{p.workload} SQLite {p.sqlite.rate:,.0f}/s (≥{p.target:,.0f} "
             f"{_plain(p.sqlite_ok)}), {pg}"
         )
-    total += 1
-    met += int(rss_ok)
+    total += 2
+    met += int(rss_ok) + int(cli_ok)
     parts.append(
         f"{rss_total:,}-result file peak RSS {_mb(rss.peak_kib):,.1f} MB "
-        f"(<{TARGET_RSS_MB:.0f} MB {_plain(rss_ok)}) at {rss.rate:,.0f} results/s"
+        f"(<{TARGET_RSS_MB:.0f} MB {_plain(rss_ok)}) at {rss.rate:,.0f} results/s, "
+        f"through the CLI {_mb(cli.peak_kib):,.1f} MB ({_plain(cli_ok)})"
     )
     mode = " [quick]" if quick else ""
     # soft_wrap: the summary stays one line however narrow the terminal.
@@ -808,6 +872,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         )
         rss = measure_rss(big, f"sqlite:///{root / 'rss.db'}", sizes.rss)
+        cli = measure_cli_rss(big, f"sqlite:///{root / 'cli.db'}", sizes.rss)
         big.unlink()
 
         failing = write_jsonl(
@@ -873,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             if pg is not None:
                 pg.drop()
-        missed = render(console, pairs, rss, sizes.rss, pg_note, args.quick)
+        missed = render(console, pairs, rss, cli, sizes.rss, pg_note, args.quick)
     return 1 if args.strict and missed else 0
 
 

@@ -18,15 +18,15 @@ RERUN: Final = "rerun"
 
 def queue_reruns(session: Session, settings: Settings, ingestor: Ingestor, now: datetime) -> None:
     """Queue one re-run per failed GitHub Actions run whose issue is transient (opt-in)."""
-    for report, issue_ids in ingestor.failed_runs:
-        if report.source != "github-actions" or report.attempt > 1:
+    for run in ingestor.failed_runs:
+        if run.source != "github-actions" or run.attempt > 1:
             continue
-        if not settings.repository(report.repository).self_heal:
+        if not settings.repository(run.repository).self_heal:
             continue
         transient = (
             session.execute(
                 select(t.issues.c.id).where(
-                    t.issues.c.id.in_(sorted(issue_ids)),
+                    t.issues.c.id.in_(sorted(run.issue_ids)),
                     t.issues.c.category == "transient_failure",
                 )
             )
@@ -35,11 +35,11 @@ def queue_reruns(session: Session, settings: Settings, ingestor: Ingestor, now: 
         )
         if not transient:
             continue
-        run_id = report.run_id.split("/")[0]
+        run_id = run.run_id.split("/")[0]
         enqueue(
             session,
             kind=RERUN,
-            key=f"rerun:{report.repository}:{run_id}",
-            data={"repository": report.repository, "run_id": run_id, "issues": transient},
+            key=f"rerun:{run.repository}:{run_id}",
+            data={"repository": run.repository, "run_id": run_id, "issues": transient},
             now=now,
         )

@@ -6,12 +6,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from triagehub.store import tables as t
-from triagehub.store.dialect import greatest, insert_ignoring, least
-from triagehub.store.tables import UTCDateTime
+from triagehub.store.bulk import BulkWriter
+from triagehub.store.dialect import insert_ignoring
 
 CHUNK = 500
 
@@ -177,32 +177,46 @@ def bump_patterns(
     *, session: Session, rows: list[tuple[int, int, int, datetime, datetime, datetime]]
 ) -> None:
     """Add (pattern id, new issues, new occurrences, first, last seen, now) to pattern stats,
-    in SQL (counters by delta, times by least/greatest) and in id order: patterns are shared by
-    every repository, so concurrent ingests of different repositories meet here."""
+    in SQL (counters by delta, times by least/greatest), in one statement for the batch.
+    Patterns are shared by every repository, so concurrent ingests of different repositories
+    meet here: on PostgreSQL the rows are locked in id order first (no deadlock between two
+    batches), then updated from arrays (one statement whatever the number of rows); on SQLite
+    (the database write lock is held) one prepared statement runs over them in the driver."""
     if not rows:
         return
-    p = t.patterns.c
-    session.execute(
-        update(t.patterns)
-        .where(p.id == bindparam("b_id"))
-        .values(
-            issues_count=p.issues_count + bindparam("b_issues"),
-            occurrences=p.occurrences + bindparam("b_occ"),
-            first_seen=least(session, p.first_seen, bindparam("b_first", type_=UTCDateTime)),
-            last_seen=greatest(session, p.last_seen, bindparam("b_last", type_=UTCDateTime)),
-            updated_at=bindparam("b_now"),
-        ),
-        [
-            {
-                "b_id": pk,
-                "b_issues": n_issues,
-                "b_occ": n_occ,
-                "b_first": first,
-                "b_last": last,
-                "b_now": now,
-            }
-            for pk, n_issues, n_occ, first, last, now in sorted(rows, key=lambda r: r[0])
-        ],
+    merged: dict[int, list[Any]] = {}  # a pattern of several issues of the batch: added up
+    for pk, n_issues, n_occ, first, last, now in rows:
+        entry = merged.get(pk)
+        if entry is None:
+            merged[pk] = [pk, n_issues, n_occ, first, last, now]
+        else:
+            entry[1] += n_issues
+            entry[2] += n_occ
+            entry[3], entry[4], entry[5] = min(entry[3], first), max(entry[4], last), now
+    bulk = BulkWriter(session)
+    cols = ("id", "issues_count", "occurrences", "first_seen", "last_seen", "updated_at")
+    values = bulk.rows(t.patterns, cols, (merged[pk] for pk in sorted(merged)))
+    if bulk.postgres:
+        conn = session.connection()
+        ids = [v[0] for v in values]
+        conn.exec_driver_sql(
+            "SELECT id FROM patterns WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", (ids,)
+        ).all()
+        conn.exec_driver_sql(
+            "UPDATE patterns AS p SET issues_count = p.issues_count + v.issues, "
+            "occurrences = p.occurrences + v.occ, first_seen = least(p.first_seen, v.first), "
+            "last_seen = greatest(p.last_seen, v.last), updated_at = v.now "
+            "FROM unnest(%s::integer[], %s::integer[], %s::integer[], %s::timestamptz[], "
+            "%s::timestamptz[], %s::timestamptz[]) AS v(id, issues, occ, first, last, now) "
+            "WHERE p.id = v.id",
+            tuple([v[i] for v in values] for i in range(len(cols))),
+        )
+        return
+    bulk.executemany(
+        "UPDATE patterns SET issues_count = issues_count + ?, occurrences = occurrences + ?, "
+        "first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), updated_at = ? "
+        "WHERE id = ?",
+        [(*v[1:], v[0]) for v in values],
     )
 
 

@@ -35,6 +35,21 @@ metadata = MetaData(
 )
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime (a naive one is taken as UTC): what PostgreSQL is given."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def sqlite_time(value: datetime) -> str:
+    """The text SQLite stores for a time: UTC, naive, to the microsecond (SQLAlchemy's SQLite
+    DATETIME format, so stored values compare and sort alike)."""
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
 
@@ -44,9 +59,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
@@ -55,14 +68,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        # One step instead of two (this decorator, then SQLite's DATETIME formatting): the same
-        # text SQLAlchemy's SQLite dialect stores, so stored values compare and sort alike.
+        # One step instead of two (this decorator, then SQLite's DATETIME formatting).
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is not None and value.utcoffset():
-                value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            return None if value is None else sqlite_time(value)
 
         return process
 

@@ -20,7 +20,13 @@ from triagehub.engine.ingest import prepare
 from triagehub.engine.ingest.classify import classify_latest, reclassify_flaky
 from triagehub.engine.ingest.group import IssueResolver, apply_failure
 from triagehub.engine.ingest.runs import Catalog, NewRun
-from triagehub.engine.ingest.state import Failure, IngestContext, IngestSummary, RunKey
+from triagehub.engine.ingest.state import (
+    FailedRun,
+    Failure,
+    IngestContext,
+    IngestSummary,
+    RunKey,
+)
 from triagehub.engine.ingest.write import BatchWriter
 from triagehub.store import evidence as evidence_store
 
@@ -65,8 +71,9 @@ class Ingestor:
         self.summary = IngestSummary()
         self.classifier = Classifier(settings)
         self.touched_ids: set[int] = set()
-        # Each run with failures, and the issues its failures went to (for follow-up actions).
-        self.failed_runs: list[tuple[RunReport, set[int]]] = []
+        # Each run with failures and the issues its failures went to (for follow-up actions):
+        # its identity only, not its report, so that memory stays bounded by one batch.
+        self.failed_runs: list[FailedRun] = []
         self._buffer: list[RunReport] = []
         self._buffered = 0
         self._ctx = IngestContext(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triagehub.config import Settings
@@ -16,10 +16,12 @@ from triagehub.core.models import CheckResult, RunReport
 from triagehub.engine.ingest.state import STATS_FIELDS, RunKey
 from triagehub.store import grouping
 from triagehub.store import tables as t
+from triagehub.store.bulk import BulkWriter, data_columns
 from triagehub.store.dialect import insert_ignoring, lock_repositories
 
 # A run to store: its key, its report, one result per check, whether it is a storm.
 NewRun = tuple[RunKey, RunReport, list[CheckResult], bool]
+RUN_COLUMNS = data_columns(t.runs)  # rows are built in this order
 
 
 class Catalog:
@@ -94,35 +96,31 @@ class Catalog:
         self, runs: list[NewRun], digests: Mapping[RunKey, str], now: datetime
     ) -> list[int]:
         """Store the runs; their ids, in the order given."""
-        rows = [
-            {
-                "repository_id": key[0],
-                "source": report.source,
-                "external_id": report.run_id,
-                "attempt": report.attempt,
-                "commit_sha": report.commit,
-                "branch": report.branch,
-                "url": report.url,
-                "status": report.status,
-                "started_at": report.started_at,
-                "finished_at": report.finished_at,
-                "occurred_at": report.occurred_at or now,
-                "ingested_at": now,
-                "results_total": len(results),
-                "results_failed": sum(1 for r in results if r.status.is_failure),
-                "storm": storm,
-                "digest": digests[key],
-            }
-            for key, report, results, storm in runs
-        ]
-        # RETURNING the natural key, not relying on row order, lets SQLAlchemy batch the insert.
-        c = t.runs.c
-        result = self.session.execute(
-            insert(t.runs).returning(c.repository_id, c.source, c.external_id, c.attempt, c.id),
-            rows,
+        return BulkWriter(self.session).insert_returning_ids(
+            t.runs,
+            RUN_COLUMNS,
+            (
+                (
+                    key[0],
+                    report.source,
+                    report.run_id,
+                    report.attempt,
+                    report.commit,
+                    report.branch,
+                    report.url,
+                    report.status,
+                    report.started_at,
+                    report.finished_at,
+                    report.occurred_at or now,
+                    now,
+                    len(results),
+                    sum(1 for r in results if r.status.is_failure),
+                    storm,
+                    digests[key],
+                )
+                for key, report, results, storm in runs
+            ),
         )
-        ids = {(r, s, e, a): pk for r, s, e, a, pk in result}
-        return [ids[key] for key, _, _, _ in runs]
 
     def ensure_checks(
         self, keys: set[tuple[int, str]], now: datetime

@@ -175,6 +175,19 @@ class Failure:
     issue_key: str = ""  # the fingerprint of the issue it joins (its own, an alias's, ...)
 
 
+@dataclass(frozen=True, slots=True)
+class FailedRun:
+    """What follow-up actions (re-runs) need of a run with failures: which run it is, and the
+    issues its failures went to. Kept for the whole file instead of the run's report, so an
+    ingest's memory stays bounded by its batch."""
+
+    repository: str
+    source: str
+    run_id: str
+    attempt: int
+    issue_ids: frozenset[int]
+
+
 @dataclass(slots=True)
 class IssueWork:
     """An issue's row as this batch changes it, and what the batch adds to it."""

@@ -7,9 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, tuple_
 
 from triagehub.core.history import CheckHistory
 from triagehub.core.models import RunReport
@@ -22,6 +20,7 @@ from triagehub.engine.ingest.state import (
     ISSUE_MUTABLE,
     MAX_LINKS,
     STATS_FIELDS,
+    FailedRun,
     Failure,
     IngestContext,
     IssueWork,
@@ -29,6 +28,11 @@ from triagehub.engine.ingest.state import (
 )
 from triagehub.store import grouping
 from triagehub.store import tables as t
+from triagehub.store.bulk import BulkWriter, data_columns
+
+# Rows are built in the tables' column order.
+OCCURRENCE_COLUMNS = data_columns(t.occurrences)
+EVENT_COLUMNS = data_columns(t.issue_events)
 
 
 class BatchWriter:
@@ -39,10 +43,11 @@ class BatchWriter:
         self,
         ctx: IngestContext,
         touched_ids: set[int],
-        failed_runs: list[tuple[RunReport, set[int]]],
+        failed_runs: list[FailedRun],
     ) -> None:
         self.ctx = ctx
         self.session = ctx.session
+        self.bulk = BulkWriter(ctx.session)
         self.touched_ids = touched_ids
         self.failed_runs = failed_runs
 
@@ -71,7 +76,10 @@ class BatchWriter:
         for f in failures:
             entry = by_run.setdefault(f.run_pk, (f.report, set()))
             entry[1].add(works[f.issue_key].row["id"])
-        self.failed_runs.extend(by_run.values())
+        self.failed_runs.extend(
+            FailedRun(r.repository, r.source, r.run_id, r.attempt, frozenset(ids))
+            for r, ids in by_run.values()
+        )
         self._write_links(touched, works, aliases, now)
         if failures:
             self._insert_occurrences(failures, works)
@@ -81,35 +89,26 @@ class BatchWriter:
         self._insert_events(touched)
 
     def _write_issues(self, new: list[IssueWork], old: list[IssueWork]) -> None:
-        session = self.session
+        bulk = self.bulk
         if new:
-            cols = [c.name for c in t.issues.columns if c.name != "id"]
-            result = session.execute(
-                insert(t.issues).returning(t.issues.c.fingerprint, t.issues.c.id),
-                [{c: w.row[c] for c in cols} for w in new],
-            )
-            ids = {fingerprint: pk for fingerprint, pk in result}
-            for w in new:
-                w.row["id"] = ids[w.row["fingerprint"]]
+            cols = data_columns(t.issues)
+            ids = bulk.insert_returning_ids(t.issues, cols, ([w.row[c] for c in cols] for w in new))
+            for w, pk in zip(new, ids, strict=True):
+                w.row["id"] = pk
         if old:
-            session.execute(
-                update(t.issues)
-                .where(t.issues.c.id == bindparam("b_id"))
-                .values(
-                    {
-                        **{c: bindparam(f"b_{c}") for c in ISSUE_MUTABLE},
-                        # A delta in SQL, not the value read earlier: no update is ever lost.
-                        "occurrences": t.issues.c.occurrences + bindparam("b_new_occurrences"),
-                    }
+            # ``occurrences`` is a delta in SQL, not the value read earlier: no update is lost.
+            sets = ", ".join(f"{bulk.name(c)} = {bulk.marks(1)}" for c in ISSUE_MUTABLE)
+            mark = bulk.marks(1)
+            bulk.executemany(
+                f"UPDATE issues SET {sets}, occurrences = occurrences + {mark} WHERE id = {mark}",
+                bulk.rows(
+                    t.issues,
+                    [*ISSUE_MUTABLE, "occurrences", "id"],
+                    (
+                        [*(w.row[c] for c in ISSUE_MUTABLE), w.new_occurrences, w.row["id"]]
+                        for w in old
+                    ),
                 ),
-                [
-                    {
-                        "b_id": w.row["id"],
-                        "b_new_occurrences": w.new_occurrences,
-                        **{f"b_{c}": w.row[c] for c in ISSUE_MUTABLE},
-                    }
-                    for w in old
-                ],
             )
 
     def _write_links(
@@ -149,61 +148,55 @@ class BatchWriter:
         )
 
     def _insert_occurrences(self, failures: list[Failure], works: dict[str, IssueWork]) -> None:
-        self.session.execute(
-            insert(t.occurrences),
-            [
-                {
-                    "issue_id": works[f.issue_key].row["id"],
-                    "run_id": f.run_pk,
-                    "check_id": f.check_pk,
-                    "status": f.result.status.value,
-                    "message": f.message,
-                    "log_excerpt": f.excerpt,
-                    "template": f.template,
-                    "fingerprint": f.fingerprint,
-                    "normalizer_version": self.ctx.version,
-                    "duration_s": f.result.duration_s,
-                    "occurred_at": f.at,
-                    "links": list(f.result.links[:MAX_LINKS]),
-                }
+        version = self.ctx.version
+        self.bulk.insert(
+            t.occurrences,
+            OCCURRENCE_COLUMNS,
+            (
+                (
+                    works[f.issue_key].row["id"],
+                    f.run_pk,
+                    f.check_pk,
+                    f.result.status.value,
+                    f.message,
+                    f.excerpt,
+                    f.template,
+                    f.fingerprint,
+                    version,
+                    f.result.duration_s,
+                    f.at,
+                    list(f.result.links[:MAX_LINKS]),
+                )
                 for f in failures
-            ],
+            ),
         )
 
     def _upsert_issue_checks(self, touched: list[IssueWork]) -> None:
-        rows = [
-            {
-                "issue_id": w.row["id"],
-                "check_id": check_pk,
-                "first_seen": first,
-                "last_seen": last,
-                "occurrences": n,
-            }
-            for w in touched
-            for check_pk, (first, last, n) in w.checks.items()
-        ]
-        if not rows:
-            return
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        stmt = (pg_insert if postgres else sqlite_insert)(t.issue_checks)
-        least, greatest = (func.least, func.greatest) if postgres else (func.min, func.max)
-        excluded = stmt.excluded
-        current = t.issue_checks.c
-        self.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[current.issue_id, current.check_id],
-                set_={
-                    "occurrences": current.occurrences + excluded.occurrences,
-                    "first_seen": least(current.first_seen, excluded.first_seen),
-                    "last_seen": greatest(current.last_seen, excluded.last_seen),
-                },
+        """Each issue's checks: inserted, or their counters added to (deltas in SQL)."""
+        bulk = self.bulk
+        least, greatest = ("least", "greatest") if bulk.postgres else ("min", "max")
+        cols = ("issue_id", "check_id", "first_seen", "last_seen", "occurrences")
+        bulk.executemany(
+            f"INSERT INTO issue_checks ({', '.join(cols)}) VALUES ({bulk.marks(len(cols))}) "
+            "ON CONFLICT (issue_id, check_id) DO UPDATE SET "
+            "occurrences = issue_checks.occurrences + excluded.occurrences, "
+            f"first_seen = {least}(issue_checks.first_seen, excluded.first_seen), "
+            f"last_seen = {greatest}(issue_checks.last_seen, excluded.last_seen)",
+            bulk.rows(
+                t.issue_checks,
+                cols,
+                (
+                    (w.row["id"], check_pk, first, last, n)
+                    for w in touched
+                    for check_pk, (first, last, n) in w.checks.items()
+                ),
             ),
-            rows,
         )
 
     def _restamp_created(self, touched: list[IssueWork]) -> None:
         """``created`` is stamped with the issue's first failure in event time, whatever failure
         arrived first: a late, earlier failure moves it back."""
+        moved: list[tuple[Any, ...]] = []
         for w in touched:
             first = w.earliest
             if first is None:
@@ -213,30 +206,28 @@ class BatchWriter:
                     if e["kind"] == "created":
                         e["at"], e["run_id"] = first.at, first.run_pk
             else:
-                self.session.execute(
-                    update(t.issue_events)
-                    .where(
-                        t.issue_events.c.issue_id == w.row["id"],
-                        t.issue_events.c.kind == "created",
-                        t.issue_events.c.at > first.at,
-                    )
-                    .values(at=first.at, run_id=first.run_pk)
-                )
+                moved.append((first.at, first.run_pk, w.row["id"], first.at))
+        bulk = self.bulk
+        mark = bulk.marks(1)
+        bulk.executemany(
+            f"UPDATE issue_events SET at = {mark}, run_id = {mark} "
+            f"WHERE issue_id = {mark} AND kind = 'created' AND at > {mark}",
+            bulk.rows(t.issue_events, ("at", "run_id", "issue_id", "at"), moved),
+        )
 
     def _insert_events(self, touched: list[IssueWork]) -> None:
         """The batch's timeline entries, and a ``classified`` one where the class changed."""
-        events: list[dict[str, Any]] = []
+        events: list[tuple[Any, ...]] = []
         for w in touched:
             issue_id = w.row["id"]
-            events.extend({**e, "issue_id": issue_id} for e in w.events)
+            events.extend(
+                (issue_id, e["kind"], e["at"], e["actor"], e["run_id"], e["data"]) for e in w.events
+            )
             after = tuple(w.row[k] for k in CLASSIFIED_FIELDS)
             if after != w.before:
-                data = classified_data(w.row)
-                events.append(
-                    {**event("classified", w.row["last_seen"], None, data), "issue_id": issue_id}
-                )
-        if events:
-            self.session.execute(insert(t.issue_events), events)
+                e = event("classified", w.row["last_seen"], None, classified_data(w.row))
+                events.append((issue_id, e["kind"], e["at"], e["actor"], e["run_id"], e["data"]))
+        self.bulk.insert(t.issue_events, EVENT_COLUMNS, events)
 
     def write_stats(
         self, stats: dict[int, CheckHistory], stats_new: set[int], touched_stats: set[int]
@@ -244,24 +235,22 @@ class BatchWriter:
         """Each touched check's rolling history (inserted the first time, then updated)."""
         inserts = [pk for pk in touched_stats if pk in stats_new]
         updates = [pk for pk in touched_stats if pk not in stats_new]
-        if inserts:
-            self.session.execute(
-                insert(t.check_stats),
-                [
-                    {"check_id": pk, **{f: getattr(stats[pk], f) for f in STATS_FIELDS}}
-                    for pk in inserts
-                ],
-            )
-            stats_new.difference_update(inserts)
+        bulk = self.bulk
+        bulk.insert(
+            t.check_stats,
+            ["check_id", *STATS_FIELDS],
+            ([pk, *(getattr(stats[pk], f) for f in STATS_FIELDS)] for pk in inserts),
+        )
+        stats_new.difference_update(inserts)
         if updates:
-            self.session.execute(
-                update(t.check_stats)
-                .where(t.check_stats.c.check_id == bindparam("b_check_id"))
-                .values({f: bindparam(f"b_{f}") for f in STATS_FIELDS}),
-                [
-                    {"b_check_id": pk, **{f"b_{f}": getattr(stats[pk], f) for f in STATS_FIELDS}}
-                    for pk in updates
-                ],
+            sets = ", ".join(f"{bulk.name(f)} = {bulk.marks(1)}" for f in STATS_FIELDS)
+            bulk.executemany(
+                f"UPDATE check_stats SET {sets} WHERE check_id = {bulk.marks(1)}",
+                bulk.rows(
+                    t.check_stats,
+                    [*STATS_FIELDS, "check_id"],
+                    ([*(getattr(stats[pk], f) for f in STATS_FIELDS), pk] for pk in updates),
+                ),
             )
 
     def _count_checks(self, new: list[IssueWork], old: list[IssueWork]) -> None:

@@ -199,6 +199,7 @@ def dispatch_alerts(
         for r in issue_rows(session, t.issues.c.id.in_(wanted[n : n + CHUNK]))
     }
     workload: Counter[str] | None = None
+    systems: dict[int, int] = {}  # pattern -> repositories and sources it spans
     done: list[tuple[int, str]] = []
     for event_id, issue_id, what, _at in events:
         row = rows[issue_id]
@@ -210,7 +211,7 @@ def dispatch_alerts(
         if mode == "immediate":
             if workload is None:
                 workload = open_workload(session)
-            assigned = assign_issue(session, settings, row, now, workload)
+            assigned = assign_issue(session, settings, row, now, workload, systems=systems)
             if assigned is not None and summary is not None:
                 summary.assigned.append((issue_id, assigned))
         if _announce(session, settings, row, event_id, what, mode, now):

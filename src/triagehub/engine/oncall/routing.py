@@ -55,30 +55,36 @@ def default_expert(*, source: str, kind: str, text: str, systems: int = 1) -> st
     return "github-sleuth-expert"
 
 
-def _systems(session: Session, row: Mapping[str, Any]) -> int:
-    """How many repositories and sources the issue's error pattern spans (at least 1)."""
-    if row["pattern_id"] is None:
+def _systems(session: Session, row: Mapping[str, Any], known: dict[int, int] | None) -> int:
+    """How many repositories and sources the issue's error pattern spans (at least 1);
+    ``known``: the counts of the patterns asked already (routing changes none of them)."""
+    pattern = row["pattern_id"]
+    if pattern is None:
         return 1
+    if known is not None and pattern in known:
+        return known[pattern]
     found = session.execute(
         select(
             func.count(t.issues.c.repository_id.distinct()),
             func.count(t.issues.c.source.distinct()),
-        ).where(t.issues.c.pattern_id == row["pattern_id"])
+        ).where(t.issues.c.pattern_id == pattern)
     ).one()
-    return max(int(found[0] or 1), int(found[1] or 1))
+    systems = max(int(found[0] or 1), int(found[1] or 1))
+    if known is not None:
+        known[pattern] = systems
+    return systems
 
 
-def expert_for(session: Session, row: Mapping[str, Any]) -> tuple[str, bool]:
-    """The issue's expert, and whether it came from the default routing."""
+def expert_for(
+    session: Session, row: Mapping[str, Any], *, systems: dict[int, int] | None = None
+) -> tuple[str, bool]:
+    """The issue's expert, and whether it came from the default routing (``systems``: a
+    cache of the patterns' spans, for the issues of one pass)."""
     if row["expert"]:
         return str(row["expert"]), False
     text = f"{row['title']}\n{row['sample_message']}\n{row['template']}"
-    return (
-        default_expert(
-            source=row["source"], kind=row["kind"], text=text, systems=_systems(session, row)
-        ),
-        True,
-    )
+    spans = _systems(session, row, systems)
+    return default_expert(source=row["source"], kind=row["kind"], text=text, systems=spans), True
 
 
 def open_workload(session: Session) -> Counter[str]:
@@ -108,13 +114,16 @@ def assign_issue(
     row: dict[str, Any],
     now: datetime,
     workload: Counter[str],
+    *,
+    systems: dict[int, int] | None = None,
 ) -> str | None:
-    """Assign one issue by the routing table (see the module docstring); the assignee or None."""
+    """Assign one issue by the routing table (see the module docstring); the assignee or None.
+    ``workload`` and ``systems`` are shared by the issues of one pass (see ``expert_for``)."""
     if row["assignee"] or row["state"] not in ASSIGNABLE or snoozed(row, now):
         return None
     if row["category"] == Category.FALSE_POSITIVE.value or "assignee" in (row["overrides"] or {}):
         return None
-    name, routed = expert_for(session, row)
+    name, routed = expert_for(session, row, systems=systems)
     expert = settings.experts.get(name)
     if expert is None:
         if routed:  # no routing table entry: the default expert is still named on the issue
@@ -180,9 +189,10 @@ def assign_issues(
     if not rows:
         return []
     workload = open_workload(session)
+    systems: dict[int, int] = {}
     done: list[tuple[int, str]] = []
     for row in rows:
-        assignee = assign_issue(session, settings, row, now, workload)
+        assignee = assign_issue(session, settings, row, now, workload, systems=systems)
         if assignee is not None:
             done.append((row["id"], assignee))
     if summary is not None:

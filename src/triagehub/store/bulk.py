@@ -1,0 +1,200 @@
+"""Bulk writes for the ingest's volume tables (runs, issues, occurrences, timeline, history).
+
+SQLAlchemy processes every parameter of every row (a ``TypeDecorator`` per time, a JSON
+encoder per document) and, for ``INSERT ... RETURNING`` of many rows, writes one long
+multi-VALUES statement that psycopg parses anew each batch. Here each value is encoded once,
+into what the store keeps (``BulkWriter.row``: times as ``UTCDateTime`` binds them, JSON as
+text), and the rows go to the driver as they are:
+
+- PostgreSQL: ``COPY ... FROM STDIN`` (psycopg 3 ``cursor.copy``); ids a caller needs are
+  taken from the table's sequence first (one ``nextval`` query), then copied with the rows.
+- SQLite: the driver's ``executemany`` (one prepared statement, run over the rows in C); rows
+  whose ids a caller needs are inserted one by one on the same prepared statement
+  (``lastrowid``).
+- Updates and upserts: one statement with positional parameters, run by the driver's
+  ``executemany`` (psycopg pipelines them: one round trip).
+
+Stored values are exactly the ones SQLAlchemy would store (``tests/test_bulk.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Table
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from triagehub.store.tables import UTCDateTime, as_utc, sqlite_time
+
+Encoder = Callable[[Any], Any] | None
+
+
+def _time_encoder(postgres: bool) -> Callable[[datetime | None], Any]:
+    """Times as ``UTCDateTime`` binds them; a batch repeats its times (a run's, the batch's
+    ``now``), so each distinct time is encoded once."""
+    convert: Callable[[datetime], Any] = as_utc if postgres else sqlite_time
+    cache: dict[datetime, Any] = {}
+
+    def encode(value: datetime | None) -> Any:
+        if value is None:
+            return None
+        found = cache.get(value)
+        if found is None:
+            found = cache[value] = convert(value)
+        return found
+
+    return encode
+
+
+def _json_encoder(none_as_null: bool) -> Callable[[Any], str | None]:
+    """JSON as text: ``json.dumps`` with its defaults, SQLAlchemy's and psycopg's serialiser
+    alike (``None`` is SQL NULL only where the column says ``none_as_null``)."""
+
+    def encode(value: Any) -> str | None:
+        if value is None and none_as_null:
+            return None
+        if isinstance(value, list) and not value:
+            return "[]"
+        return json.dumps(value)
+
+    return encode
+
+
+def data_columns(table: Table) -> tuple[str, ...]:
+    """The table's columns but its ``id``, in the table's order (the order rows are given in)."""
+    return tuple(c.name for c in table.columns if c.name != "id")
+
+
+class BulkWriter:
+    """Writes rows of the session's database without SQLAlchemy's per-row processing."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect
+        self.postgres = self.dialect.name == "postgresql"
+        self._quote = self.dialect.identifier_preparer.quote
+
+    # -- statements --------------------------------------------------------------------------
+
+    def name(self, identifier: str) -> str:
+        """An identifier, quoted where the database needs it."""
+        return self._quote(identifier)
+
+    def marks(self, n: int) -> str:
+        """``n`` positional parameter markers, comma separated."""
+        return ", ".join(["%s" if self.postgres else "?"] * n)
+
+    def encoders(self, table: Table, columns: Sequence[str]) -> list[Encoder]:
+        """How each column's value is encoded (None: as it is)."""
+        found: list[Encoder] = []
+        for name in columns:
+            kind = table.c[name].type
+            if isinstance(kind, UTCDateTime):
+                found.append(_time_encoder(self.postgres))
+            elif isinstance(kind, JSON):
+                found.append(_json_encoder(kind.none_as_null))
+            else:
+                found.append(None)
+        return found
+
+    def rows(
+        self, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]
+    ) -> list[tuple[Any, ...]]:
+        """The rows as the database stores them, each value encoded once."""
+        encoders = [(i, e) for i, e in enumerate(self.encoders(table, columns)) if e is not None]
+        if not encoders:
+            return [tuple(v) for v in values]
+        rows: list[tuple[Any, ...]] = []
+        for v in values:
+            row = list(v)
+            for i, encode in encoders:
+                row[i] = encode(row[i])
+            rows.append(tuple(row))
+        return rows
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def insert(self, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]) -> int:
+        """Insert the rows (values in ``columns`` order); returns how many."""
+        rows = self.rows(table, columns, values)
+        if not rows:
+            return 0
+        if self.postgres:
+            self._copy(table, columns, rows)
+        else:
+            self.executemany(self._insert_sql(table, columns), rows)
+        return len(rows)
+
+    def insert_returning_ids(
+        self, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]
+    ) -> list[int]:
+        """Insert the rows; their new ids (``id`` column), in the order given."""
+        rows = self.rows(table, columns, values)
+        if not rows:
+            return []
+        if self.postgres:
+            ids = self._next_ids(table, len(rows))
+            with_ids = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
+            self._copy(table, ["id", *columns], with_ids)
+            return ids
+        raw = self.session.connection().connection.driver_connection
+        assert raw is not None
+        sql = self._insert_sql(table, columns)
+        found: list[int] = []
+        with self._driver_errors(sql):
+            cursor = raw.cursor()
+            try:
+                for row in rows:
+                    cursor.execute(sql, row)
+                    found.append(int(cursor.lastrowid))
+            finally:
+                cursor.close()
+        return found
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one statement with positional parameters (``marks``) over the rows."""
+        if rows:
+            self.session.connection().exec_driver_sql(sql, rows)
+
+    def _insert_sql(self, table: Table, columns: Sequence[str]) -> str:
+        names = ", ".join(self.name(c) for c in columns)
+        return f"INSERT INTO {self.name(table.name)} ({names}) VALUES ({self.marks(len(columns))})"
+
+    def _next_ids(self, table: Table, n: int) -> list[int]:
+        """``n`` ids from the table's sequence (PostgreSQL), ascending."""
+        rows = (
+            self.session.connection()
+            .exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                (table.name, n),
+            )
+            .all()
+        )
+        return sorted(int(r[0]) for r in rows)
+
+    def _copy(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        raw = self.session.connection().connection.driver_connection
+        assert raw is not None
+        names = ", ".join(self.name(c) for c in columns)
+        sql = f"COPY {self.name(table.name)} ({names}) FROM STDIN"
+        with self._driver_errors(sql), raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    @contextmanager
+    def _driver_errors(self, statement: str) -> Iterator[None]:
+        """The driver's errors as SQLAlchemy's (``DataError``, ``IntegrityError``, a deadlock's
+        ``OperationalError``...), as statements run through SQLAlchemy raise them: the ingest
+        tells a refused value from a crash, and runs a transaction that hit a deadlock again."""
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            yield
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(
+                statement, None, exc, dbapi.Error, dialect=self.dialect
+            ) from exc
