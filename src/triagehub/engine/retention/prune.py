@@ -1,0 +1,434 @@
+"""``triagehub db prune``: delete what is older than the retention, in bounded batches.
+
+What goes (event time before the cutoff, ``now - older_than`` on the project's clock):
+
+- occurrences (with their diffs against green), except the evidence ``keep.py`` names; each
+  issue's timeline gets one summary event instead (kind ``pruned``: "N occurrences before DATE
+  pruned", updated in place by later prunes);
+- runs that nothing kept refers to (an occurrence, a timeline event, a check's last passing log,
+  a kept diff) and that no replay looks up by time;
+- done jobs of the kinds whose row is only a work item (webhook deliveries to ingest, late logs,
+  digests, weekly reports, issue syncs), by their last update; the kinds whose row is also a
+  ledger (notifications: "alerted once", agent hand-offs, reruns, comments seen, Slack
+  threads) stay, and so do dead jobs (the operator's to retry or read);
+- webhook delivery records (by the time they were received) and LLM budget days.
+
+What stays: issues with every counter (occurrences, first and last seen, per-check counts,
+patterns), the timeline's events, check histories and last passing logs, LLM investigations,
+agent sessions and their events (an ended session's summary is recomputed from its events).
+
+Each batch is one short transaction over at most ``batch_size`` ids of one table, so ingests,
+workers and servers go on meanwhile (SQLite: each batch takes the write lock, briefly; a lock wait
+that runs out is tried again). Rows written after the prune started are never touched: each table
+is scanned up to the id it had then, and its newest row stays (SQLite would give its id to the
+next row). The retention horizon is raised first, so that a pruned run sent again is skipped by
+the ingest rather than counted twice (``store/retention.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Table, delete, exists, func, insert, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from triagehub.clock import Clock, SystemClock
+from triagehub.core.timeparse import iso_z, parse_time
+from triagehub.engine.ingest import run_transaction
+from triagehub.engine.ingest_jobs import ENRICH_LOG, INGEST_WEBHOOK
+from triagehub.engine.jobs.policy import DONE
+from triagehub.engine.oncall.digests import DIGEST
+from triagehub.engine.retention.keep import Keep, compute_keep, in_play
+from triagehub.engine.sync.github_push import SYNC
+from triagehub.engine.weekly_report import WEEKLY_GITHUB
+from triagehub.errors import InputError, TriagehubError
+from triagehub.store import tables as t
+from triagehub.store.dialect import sqlite_write_lock
+from triagehub.store.grouping import chunks
+from triagehub.store.retention import DEFAULT_BATCH, raise_horizon
+
+log = logging.getLogger("triagehub.engine.retention")
+_T = TypeVar("_T")
+
+# The recurring-escalation trigger reads the last 7 days of failures of working issues.
+MIN_RETENTION = timedelta(days=7)
+SUMMARY_KIND = "pruned"
+PRUNE_LOCK_KEY = zlib.crc32(b"triagehub-prune")
+# Done jobs whose row is only a work item: nothing looks their key up again.
+PRUNABLE_JOB_KINDS = (INGEST_WEBHOOK, ENRICH_LOG, DIGEST, WEEKLY_GITHUB, SYNC)
+TABLES = ("occurrences", "green_diffs", "runs", "jobs", "webhook_deliveries", "llm_usage")
+
+
+@dataclass
+class PruneReport:
+    """What a prune deleted (or, dry, would delete), and what it kept as evidence."""
+
+    cutoff: datetime
+    older_than: timedelta
+    dry_run: bool
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
+    # rows older than the cutoff kept because something still reads them
+    kept: dict[str, int] = field(default_factory=lambda: {"occurrences": 0, "runs": 0})
+    issues: set[int] = field(default_factory=set)
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cutoff": iso_z(self.cutoff),
+            "older_than_seconds": int(self.older_than.total_seconds()),
+            "dry_run": self.dry_run,
+            "rows": dict(self.rows),
+            "kept_as_evidence": dict(self.kept),
+            "issues_summarized": len(self.issues),
+            "batches": self.batches,
+        }
+
+
+def prune(
+    engine: Engine,
+    *,
+    older_than: timedelta,
+    clock: Clock | None = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+) -> PruneReport:
+    """Delete what is older than ``older_than`` (see the module docstring); ``dry_run``: count
+    it only, changing nothing."""
+    if older_than < MIN_RETENTION:
+        raise InputError(
+            "--older-than",
+            "",
+            f"keep at least {MIN_RETENTION.days} days (the recurring-escalation trigger reads "
+            "the last 7 days of failures); e.g. 90d",
+        )
+    if batch_size < 1:
+        raise InputError("--batch-size", str(batch_size), "expected a positive number of rows")
+    now = (clock or SystemClock()).now()
+    report = PruneReport(cutoff=now - older_than, older_than=older_than, dry_run=dry_run)
+    with _exclusive(engine):
+        if not dry_run:
+            with Session(engine) as session, session.begin():
+                raise_horizon(session, report.cutoff, now)
+        with Session(engine) as session:
+            keep = compute_keep(session, now)
+        pruner = _Pruner(engine, keep, report, batch_size)
+        pruner.occurrences()
+        pruner.runs()
+        pruner.jobs()
+        pruner.deliveries()
+        pruner.llm_usage()
+    log.info("prune done", extra={"prune": report.as_dict()})
+    return report
+
+
+@contextmanager
+def _exclusive(engine: Engine) -> Iterator[None]:
+    """One prune at a time (PostgreSQL: a session advisory lock; SQLite: its write lock
+    serialises the batches, and each batch counts only the rows it deleted itself)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    # Autocommit: an idle transaction held for the whole prune would keep vacuum from the rows
+    # it deletes.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if not conn.execute(
+            text("select pg_try_advisory_lock(:k)"), {"k": PRUNE_LOCK_KEY}
+        ).scalar():
+            raise TriagehubError("another `triagehub db prune` is running on this database")
+        try:
+            yield
+        finally:
+            conn.execute(text("select pg_advisory_unlock(:k)"), {"k": PRUNE_LOCK_KEY})
+
+
+class _Pruner:
+    def __init__(self, engine: Engine, keep: Keep, report: PruneReport, batch: int) -> None:
+        self.engine = engine
+        self.keep = keep
+        self.report = report
+        self.cutoff = report.cutoff
+        self.dry = report.dry_run
+        self.batch = batch
+        self.occurrence_end = 0  # occurrences from this id on were written after the start
+        self.newly: set[int] = set()  # issues in play since the floors were computed
+        self.run_refs: set[int] = set()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _transaction(self, work: Callable[[Session], _T]) -> _T:
+        def attempt() -> _T:
+            with Session(self.engine) as session, session.begin():
+                if not self.dry:
+                    sqlite_write_lock(session)
+                return work(session)
+
+        self.report.batches += 1
+        return run_transaction(attempt)
+
+    def _ranges(self, table: Table) -> Iterator[tuple[int, int]]:
+        """``[lo, hi)`` id ranges of ``batch`` ids up to the newest row now (excluded)."""
+        with Session(self.engine) as session:
+            lo, end = session.execute(select(func.min(table.c.id), func.max(table.c.id))).one()
+        if lo is None:
+            return
+        if table is t.occurrences:
+            self.occurrence_end = end
+        for start in range(lo, end, self.batch):
+            yield start, min(start + self.batch, end)
+
+    def _doomed(self, session: Session, rows: Sequence[Any]) -> list[Any]:
+        """The occurrences of ``rows`` that go: older than the cutoff, there when the prune
+        started, not kept as evidence, not of an issue that came into play meanwhile (a person
+        reopened it: its occurrences wait for the next prune)."""
+        old = [r for r in rows if r.occurred_at < self.cutoff and r.id < self.occurrence_end]
+        unknown = {r.issue_id for r in old if r.issue_id not in self.keep.issue_floor}
+        unknown -= self.newly
+        for chunk in chunks(sorted(unknown)):
+            i = t.issues.c
+            for issue_id, state, updated_at in session.execute(
+                select(i.id, i.state, i.updated_at).where(i.id.in_(chunk))
+            ):
+                if in_play(state, updated_at, self.keep.since):
+                    self.newly.add(issue_id)
+        return [
+            r
+            for r in old
+            if r.issue_id not in self.newly
+            and not self.keep.keeps(r.issue_id, r.check_id, r.occurred_at)
+        ]
+
+    # -- occurrences -----------------------------------------------------------------------------
+
+    def occurrences(self) -> None:
+        for lo, hi in self._ranges(t.occurrences):
+            self._transaction(partial(self._occurrence_batch, lo=lo, hi=hi))
+
+    def _occurrence_batch(self, session: Session, *, lo: int, hi: int) -> None:
+        o, g = t.occurrences.c, t.green_diffs.c
+        rows = session.execute(
+            select(o.id, o.issue_id, o.check_id, o.run_id, o.occurred_at).where(
+                o.id >= lo, o.id < hi, o.occurred_at < self.cutoff
+            )
+        ).all()
+        doomed = self._doomed(session, rows)
+        self.report.kept["occurrences"] += len(rows) - len(doomed)
+        if not doomed:
+            return
+        diffs = 0
+        deleted: list[Any] = []
+        for chunk in chunks(doomed):
+            pairs = tuple_(g.run_id, g.check_id).in_([(r.run_id, r.check_id) for r in chunk])
+            if self.dry:
+                diffs += session.execute(
+                    select(func.count()).select_from(t.green_diffs).where(pairs)
+                ).scalar_one()
+                deleted.extend(chunk)
+                continue
+            diffs += _rowcount(session.execute(delete(t.green_diffs).where(pairs)))
+            deleted.extend(
+                session.execute(
+                    delete(t.occurrences)
+                    .where(o.id.in_([r.id for r in chunk]))
+                    .returning(o.issue_id, o.occurred_at)
+                ).all()
+            )
+        self.report.rows["occurrences"] += len(deleted)
+        self.report.rows["green_diffs"] += diffs
+        self.report.issues.update(r.issue_id for r in deleted)
+        if not self.dry:
+            summarize(session, deleted, self.cutoff)
+
+    # -- runs ------------------------------------------------------------------------------------
+
+    def runs(self) -> None:
+        self.run_refs = self._run_refs()
+        for lo, hi in self._ranges(t.runs):
+            batch = partial(self._run_batch, lo=lo, hi=hi)
+            try:
+                self._transaction(batch)
+            except IntegrityError:
+                # Something started to refer to one of these runs meanwhile: look again.
+                log.info("runs %d-%d gained a reference during the prune; looking again", lo, hi)
+                self.run_refs = self._run_refs()
+                self._transaction(batch)
+
+    def _run_refs(self) -> set[int]:
+        """Runs that rows without an index on their run refer to: timeline events, last passing
+        logs, and the green runs of the diffs that stay."""
+        e, g, o = t.issue_events.c, t.green_diffs.c, t.occurrences.c
+        with Session(self.engine) as session:
+            refs = set(
+                session.scalars(select(e.run_id).where(e.run_id.is_not(None)).distinct()).all()
+            )
+            refs.update(session.scalars(select(t.check_pass_logs.c.run_id)).all())
+            diffs = (
+                select(g.pass_run_id, o.id, o.issue_id, o.check_id, o.occurred_at)
+                .outerjoin(t.occurrences, (o.run_id == g.run_id) & (o.check_id == g.check_id))
+                .execution_options(yield_per=10_000)
+            )
+            for row in session.execute(diffs):
+                if row.id is None or self._stays(row):
+                    refs.add(row.pass_run_id)
+        return refs
+
+    def _stays(self, row: Any) -> bool:
+        """Whether an occurrence read back outside a batch stays (no new issue states read)."""
+        return (
+            row.occurred_at >= self.cutoff
+            or row.id >= self.occurrence_end
+            or row.issue_id in self.newly
+            or self.keep.keeps(row.issue_id, row.check_id, row.occurred_at)
+        )
+
+    def _run_batch(self, session: Session, *, lo: int, hi: int) -> None:
+        r, o, g = t.runs.c, t.occurrences.c, t.green_diffs.c
+        rows = session.execute(
+            select(r.id, r.repository_id, r.occurred_at).where(
+                r.id >= lo, r.id < hi, r.occurred_at < self.cutoff
+            )
+        ).all()
+        free = {
+            row.id
+            for row in rows
+            if row.id not in self.run_refs
+            and (row.repository_id, row.occurred_at) not in self.keep.pass_runs
+        }
+        for chunk in chunks(sorted(free)):
+            failed = session.execute(
+                select(o.id, o.issue_id, o.check_id, o.run_id, o.occurred_at).where(
+                    o.run_id.in_(chunk)
+                )
+            ).all()
+            going = {x.id for x in self._doomed(session, failed)} if self.dry else set()
+            free -= {x.run_id for x in failed if x.id not in going}
+        self.report.kept["runs"] += len(rows) - len(free)
+        self.report.rows["runs"] += len(free)
+        for chunk in chunks(sorted(free)):
+            if self.dry:  # the diffs of their failures were counted with the failures
+                orphan = ~exists().where(o.run_id == g.run_id, o.check_id == g.check_id)
+                self.report.rows["green_diffs"] += session.execute(
+                    select(func.count())
+                    .select_from(t.green_diffs)
+                    .where(g.run_id.in_(chunk), orphan)
+                ).scalar_one()
+                continue
+            self.report.rows["green_diffs"] += _rowcount(
+                session.execute(delete(t.green_diffs).where(g.run_id.in_(chunk)))
+            )
+            session.execute(delete(t.runs).where(r.id.in_(chunk)))
+
+    # -- the rest --------------------------------------------------------------------------------
+
+    def jobs(self) -> None:
+        j = t.jobs.c
+        agent_sync = (j.kind == SYNC) & j.key.like(f"{SYNC}:%:agent:%")
+        for lo, hi in self._ranges(t.jobs):
+            where = (
+                j.id >= lo,
+                j.id < hi,
+                j.status == DONE,
+                j.updated_at < self.cutoff,
+                j.kind.in_(PRUNABLE_JOB_KINDS),
+                ~agent_sync,
+            )
+            self.report.rows["jobs"] += self._transaction(partial(self._delete, t.jobs, where))
+
+    def deliveries(self) -> None:
+        d = t.webhook_deliveries.c
+        last = ""
+        while True:
+            with Session(self.engine) as session:
+                keys = session.scalars(
+                    select(d.delivery_id)
+                    .where(d.delivery_id > last)
+                    .order_by(d.delivery_id)
+                    .limit(self.batch)
+                ).all()
+            if not keys:
+                return
+            last = keys[-1]
+            where = (d.delivery_id.in_(keys), d.received_at < self.cutoff)
+            self.report.rows["webhook_deliveries"] += self._transaction(
+                partial(self._delete, t.webhook_deliveries, where)
+            )
+
+    def llm_usage(self) -> None:
+        where = (t.llm_usage.c.day < self.cutoff.date().isoformat(),)
+        self.report.rows["llm_usage"] += self._transaction(
+            partial(self._delete, t.llm_usage, where)
+        )
+
+    def _delete(self, table: Table, where: tuple[Any, ...], session: Session) -> int:
+        if self.dry:
+            return int(
+                session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+            )
+        return _rowcount(session.execute(delete(table).where(*where)))
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def summarize(session: Session, deleted: Sequence[Any], cutoff: datetime) -> None:
+    """One ``pruned`` event per issue, added to by each prune: how many of its occurrences were
+    pruned, the first and the last of them, and the latest cutoff. It sits on the timeline at
+    the last occurrence pruned."""
+    per: dict[int, tuple[int, datetime, datetime]] = {}
+    for issue_id, at in deleted:
+        n, first, last = per.get(issue_id, (0, at, at))
+        per[issue_id] = (n + 1, min(first, at), max(last, at))
+    e = t.issue_events.c
+    found: dict[int, tuple[int, dict[str, Any]]] = {}
+    for chunk in chunks(sorted(per)):
+        for event_id, issue_id, data in session.execute(
+            select(e.id, e.issue_id, e.data).where(e.issue_id.in_(chunk), e.kind == SUMMARY_KIND)
+        ):
+            found[issue_id] = (event_id, dict(data or {}))
+    new: list[dict[str, Any]] = []
+    for issue_id, (n, first, last) in per.items():
+        if issue_id in found:
+            event_id, data = found[issue_id]
+            n += int(data.get("occurrences", 0))
+            first = min(first, _time(data.get("first"), first))
+            last = max(last, _time(data.get("last"), last))
+        data = summary_data(n, first, last, cutoff)
+        if issue_id in found:
+            session.execute(
+                update(t.issue_events).where(e.id == found[issue_id][0]).values(at=last, data=data)
+            )
+        else:
+            new.append(
+                {
+                    "issue_id": issue_id,
+                    "kind": SUMMARY_KIND,
+                    "at": last,
+                    "actor": "triagehub",
+                    "run_id": None,
+                    "data": data,
+                }
+            )
+    if new:
+        session.execute(insert(t.issue_events), new)
+
+
+def summary_data(n: int, first: datetime, last: datetime, cutoff: datetime) -> dict[str, Any]:
+    return {
+        "reason": f"{n} occurrence{'s' if n != 1 else ''} before {cutoff:%Y-%m-%d} pruned",
+        "occurrences": n,
+        "before": iso_z(cutoff),
+        "first": iso_z(first),
+        "last": iso_z(last),
+    }
+
+
+def _time(value: Any, default: datetime) -> datetime:
+    return parse_time(value) if isinstance(value, str) else default
