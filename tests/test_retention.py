@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from triagehub.api.app import WebhookConfig, create_app
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
@@ -474,3 +476,20 @@ def test_a_prune_during_concurrent_ingests_loses_nothing_new(built: Engine, tmp_
         runs = select(func.count()).select_from(t.runs).where(t.runs.c.external_id.like("new-%"))
         assert a.execute(runs).scalar_one() == 60
     reference.dispose()
+
+
+def test_the_issue_page_and_the_api_show_the_summary(built: Engine) -> None:
+    prune(built, older_than=RETENTION, clock=FixedClock(NOW))
+    with Session(built) as session:
+        issue_id = issue_of(session, "old_fixed").id
+    app = create_app(
+        built, Settings(), WebhookConfig(None, insecure=True), run_worker=False, run_monitor=False
+    )
+    with TestClient(app) as client:
+        page = client.get(f"/issues/{issue_id}")
+        detail = client.get(f"/api/v1/issues/{issue_id}").json()
+    said = f"10 occurrences before {CUTOFF:%Y-%m-%d} pruned"
+    assert page.status_code == 200 and said in page.text
+    assert detail["occurrences"] == 10
+    [event] = [e for e in detail["timeline"] if e["kind"] == SUMMARY_KIND]
+    assert event["data"]["occurrences"] == 10 and event["data"]["reason"] == said
