@@ -18,7 +18,7 @@ from triagehub.store import tables as t
 from triagehub.store.dialect import insert_ignoring
 
 HORIZON_CURSOR = "retention:horizon"
-DEFAULT_BATCH = 5000  # ids of one table a prune deletes from in one transaction
+DEFAULT_BATCH = 2000  # ids of one table a prune deletes from in one transaction
 
 
 def horizon(session: Session) -> datetime | None:

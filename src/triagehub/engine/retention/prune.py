@@ -36,7 +36,19 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, delete, exists, func, insert, select, text, tuple_, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -159,7 +171,6 @@ class _Pruner:
         self.batch = batch
         self.occurrence_end = 0  # occurrences from this id on were written after the start
         self.newly: set[int] = set()  # issues in play since the floors were computed
-        self.run_refs: set[int] = set()
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -249,44 +260,14 @@ class _Pruner:
     # -- runs ------------------------------------------------------------------------------------
 
     def runs(self) -> None:
-        self.run_refs = self._run_refs()
         for lo, hi in self._ranges(t.runs):
             batch = partial(self._run_batch, lo=lo, hi=hi)
             try:
                 self._transaction(batch)
             except IntegrityError:
-                # Something started to refer to one of these runs meanwhile: look again.
+                # A transaction referred to one of these runs after this one looked: again.
                 log.info("runs %d-%d gained a reference during the prune; looking again", lo, hi)
-                self.run_refs = self._run_refs()
                 self._transaction(batch)
-
-    def _run_refs(self) -> set[int]:
-        """Runs that rows without an index on their run refer to: timeline events, last passing
-        logs, and the green runs of the diffs that stay."""
-        e, g, o = t.issue_events.c, t.green_diffs.c, t.occurrences.c
-        with Session(self.engine) as session:
-            refs = set(
-                session.scalars(select(e.run_id).where(e.run_id.is_not(None)).distinct()).all()
-            )
-            refs.update(session.scalars(select(t.check_pass_logs.c.run_id)).all())
-            diffs = (
-                select(g.pass_run_id, o.id, o.issue_id, o.check_id, o.occurred_at)
-                .outerjoin(t.occurrences, (o.run_id == g.run_id) & (o.check_id == g.check_id))
-                .execution_options(yield_per=10_000)
-            )
-            for row in session.execute(diffs):
-                if row.id is None or self._stays(row):
-                    refs.add(row.pass_run_id)
-        return refs
-
-    def _stays(self, row: Any) -> bool:
-        """Whether an occurrence read back outside a batch stays (no new issue states read)."""
-        return (
-            row.occurred_at >= self.cutoff
-            or row.id >= self.occurrence_end
-            or row.issue_id in self.newly
-            or self.keep.keeps(row.issue_id, row.check_id, row.occurred_at)
-        )
 
     def _run_batch(self, session: Session, *, lo: int, hi: int) -> None:
         r, o, g = t.runs.c, t.occurrences.c, t.green_diffs.c
@@ -298,17 +279,10 @@ class _Pruner:
         free = {
             row.id
             for row in rows
-            if row.id not in self.run_refs
-            and (row.repository_id, row.occurred_at) not in self.keep.pass_runs
+            if (row.repository_id, row.occurred_at) not in self.keep.pass_runs
         }
         for chunk in chunks(sorted(free)):
-            failed = session.execute(
-                select(o.id, o.issue_id, o.check_id, o.run_id, o.occurred_at).where(
-                    o.run_id.in_(chunk)
-                )
-            ).all()
-            going = {x.id for x in self._doomed(session, failed)} if self.dry else set()
-            free -= {x.run_id for x in failed if x.id not in going}
+            free -= self._referenced(session, chunk)
         self.report.kept["runs"] += len(rows) - len(free)
         self.report.rows["runs"] += len(free)
         for chunk in chunks(sorted(free)):
@@ -324,6 +298,31 @@ class _Pruner:
                 session.execute(delete(t.green_diffs).where(g.run_id.in_(chunk)))
             )
             session.execute(delete(t.runs).where(r.id.in_(chunk)))
+
+    def _referenced(self, session: Session, run_ids: Sequence[int]) -> set[int]:
+        """The runs of ``run_ids`` that a row which stays refers to: an occurrence, a timeline
+        event, a check's last passing log, or a diff against green (as its green run)."""
+        o, e, g = t.occurrences.c, t.issue_events.c, t.green_diffs.c
+        p = t.check_pass_logs.c
+        refs = set(session.scalars(select(e.run_id).where(e.run_id.in_(run_ids)).distinct()))
+        refs.update(session.scalars(select(p.run_id).where(p.run_id.in_(run_ids))))
+        failed = session.execute(
+            select(o.id, o.issue_id, o.check_id, o.run_id, o.occurred_at).where(
+                o.run_id.in_(run_ids)
+            )
+        ).all()
+        diffs = session.execute(
+            select(g.pass_run_id, o.id, o.issue_id, o.check_id, o.occurred_at)
+            .outerjoin(t.occurrences, (o.run_id == g.run_id) & (o.check_id == g.check_id))
+            .where(g.pass_run_id.in_(run_ids))
+        ).all()
+        # Dry, the occurrences that would go (and their diffs) are still there.
+        going: set[int] = set()
+        if self.dry:
+            going = {x.id for x in self._doomed(session, [*failed, *(d for d in diffs if d.id)])}
+        refs.update(x.run_id for x in failed if x.id not in going)
+        refs.update(d.pass_run_id for d in diffs if d.id is None or d.id not in going)
+        return refs
 
     # -- the rest --------------------------------------------------------------------------------
 
@@ -394,30 +393,30 @@ def summarize(session: Session, deleted: Sequence[Any], cutoff: datetime) -> Non
         ):
             found[issue_id] = (event_id, dict(data or {}))
     new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for issue_id, (n, first, last) in per.items():
         if issue_id in found:
             event_id, data = found[issue_id]
             n += int(data.get("occurrences", 0))
             first = min(first, _time(data.get("first"), first))
             last = max(last, _time(data.get("last"), last))
-        data = summary_data(n, first, last, cutoff)
-        if issue_id in found:
-            session.execute(
-                update(t.issue_events).where(e.id == found[issue_id][0]).values(at=last, data=data)
-            )
-        else:
-            new.append(
-                {
-                    "issue_id": issue_id,
-                    "kind": SUMMARY_KIND,
-                    "at": last,
-                    "actor": "triagehub",
-                    "run_id": None,
-                    "data": data,
-                }
-            )
+            data = summary_data(n, first, last, cutoff)
+            changed.append({"b_id": event_id, "at": last, "data": data})
+            continue
+        new.append(
+            {
+                "issue_id": issue_id,
+                "kind": SUMMARY_KIND,
+                "at": last,
+                "actor": "triagehub",
+                "run_id": None,
+                "data": summary_data(n, first, last, cutoff),
+            }
+        )
     if new:
         session.execute(insert(t.issue_events), new)
+    if changed:
+        session.execute(update(t.issue_events).where(e.id == bindparam("b_id")), changed)
 
 
 def summary_data(n: int, first: datetime, last: datetime, cutoff: datetime) -> dict[str, Any]:
