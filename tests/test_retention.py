@@ -40,7 +40,7 @@ from triagehub.engine.monitor.eventtime import MAX_REPLAYED_FAILURES
 from triagehub.engine.retention import SUMMARY_KIND, prune
 from triagehub.errors import InputError
 from triagehub.store import db as store_db
-from triagehub.store import queries
+from triagehub.store import queries, retention
 from triagehub.store import tables as t
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -354,6 +354,20 @@ def test_a_pruned_run_sent_again_is_not_counted_twice(built: Engine) -> None:
     assert summary.duplicate_runs == 3 and summary.runs == 0
     assert any("retention horizon" in w for w in summary.warnings)
     assert counters(built) == before
+
+
+def test_the_horizon_only_moves_forward_and_a_dry_run_leaves_it(built: Engine) -> None:
+    def stored() -> datetime | None:
+        with Session(built) as session:
+            return retention.horizon(session)
+
+    prune(built, older_than=RETENTION, clock=FixedClock(NOW), dry_run=True)
+    assert stored() is None
+    prune(built, older_than=RETENTION, clock=FixedClock(NOW))
+    prune(built, older_than=timedelta(days=120), clock=FixedClock(NOW))
+    assert stored() == CUTOFF
+    prune(built, older_than=RETENTION, clock=FixedClock(NOW + timedelta(days=1)))
+    assert stored() == CUTOFF + timedelta(days=1)
 
 
 def test_a_retention_shorter_than_a_week_is_refused(built: Engine) -> None:

@@ -8,7 +8,7 @@ The horizon is a ``cursors`` row; it only moves forward.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,12 +29,12 @@ def horizon(session: Session) -> datetime | None:
     return parse_time(value) if value else None
 
 
-def raise_horizon(session: Session, at: datetime, now: datetime) -> datetime:
-    """Move the horizon to ``at`` unless it is later already; the horizon it ends at."""
-    current = horizon(session)
-    if current is not None and current >= at:
-        return current
-    value = at.isoformat()
+def raise_horizon(session: Session, at: datetime, now: datetime) -> None:
+    """Move the horizon to ``at`` unless it is later already (one statement each way: two
+    prunes at once never move it back; the value is fixed-width ISO text, so text order is
+    time order)."""
+    value = at.astimezone(UTC).isoformat(timespec="microseconds")
+    c = t.cursors.c
     session.execute(
         insert_ignoring(session, t.cursors, "name").values(
             name=HORIZON_CURSOR, value=value, updated_at=now
@@ -42,7 +42,6 @@ def raise_horizon(session: Session, at: datetime, now: datetime) -> datetime:
     )
     session.execute(
         update(t.cursors)
-        .where(t.cursors.c.name == HORIZON_CURSOR)
+        .where(c.name == HORIZON_CURSOR, c.value < value)
         .values(value=value, updated_at=now)
     )
-    return at

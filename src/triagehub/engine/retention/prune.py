@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -61,7 +60,7 @@ from triagehub.engine.oncall.digests import DIGEST
 from triagehub.engine.retention.keep import Keep, compute_keep, in_play
 from triagehub.engine.sync.github_push import SYNC
 from triagehub.engine.weekly_report import WEEKLY_GITHUB
-from triagehub.errors import InputError, TriagehubError
+from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.dialect import sqlite_write_lock
 from triagehub.store.grouping import chunks
@@ -125,40 +124,19 @@ def prune(
         raise InputError("--batch-size", str(batch_size), "expected a positive number of rows")
     now = (clock or SystemClock()).now()
     report = PruneReport(cutoff=now - older_than, older_than=older_than, dry_run=dry_run)
-    with _exclusive(engine):
-        if not dry_run:
-            with Session(engine) as session, session.begin():
-                raise_horizon(session, report.cutoff, now)
-        with Session(engine) as session:
-            keep = compute_keep(session, now)
-        pruner = _Pruner(engine, keep, report, batch_size)
-        pruner.occurrences()
-        pruner.runs()
-        pruner.jobs()
-        pruner.deliveries()
-        pruner.llm_usage()
+    if not dry_run:
+        with Session(engine) as session, session.begin():
+            raise_horizon(session, report.cutoff, now)
+    with Session(engine) as session:
+        keep = compute_keep(session, now)
+    pruner = _Pruner(engine, keep, report, batch_size)
+    pruner.occurrences()
+    pruner.runs()
+    pruner.jobs()
+    pruner.deliveries()
+    pruner.llm_usage()
     log.info("prune done", extra={"prune": report.as_dict()})
     return report
-
-
-@contextmanager
-def _exclusive(engine: Engine) -> Iterator[None]:
-    """One prune at a time (PostgreSQL: a session advisory lock; SQLite: its write lock
-    serialises the batches, and each batch counts only the rows it deleted itself)."""
-    if engine.dialect.name != "postgresql":
-        yield
-        return
-    # Autocommit: an idle transaction held for the whole prune would keep vacuum from the rows
-    # it deletes.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if not conn.execute(
-            text("select pg_try_advisory_lock(:k)"), {"k": PRUNE_LOCK_KEY}
-        ).scalar():
-            raise TriagehubError("another `triagehub db prune` is running on this database")
-        try:
-            yield
-        finally:
-            conn.execute(text("select pg_advisory_unlock(:k)"), {"k": PRUNE_LOCK_KEY})
 
 
 class _Pruner:
@@ -178,7 +156,7 @@ class _Pruner:
         def attempt() -> _T:
             with Session(self.engine) as session, session.begin():
                 if not self.dry:
-                    sqlite_write_lock(session)
+                    _batch_lock(session)
                 return work(session)
 
         self.report.batches += 1
@@ -371,6 +349,17 @@ class _Pruner:
                 session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
             )
         return _rowcount(session.execute(delete(table).where(*where)))
+
+
+def _batch_lock(session: Session) -> None:
+    """One prune batch at a time, taken before it reads: SQLite's write lock; on PostgreSQL a
+    transaction-level advisory lock (two prunes started at once interleave their batches, each
+    counting only the rows it deleted itself; it holds through a transaction-pooling PgBouncer,
+    a session lock would not)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": PRUNE_LOCK_KEY})
+    else:
+        sqlite_write_lock(session)
 
 
 def _rowcount(result: Any) -> int:
