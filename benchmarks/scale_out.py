@@ -11,7 +11,7 @@ id), and after it another 5% are sent again to the other server (GitHub's redeli
 
 Reported per topology: acknowledged deliveries/s, p50/p99 latency, deliveries/s end to end
 (until the workers have ingested everything), and exactly-once: every delivery answered 202
-once and 200 "duplicate" for every copy, one delivery record, one job done and one run per
+once and 200 "duplicate" for every copy, one delivery record, one ingest job done and one run per
 delivery, no run twice, no job dead, and the issues' occurrence counters equal to the
 occurrence rows.
 
@@ -39,6 +39,7 @@ import httpx
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
 from triagehub.store import db as store_db
 from triagehub.store import tables as t
 from webhooks import FIXTURES, SECRET, bodies, free_port, pct, send
@@ -218,8 +219,14 @@ def count(engine: Engine) -> dict[str, int]:
     )
     return {
         "delivery records": one(select(func.count()).select_from(t.webhook_deliveries)),
-        "jobs done": one(select(func.count()).select_from(t.jobs).where(j.status == "done")),
+        "jobs done": one(
+            select(func.count())
+            .select_from(t.jobs)
+            .where(j.status == "done", j.kind == INGEST_WEBHOOK)
+        ),
         "jobs dead": one(select(func.count()).select_from(t.jobs).where(j.status == "dead")),
+        # what the monitor's ticks queued meanwhile (notifications of the new issues)
+        "other jobs": one(select(func.count()).select_from(t.jobs).where(j.kind != INGEST_WEBHOOK)),
         "runs": one(select(func.count()).select_from(t.runs)),
         "runs stored twice": one(select(func.count()).select_from(twice)),
         "occurrence rows": one(select(func.count()).select_from(t.occurrences)),

@@ -381,6 +381,7 @@ def test_a_retention_shorter_than_a_week_is_refused(built: Engine) -> None:
 def cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``triagehub`` as a user runs it, its clock at NOW (whatever today is: the clock offset
     the project's clock honours)."""
+    # real time: the offset the child's clock adds is relative to the wall clock
     shift = int((NOW - datetime.now(UTC)).total_seconds())
     env = {**os.environ, "TRIAGEHUB_DATABASE_URL": db_url, "COLUMNS": "200"}
     env["TRIAGEHUB_CLOCK_OFFSET"] = f"{shift}s"

@@ -28,12 +28,14 @@ the ingest rather than counted twice (``store/retention.py``).
 from __future__ import annotations
 
 import logging
+import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     Engine,
@@ -67,12 +69,12 @@ from triagehub.store.grouping import chunks
 from triagehub.store.retention import DEFAULT_BATCH, raise_horizon
 
 log = logging.getLogger("triagehub.engine.retention")
-_T = TypeVar("_T")
 
 # The recurring-escalation trigger reads the last 7 days of failures of working issues.
 MIN_RETENTION = timedelta(days=7)
 SUMMARY_KIND = "pruned"
 PRUNE_LOCK_KEY = zlib.crc32(b"triagehub-prune")
+SQLITE_GAP_S = 0.12  # between two batches on SQLite (see ``_transaction``)
 # Done jobs whose row is only a work item: nothing looks their key up again.
 PRUNABLE_JOB_KINDS = (INGEST_WEBHOOK, ENRICH_LOG, DIGEST, WEEKLY_GITHUB, SYNC)
 TABLES = ("occurrences", "green_diffs", "runs", "jobs", "webhook_deliveries", "llm_usage")
@@ -85,9 +87,9 @@ class PruneReport:
     cutoff: datetime
     older_than: timedelta
     dry_run: bool
-    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
+    rows: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(TABLES, 0)))
     # rows older than the cutoff kept because something still reads them
-    kept: dict[str, int] = field(default_factory=lambda: {"occurrences": 0, "runs": 0})
+    kept: Counter[str] = field(default_factory=lambda: Counter(occurrences=0, runs=0))
     issues: set[int] = field(default_factory=set)
     batches: int = 0
 
@@ -139,6 +141,16 @@ def prune(
     return report
 
 
+@dataclass
+class _Delta:
+    """What one batch changed, added to the report once its transaction has committed (a
+    transaction tried again must not count twice)."""
+
+    rows: Counter[str] = field(default_factory=Counter)
+    kept: Counter[str] = field(default_factory=Counter)
+    issues: set[int] = field(default_factory=set)
+
+
 class _Pruner:
     def __init__(self, engine: Engine, keep: Keep, report: PruneReport, batch: int) -> None:
         self.engine = engine
@@ -152,18 +164,30 @@ class _Pruner:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[Session], _T]) -> _T:
-        def attempt() -> _T:
+    def _transaction(self, work: Callable[[Session, _Delta], None]) -> None:
+        def attempt() -> _Delta:
+            delta = _Delta()
             with Session(self.engine) as session, session.begin():
                 if not self.dry:
                     _batch_lock(session)
-                return work(session)
+                work(session, delta)
+            return delta
 
-        self.report.batches += 1
-        return run_transaction(attempt)
+        delta = run_transaction(attempt)
+        report = self.report
+        report.batches += 1
+        report.rows.update(delta.rows)
+        report.kept.update(delta.kept)
+        report.issues |= delta.issues
+        if not self.dry and delta.rows.total() and self.engine.dialect.name == "sqlite":
+            # A writer waiting on SQLite's lock polls it every 100 ms at most: without a gap
+            # longer than that, back-to-back batches would keep it out until the prune ends.
+            time.sleep(SQLITE_GAP_S)
 
-    def _ranges(self, table: Table) -> Iterator[tuple[int, int]]:
-        """``[lo, hi)`` id ranges of ``batch`` ids up to the newest row now (excluded)."""
+    def _batches(self, table: Table, *where: Any) -> Iterator[tuple[int, int]]:
+        """``[lo, hi)`` ranges of ``batch`` ids, up to the newest row now (excluded), that hold
+        a row matching ``where`` (read without a lock: a range with nothing to do costs no
+        write transaction)."""
         with Session(self.engine) as session:
             lo, end = session.execute(select(func.min(table.c.id), func.max(table.c.id))).one()
         if lo is None:
@@ -171,7 +195,13 @@ class _Pruner:
         if table is t.occurrences:
             self.occurrence_end = end
         for start in range(lo, end, self.batch):
-            yield start, min(start + self.batch, end)
+            hi = min(start + self.batch, end)
+            with Session(self.engine) as session:
+                found = session.execute(
+                    select(table.c.id).where(table.c.id >= start, table.c.id < hi, *where).limit(1)
+                ).first()
+            if found is not None:
+                yield start, hi
 
     def _doomed(self, session: Session, rows: Sequence[Any]) -> list[Any]:
         """The occurrences of ``rows`` that go: older than the cutoff, there when the prune
@@ -197,10 +227,10 @@ class _Pruner:
     # -- occurrences -----------------------------------------------------------------------------
 
     def occurrences(self) -> None:
-        for lo, hi in self._ranges(t.occurrences):
+        for lo, hi in self._batches(t.occurrences, t.occurrences.c.occurred_at < self.cutoff):
             self._transaction(partial(self._occurrence_batch, lo=lo, hi=hi))
 
-    def _occurrence_batch(self, session: Session, *, lo: int, hi: int) -> None:
+    def _occurrence_batch(self, session: Session, delta: _Delta, *, lo: int, hi: int) -> None:
         o, g = t.occurrences.c, t.green_diffs.c
         rows = session.execute(
             select(o.id, o.issue_id, o.check_id, o.run_id, o.occurred_at).where(
@@ -208,20 +238,19 @@ class _Pruner:
             )
         ).all()
         doomed = self._doomed(session, rows)
-        self.report.kept["occurrences"] += len(rows) - len(doomed)
-        if not doomed:
-            return
-        diffs = 0
+        delta.kept["occurrences"] += len(rows) - len(doomed)
         deleted: list[Any] = []
         for chunk in chunks(doomed):
             pairs = tuple_(g.run_id, g.check_id).in_([(r.run_id, r.check_id) for r in chunk])
             if self.dry:
-                diffs += session.execute(
+                delta.rows["green_diffs"] += session.execute(
                     select(func.count()).select_from(t.green_diffs).where(pairs)
                 ).scalar_one()
                 deleted.extend(chunk)
                 continue
-            diffs += _rowcount(session.execute(delete(t.green_diffs).where(pairs)))
+            delta.rows["green_diffs"] += _rowcount(
+                session.execute(delete(t.green_diffs).where(pairs))
+            )
             deleted.extend(
                 session.execute(
                     delete(t.occurrences)
@@ -229,16 +258,15 @@ class _Pruner:
                     .returning(o.issue_id, o.occurred_at)
                 ).all()
             )
-        self.report.rows["occurrences"] += len(deleted)
-        self.report.rows["green_diffs"] += diffs
-        self.report.issues.update(r.issue_id for r in deleted)
-        if not self.dry:
+        delta.rows["occurrences"] += len(deleted)
+        delta.issues.update(r.issue_id for r in deleted)
+        if deleted and not self.dry:
             summarize(session, deleted, self.cutoff)
 
     # -- runs ------------------------------------------------------------------------------------
 
     def runs(self) -> None:
-        for lo, hi in self._ranges(t.runs):
+        for lo, hi in self._batches(t.runs, t.runs.c.occurred_at < self.cutoff):
             batch = partial(self._run_batch, lo=lo, hi=hi)
             try:
                 self._transaction(batch)
@@ -247,7 +275,7 @@ class _Pruner:
                 log.info("runs %d-%d gained a reference during the prune; looking again", lo, hi)
                 self._transaction(batch)
 
-    def _run_batch(self, session: Session, *, lo: int, hi: int) -> None:
+    def _run_batch(self, session: Session, delta: _Delta, *, lo: int, hi: int) -> None:
         r, o, g = t.runs.c, t.occurrences.c, t.green_diffs.c
         rows = session.execute(
             select(r.id, r.repository_id, r.occurred_at).where(
@@ -261,18 +289,18 @@ class _Pruner:
         }
         for chunk in chunks(sorted(free)):
             free -= self._referenced(session, chunk)
-        self.report.kept["runs"] += len(rows) - len(free)
-        self.report.rows["runs"] += len(free)
+        delta.kept["runs"] += len(rows) - len(free)
+        delta.rows["runs"] += len(free)
         for chunk in chunks(sorted(free)):
             if self.dry:  # the diffs of their failures were counted with the failures
                 orphan = ~exists().where(o.run_id == g.run_id, o.check_id == g.check_id)
-                self.report.rows["green_diffs"] += session.execute(
+                delta.rows["green_diffs"] += session.execute(
                     select(func.count())
                     .select_from(t.green_diffs)
                     .where(g.run_id.in_(chunk), orphan)
                 ).scalar_one()
                 continue
-            self.report.rows["green_diffs"] += _rowcount(
+            delta.rows["green_diffs"] += _rowcount(
                 session.execute(delete(t.green_diffs).where(g.run_id.in_(chunk)))
             )
             session.execute(delete(t.runs).where(r.id.in_(chunk)))
@@ -307,48 +335,49 @@ class _Pruner:
     def jobs(self) -> None:
         j = t.jobs.c
         agent_sync = (j.kind == SYNC) & j.key.like(f"{SYNC}:%:agent:%")
-        for lo, hi in self._ranges(t.jobs):
-            where = (
-                j.id >= lo,
-                j.id < hi,
-                j.status == DONE,
-                j.updated_at < self.cutoff,
-                j.kind.in_(PRUNABLE_JOB_KINDS),
-                ~agent_sync,
-            )
-            self.report.rows["jobs"] += self._transaction(partial(self._delete, t.jobs, where))
+        done = (
+            j.status == DONE,
+            j.updated_at < self.cutoff,
+            j.kind.in_(PRUNABLE_JOB_KINDS),
+            ~agent_sync,
+        )
+        for lo, hi in self._batches(t.jobs, *done):
+            where = (j.id >= lo, j.id < hi, *done)
+            self._transaction(partial(self._delete, "jobs", t.jobs, where))
 
     def deliveries(self) -> None:
         d = t.webhook_deliveries.c
         last = ""
         while True:
             with Session(self.engine) as session:
-                keys = session.scalars(
-                    select(d.delivery_id)
+                rows = session.execute(
+                    select(d.delivery_id, d.received_at)
                     .where(d.delivery_id > last)
                     .order_by(d.delivery_id)
                     .limit(self.batch)
                 ).all()
-            if not keys:
+            if not rows:
                 return
-            last = keys[-1]
-            where = (d.delivery_id.in_(keys), d.received_at < self.cutoff)
-            self.report.rows["webhook_deliveries"] += self._transaction(
-                partial(self._delete, t.webhook_deliveries, where)
-            )
+            last = rows[-1].delivery_id
+            old = [r.delivery_id for r in rows if r.received_at < self.cutoff]
+            if old:
+                where = (d.delivery_id.in_(old), d.received_at < self.cutoff)
+                self._transaction(
+                    partial(self._delete, "webhook_deliveries", t.webhook_deliveries, where)
+                )
 
     def llm_usage(self) -> None:
         where = (t.llm_usage.c.day < self.cutoff.date().isoformat(),)
-        self.report.rows["llm_usage"] += self._transaction(
-            partial(self._delete, t.llm_usage, where)
-        )
+        self._transaction(partial(self._delete, "llm_usage", t.llm_usage, where))
 
-    def _delete(self, table: Table, where: tuple[Any, ...], session: Session) -> int:
+    def _delete(
+        self, name: str, table: Table, where: tuple[Any, ...], session: Session, delta: _Delta
+    ) -> None:
         if self.dry:
-            return int(
-                session.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
-            )
-        return _rowcount(session.execute(delete(table).where(*where)))
+            found = session.execute(select(func.count()).select_from(table).where(*where))
+            delta.rows[name] += int(found.scalar_one())
+        else:
+            delta.rows[name] += _rowcount(session.execute(delete(table).where(*where)))
 
 
 def _batch_lock(session: Session) -> None:
