@@ -29,15 +29,21 @@ What it does, as GitHub does:
 * Issues (``fake.issues[(repo, number)]``, repository names lower-cased): ``GET``/``POST
   /repos/{o}/{r}/issues`` (list with ``state``, ``labels``, ``since``, ``sort``, ``direction``,
   ``creator``, paginated; create, numbered from 1 per repository, by ``fake.login``), ``GET``/
-  ``PATCH .../issues/{n}``, ``GET``/``POST .../issues/{n}/comments``, ``POST .../issues/{n}/labels``
-  and ``DELETE .../issues/{n}/labels/{name}`` (404 ``Label does not exist``), ``GET``/``POST
-  .../labels`` (422 ``already_exists``; labels an issue is created or labelled with are made with
-  GitHub's default colour ``ededed`` when missing), ``GET /search/issues`` (``repo:``, ``is:``,
-  ``in:`` and ``state:`` qualifiers, every other word or quoted phrase must be in the title or
-  body; issues younger than ``fake.search_lag`` seconds are not found yet, like GitHub's index).
+  ``PATCH .../issues/{n}``, ``GET``/``POST .../issues/{n}/comments``, ``GET``/``PATCH``/``DELETE
+  .../issues/comments/{id}`` (404 once deleted, also by ``fake.delete_comment``), ``POST
+  .../issues/{n}/labels`` and ``DELETE .../issues/{n}/labels/{name}`` (404 ``Label does not
+  exist``), ``GET``/``POST .../labels`` (422 ``already_exists``; labels an issue is created or
+  labelled with are made with GitHub's default colour ``ededed`` when missing), ``GET
+  /search/issues`` (``repo:``, ``is:``, ``in:`` and ``state:`` qualifiers, every other word or
+  quoted phrase must be in the title or body; issues younger than ``fake.search_lag`` seconds are
+  not found yet, like GitHub's index).
   ``fake.gone[(repo, number)] = 404 or 410`` makes an issue answer that status;
   ``fake.locked`` issues refuse comments with 403. Times come from ``fake.now()``.
   ``fake.human_*`` methods make the changes a person would (with their login).
+* Pull requests (``fake.pulls[repo]``, numbered in the issues' sequence): ``GET
+  /repos/{o}/{r}/pulls`` with ``state`` (default ``open``), ``sort`` (``created``, default, or
+  ``updated``), ``direction`` (default ``desc``), paginated like the issues; ``fake.add_pull``
+  opens one, ``fake.merge_pull`` merges it (both move its ``updated_at``).
 * Every JSON answer has a weak ``ETag``; a matching ``If-None-Match`` gets ``304`` with no body.
 * ``Authorization`` other than ``Bearer <fake.token>`` answers 401 ``Bad credentials``; no
   ``Authorization`` at all is allowed (a public repository).
@@ -173,6 +179,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("issues", r"/repos/(?P<repo>[^/]+/[^/]+)/issues"),
         ("issue", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)"),
         ("comments", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/comments"),
+        ("comment", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/comments/(?P<comment>\d+)"),
         ("issue_labels", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/labels"),
         (
             "issue_label",
@@ -182,10 +189,20 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("issue_assignees", r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/assignees"),
         ("search", r"/search/issues"),
         ("compare", r"/repos/(?P<repo>[^/]+/[^/]+)/compare/(?P<range>.+)"),
+        ("pulls", r"/repos/(?P<repo>[^/]+/[^/]+)/pulls"),
     )
 )
 _ISSUE_ROUTES = frozenset(
-    {"issues", "issue", "comments", "issue_labels", "issue_label", "labels", "issue_assignees"}
+    {
+        "issues",
+        "issue",
+        "comments",
+        "comment",
+        "issue_labels",
+        "issue_label",
+        "labels",
+        "issue_assignees",
+    }
 )
 DEFAULT_LOGIN = "triagehub-bot"
 
@@ -212,6 +229,8 @@ class FakeGitHub:
         self.search_lag = 0.0
         # Commit history per repository (lower case), oldest first: what the compare API reads.
         self.commits: dict[str, list[dict[str, Any]]] = {}
+        # Pull requests per repository (lower case), in the shape of GitHub's list items.
+        self.pulls: dict[str, list[dict[str, Any]]] = {}
         # Consulted for each API request when no scripted answer is queued: a behaviour, or None.
         self.intercept: Callable[[Recorded], Behaviour | None] | None = None
         self._ids = 1000
@@ -276,8 +295,7 @@ class FakeGitHub:
         self, repo: str, title: str, body: str, labels: list[str], login: str
     ) -> dict[str, Any]:
         repo = repo.lower()
-        with self._lock:
-            number = 1 + max((n for r, n in self.issues if r == repo), default=0)
+        number = self.next_number(repo)
         stamp = self.stamp()
         issue = {
             "id": self.next_id(),
@@ -304,6 +322,67 @@ class FakeGitHub:
         self.issues[(repo, number)] = issue
         self.comments[(repo, number)] = []
         return issue
+
+    def next_number(self, repo: str) -> int:
+        """The next issue or pull request number of ``repo`` (one sequence, as on GitHub)."""
+        repo = repo.lower()
+        with self._lock:
+            numbers = [n for r, n in self.issues if r == repo]
+            numbers += [pr["number"] for pr in self.pulls.get(repo, [])]
+            return 1 + max(numbers, default=0)
+
+    def add_pull(
+        self,
+        repo: str,
+        title: str,
+        body: str,
+        *,
+        login: str = "claude[bot]",
+        user_type: str = "Bot",
+        head: str = "claude/fix",
+    ) -> dict[str, Any]:
+        """Open a pull request from ``head`` into ``main`` (what an agent or a person does)."""
+        number = self.next_number(repo)
+        stamp = self.stamp()
+        pr = {
+            "id": self.next_id(),
+            "node_id": f"PR_kwDO{number:06d}",
+            "number": number,
+            "url": f"{self.base_url}/repos/{repo}/pulls/{number}",
+            "html_url": f"https://github.com/{repo}/pull/{number}",
+            "state": "open",
+            "locked": False,
+            "title": title,
+            "body": body,
+            "user": {"login": login, "id": 3, "type": user_type},
+            "labels": [],
+            "draft": False,
+            "head": {"ref": head, "sha": f"{number:040x}", "label": f"{repo.split('/')[0]}:{head}"},
+            "base": {"ref": "main", "sha": "0" * 40, "label": f"{repo.split('/')[0]}:main"},
+            "author_association": "NONE",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "closed_at": None,
+            "merged_at": None,
+            "merge_commit_sha": None,
+        }
+        self.pulls.setdefault(repo.lower(), []).append(pr)
+        return pr
+
+    def pull(self, repo: str, number: int) -> dict[str, Any]:
+        return next(pr for pr in self.pulls[repo.lower()] if pr["number"] == number)
+
+    def merge_pull(self, repo: str, number: int) -> dict[str, Any]:
+        pr = self.pull(repo, number)
+        stamp = self.stamp()
+        pr.update(
+            state="closed",
+            closed_at=stamp,
+            merged_at=stamp,
+            updated_at=stamp,
+            merge_commit_sha=f"{number + 1:040x}",
+        )
+        return pr
 
     def issue(self, repo: str, number: int) -> dict[str, Any]:
         return self.issues[(repo.lower(), number)]
@@ -343,6 +422,24 @@ class FakeGitHub:
         issue["comments"] += 1
         self.touch(issue)
         return comment
+
+    def find_comment(self, repo: str, comment_id: int) -> tuple[int, dict[str, Any]] | None:
+        """The issue number and the comment ``comment_id`` of ``repo``, or None."""
+        for (r, number), comments in self.comments.items():
+            for comment in comments:
+                if r == repo.lower() and comment["id"] == comment_id:
+                    return number, comment
+        return None
+
+    def delete_comment(self, repo: str, comment_id: int) -> None:
+        """Delete a comment, as a person may (its id then answers 404)."""
+        found = self.find_comment(repo, comment_id)
+        assert found is not None, f"no comment {comment_id} in {repo}"
+        number, comment = found
+        self.comments[(repo.lower(), number)].remove(comment)
+        issue = self.issue(repo, number)
+        issue["comments"] -= 1
+        self.touch(issue)
 
     def human_close(self, repo: str, number: int, login: str, reason: str = "completed") -> None:
         self.set_state(repo, number, "closed", login, reason)
@@ -515,6 +612,9 @@ class _ApiHandler(_Handler):
                 return
             if name == "compare" and request.method == "GET":
                 self._compare(request, args["repo"], args["range"])
+                return
+            if name == "pulls" and request.method == "GET":
+                self._list_pulls(request, args["repo"].lower())
                 return
             if name == "rerun" and request.method == "POST":
                 self._rerun(int(args["run"]))
@@ -713,6 +813,9 @@ class _ApiHandler(_Handler):
             else:
                 self._error(404, "Not Found")
             return
+        if name == "comment":
+            self._comment(request, repo, int(args["comment"]))
+            return
         number = int(args["number"])
         if (repo, number) in fake.gone:
             status = fake.gone[(repo, number)]
@@ -792,6 +895,30 @@ class _ApiHandler(_Handler):
                 fake.human_label(repo, number, remove=(label,))
                 self._json(200, issue["labels"])
 
+    def _comment(self, request: Recorded, repo: str, comment_id: int) -> None:
+        fake, method = self.fake, request.method
+        found = fake.find_comment(repo, comment_id)
+        if found is None or (repo, found[0]) in fake.gone:
+            self._error(404, "Not Found")
+            return
+        number, comment = found
+        if method == "GET":
+            self._conditional_json(request, comment)
+        elif method == "PATCH":
+            data = request.json
+            if not isinstance(data, dict) or not isinstance(data.get("body"), str):
+                self._json(422, {"message": "Validation Failed", "documentation_url": DOCS})
+                return
+            comment["body"] = data["body"]
+            comment["updated_at"] = fake.stamp()
+            fake.touch(fake.issue(repo, number))
+            self._json(200, comment)
+        elif method == "DELETE":
+            fake.delete_comment(repo, comment_id)
+            self._send(204, b"", {})
+        else:
+            self._error(404, "Not Found")
+
     def _list_issues(self, request: Recorded, repo: str) -> None:
         query = request.query
         issues = [i for (r, _), i in self.fake.issues.items() if r == repo]
@@ -811,6 +938,18 @@ class _ApiHandler(_Handler):
             key=lambda i: (i[key], i["number"]), reverse=query.get("direction", "desc") == "desc"
         )
         self._paginated_array(request, issues)
+
+    def _list_pulls(self, request: Recorded, repo: str) -> None:
+        query = request.query
+        pulls = list(self.fake.pulls.get(repo, []))
+        state = query.get("state", "open")
+        if state != "all":
+            pulls = [pr for pr in pulls if pr["state"] == state]
+        key = "updated_at" if query.get("sort", "created") == "updated" else "created_at"
+        pulls.sort(
+            key=lambda pr: (pr[key], pr["number"]), reverse=query.get("direction", "desc") == "desc"
+        )
+        self._paginated_array(request, pulls)
 
     def _search(self, request: Recorded) -> None:
         words = shlex.split(request.query.get("q", ""))

@@ -22,11 +22,21 @@ What it answers:
 
 * ``POST .../chat.postMessage``: when a token is set, ``Authorization`` must be
   ``Bearer <token>`` (else ``200 {"ok": false, "error": "invalid_auth"}``, as Slack does);
-  otherwise ``200 {"ok": true, "channel": "C0TRIAGE", "ts": "<n>.000100"}``. A repeated
-  ``Idempotency-Key`` gets the first delivery's ``ts`` (an idempotent receiver).
+  otherwise ``200 {"ok": true, "channel": "C0TRIAGE", "ts": "<n>.000100"}``, and the message is
+  kept in ``receiver.messages`` (by ``ts``). A repeated ``Idempotency-Key`` gets the first
+  delivery's ``ts`` (an idempotent receiver) unless ``honour_keys`` is false (as Slack itself,
+  which ignores the header: every post is a new message).
+* ``POST .../chat.update`` (``channel``, ``ts``, new ``text``/``blocks``/``metadata``): edits a
+  kept message (``edits`` counts them), or ``{"ok": false, "error": "message_not_found"}`` for a
+  ``ts`` it does not have (never posted, or ``receiver.delete(ts)``).
+* ``GET .../conversations.replies?channel=&ts=``: the thread (its parent, then its replies by
+  ``ts``), with each message's ``metadata`` when ``include_all_metadata=true``;
+  ``missing_scope`` when ``history_scope`` is false, ``thread_not_found`` for an unknown parent.
 * any other ``POST``: an incoming webhook: ``200 ok``.
 * scripted answers (:meth:`Receiver.script`) or a standing failure (``fail_with``) come first:
-  they are recorded as requests, not as deliveries. Every ``POST`` first waits ``delay_s``.
+  they are recorded as requests, not as deliveries; a scripted :class:`DoThenDrop` does what the
+  request asks, then closes the connection without answering (the answer is lost). Every
+  ``POST`` first waits ``delay_s``.
 
 A *delivery* is a ``POST`` answered 2xx; ``raw`` counts them all, ``unique`` their distinct
 idempotency keys (the effect after deduplication), ``duplicates`` the difference.
@@ -45,6 +55,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 CHANNEL_ID = "C0TRIAGE"
 
@@ -56,6 +67,11 @@ class Reply:
     status: int
     body: object = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DoThenDrop:
+    """Do what the request asks, then close the connection without answering."""
 
 
 @dataclass(frozen=True)
@@ -86,15 +102,21 @@ class Receiver:
         port: int = 0,
         delay_s: float = 0.0,
         token: str | None = None,
+        honour_keys: bool = True,
     ) -> None:
         self.delay_s = delay_s
         self.token = token
+        self.honour_keys = honour_keys
+        self.history_scope = True
         self.fail_with: Reply | None = None
         self.deliveries: list[Delivery] = []
         self.requests: list[Delivery] = []  # every POST, answered or refused
+        self.reads: list[dict[str, str]] = []  # the query of every conversations.replies
+        self.messages: dict[str, dict[str, Any]] = {}  # ts -> the message as Slack keeps it
         self._first: dict[str, Delivery] = {}
         self._ts: dict[str, str] = {}
-        self._script: deque[Reply] = deque()
+        self._deleted = 0
+        self._script: deque[Reply | DoThenDrop] = deque()
         self._lock = threading.Lock()
         self._server = _Server((host, port), self._handler_class())
         self._thread = threading.Thread(
@@ -132,10 +154,25 @@ class Receiver:
 
     # -- control and results ---------------------------------------------------------------
 
-    def script(self, *replies: Reply) -> None:
+    def script(self, *replies: Reply | DoThenDrop) -> None:
         """Answer the next POSTs with these, in order."""
         with self._lock:
             self._script.extend(replies)
+
+    def delete(self, ts: str) -> None:
+        """Delete a message, as a person may (chat.update then answers message_not_found)."""
+        with self._lock:
+            del self.messages[ts]
+            self._deleted += 1
+
+    def thread(self, ts: str) -> list[dict[str, Any]]:
+        """The replies kept under the parent ``ts``, oldest first."""
+        with self._lock:
+            return self._thread_of(ts)
+
+    def _thread_of(self, ts: str) -> list[dict[str, Any]]:
+        replies = (m for m in self.messages.values() if m.get("thread_ts") == ts)
+        return sorted(replies, key=lambda m: float(m["ts"]))
 
     def unique(self) -> dict[str, Delivery]:
         """The first delivery of each idempotency key."""
@@ -160,7 +197,7 @@ class Receiver:
 
     # -- the server --------------------------------------------------------------------------
 
-    def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply:
+    def _answer(self, path: str, headers: dict[str, str], raw: bytes) -> Reply | DoThenDrop:
         text = raw.decode("utf-8", errors="replace")
         try:
             body: Any = json.loads(text) if text else None
@@ -171,27 +208,79 @@ class Receiver:
         with self._lock:
             self.requests.append(seen)
             if self._script:
-                return self._script.popleft()
+                scripted = self._script.popleft()
+                if isinstance(scripted, Reply):
+                    return scripted
+                self._deliver(path, seen)
+                return scripted
             if self.fail_with is not None:
                 return self.fail_with
-            if path.endswith("/chat.postMessage"):
-                if (
-                    self.token is not None
-                    and headers.get("authorization") != f"Bearer {self.token}"
-                ):
-                    return Reply(200, {"ok": False, "error": "invalid_auth"})
-                ts = self._ts.get(key) if key else None
-                if ts is None:
-                    ts = f"{1_800_000_000 + len(self._ts)}.000100"
-                    if key:
-                        self._ts[key] = ts
-                answer = Reply(200, {"ok": True, "channel": CHANNEL_ID, "ts": ts})
-            else:
-                answer = Reply(200, "ok")
-            self.deliveries.append(seen)
-            if key is not None and key not in self._first:
-                self._first[key] = seen
-            return answer
+            return self._deliver(path, seen)
+
+    def _authorized(self, headers: Mapping[str, str]) -> bool:
+        return self.token is None or headers.get("authorization") == f"Bearer {self.token}"
+
+    def _deliver(self, path: str, seen: Delivery) -> Reply:
+        """Do what a POST asks (under the lock)."""
+        body = seen.body if isinstance(seen.body, dict) else {}
+        if path.endswith(("/chat.postMessage", "/chat.update")) and not self._authorized(
+            seen.headers
+        ):
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        if path.endswith("/chat.update"):
+            kept = self.messages.get(str(body.get("ts")))
+            if kept is None or kept["channel"] != body.get("channel"):
+                return Reply(200, {"ok": False, "error": "message_not_found"})
+            for name in ("text", "blocks", "metadata"):
+                if name in body:
+                    kept[name] = body[name]
+            kept["edits"] += 1
+            answer = Reply(200, {"ok": True, "channel": kept["channel"], "ts": kept["ts"]})
+        elif path.endswith("/chat.postMessage"):
+            key = seen.key if self.honour_keys else None
+            ts = self._ts.get(key) if key else None
+            if ts is None:
+                ts = f"{1_800_000_000 + len(self.messages) + self._deleted}.000100"
+                if key:
+                    self._ts[key] = ts
+                self.messages[ts] = {
+                    "ts": ts,
+                    "channel": CHANNEL_ID,
+                    "thread_ts": body.get("thread_ts"),
+                    "text": body.get("text"),
+                    "blocks": body.get("blocks"),
+                    "metadata": body.get("metadata"),
+                    "edits": 0,
+                }
+            answer = Reply(200, {"ok": True, "channel": CHANNEL_ID, "ts": ts})
+        else:
+            answer = Reply(200, "ok")
+        self.deliveries.append(seen)
+        if seen.key is not None and seen.key not in self._first:
+            self._first[seen.key] = seen
+        return answer
+
+    def _replies(self, query: Mapping[str, str]) -> Reply:
+        with self._lock:
+            self.reads.append(dict(query))
+            if not self.history_scope:
+                return Reply(200, {"ok": False, "error": "missing_scope"})
+            parent = self.messages.get(query.get("ts", ""))
+            if parent is None or parent["channel"] != query.get("channel"):
+                return Reply(200, {"ok": False, "error": "thread_not_found"})
+            thread = [parent, *self._thread_of(parent["ts"])]
+            meta = query.get("include_all_metadata") == "true"
+            shown = [
+                {
+                    "type": "message",
+                    "ts": m["ts"],
+                    "thread_ts": m.get("thread_ts") or parent["ts"],
+                    "text": m["text"],
+                    **({"metadata": m["metadata"]} if meta and m.get("metadata") else {}),
+                }
+                for m in thread
+            ]
+            return Reply(200, {"ok": True, "messages": shown, "has_more": False})
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -217,8 +306,16 @@ class Receiver:
                 self.wfile.write(payload)
 
             def do_GET(self) -> None:
-                if self.path.split("?")[0] == "/_stats":
+                parts = urlsplit(self.path)
+                if parts.path == "/_stats":
                     self._send(Reply(200, receiver.stats(keys=True)))
+                elif parts.path.endswith("/conversations.replies"):
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    if not receiver._authorized(headers):
+                        self._send(Reply(200, {"ok": False, "error": "invalid_auth"}))
+                        return
+                    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                    self._send(receiver._replies(query))
                 else:
                     self._send(Reply(404, {"error": "not_found"}))
 
@@ -228,7 +325,11 @@ class Receiver:
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                self._send(receiver._answer(self.path, headers, raw))
+                answer = receiver._answer(self.path, headers, raw)
+                if isinstance(answer, DoThenDrop):
+                    self.close_connection = True
+                    return
+                self._send(answer)
 
         return Handler
 

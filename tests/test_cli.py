@@ -140,6 +140,16 @@ def test_list_filters_and_limit(tmp_path: Path, events_file: Path) -> None:
     assert "acme/roy_kent" in table and "2 issue(s)" in table
 
 
+def test_list_says_when_more_issues_match_than_shown(tmp_path: Path, events_file: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    ok(cli(url, "ingest", str(events_file)))
+    page = cli(url, "issues", "list", "--limit", "1", "--format", "json")
+    assert len(json.loads(ok(page))) == 1  # stdout stays the JSON list
+    assert "the first 1 shown; more match: --limit 4 shows more" in page.stderr
+    whole = cli(url, "issues", "list", "--limit", "2")
+    assert "2 issue(s)" in ok(whole) and "more match" not in whole.stderr
+
+
 def test_show_prints_the_timeline(tmp_path: Path, events_file: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     ok(cli(url, "ingest", str(events_file)))

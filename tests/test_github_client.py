@@ -10,6 +10,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -600,6 +601,25 @@ def test_without_a_token_requests_are_unauthenticated(
     assert fake.requests[0].headers["x-github-api-version"] == "2022-11-28"
 
 
+def test_list_pull_requests_checks_its_arguments_before_any_request(
+    fake: FakeGitHub, sleeps: list[float]
+) -> None:
+    bad: list[dict[str, Any]] = [
+        {"state": "merged"},
+        {"sort": "title"},
+        {"direction": "up"},
+        {"per_page": 101},
+    ]
+    with make_client(fake.base_url, sleeps) as github:
+        for arguments in bad:
+            with pytest.raises(ValueError):
+                github.list_pull_requests(REPO, **arguments)
+        with pytest.raises(ValueError, match="owner/name"):
+            github.list_pull_requests("not-a-repository")
+
+    assert fake.requests == []
+
+
 # -- Prism: every request the client makes is valid for GitHub's OpenAPI description ----------
 
 
@@ -666,3 +686,12 @@ def test_prism_refuses_an_invalid_request_with_422(prism_client: GitHubClient) -
 
     assert caught.value.status == 422
     assert "Invalid request" in str(caught.value)
+
+
+@pytest.mark.node
+def test_prism_accepts_list_pull_requests(prism_client: GitHubClient) -> None:
+    pulls = list(prism_client.list_pull_requests(REPO, state="all", sort="updated"))
+
+    assert pulls and isinstance(pulls[0]["number"], int)
+    assert pulls[0]["html_url"].startswith("https://github.com/")
+    assert pulls[0]["head"]["ref"] and "merged_at" in pulls[0]

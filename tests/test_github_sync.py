@@ -814,6 +814,9 @@ def test_prism_accepts_every_issue_request(prism_github: GitHubClient) -> None:
     prism_github.create_label(PRISM_REPO, name=name, color=color, description=description)
     assert list(prism_github.list_comments(PRISM_REPO, 1347, since=since))
     assert prism_github.create_comment(PRISM_REPO, 1347, render.comment_marker("events", 3))
+    # the investigation brief's one comment, edited (issues/update-comment)
+    edited = prism_github.update_comment(PRISM_REPO, 1, "<!-- triagehub:comment brief issue=7 -->")
+    assert edited is not None and isinstance(edited["id"], int)
     assert list(prism_github.search_issues(f"repo:{PRISM_REPO} is:issue in:body triagehub"))
 
 

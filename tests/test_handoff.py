@@ -109,6 +109,19 @@ def pr_event(
     }
 
 
+def resolved_by_agent(hub: Hub) -> str:
+    """Its checks then pass K (3) times: the issue is resolved, with actor ``agent`` on the
+    timeline; the resolution's reason."""
+    for _ in range(3):
+        hub.advance(minutes=10)
+        hub.run({"unit": PASS, "lint": PASS})
+    run_tick(hub.engine, hub.settings, clock=hub.clock)
+    assert hub.issue()["state"] == "resolved"
+    [resolved] = hub.events("state_changed")
+    assert resolved["actor"] == "agent"
+    return str(resolved["data"]["reason"])
+
+
 def test_the_agents_pull_request_is_linked_and_its_merge_recorded(
     engine: Engine, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,14 +150,6 @@ def test_the_agents_pull_request_is_linked_and_its_merge_recorded(
         assert meta is not None
         assert meta["related_prs"] == [f"https://github.com/{TARGET}/pull/7"]
 
-        # Its checks then pass K (3) times: resolved, with actor agent on the timeline.
-        for _ in range(3):
-            hub.advance(minutes=10)
-            hub.run({"unit": PASS, "lint": PASS})
-        run_tick(hub.engine, hub.settings, clock=hub.clock)
-        assert hub.issue()["state"] == "resolved"
-        [resolved] = hub.events("state_changed")
-        assert resolved["actor"] == "agent"
-        assert "agent's pull request" in resolved["data"]["reason"]
+        assert "agent's pull request" in resolved_by_agent(hub)
     finally:
         hub.github.close()

@@ -74,3 +74,34 @@ def test_migrations_keep_stored_data_down_and_up_again(engine: Engine) -> None:
     db.upgrade(engine)
     assert db.current_revision(engine) == db.head_revision()
     assert counted() == before
+
+
+def test_the_versions_folder_names_the_head_alembic_finds() -> None:
+    """`open_database` tells a current database by the file names, without Alembic: each
+    revision's file starts with its id and the newest number is Alembic's head."""
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    for script in ScriptDirectory.from_config(cfg).walk_revisions():
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+    assert db.newest_revision_file() == db.head_revision()
+
+
+def test_stored_revisions_are_read_without_alembic(engine: Engine, tmp_path: object) -> None:
+    assert db.stored_revisions(engine) == [db.head_revision()]
+    fresh = db.make_engine(f"sqlite:///{tmp_path}/new.db")
+    assert db.stored_revisions(fresh) == []
+    fresh.dispose()
+
+
+def test_a_database_behind_is_migrated_when_opened(engine: Engine) -> None:
+    db.downgrade(engine, "0012")
+    assert db.stored_revisions(engine) == ["0012"]
+    reopened = db.open_database(engine.url.render_as_string(hide_password=False))
+    assert db.stored_revisions(reopened) == [db.head_revision()]
+    assert "check_pass_logs" in inspect(reopened).get_table_names()  # made by 0015
+    reopened.dispose()

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from triagehub.api.app import WebhookConfig, create_app
+from triagehub.cli import db as db_command
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
@@ -404,6 +405,10 @@ def test_the_command_refuses_a_bad_duration(tmp_path: Path, value: str) -> None:
     proc = cli(f"sqlite:///{tmp_path / 'x.db'}", "db", "prune", "--older-than", value)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--older-than" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_command_deletes_as_many_ids_per_transaction_as_the_engine() -> None:
+    assert db_command.DEFAULT_BATCH == retention.DEFAULT_BATCH
 
 
 def test_the_command_prints_what_a_dry_run_would_delete_as_json(built: Engine) -> None:

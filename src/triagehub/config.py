@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import platformdirs
 import yaml
 from pydantic import (
     BaseModel,
@@ -29,10 +28,12 @@ from triagehub.core.classify.user_rules import RuleSet as RuleSet
 from triagehub.core.classify.user_rules import StrictModel as _Strict
 from triagehub.core.models import Category, Kind, Level
 from triagehub.errors import ConfigError
+from triagehub.locations import CONFIG_ENV as CONFIG_ENV
+from triagehub.locations import DATABASE_ENV as DATABASE_ENV
+from triagehub.locations import DEFAULT_CONFIG_NAME as DEFAULT_CONFIG_NAME
+from triagehub.locations import default_database_url as default_database_url
+from triagehub.locations import demo_database_url as demo_database_url
 
-CONFIG_ENV = "TRIAGEHUB_CONFIG"
-DATABASE_ENV = "TRIAGEHUB_DATABASE_URL"
-DEFAULT_CONFIG_NAME = "triagehub.yaml"
 DBT_CLOUD_TOKEN_ENV = "DBT_CLOUD_API_TOKEN"
 DBT_CLOUD_ACCOUNT_ENV = "DBT_CLOUD_ACCOUNT_ID"
 DBT_CLOUD_HOST_ENV = "DBT_CLOUD_HOST"
@@ -523,20 +524,3 @@ def load_settings(path: Path | None = None) -> Settings:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(str(path), where, f"invalid YAML: {exc}") from None
     return parse_settings(data, str(path))
-
-
-def default_database_url() -> str:
-    """``$TRIAGEHUB_DATABASE_URL``, else a SQLite file under the user data dir."""
-    env = os.environ.get(DATABASE_ENV)
-    if env:
-        return env
-    data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data_dir / 'triagehub.db'}"
-
-
-def demo_database_url() -> str:
-    """The demo's own SQLite file, recreated by every ``triagehub demo``."""
-    data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data_dir / 'demo.db'}"

@@ -15,6 +15,11 @@ the environment:
    ``result = {"via": "log", "note": "no channel configured"}``, which ``triagehub outbox``
    shows: never lost silently.
 
+An investigation brief is a reply in that thread (:mod:`triagehub.engine.brief_slack`), edited
+by later briefs with ``chat.update`` (:meth:`SlackSender.update_message`: ``False`` when Slack no
+longer has the message) and found again after a crash by its message metadata in
+``conversations.replies`` (:meth:`SlackSender.find_in_thread`).
+
 Every delivery is a Block Kit message (a header, then a section with the text and the summary
 fields: repository, category, priority, occurrences, first and last seen, a link) and carries
 the job key as ``Idempotency-Key``: the outbox delivers at least once, a receiver that honours
@@ -60,6 +65,9 @@ SERVICE: Final = "slack"
 TRANSIENT_ERRORS: Final = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+# chat.update errors that mean "this message is no more": a new one is posted instead.
+GONE_ERRORS: Final = frozenset({"message_not_found", "cant_update_message"})
+MAX_REPLY_PAGES: Final = 10  # conversations.replies pages read looking for one message
 EVENT_LABELS: Final = {
     "created": "New issue",
     "occurred": "Failing again",
@@ -116,7 +124,7 @@ class SlackConfig:
 # -- the Block Kit message ----------------------------------------------------------------------
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -134,6 +142,11 @@ def _when(value: object) -> str:
 
 
 _URL = re.compile(r"https?://[^\s<>|]+")
+
+
+def slack_link(url: str, text: str) -> str:
+    """``<url|text>`` for an http(s) URL Slack can link, else the escaped URL as text."""
+    return f"<{url}|{escape(text)}>" if _URL.fullmatch(url) else escape(url)
 
 
 def slack_message(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,14 +167,14 @@ def slack_message(data: Mapping[str, Any]) -> dict[str, Any]:
         ("Last seen", _when(summary.get("last_seen"))),
     ]
     rendered = [
-        {"type": "mrkdwn", "text": clip(f"*{name}*\n{_escape(value)}", 2000)}
+        {"type": "mrkdwn", "text": clip(f"*{name}*\n{escape(value)}", 2000)}
         for name, value in fields
     ]
     if isinstance(link, str) and link:
-        shown = f"<{link}|Issue #{issue_id}>" if _URL.fullmatch(link) else _escape(link)
+        shown = slack_link(link, f"Issue #{issue_id}")
         rendered.append({"type": "mrkdwn", "text": clip(f"*Link*\n{shown}", 2000)})
     return {
-        "text": clip(_escape(f"{label}: {title}"), 3000),
+        "text": clip(escape(f"{label}: {title}"), 3000),
         "blocks": [
             {
                 "type": "header",
@@ -169,7 +182,7 @@ def slack_message(data: Mapping[str, Any]) -> dict[str, Any]:
             },
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": clip(_escape(text), 3000)},
+                "text": {"type": "mrkdwn", "text": clip(escape(text), 3000)},
                 "fields": rendered,
             },
         ],
@@ -246,11 +259,20 @@ class SlackSender(HttpClient):
     def _scrub(self, text: str) -> str:
         return _scrub(text, self.config.secrets())
 
-    def _post(
-        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], where: str
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        where: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         try:
-            response = self._http.post(url, json=body, headers=dict(headers))
+            response = self._http.request(
+                method, url, json=body, params=params, headers=dict(headers)
+            )
         except httpx.HTTPError as exc:
             raise ExternalServiceError(
                 SERVICE, None, self._scrub(f"{where}: {describe(exc)}")
@@ -270,7 +292,36 @@ class SlackSender(HttpClient):
         if self.config.webhook_url is None:
             raise ExternalServiceError(SERVICE, None, "SLACK_WEBHOOK_URL is not set")
         url = self.config.webhook_url.get_secret_value()
-        self._post(url, message, {"Idempotency-Key": key}, "POST incoming webhook")
+        self._send("POST", url, {"Idempotency-Key": key}, "POST incoming webhook", body=message)
+
+    def _web_api(
+        self,
+        name: str,
+        key: str | None,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Call the Web API method ``name`` with the bot token (a ``POST`` of ``body``, or a
+        ``GET`` with ``params``); its answer when ``ok``, else a :class:`SlackApiError`."""
+        if self.config.bot_token is None or not self.config.channel:
+            raise ExternalServiceError(SERVICE, None, "SLACK_BOT_TOKEN or SLACK_CHANNEL not set")
+        headers = {"Authorization": f"Bearer {self.config.bot_token.get_secret_value()}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        verb = "GET" if body is None else "POST"
+        where = f"{verb} {name}"
+        url = f"{self.config.api_url}/{name}"
+        response = self._send(verb, url, headers, where, body=body, params=params)
+        try:
+            answer = response.json()
+        except ValueError:
+            raise ExternalServiceError(SERVICE, None, f"{where}: the answer is not JSON") from None
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            error = str(answer.get("error") if isinstance(answer, dict) else "malformed answer")
+            status = None if error in TRANSIENT_ERRORS else response.status_code
+            raise SlackApiError(error, status, self._scrub(f"{where}: {error}"))
+        return answer
 
     def post_message(
         self,
@@ -282,9 +333,7 @@ class SlackSender(HttpClient):
     ) -> tuple[str, str]:
         """``chat.postMessage`` to ``channel`` or the configured one (in a thread when
         ``thread_ts``); return the channel id and the message's ``ts``."""
-        if self.config.bot_token is None or not self.config.channel:
-            raise ExternalServiceError(SERVICE, None, "SLACK_BOT_TOKEN or SLACK_CHANNEL not set")
-        target = channel or self.config.channel
+        target = channel or self.config.channel or ""
         body: dict[str, Any] = {
             "channel": target,
             **message,
@@ -293,21 +342,62 @@ class SlackSender(HttpClient):
         }
         if thread_ts:
             body["thread_ts"] = thread_ts
-        headers = {
-            "Authorization": f"Bearer {self.config.bot_token.get_secret_value()}",
-            "Idempotency-Key": key,
-        }
-        where = "POST chat.postMessage"
-        response = self._post(f"{self.config.api_url}/chat.postMessage", body, headers, where)
+        answer = self._web_api("chat.postMessage", key, body=body)
+        return _posted(answer, target, "POST chat.postMessage")
+
+    def update_message(self, key: str, channel: str, ts: str, message: Mapping[str, Any]) -> bool:
+        """``chat.update`` of the message ``ts`` in ``channel`` (an id); ``False`` when Slack no
+        longer has it (deleted) or it cannot be edited, so that the caller posts a new one."""
+        body = {"channel": channel, "ts": ts, **message}
         try:
-            answer = response.json()
-        except ValueError:
-            raise ExternalServiceError(SERVICE, None, f"{where}: the answer is not JSON") from None
-        if not isinstance(answer, dict) or not answer.get("ok"):
-            error = str(answer.get("error") if isinstance(answer, dict) else "malformed answer")
-            status = None if error in TRANSIENT_ERRORS else response.status_code
-            raise ExternalServiceError(SERVICE, status, self._scrub(f"{where}: {error}"))
-        ts, channel = answer.get("ts"), answer.get("channel")
-        if not isinstance(ts, str) or not ts:
-            raise ExternalServiceError(SERVICE, None, f"{where}: the answer has no ts")
-        return (channel if isinstance(channel, str) else target), ts
+            self._web_api("chat.update", key, body=body)
+        except SlackApiError as exc:
+            if exc.error in GONE_ERRORS:
+                return False
+            raise
+        return True
+
+    def find_in_thread(
+        self, channel: str, thread_ts: str, event_type: str, **payload: Any
+    ) -> str | None:
+        """The ``ts`` of a message of the thread carrying this metadata (``event_type`` and the
+        ``payload`` entries), read with ``conversations.replies`` (needs the ``*:history``
+        scope), or ``None``."""
+        params = {
+            "channel": channel,
+            "ts": thread_ts,
+            "include_all_metadata": "true",
+            "limit": "200",
+        }
+        cursor = ""
+        for _ in range(MAX_REPLY_PAGES):
+            answer = self._web_api(
+                "conversations.replies", None, params={**params, "cursor": cursor}
+            )
+            for message in answer.get("messages") or []:
+                meta = message.get("metadata") if isinstance(message, dict) else None
+                if not isinstance(meta, dict) or meta.get("event_type") != event_type:
+                    continue
+                found = meta.get("event_payload") or {}
+                if all(found.get(k) == v for k, v in payload.items()):
+                    ts = message.get("ts")
+                    return ts if isinstance(ts, str) else None
+            cursor = str((answer.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                break
+        return None
+
+
+class SlackApiError(ExternalServiceError):
+    """A Web API answer ``ok: false``; ``error`` is Slack's error code."""
+
+    def __init__(self, error: str, status: int | None, reason: str) -> None:
+        self.error = error
+        super().__init__(SERVICE, status, reason)
+
+
+def _posted(answer: Mapping[str, Any], target: str, where: str) -> tuple[str, str]:
+    ts, channel = answer.get("ts"), answer.get("channel")
+    if not isinstance(ts, str) or not ts:
+        raise ExternalServiceError(SERVICE, None, f"{where}: the answer has no ts")
+    return (channel if isinstance(channel, str) else target), ts

@@ -9,14 +9,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from triagehub.cli.common import OutputFormat as Format
 from triagehub.cli.common import engine_of as _engine
 from triagehub.cli.common import out
 from triagehub.clock import SystemClock
-from triagehub.work.agents import SessionStatus, get_session, list_sessions
-from triagehub.work.hook_install import install_hook
+from triagehub.core.models import SessionStatus
 
 agents_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -45,6 +43,10 @@ def agents_list(
     fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Sessions, most recently active first (idle: nothing for 5 minutes or more)."""
+    from sqlalchemy.orm import Session
+
+    from triagehub.work.agents import list_sessions
+
     engine = _engine(ctx)
     try:
         with Session(engine) as session:
@@ -93,6 +95,10 @@ def agents_show(
     fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """One session: activity figures, work item, summary and recent events."""
+    from sqlalchemy.orm import Session
+
+    from triagehub.work.agents import get_session
+
     engine = _engine(ctx)
     try:
         with Session(engine) as session:
@@ -152,6 +158,8 @@ def agents_install_hook(
     entry for each event the hub reads (SessionStart, PreToolUse, PostToolUse,
     PostToolUseFailure, Stop, SessionEnd) in the settings. Other settings and hooks are kept;
     running it again changes nothing."""
+    from triagehub.work.hook_install import install_hook
+
     target = Path.home() / ".claude" / "settings.json" if user else settings
     done = install_hook(target)
     out.print(f"hook script: {done.script}", markup=False)

@@ -1,20 +1,30 @@
 """What every command module shares: the consoles, the output format and the state the root
-command leaves on the context (database and configuration)."""
+command leaves on the context (database and configuration).
+
+Start-up: every command module is imported by ``triagehub --help``, so a module imports at its top
+only Typer, Rich, the standard library and the light vocabulary its options name
+(``core.models``' enums, ``cli.common``, ``errors``, ``clock``). The database, the configuration's
+models, the engine, the web stack, the clients of the outside world and the specs are imported in
+the command that uses them (``tests/test_cli_startup.py``)."""
 
 from __future__ import annotations
 
 import enum
 import os
 from datetime import timedelta
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 from typer.core import TyperOption
 
-from triagehub.config import Settings
 from triagehub.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from triagehub.config import Settings
 
 out = Console(highlight=False, soft_wrap=False)
 if not out.is_terminal and not os.environ.get("COLUMNS"):
@@ -59,13 +69,22 @@ class CliState(Protocol):
 
 def state_of(ctx: typer.Context) -> CliState:
     state = ctx.find_root().obj
-    if not callable(getattr(state, "engine", None)) or not hasattr(state, "settings"):
+    # `dir`, not `hasattr`: the settings are read (the configuration loaded) only when used
+    if not callable(getattr(state, "engine", None)) or "settings" not in dir(state):
         raise RuntimeError(f"`{ctx.command_path}` runs under the triagehub command (no --db state)")
     return cast(CliState, state)
 
 
 def engine_of(ctx: typer.Context) -> Engine:
     return state_of(ctx).engine()
+
+
+def session_of(ctx: typer.Context) -> Session:
+    """A session on the root command's database. SQLAlchemy's ORM is imported here, on first
+    use, so that ``--help`` and the commands that need no database start without it."""
+    from sqlalchemy.orm import Session
+
+    return Session(engine_of(ctx))
 
 
 def duration(text: str, option: str = "--since") -> timedelta:

@@ -1,4 +1,4 @@
-"""``triagehub db``: the database schema."""
+"""``triagehub db``: the database schema and its retention."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from rich.table import Table
 
 from triagehub.cli.common import OutputFormat, duration, engine_of, out, state_of
 from triagehub.core.timeparse import iso_z
-from triagehub.store import db
-from triagehub.store.retention import DEFAULT_BATCH
+
+# ``store.retention.DEFAULT_BATCH`` (not imported here: ``--help`` loads no database module).
+DEFAULT_BATCH = 2000
 
 db_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -25,6 +26,8 @@ db_app = typer.Typer(
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply the database migrations (also done automatically on first use)."""
     from sqlalchemy.exc import DBAPIError
+
+    from triagehub.store import db
 
     url = state_of(ctx).db_url
     engine = db.make_engine(url)

@@ -8,14 +8,12 @@ import sys
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from triagehub.cli.common import OutputFormat, err, out, state_of
 from triagehub.cli.server import bind, run_server
 from triagehub.cli.tables import DEFAULT_COLUMNS, issues_table
 from triagehub.clock import SystemClock
-from triagehub.config import demo_database_url
-from triagehub.store import db
+from triagehub.locations import demo_database_url
 
 
 def demo(
@@ -78,10 +76,12 @@ def demo(
 def _serve_demo(url: str, listening: socket.socket) -> None:
     """The dashboard and the API on the demo database, with a write token to triage with."""
     import yaml
+    from sqlalchemy.orm import Session
 
     from triagehub.api.app import WebhookConfig, create_app
     from triagehub.config import parse_settings
     from triagehub.demo.scenario import DEMO_CONFIG_YAML
+    from triagehub.store import db
     from triagehub.store.queries import create_api_token
 
     settings = parse_settings(yaml.safe_load(DEMO_CONFIG_YAML), "<bundled demo config>")

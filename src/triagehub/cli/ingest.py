@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from triagehub.cli.common import OutputFormat, duration, err, out, state_of
@@ -144,6 +143,8 @@ def _ingest_files(
     ctx: typer.Context, files: list[Path], fmt: str, repo: str | None, output: OutputFormat
 ) -> None:
     """Ingest report files, each in its transaction, with a progress bar in a terminal."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from triagehub.engine.ingest import ingest_files
     from triagehub.engine.refine import llm_from_settings
 
@@ -219,6 +220,8 @@ def _poll_github(
         "runs_seen": result.runs_seen,
         "logs_fetched": result.logs_fetched,
         "log_errors": result.log_errors,
+        "pull_requests_seen": result.pulls.pulls_seen,
+        "pull_requests_recorded": result.pulls.recorded,
         **result.ingest.as_dict(),
     }
     _print_poll(
@@ -230,6 +233,8 @@ def _poll_github(
     )
     for error in result.log_errors:
         err.print(f"warning: log not fetched: {error}", markup=False)
+    for error in result.pulls.errors:
+        err.print(f"warning: {error}", markup=False)
 
 
 def _poll_dbt_cloud(

@@ -11,11 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from triagehub.actions.github import GitHubClient
 from triagehub.cli.common import OutputFormat, out, state_of
 from triagehub.clock import SystemClock
-from triagehub.config import Secrets
-from triagehub.engine.investigate import investigate
 
 GITHUB_API_URL_ENV = "TRIAGEHUB_GITHUB_API_URL"
 
@@ -62,6 +59,10 @@ def investigate_command(
     """Investigate an issue: Claude's brief (hypotheses citing log lines and commits, change vs
     environment, next step, fix outline), cached per evidence; the evidence pack alone without
     ANTHROPIC_API_KEY. Suspect commits need GITHUB_TOKEN."""
+    from triagehub.actions.github import GitHubClient
+    from triagehub.config import Secrets
+    from triagehub.engine.investigate import investigate
+
     state = state_of(ctx)
     engine = state.engine()
     token = Secrets.from_env().github_token

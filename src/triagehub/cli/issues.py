@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from triagehub.cli.common import OutputFormat, duration, out, state_of
+from triagehub.cli.common import OutputFormat, duration, err, out, session_of
 from triagehub.cli.tables import (
     COLUMNS,
     ListFormat,
@@ -23,8 +22,6 @@ from triagehub.cli.tables import (
 from triagehub.clock import SystemClock
 from triagehub.core.models import Category, Decision, IssueState, Kind, Level
 from triagehub.errors import InputError
-from triagehub.store.queries import get_issue, list_issues
-from triagehub.store.triage import apply_override
 
 # The arguments and options several commands take.
 IssueId = Annotated[int, typer.Argument(help="The issue id.")]
@@ -64,25 +61,35 @@ def issues_list(
         typer.Option("--format", help="table, json, or markdown (e.g. for $GITHUB_STEP_SUMMARY)."),
     ] = ListFormat.table,
 ) -> None:
-    """The matching issues, newest activity first (--limit, default 50)."""
+    """The matching issues, newest activity first: a page of 50 (--limit for more).
+
+    When more match than shown, a note on stderr says so (stdout keeps the table, JSON or
+    Markdown)."""
+    from triagehub.store.queries import list_issues
+
     chosen = parse_columns(columns, wide=wide)
-    engine = state_of(ctx).engine()
-    with Session(engine) as session:
+    with session_of(ctx) as session:
         found = list_issues(
             session=session,
             repository=repo,
             state=state and state.value,
             category=category and category.value,
             kind=kind and kind.value,
-            limit=limit,
+            limit=limit + 1,  # one more than shown tells whether there are more
         )
+    shown = found[:limit]
     if fmt is ListFormat.json:
-        sys.stdout.write(json.dumps([i.to_json() for i in found], indent=2) + "\n")
-        return
-    if fmt is ListFormat.markdown:
-        sys.stdout.write(issues_markdown(found, f"{len(found)} issue(s)", chosen))
-        return
-    out.print(issues_table(found, f"{len(found)} issue(s)", chosen, width=out.width))
+        sys.stdout.write(json.dumps([i.to_json() for i in shown], indent=2) + "\n")
+    elif fmt is ListFormat.markdown:
+        sys.stdout.write(issues_markdown(shown, f"{len(shown)} issue(s)", chosen))
+    else:
+        out.print(issues_table(shown, f"{len(shown)} issue(s)", chosen, width=out.width))
+    if len(found) > limit:  # on stderr: what stdout holds stays a list, a table or Markdown
+        err.print(
+            f"the first {limit} shown; more match: --limit {limit * 4} shows more, or narrow "
+            "with --repo, --state, --category, --kind",
+            markup=False,
+        )
 
 
 @issues_app.command("show")
@@ -92,8 +99,9 @@ def issues_show(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """One issue with its classification, affected checks and timeline."""
-    engine = state_of(ctx).engine()
-    with Session(engine) as session:
+    from triagehub.store.queries import get_issue
+
+    with session_of(ctx) as session:
         detail = get_issue(session=session, issue_id=issue_id)
     if detail is None:
         raise InputError("issue id", str(issue_id), "no such issue")
@@ -167,6 +175,8 @@ def issues_triage(
 
     The human's values are kept from then on, the change and its reason go on the timeline, and
     they count in `triagehub accuracy`."""
+    from triagehub.store.triage import apply_override
+
     changes = {
         name: str(value)
         for name, value in (
@@ -181,8 +191,7 @@ def issues_triage(
         )
         if value is not None
     }
-    engine = state_of(ctx).engine()
-    with Session(engine) as session, session.begin():
+    with session_of(ctx) as session, session.begin():
         diff = apply_override(
             session=session,
             issue_id=issue_id,
@@ -223,8 +232,7 @@ def issues_state(
     except ValueError:
         allowed = ", ".join(s.value for s in IssueState)
         raise InputError("state", target, f"not a state; expected one of {allowed}") from None
-    engine = state_of(ctx).engine()
-    with Session(engine) as session, session.begin():
+    with session_of(ctx) as session, session.begin():
         before = change_state(
             session,
             issue_id,
@@ -269,8 +277,7 @@ def issues_snooze(
                 until_at = parse_time(until)
             except ValueError as exc:
                 raise InputError("--until", until, str(exc)) from None
-    engine = state_of(ctx).engine()
-    with Session(engine) as session, session.begin():
+    with session_of(ctx) as session, session.begin():
         snooze(
             session,
             issue_id,

@@ -11,10 +11,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
 from triagehub import __version__
 from triagehub.cli import demo as demo_command
@@ -34,9 +33,13 @@ from triagehub.cli.server import integrations_off
 from triagehub.cli.specs import specs_app
 from triagehub.cli.sync import sync_app
 from triagehub.cli.tokens import token_app
-from triagehub.config import CONFIG_ENV, Settings, default_database_url, load_settings
 from triagehub.errors import ConfigError, InputError, TriagehubError
-from triagehub.store import db
+from triagehub.locations import CONFIG_ENV, default_database_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from triagehub.config import Settings
 
 app = typer.Typer(
     rich_markup_mode="markdown",
@@ -75,10 +78,14 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from triagehub.config import load_settings
+
             self._settings = load_settings(self.config_path)
         return self._settings
 
     def engine(self) -> Engine:
+        from triagehub.store import db
+
         return db.open_database(self.db_url)
 
 

@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from triagehub.cli.common import OutputFormat as Format
-from triagehub.cli.common import engine_of as _engine
-from triagehub.cli.common import out
+from triagehub.cli.common import out, session_of
 from triagehub.clock import SystemClock
 from triagehub.errors import InputError
 
@@ -77,7 +75,7 @@ def outbox_list(
     """Outbox items, oldest first: status, attempts, next try and last error."""
     from triagehub.engine.jobs import list_jobs
 
-    with Session(_engine(ctx)) as session:
+    with session_of(ctx) as session:
         views = list_jobs(
             session=session, status=status.value if status else None, kind=kind, limit=limit
         )
@@ -123,7 +121,7 @@ def outbox_retry(
 
     if (job_id is None) == (not all_dead):
         raise InputError("triagehub outbox retry", "", "give an item ID or --all-dead (not both)")
-    with Session(_engine(ctx)) as session, session.begin():
+    with session_of(ctx) as session, session.begin():
         ids = retry_dead(
             session=session, now=SystemClock().now(), ids=None if all_dead else [cast(int, job_id)]
         )
@@ -140,7 +138,7 @@ def outbox_stats_command(
     """Items per kind and status, the oldest item due, and notifications sent to no channel."""
     from triagehub.engine.jobs import outbox_stats
 
-    with Session(_engine(ctx)) as session:
+    with session_of(ctx) as session:
         stats = outbox_stats(session=session, now=SystemClock().now())
     if fmt is Format.json:
         sys.stdout.write(json.dumps(stats.to_json(), indent=2) + "\n")

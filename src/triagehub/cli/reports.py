@@ -15,33 +15,20 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from triagehub.cli.common import OutputFormat as Format
-from triagehub.cli.common import engine_of as _engine
-from triagehub.cli.common import err, out
+from triagehub.cli.common import err, out, session_of
 from triagehub.clock import SystemClock
 from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
-from triagehub.store.metrics import (
-    BriefMetric,
-    DayTrend,
-    Metrics,
-    RepositoryHealth,
-    TopIssue,
-    brief_metrics,
-    compute_metrics,
-    csv_chunks,
-    export_issues,
-    parse_time_range,
-    repository_health,
-    top_issues,
-)
+
+if TYPE_CHECKING:
+    from triagehub.store.metrics import BriefMetric, DayTrend, Metrics, RepositoryHealth, TopIssue
 
 SPARK = "▁▂▃▄▅▆▇█"
 _STATUS_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
@@ -72,6 +59,8 @@ FormatOption = Annotated[Format, typer.Option("--format", help="table or json.")
 
 
 def _range(time_range: str, until: str | None) -> tuple[datetime, datetime]:
+    from triagehub.store.metrics import parse_time_range
+
     span = parse_time_range(time_range)
     if until is None:
         end = SystemClock().now()
@@ -318,8 +307,10 @@ def dashboard(
     fmt: FormatOption = Format.table,
 ) -> None:
     """A terminal dashboard: health per repository, the top open issues, the trend per day."""
+    from triagehub.store.metrics import compute_metrics, repository_health, top_issues
+
     since, end = _range(time_range, until)
-    with Session(_engine(ctx)) as session:
+    with session_of(ctx) as session:
         metrics = compute_metrics(session, repository=repo, since=since, until=end)
         health = repository_health(session, since=since, until=end, repository=repo)
         issues = top_issues(session, repository=repo, limit=top)
@@ -357,8 +348,10 @@ def health(
     fmt: FormatOption = Format.table,
 ) -> None:
     """The health score of each repository (0..100; formula in the README), least healthy first."""
+    from triagehub.store.metrics import repository_health
+
     since, end = _range(time_range, until)
-    with Session(_engine(ctx)) as session:
+    with session_of(ctx) as session:
         rows = repository_health(session, since=since, until=end, repository=repo)
     if fmt is Format.json:
         _write_json([h.to_json() for h in rows])
@@ -380,8 +373,10 @@ def metrics(
 ) -> None:
     """The success metrics for a time range: noise reduction, time to triage and to resolution,
     auto-resolution, false positives, human overrides, escalations, SLA breaches, run success."""
+    from triagehub.store.metrics import brief_metrics, compute_metrics
+
     since, end = _range(time_range, until)
-    with Session(_engine(ctx)) as session:
+    with session_of(ctx) as session:
         m = compute_metrics(session, repository=repo, since=since, until=end)
         brief = brief_metrics(session, repository=repo, since=since, until=end)
     if markdown:
@@ -400,6 +395,8 @@ def metrics(
 
 
 def _write_csv(rows: Iterable[dict[str, Any]], fh: IO[str]) -> int:
+    from triagehub.store.metrics import csv_chunks
+
     n = 0
 
     def counted() -> Iterator[dict[str, Any]]:
@@ -486,8 +483,10 @@ def export(
     The file is written to a temporary name and renamed into place, so a reader never sees half
     a file; an existing file is refused unless --force. In CSV, lists (labels) are JSON text and
     missing values are empty."""
+    from triagehub.store.metrics import export_issues
+
     since, end = _range(time_range, until)
-    with Session(_engine(ctx)) as session:
+    with session_of(ctx) as session:
         rows: Iterator[dict[str, Any]] = export_issues(
             session, since=since, until=end, repository=repo
         )

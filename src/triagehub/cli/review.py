@@ -9,12 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from triagehub.cli.common import OutputFormat, out, state_of
+from triagehub.cli.common import OutputFormat, out, session_of
 from triagehub.clock import SystemClock
-from triagehub.store.queries import list_patterns
-from triagehub.store.triage import override_accuracy
 
 
 def accuracy(
@@ -28,9 +25,10 @@ def accuracy(
     ] = OutputFormat.table,
 ) -> None:
     """How often humans agreed with the automatic triage, per field (from their overrides)."""
+    from triagehub.store.triage import override_accuracy
+
     since = SystemClock().now() - timedelta(days=days) if days else None
-    engine = state_of(ctx).engine()
-    with Session(engine) as session:
+    with session_of(ctx) as session:
         rows = override_accuracy(session=session, repository=repo, since=since)
     if fmt is OutputFormat.json:
         sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
@@ -61,9 +59,10 @@ def patterns(
     ] = OutputFormat.table,
 ) -> None:
     """Template families seen across checks and repositories, most frequent first."""
-    engine = state_of(ctx).engine()
+    from triagehub.store.queries import list_patterns
+
     since = SystemClock().now() - timedelta(days=days)
-    with Session(engine) as session:
+    with session_of(ctx) as session:
         found = list_patterns(
             session=session, since=since, repository=repo, min_repositories=min_repos, limit=limit
         )

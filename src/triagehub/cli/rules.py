@@ -16,15 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from triagehub.cli.common import engine_of, out
-from triagehub.config import parse_settings
-from triagehub.engine.category_actions import ACTION, rule_yaml
+from triagehub.cli.common import out, session_of
 from triagehub.errors import ConfigError, InputError
-from triagehub.store import tables as t
 
 rules_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -34,7 +28,12 @@ rules_app = typer.Typer(
 
 
 def proposal_of(ctx: typer.Context, issue_id: int) -> dict[str, Any]:
-    with Session(engine_of(ctx)) as session:
+    from sqlalchemy import select
+
+    from triagehub.engine.category_actions import ACTION
+    from triagehub.store import tables as t
+
+    with session_of(ctx) as session:
         found = session.execute(
             select(t.issue_events.c.data)
             .where(t.issue_events.c.issue_id == issue_id, t.issue_events.c.kind == ACTION)
@@ -49,6 +48,8 @@ def proposal_of(ctx: typer.Context, issue_id: int) -> dict[str, Any]:
 @rules_app.command("show")
 def show(ctx: typer.Context, issue: Annotated[int, typer.Argument(help="The issue id.")]) -> None:
     """Print the rule proposed on an issue (YAML)."""
+    from triagehub.engine.category_actions import rule_yaml
+
     out.print(rule_yaml(proposal_of(ctx, issue)), markup=False)
 
 
@@ -59,6 +60,10 @@ def accept(
     config: Annotated[Path, typer.Option("--config-file", help="The triagehub.yaml to edit.")],
 ) -> None:
     """Add the rule proposed on an issue to the configuration's classification_rules."""
+    import yaml
+
+    from triagehub.config import parse_settings
+
     rule = proposal_of(ctx, issue)
     try:
         text = config.read_text(encoding="utf-8") if config.exists() else ""

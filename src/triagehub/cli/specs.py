@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,13 +20,9 @@ from triagehub.cli.common import err, out
 from triagehub.cli.common import state_of as _state
 from triagehub.clock import SystemClock
 from triagehub.errors import InputError
-from triagehub.work.specs import (
-    OpenSpecReader,
-    Project,
-    archive_change,
-    create_change,
-    create_change_from_issue,
-)
+
+if TYPE_CHECKING:
+    from triagehub.work.specs import OpenSpecReader, Project
 
 specs_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -53,6 +49,8 @@ FormatOption = Annotated[Format, typer.Option("--format", help="table or json.")
 
 
 def _reader(ctx: typer.Context, roots: list[Path] | None) -> OpenSpecReader:
+    from triagehub.work.specs import OpenSpecReader
+
     if roots:
         return OpenSpecReader(roots)
     configured = _state(ctx).settings.openspec.roots
@@ -224,6 +222,8 @@ def specs_create(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Create a change as `openspec new change` does (or drafted from an issue)."""
+    from triagehub.work.specs import create_change, create_change_from_issue
+
     reader = _reader(ctx, roots)
     p = reader.project(project)
     clock = SystemClock()
@@ -276,6 +276,8 @@ def specs_archive(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Archive a change: apply its deltas to the main specs and move it to changes/archive/."""
+    from triagehub.work.specs import archive_change
+
     reader = _reader(ctx, roots)
     p = reader.project(project)
     result = archive_change(p, change_id, clock=SystemClock(), use_cli=cli)

@@ -18,7 +18,6 @@ from triagehub.cli.common import OutputFormat as Format
 from triagehub.cli.common import out
 from triagehub.cli.common import state_of as _state
 from triagehub.clock import SystemClock
-from triagehub.config import Secrets
 from triagehub.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,6 +77,7 @@ def sync_github(
     create, update, label, comment, close and reopen them (GITHUB_TOKEN; the API root is
     $TRIAGEHUB_GITHUB_API_URL, default https://api.github.com)."""
     from triagehub.actions.github import GitHubClient
+    from triagehub.config import Secrets
     from triagehub.engine.sync.github_issues import run_github_sync
 
     state = _state(ctx)

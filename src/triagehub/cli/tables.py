@@ -7,13 +7,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table
 
 from triagehub.errors import InputError
-from triagehub.store.queries import IssueView
+
+if TYPE_CHECKING:
+    from triagehub.store.queries import IssueView
 
 
 @dataclass(frozen=True)

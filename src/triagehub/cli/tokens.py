@@ -14,13 +14,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from triagehub.cli.common import OutputFormat as Format
-from triagehub.cli.common import engine_of as _engine
-from triagehub.cli.common import err, out
+from triagehub.cli.common import err, out, session_of
 from triagehub.clock import SystemClock
-from triagehub.store.queries import create_api_token, list_api_tokens, revoke_api_token
 
 token_app = typer.Typer(
     rich_markup_mode="markdown",
@@ -47,7 +44,9 @@ def token_create(
     fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """Make a token and print it, once: it cannot be shown again."""
-    with Session(_engine(ctx)) as session, session.begin():
+    from triagehub.store.queries import create_api_token
+
+    with session_of(ctx) as session, session.begin():
         view, raw = create_api_token(
             session=session, name=name, scope=scope.value, now=SystemClock().now()
         )
@@ -69,7 +68,9 @@ def token_list(
     fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
 ) -> None:
     """The tokens (never their values: the prefix tells them apart)."""
-    with Session(_engine(ctx)) as session:
+    from triagehub.store.queries import list_api_tokens
+
+    with session_of(ctx) as session:
         views = list_api_tokens(session=session, include_revoked=not active)
     if fmt is Format.json:
         sys.stdout.write(json.dumps([v.to_json() for v in views], indent=2) + "\n")
@@ -96,7 +97,9 @@ def token_revoke(
     ref: Annotated[str, typer.Argument(help="The token's id, or a name (revokes all of it).")],
 ) -> None:
     """Revoke a token at once: requests with it are refused (401) from now on."""
-    with Session(_engine(ctx)) as session, session.begin():
+    from triagehub.store.queries import revoke_api_token
+
+    with session_of(ctx) as session, session.begin():
         views = revoke_api_token(session=session, ref=ref, now=SystemClock().now())
     for v in views:
         out.print(f"revoked token {v.id} ({v.name}, {v.scope}, {v.prefix}…)", markup=False)

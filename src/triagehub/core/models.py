@@ -105,6 +105,15 @@ _CLOSED = frozenset(
 )
 
 
+# An AI agent session's status (``work.agents``), here with the other vocabulary so that the CLI
+# names it in ``agents list --status`` without loading the agents' package. (A comment, not a
+# docstring: the OpenAPI document would show a docstring.)
+class SessionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    IDLE = "idle"  # derived: active, but nothing for IDLE_AFTER
+    COMPLETED = "completed"
+
+
 class Scope(enum.StrEnum):
     """What an issue groups over (the grouping rule of DESIGN.md)."""
 

@@ -14,10 +14,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rapidfuzz import fuzz
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NUM_PERM = 64
 BANDS = 16  # 16 bands of 4 rows: pairs with word-set Jaccard >= ~0.5 meet in some band
@@ -31,13 +33,22 @@ _WORD = re.compile(r"[^\s]+")
 
 # MinHash permutations h_i(x) = (a_i * x + b_i) mod 2^64, top 32 bits kept: seeded, so band keys
 # are the same in every process and version. (datasketch computes the same kind of signature, but
-# importing it pulls in SciPy: about a second on every command that clusters anything.)
-_RNG = np.random.default_rng(SEED)
-_A = _RNG.integers(1, 2**63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
-_B = _RNG.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64)
+# importing it pulls in SciPy: about a second on every command that clusters anything.) NumPy
+# itself is imported on the first signature, not with this module: an ingest of runs seen before
+# never computes one.
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray[Any, np.dtype[np.uint64]], ...]:
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    a = rng.integers(1, 2**63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
+    b = rng.integers(0, 2**63, size=NUM_PERM, dtype=np.uint64)
+    return a, b
 
 
 def _token_hashes(tokens: list[str]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    import numpy as np
+
     return np.fromiter(
         (
             int.from_bytes(
@@ -53,9 +64,12 @@ def _token_hashes(tokens: list[str]) -> np.ndarray[Any, np.dtype[np.uint64]]:
 
 def minhash(tokens: list[str]) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """The MinHash signature (``NUM_PERM`` values) of a set of tokens."""
+    import numpy as np
+
     x = _token_hashes(tokens)
+    a, b = _permutations()
     with np.errstate(over="ignore"):
-        hashed = (_A[:, None] * x[None, :] + _B[:, None]) >> np.uint64(32)
+        hashed = (a[:, None] * x[None, :] + b[:, None]) >> np.uint64(32)
     signature: np.ndarray[Any, np.dtype[np.uint64]] = hashed.min(axis=1)
     return signature
 

@@ -1,6 +1,7 @@
 """The job kinds that ingest: GitHub webhook deliveries, late job logs, self-healing re-runs, and
 adopting a person's GitHub issue. One ``Ingestor`` serves every job of a recording transaction;
-it is flushed, and the re-runs it calls for are queued, when the recording ends."""
+it is flushed, and the re-runs it calls for and the LLM refinement of the issues it touched
+(one ``refine`` job, :mod:`triagehub.engine.refine`) are queued, when the recording ends."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from triagehub.engine.ingest import Ingestor, ingest_reports
 from triagehub.engine.jobs.policy import retryable
 from triagehub.engine.jobs.queue import Job, enqueue
 from triagehub.engine.jobs.registry import JobContext, Outcome, Recording, job_handler
+from triagehub.engine.refine import queue_refine, refine_later
 from triagehub.engine.reruns import RERUN, queue_reruns
 from triagehub.engine.sync.github_adopt import ADOPT, ADOPTED, report_of
 from triagehub.engine.sync.github_links import LINKED
@@ -48,7 +50,8 @@ GITHUB_EVENTS: dict[str, Callable[[Mapping[str, Any]], RunReport | None]] = {
 
 
 def ingestor(rec: Recording) -> Ingestor:
-    """The recording's one ``Ingestor``: flushed, then its re-runs queued, when it finishes."""
+    """The recording's one ``Ingestor``: flushed, then its re-runs and the refinement of the
+    issues it touched queued, when it finishes."""
     found = rec.shared.get("ingestor")
     if isinstance(found, Ingestor):
         return found
@@ -57,6 +60,7 @@ def ingestor(rec: Recording) -> Ingestor:
     def finish() -> None:
         made.flush()
         queue_reruns(rec.session, rec.settings, made, rec.now)
+        queue_refine(rec.session, rec.settings, made.touched_ids, rec.now)
 
     rec.at_finish(finish)
     return made
@@ -196,7 +200,7 @@ def adopt_github_issue(job: Job, ctx: JobContext) -> Outcome:
     """Ingest the person's GitHub issue and link the triagehub issue to it."""
     now = ctx.clock.now()
     report = report_of(job.data, now)
-    ingest_reports(ctx.engine, [report], ctx.settings, clock=ctx.clock)
+    ingest_reports(ctx.engine, [report], ctx.settings, clock=ctx.clock, then=refine_later)
     target, number = str(job.data["target"]), int(job.data["number"])
     check = report.results[0].check
 

@@ -7,8 +7,9 @@
 3. the UTC day's LLM budget (``llm.daily_budget``, shared with classification through the
    ``llm_usage`` table) is spent                              -> ``skipped_budget``
 4. one Messages API call, forced to the ``record_investigation`` tool (it counts against the
-   budget whatever its result); a valid answer                -> ``ok``: stored (the cache) and
-   posted on the issue's timeline (``investigated``, actor ``llm``);
+   budget whatever its result); a valid answer                -> ``ok``: stored (the cache),
+   posted on the issue's timeline (``investigated``, actor ``llm``), and queued, in the same
+   transaction, for its one GitHub comment and one Slack reply (:mod:`.brief_text`);
    an answer that fails validation                            -> ``invalid``;
    any API or network error                                   -> ``error`` / ``timeout`` /
                                                                  ``rate_limited``.
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,9 +40,11 @@ from triagehub.actions.github import GitHubClient
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.redact import REDACTED, redact
+from triagehub.engine.brief_text import handoff_comment, queue_brief_posts
 from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.store.llm_usage import budget_day, reserve_call
 from triagehub.work.evidence import build_pack
 
 if TYPE_CHECKING:  # the SDK costs ~1 s to import: loaded only when a brief is asked for
@@ -257,32 +260,10 @@ class Investigation:
         }
 
 
-def _day(at: datetime) -> str:
-    return at.date().isoformat()
-
-
 def _reserve_call(engine: Engine, now: datetime, budget: int) -> bool:
     """Count one call against today's budget, atomically; False when it is spent."""
-    day = _day(now)
     with Session(engine) as session, session.begin():
-        done = session.execute(
-            update(t.llm_usage)
-            .where(t.llm_usage.c.day == day, t.llm_usage.c.calls < budget)
-            .values(calls=t.llm_usage.c.calls + 1)
-        )
-        if getattr(done, "rowcount", 0):
-            return True
-        exists = session.execute(
-            select(t.llm_usage.c.calls).where(t.llm_usage.c.day == day)
-        ).first()
-        if exists is not None or budget <= 0:
-            return False
-    try:
-        with Session(engine) as session, session.begin():
-            session.execute(t.llm_usage.insert().values(day=day, calls=1))
-        return True
-    except IntegrityError:  # another process created today's row first: count in it
-        return _reserve_call(engine, now, budget)
+        return reserve_call(session=session, at=now, budget=budget)
 
 
 def _prompt(pack: dict[str, Any]) -> str:
@@ -311,15 +292,20 @@ def _brief_from(message: object, pack: dict[str, Any]) -> dict[str, Any]:
     raise InvalidBrief(f"no {TOOL_NAME} tool_use block (stop_reason={message.stop_reason})")
 
 
-def _store(
-    engine: Engine, issue_id: int, digest: str, model: str, brief: dict[str, Any], now: datetime
-) -> None:
-    """The brief (the cache) and its timeline entry, in one transaction; stored once."""
+def _store(engine: Engine, settings: Settings, result: Investigation, now: datetime) -> None:
+    """The brief (the cache), its timeline entry and its posts on GitHub and Slack
+    (:func:`~triagehub.engine.brief_text.queue_brief_posts`), in one transaction; stored once."""
+    brief, issue_id, digest = result.brief, result.issue_id, str(result.evidence["digest"])
+    assert brief is not None and result.model is not None
     try:
         with Session(engine) as session, session.begin():
             session.execute(
                 t.investigations.insert().values(
-                    issue_id=issue_id, digest=digest, model=model, brief=brief, created_at=now
+                    issue_id=issue_id,
+                    digest=digest,
+                    model=result.model,
+                    brief=brief,
+                    created_at=now,
                 )
             )
             session.execute(
@@ -330,7 +316,7 @@ def _store(
                     actor="llm",
                     run_id=None,
                     data={
-                        "model": model,
+                        "model": result.model,
                         "digest": digest,
                         "summary": brief["summary"],
                         "cause": brief["cause"],
@@ -340,6 +326,7 @@ def _store(
                     },
                 )
             )
+            queue_brief_posts(session, settings, result, now)
     except IntegrityError:  # the same brief stored by a concurrent call: keep that one
         log.info("investigation of issue %s (%s) was stored concurrently", issue_id, digest[:12])
 
@@ -376,7 +363,7 @@ def investigate(
         return Investigation(
             issue_id,
             "skipped_budget",
-            f"daily LLM budget of {c.daily_budget} calls spent for {_day(now)} (UTC)",
+            f"daily LLM budget of {c.daily_budget} calls spent for {budget_day(now)} (UTC)",
             pack,
         )
     import anthropic
@@ -410,9 +397,10 @@ def investigate(
         detail = f"{type(exc).__name__}: {exc}"
         return Investigation(issue_id, "error", _scrub(detail, key), pack, calls=1)
     model = message.model if isinstance(message.model, str) else c.model
-    _store(engine, issue_id, digest, model, brief, now)
+    result = Investigation(issue_id, "ok", f"{model} wrote a brief", pack, brief, model, calls=1)
+    _store(engine, settings, result, now)
     log.info("investigated issue %s with %s", issue_id, model, extra={"issue_id": issue_id})
-    return Investigation(issue_id, "ok", f"{model} wrote a brief", pack, brief, model, calls=1)
+    return result
 
 
 def _scrub(text: str, key: str) -> str:
@@ -424,7 +412,6 @@ def _scrub(text: str, key: str) -> str:
 JOB_KIND: Final = "investigate"
 INVESTIGATE_LABEL: Final = "claude:investigate"
 FIX_LABEL: Final = "claude:fix"
-MARKER: Final = "<!-- triagehub:investigation -->"
 
 
 def queue_investigation(
@@ -450,68 +437,12 @@ def queue_investigation(
     )
 
 
-def _evidence_lines(pack: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    diff = pack.get("green_diff") or pack.get("key_excerpt") or {}
-    shown = [f"{x['line']:>5}  {x['text']}" for x in diff.get("lines", [])][:20]
-    if shown:
-        lines += ["```", *(s.replace("```", "'''") for s in shown), "```"]
-    for c in (pack.get("suspects") or {}).get("commits", [])[:5]:
-        lines.append(f"- suspect commit `{c['sha'][:12]}` {c['message']} ({c['author']})")
-    return lines
-
-
-def brief_markdown(result: Investigation) -> list[str]:
-    brief = result.brief
-    if brief is None:
-        return [
-            f"No AI brief ({result.status}: {result.detail}). The evidence:",
-            *_evidence_lines(result.evidence),
-        ]
-    lines = [
-        f"**Summary**: {brief['summary']}",
-        f"**Cause**: {brief['cause']}"
-        + (" (environment or flaky: a rerun is suggested)" if brief["suggest_rerun"] else ""),
-        "**Hypotheses**:",
-    ]
-    lines += [
-        f"{n}. {h['cause']} ({h['likelihood']:.0%}; {', '.join(h['evidence'])})"
-        for n, h in enumerate(brief["hypotheses"], start=1)
-    ]
-    lines += [
-        f"**Next step**: {brief['next_step']}",
-        f"**Fix outline**: {brief['fix_outline']}",
-        f"Confidence {brief['confidence']:.2f}, by {result.model}.",
-        *_evidence_lines(result.evidence),
-    ]
-    return lines
-
-
-def handoff_comment(result: Investigation, handle: str, number: int | None) -> str:
-    """The GitHub comment handing the issue to the coding agent: its mention, the brief (or the
-    evidence), and a task statement asking for a pull request that references the issue."""
-    pack = result.evidence
-    ref = f"#{number}" if number is not None else f"triagehub issue {result.issue_id}"
-    lines = [
-        MARKER,
-        f"{handle} please fix this failure: {pack['title']} ({pack['repository']})",
-        "",
-        *brief_markdown(result),
-        "",
-        f"**Task**: find the root cause from the evidence above, make the smallest change that "
-        f"fixes it with a test, and open a pull request whose description says `Fixes {ref}` "
-        "so that triagehub links it and resolves the issue once the checks pass again.",
-    ]
-    return redact("\n".join(lines))
-
-
-def brief_comment(result: Investigation) -> str:
-    lines = [MARKER, f"### Investigation of triagehub issue {result.issue_id}", ""]
-    return redact("\n".join(lines + brief_markdown(result)))
-
-
 @job_handler(JOB_KIND)
 def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
+    """Investigate; a hand-off comments on the GitHub issue mentioning the agent, a brief is
+    posted through the outbox (``brief_github``, ``brief_slack``: one comment and one Slack reply
+    per issue, kept current). A new brief queued its posts when it was stored; one asked for from
+    GitHub that wrote none (cached, or the evidence alone) queues the comment here."""
     from triagehub.engine.notify import normalize_handle
 
     data = job.data
@@ -521,23 +452,23 @@ def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
     handle_raw = ctx.settings.lifecycle.agent_handle
     handle = normalize_handle(handle_raw) if handle_raw else None
     repo, number = data.get("repo"), data.get("number")
+    asked_on_github = isinstance(repo, str) and isinstance(number, int)
     posted = False
     note = ""
-    if handoff and handle is None:
+    if not handoff:
+        note = "posted through the outbox (brief_github, brief_slack)"
+    elif handle is None:
         note = "no agent to hand off to (lifecycle.agent_handle is not set)"
     elif ctx.github is not None and isinstance(repo, str) and isinstance(number, int):
-        body = (
-            handoff_comment(result, handle, number)
-            if handoff and handle
-            else (brief_comment(result))
-        )
-        ctx.github.create_comment(repo, number, body)
+        ctx.github.create_comment(repo, number, handoff_comment(result, handle, number))
         posted = True
     else:
         note = "no linked GitHub issue or no GitHub client: nothing posted"
     now = ctx.clock.now()
 
     def record(rec: Recording) -> None:
+        if not handoff and asked_on_github and result.status != "ok":
+            queue_brief_posts(rec.session, rec.settings, result, rec.now, request=job.id)
         if handoff:
             rec.session.execute(
                 t.issue_events.insert().values(

@@ -35,9 +35,7 @@ from triagehub.actions.slack import (
 )
 from triagehub.core.redact import redact
 from triagehub.engine.jobs import enqueue
-from triagehub.engine.slack_delivery import _config as _config
-from triagehub.engine.slack_delivery import _sender as _sender
-from triagehub.engine.slack_delivery import deliver_notification
+from triagehub.engine.slack_delivery import deliver_notification, slack_config, slack_sender
 
 AGENT_HANDLE_ENV: Final = "TRIAGEHUB_AGENT_HANDLE"
 DEFAULT_AGENT_HANDLE: Final = "@claude"
@@ -324,5 +322,7 @@ __all__ = [
     "enqueue_notification",
     "normalize_handle",
     "notification_key",
+    "slack_config",
     "slack_message",
+    "slack_sender",
 ]

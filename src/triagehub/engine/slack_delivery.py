@@ -6,10 +6,9 @@ and the message)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from triagehub.actions.slack import (
@@ -23,7 +22,6 @@ from triagehub.actions.slack import (
 )
 from triagehub.core.redact import redact
 from triagehub.engine.jobs import (
-    DONE,
     PENDING,
     RUNNING,
     Deferred,
@@ -32,18 +30,22 @@ from triagehub.engine.jobs import (
     Outcome,
     Recording,
     job_handler,
+    recall,
+    remember,
 )
 from triagehub.store import tables as t
 
 
-def _config(ctx: JobContext) -> SlackConfig:
+def slack_config(ctx: JobContext) -> SlackConfig:
+    """The worker's Slack settings (from the environment, read once per batch)."""
     config = ctx.cache.get("slack_config")
     if not isinstance(config, SlackConfig):
         config = ctx.cache["slack_config"] = SlackConfig.from_env()
     return config
 
 
-def _sender(ctx: JobContext, config: SlackConfig) -> SlackSender:
+def slack_sender(ctx: JobContext, config: SlackConfig) -> SlackSender:
+    """The batch's Slack client (closed with the batch)."""
     sender = ctx.cache.get("slack_sender")
     if not isinstance(sender, SlackSender):
         sender = ctx.cache["slack_sender"] = SlackSender(config, clock=ctx.clock)
@@ -55,33 +57,36 @@ def _thread_key(issue_id: int) -> str:
     return f"{NOTIFY_THREAD}:{issue_id}"
 
 
+def issue_thread(session: Session, issue_id: int) -> dict[str, Any] | None:
+    """The issue's Slack thread: ``{"channel": the name it was sent to, "channel_id", "ts"}``
+    of its parent message, or ``None`` before its first message was sent."""
+    return recall(session, _thread_key(issue_id))
+
+
 def _stored_thread(engine: Engine, issue_id: int, channel: str | None) -> str | None:
     with Session(engine) as session:
-        data = session.execute(
-            select(t.jobs.c.data).where(t.jobs.c.key == _thread_key(issue_id))
-        ).scalar()
-    if isinstance(data, dict) and data.get("channel") == channel:
+        data = issue_thread(session, issue_id)
+    if data is not None and data.get("channel") == channel:
         ts = data.get("ts")
         return ts if isinstance(ts, str) else None
     return None
 
 
-def _earlier_waiting(engine: Engine, job: Job, now: datetime) -> float | None:
-    """Seconds to wait when an earlier message of the same issue is not sent yet (it must be
-    the thread's parent), else ``None``."""
+def notification_waiting(
+    engine: Engine, issue_id: int, now: datetime, *, before: int | None = None
+) -> float | None:
+    """Seconds to wait when a message of the issue (before the job ``before``, if given) is not
+    sent yet (it may be the thread's parent), else ``None``."""
     jobs = t.jobs
+    query = select(jobs.c.next_try_at).where(
+        jobs.c.kind == NOTIFY,
+        jobs.c.key.like(f"notify:{issue_id}:%"),
+        jobs.c.status.in_((PENDING, RUNNING)),
+    )
+    if before is not None:
+        query = query.where(jobs.c.id < before)
     with Session(engine) as session:
-        due = session.execute(
-            select(jobs.c.next_try_at)
-            .where(
-                jobs.c.kind == NOTIFY,
-                jobs.c.key.like(f"notify:{int(job.data['issue_id'])}:%"),
-                jobs.c.id < job.id,
-                jobs.c.status.in_((PENDING, RUNNING)),
-            )
-            .order_by(jobs.c.id)
-            .limit(1)
-        ).scalar()
+        due = session.execute(query.order_by(jobs.c.id).limit(1)).scalar()
     if not isinstance(due, datetime):
         return None
     return min(max((due - now).total_seconds(), 2.0), 60.0)
@@ -90,37 +95,15 @@ def _earlier_waiting(engine: Engine, job: Job, now: datetime) -> float | None:
 def _remember_thread(
     rec: Recording, issue_id: int, channel: str | None, channel_id: str, ts: str
 ) -> None:
+    """The issue's thread: its parent message (when the channel changed, the new parent)."""
     data = {"issue_id": issue_id, "channel": channel, "channel_id": channel_id, "ts": ts}
-    key = _thread_key(issue_id)
-    jobs = t.jobs
-    exists = rec.session.execute(select(jobs.c.id).where(jobs.c.key == key)).scalar()
-    if exists is not None:  # the channel changed: the new parent is the thread now
-        rec.session.execute(
-            update(jobs).where(jobs.c.id == exists).values(data=data, updated_at=rec.now)
-        )
-        return
-    dialect = rec.session.get_bind().dialect.name
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    rec.session.execute(
-        upsert(jobs)
-        .values(
-            kind=NOTIFY_THREAD,
-            key=key,
-            data=data,
-            status=DONE,
-            attempts=0,
-            next_try_at=rec.now,
-            created_at=rec.now,
-            updated_at=rec.now,
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
+    remember(rec.session, kind=NOTIFY_THREAD, key=_thread_key(issue_id), data=data, now=rec.now)
 
 
 @job_handler(NOTIFY)
 def deliver_notification(job: Job, ctx: JobContext) -> Outcome:
     """Send one ``notify`` row (see the module docstring)."""
-    config = _config(ctx)
+    config = slack_config(ctx)
     message = slack_message(job.data)
     if config.mode == "log":
         log.info(  # said once at start-up (`serve`: "integrations off"); per message: info
@@ -132,7 +115,7 @@ def deliver_notification(job: Job, ctx: JobContext) -> Outcome:
             extra={"job": job.key},
         )
         return Outcome(result={"via": "log", "note": NO_CHANNEL})
-    sender = _sender(ctx, config)
+    sender = slack_sender(ctx, config)
     if config.mode == "webhook":
         sender.post_webhook(job.key, message)
         return Outcome(result={"via": "slack_webhook"})
@@ -142,7 +125,7 @@ def deliver_notification(job: Job, ctx: JobContext) -> Outcome:
     threads: dict[tuple[int, str | None], str] = ctx.cache.setdefault("slack_threads", {})
     parent = threads.get((issue_id, channel)) or _stored_thread(ctx.engine, issue_id, channel)
     if parent is None:
-        wait = _earlier_waiting(ctx.engine, job, ctx.clock.now())
+        wait = notification_waiting(ctx.engine, issue_id, ctx.clock.now(), before=job.id)
         if wait is not None:
             raise Deferred(wait, f"an earlier message of issue {issue_id} (the thread) is not sent")
     channel_id, ts = sender.post_message(job.key, message, thread_ts=parent, channel=channel)

@@ -1,7 +1,9 @@
 """Sources: translators from what arrives (files, payloads) to ``RunReport``s.
 
 The registry maps a format name to a parser and a content sniffer; adding a source is adding a
-module and one line in ``FORMATS``.
+module and one line in ``FORMATS``. The registry imports a source's module when its sniffer or
+parser is first called, not before: ``triagehub --help`` names the formats without loading the
+XML, dbt and JSON readers, and an ingest loads only the sources it tries.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from pathlib import Path
 
 from triagehub.core.models import RunReport
 from triagehub.errors import InputError
-from triagehub.sources import dbt, events, junit, playwright
 
 Parser = Callable[[Path, "ParseOptions"], Iterator[RunReport]]
 
@@ -41,11 +42,45 @@ class SourceFormat:
     parse_set: Callable[[Sequence[Path], ParseOptions], Iterator[RunReport]] | None = None
 
 
+def _sniff_playwright(head: bytes) -> bool:
+    from triagehub.sources import playwright
+
+    return playwright.sniff(head)
+
+
+def _sniff_junit(head: bytes) -> bool:
+    from triagehub.sources import junit
+
+    return junit.sniff(head)
+
+
+def _sniff_events(head: bytes) -> bool:
+    from triagehub.sources import events
+
+    return events.sniff(head)
+
+
+def _sniff_dbt_artifacts(head: bytes) -> bool:
+    from triagehub.sources import dbt
+
+    return dbt.sniff_artifacts(head)
+
+
+def _sniff_dbt_console(head: bytes) -> bool:
+    from triagehub.sources import dbt
+
+    return dbt.sniff_console(head)
+
+
 def _parse_events(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    from triagehub.sources import events
+
     return events.parse_file(path, default_repository=options.repository)
 
 
 def _parse_dbt(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    from triagehub.sources import dbt
+
     parsed = dbt.parse_artifacts_full(
         path, repository=options.repository, project_repositories=options.project_repositories
     )
@@ -55,6 +90,8 @@ def _parse_dbt(path: Path, options: ParseOptions) -> Iterator[RunReport]:
 
 
 def _parse_dbt_log(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    from triagehub.sources import dbt
+
     yield dbt.parse_console_log(
         path, repository=options.repository, project_repositories=options.project_repositories
     )
@@ -73,10 +110,14 @@ def _parse_junit(path: Path, options: ParseOptions) -> Iterator[RunReport]:
 
 
 def _parse_junit_set(paths: Sequence[Path], options: ParseOptions) -> Iterator[RunReport]:
+    from triagehub.sources import junit
+
     yield junit.parse_files(paths, repository=_repository(options, "JUnit", paths[0]))
 
 
 def _parse_playwright(path: Path, options: ParseOptions) -> Iterator[RunReport]:
+    from triagehub.sources import playwright
+
     yield playwright.parse_report(path, repository=_repository(options, "Playwright", path))
 
 
@@ -86,33 +127,33 @@ FORMATS: dict[str, SourceFormat] = {
     "playwright": SourceFormat(
         "playwright",
         "a Playwright JSON report (--reporter=json)",
-        playwright.sniff,
+        _sniff_playwright,
         _parse_playwright,
     ),
     "junit": SourceFormat(
         "junit",
         "JUnit/xUnit XML (pytest, Surefire, Gradle, jest-junit, go-junit-report, ...); several "
         "files are one run",
-        junit.sniff,
+        _sniff_junit,
         _parse_junit,
         _parse_junit_set,
     ),
     "event": SourceFormat(
         "event",
         "generic failure events (JSON object, JSON array or JSON Lines)",
-        events.sniff,
+        _sniff_events,
         _parse_events,
     ),
     "dbt": SourceFormat(
         "dbt",
         "dbt Core artifacts: a target/ folder or run_results.json (manifest.json beside it)",
-        dbt.sniff_artifacts,
+        _sniff_dbt_artifacts,
         _parse_dbt,
     ),
     "dbt-log": SourceFormat(
         "dbt-log",
         "dbt console output or --log-format json lines",
-        dbt.sniff_console,
+        _sniff_dbt_console,
         _parse_dbt_log,
     ),
 }

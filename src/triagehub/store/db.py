@@ -2,30 +2,35 @@
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on; PostgreSQL through psycopg 3.
 The schema is owned by Alembic: ``upgrade`` applies the migrations, and ``open_database`` does so
-automatically on first use.
+automatically on first use. Alembic is imported only when the schema has to change (or be looked
+at through it): a database already at the newest revision is recognised with one plain query
+against ``alembic_version`` and the versions folder's file names, so a command starts without it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triagehub.errors import ConfigError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# A revision's file is named after it (``0015_evidence.py`` holds revision "0015") and the highest
+# number is the head (tests/test_migrations.py checks both against Alembic).
+_REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
 
 
 URL_OPTION = "--db / TRIAGEHUB_DATABASE_URL"
@@ -112,27 +117,53 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str | None:
+    """The newest revision, as Alembic reads it from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def newest_revision_file() -> str | None:
+    """The newest revision as the versions folder's file names tell it, without loading Alembic
+    (None when the folder holds no revision named so)."""
+    names = (_REVISION_FILE.match(path.name) for path in (MIGRATIONS / "versions").iterdir())
+    return max((m.group(1) for m in names if m), default=None)
+
+
+def stored_revisions(engine: Engine) -> list[str]:
+    """The revisions ``alembic_version`` holds (none for a new database), read with plain SQL."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return []
+        return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the Alembic migrations up to ``revision``."""
+    from alembic import command
+
     _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Undo the Alembic migrations down to ``revision``."""
+    from alembic import command
+
     _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
 
 
@@ -161,7 +192,12 @@ def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Migrate to the newest schema if the database is behind (first use included)."""
+    """Migrate to the newest schema if the database is behind (first use included). A database
+    at the newest revision is told by one query, without Alembic; any other answer (empty,
+    behind, ahead, several heads) is left to Alembic to judge."""
+    newest = newest_revision_file()
+    if newest is not None and stored_revisions(engine) == [newest]:
+        return
     if current_revision(engine) != head_revision():
         log.info("migrating database schema", extra={"url": engine.url.render_as_string()})
         upgrade(engine)

@@ -486,4 +486,36 @@ issue_prs = Table(
     Column("state", String(10), nullable=False),
     Column("merged_at", UTCDateTime),
     Column("linked_at", UTCDateTime, nullable=False),
+    # The pull request's head branch: an agent session that names it works on the issue.
+    Column("head_ref", String(255)),
+    Index(None, "repo", "number"),
+    Index(None, "head_ref"),
+)
+
+# The issues an agent session works on: its declared work item (``via`` work_item) and the
+# issues its hook events reference (an issue id, a fingerprint, the GitHub issue, the linked
+# pull request or its branch). One row per pair: the timeline's ``session_linked`` is written
+# once, by the transaction whose insert took.
+agent_session_issues = Table(
+    "agent_session_issues",
+    metadata,
+    Column("session_id", ForeignKey("agent_sessions.id"), primary_key=True),
+    Column("issue_id", ForeignKey("issues.id"), primary_key=True),
+    Column("via", String(20), nullable=False),
+    Column("ref", String(300), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Index(None, "issue_id"),
+)
+
+# What an agent session's events named that may only later lead to an issue: GitHub issues and
+# pull requests (``gh``: ``owner/name#12``, lower case) and branches (``branch``). A pull request
+# recorded afterwards links the sessions that named it or its head branch.
+agent_session_refs = Table(
+    "agent_session_refs",
+    metadata,
+    Column("session_id", ForeignKey("agent_sessions.id"), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("value", String(300), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "kind", "value"),
 )

@@ -16,7 +16,8 @@ from typing import Any
 from triagehub.errors import InputError
 
 HOOK_NAME = "triagehub-agent-hook"
-# The events the hub reads (see triagehub.work.agents); tool events match every tool.
+# The events the hub reads (see triagehub.work.agents); tool events match every tool. The
+# prompt is read for the issues it names (the session is linked to them) and not stored.
 HOOK_EVENTS = (
     "SessionStart",
     "PreToolUse",
@@ -24,6 +25,7 @@ HOOK_EVENTS = (
     "PostToolUseFailure",
     "Stop",
     "SessionEnd",
+    "UserPromptSubmit",
 )
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
 

@@ -1,15 +1,17 @@
 """A small synchronous client of GitHub's REST API for what triage needs from GitHub Actions.
 
 The client, :class:`GitHubClient`, is put together from :mod:`.transport` (requests, retries,
-ETags, pagination), :mod:`.runs` (workflow runs, jobs, logs) and :mod:`.issues` (issues, labels,
-comments, search).
+ETags, pagination), :mod:`.runs` (workflow runs, jobs, logs), :mod:`.issues` (issues, labels,
+comments, search) and :mod:`.pulls` (pull requests).
 
 Contract
 --------
 :class:`GitHubClient` reads workflow runs, their jobs (with steps) and their logs, and asks GitHub
 to re-run a run's failed jobs. For the issue sync (:mod:`triagehub.engine.sync`) it also
 reads, creates and edits issues, their labels and comments, the repository's labels, and
-searches issues.
+searches issues. ``update_comment`` edits a comment (the one that holds an investigation brief)
+and answers ``None`` when GitHub no longer has it (404: deleted). For the links to coding agents'
+fixes it lists a repository's pull requests.
 
 Every problem GitHub or the network causes is raised as
 :class:`~triagehub.errors.ExternalServiceError` (``service="github"``), after the retries below;

@@ -1,13 +1,15 @@
-"""The GitHub client: the runs and the issue endpoints over one transport."""
+"""The GitHub client: the runs, issue and pull request endpoints over one transport."""
 
 from __future__ import annotations
 
 from triagehub.actions.github.issues import GitHubIssues
+from triagehub.actions.github.pulls import GitHubPulls
 from triagehub.actions.github.runs import GitHubRuns
 
 
-class GitHubClient(GitHubRuns, GitHubIssues):
-    """GitHub REST API for workflow runs, jobs, logs and re-runs (see the package docstring).
+class GitHubClient(GitHubRuns, GitHubIssues, GitHubPulls):
+    """GitHub REST API for workflow runs, jobs, logs, re-runs, issues and pull requests (see
+    the package docstring).
 
     ``token`` is a GitHub token (the caller reads ``GITHUB_TOKEN``) or ``None`` for
     unauthenticated requests. ``base_url`` is ``https://api.github.com`` or a GitHub Enterprise

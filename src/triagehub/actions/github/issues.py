@@ -155,6 +155,18 @@ class GitHubIssues(GitHubTransport):
         path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/comments"
         return _object(self._write("POST", path, {"body": body}, once=True), "POST comment")
 
+    def update_comment(self, repo: str, comment_id: int, body: str) -> JSONObject | None:
+        """Edit a comment (``PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}``; an edit
+        is idempotent: retried); ``None`` when GitHub no longer has it (404: deleted)."""
+        path = f"{_repo_path(repo)}/issues/comments/{_positive_id(comment_id, 'comment_id')}"
+        try:
+            answer = self._write("PATCH", path, {"body": body})
+        except ExternalServiceError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _object(answer, f"PATCH comment {comment_id}")
+
     def search_issues(self, query: str, *, sort: str | None = None) -> Iterator[JSONObject]:
         """Yield the issues matching a search query (``repo:o/r is:issue in:body ...``), page
         after page, up to the 1,000 results GitHub's search gives."""

@@ -21,6 +21,7 @@ from triagehub.api.problems import ApiProblem
 from triagehub.api.schemas.common import problem_responses
 from triagehub.api.schemas.ingest import IngestOut
 from triagehub.engine.ingest import IngestSummary, ingest_files, ingest_reports
+from triagehub.engine.refine import refine_later
 from triagehub.errors import InputError
 from triagehub.sources import FORMATS, ParseOptions
 from triagehub.sources.events import parse_objects
@@ -95,7 +96,9 @@ async def post_events(
     objects = _decode_events(body, ndjson=ctype != "application/json")
     reports = parse_objects(objects, "request body", default_repository=repository)
     summary = await run_in_threadpool(
-        lambda: ingest_reports(state.engine, reports, state.settings, clock=state.clock)
+        lambda: ingest_reports(
+            state.engine, reports, state.settings, clock=state.clock, then=refine_later
+        )
     )
     return JSONBody(summary.as_dict())
 
@@ -278,7 +281,13 @@ async def ingest_uploads(
         )
         summary = await run_in_threadpool(
             lambda: ingest_files(
-                state.engine, main, settings, fmt=FORMATS[fmt], options=options, clock=state.clock
+                state.engine,
+                main,
+                settings,
+                fmt=FORMATS[fmt],
+                options=options,
+                clock=state.clock,
+                then=refine_later,
             )
         )
     finally:

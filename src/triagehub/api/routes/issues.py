@@ -41,6 +41,8 @@ from triagehub.errors import InputError
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
 from triagehub.store.triage import apply_override
+from triagehub.work import agents
+from triagehub.work.agent_prs import related_prs
 
 PATCH_FIELDS = ("category", "kind", "severity", "priority", "decision", "assignee", "expert")
 
@@ -104,15 +106,20 @@ def list_issues(
     return JSONBody(page_json(page))
 
 
-def issue_detail(engine: Engine, issue_id: int, occurrences: int) -> dict[str, Any]:
-    """An issue's detail with its lifecycle (404 when there is no such issue)."""
+def issue_detail(engine: Engine, issue_id: int, occurrences: int, now: datetime) -> dict[str, Any]:
+    """An issue's detail with its lifecycle, its pull requests and its agent sessions (404 when
+    there is no such issue)."""
     with Session(engine) as session:
         detail = queries.get_issue(session=session, issue_id=issue_id, occurrences=occurrences)
         extra = queries.issue_lifecycle(session=session, issue_id=issue_id)
-    if detail is None or extra is None:
-        raise not_found("issue", issue_id)
+        if detail is None or extra is None:
+            raise not_found("issue", issue_id)
+        prs = related_prs(session, issue_id)
+        sessions = agents.sessions_for_issue(session, issue_id, now=now)
     data = detail.to_json()
     data["lifecycle"] = extra
+    data["related_prs"] = prs
+    data["related_sessions"] = [s.to_json() for s in sessions]
     return data
 
 
@@ -125,12 +132,14 @@ def issue_detail(engine: Engine, issue_id: int, occurrences: int) -> dict[str, A
 def get_issue(
     caller: ReadCaller,
     engine: EngineDep,
+    clock: ClockDep,
     issue_id: IdPath,
     occurrences: Annotated[int, Query(ge=0, le=200)] = 20,
 ) -> Response:
-    """One issue with its timeline (every change, and one entry per run it failed in) and
-    its most recent occurrences."""
-    return JSONBody(issue_detail(engine, issue_id, occurrences))
+    """One issue with its timeline (every change, and one entry per run it failed in), its
+    most recent occurrences, the pull requests that reference it and the agent sessions that
+    work on it."""
+    return JSONBody(issue_detail(engine, issue_id, occurrences, clock.now()))
 
 
 @router.get(
@@ -189,7 +198,7 @@ def patch_issue(
             exc.source == "snooze" and exc.location == str(issue_id)
         )
         raise input_problem(exc, 409 if conflict else 422) from None
-    return JSONBody(issue_detail(engine, issue_id, 20))
+    return JSONBody(issue_detail(engine, issue_id, 20, clock.now()))
 
 
 def _apply_patch(

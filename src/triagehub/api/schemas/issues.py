@@ -97,10 +97,44 @@ class LifecycleOut(Out):
     updated_at: datetime
 
 
+class RelatedSessionOut(Out):
+    """An agent session linked to the issue: its declared work item, or its hook events
+    referenced the issue (`via`: work_item, issue_id, fingerprint, github_issue, pull_request,
+    branch; `ref`: what they named)."""
+
+    session_id: str
+    agent: str
+    session_type: str
+    status: str
+    work_item: dict[str, Any] | None
+    cwd: str | None
+    started_at: datetime
+    last_activity_at: datetime
+    ended_at: datetime | None
+    current_tool: str | None
+    tool_count: int
+    tool_failures: int
+    success_rate: float | None
+    avg_duration_ms: float | None
+    idle_for_s: float
+    events: int
+    summary: dict[str, Any] | None
+    via: str
+    ref: str
+    linked_at: datetime
+
+
 class IssueDetailOut(IssueOut):
     timeline: list[EventOut]
     recent_occurrences: list[OccurrenceOut]
     lifecycle: LifecycleOut
+    related_prs: list[str] = Field(
+        description="URLs of the pull requests that reference the issue's GitHub issue "
+        "(from webhooks or polling)."
+    )
+    related_sessions: list[RelatedSessionOut] = Field(
+        description="Agent sessions working on the issue, most recently started first."
+    )
 
 
 class SnoozeIn(BaseModel):

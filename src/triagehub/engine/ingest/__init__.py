@@ -17,6 +17,7 @@ from triagehub.engine.ingest.prepare import _excerpt
 from triagehub.engine.ingest.state import IngestSummary
 from triagehub.engine.ingest.transactions import (
     TRANSACTION_ATTEMPTS,
+    IngestHook,
     ProgressCallback,
     ingest_file,
     ingest_files,
@@ -26,6 +27,7 @@ from triagehub.engine.ingest.transactions import (
 
 __all__ = [
     "TRANSACTION_ATTEMPTS",
+    "IngestHook",
     "IngestSummary",
     "Ingestor",
     "ProgressCallback",

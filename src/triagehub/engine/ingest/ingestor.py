@@ -93,6 +93,7 @@ class Ingestor:
         reports, self._buffer, self._buffered = self._buffer, [], 0
         if reports:
             self._process(reports)
+        if reports and self.touched_ids:  # (runs all seen before touch nothing: no import)
             # On-call: a new or regressed issue whose alert mode is `immediate` (critical, by
             # default) is assigned and announced in this transaction (triagehub.engine.oncall).
             from triagehub.engine.oncall import alert_at_once

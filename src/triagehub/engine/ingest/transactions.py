@@ -1,5 +1,6 @@
 """The entry points: ingest parsed reports, or files, one transaction each (retried when the
-database gave up on it for a transient reason), then the optional LLM step."""
+database gave up on it for a transient reason), then the optional LLM step: at once with ``llm``
+(the CLI), or queued in the transaction by a ``then`` hook (``engine.refine.refine_later``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ _T = TypeVar("_T")
 TRANSACTION_ATTEMPTS = 5  # tries of one ingest transaction that hit a deadlock or a lock wait
 
 ProgressCallback = Callable[[int], None]
+IngestHook = Callable[[Session, Ingestor], None]
+"""Runs in an ingest's transaction once all is flushed (e.g. to queue follow-up jobs)."""
 
 
 def ingest_reports(
@@ -42,6 +45,7 @@ def ingest_reports(
     *,
     clock: Clock | None = None,
     llm: LLMClassifier | None = None,
+    then: IngestHook | None = None,
 ) -> IngestSummary:
     """Ingest already-parsed reports in one transaction (then the optional LLM step)."""
     batch = list(reports)
@@ -51,6 +55,8 @@ def ingest_reports(
             ingestor = Ingestor(session, settings, clock=clock)
             ingestor.add_all(batch)
             ingestor.flush()
+            if then is not None:
+                then(session, ingestor)
         return ingestor
 
     ingestor = run_transaction(attempt)
@@ -91,6 +97,7 @@ class _FileJob:
     clock: Clock | None
     progress: ProgressCallback | None
     llm: LLMClassifier | None
+    then: IngestHook | None = None
 
 
 def ingest_file(
@@ -103,9 +110,11 @@ def ingest_file(
     clock: Clock | None = None,
     progress: ProgressCallback | None = None,
     llm: LLMClassifier | None = None,
+    then: IngestHook | None = None,
 ) -> IngestSummary:
     """Ingest one file in one transaction: all of it, or (on an ``InputError``) none of it."""
-    return _ingest_set(_FileJob(engine, settings, fmt, options, clock, progress, llm), [path])
+    job = _FileJob(engine, settings, fmt, options, clock, progress, llm, then)
+    return _ingest_set(job, [path])
 
 
 def ingest_files(
@@ -118,11 +127,12 @@ def ingest_files(
     clock: Clock | None = None,
     progress: ProgressCallback | None = None,
     llm: LLMClassifier | None = None,
+    then: IngestHook | None = None,
 ) -> IngestSummary:
     """Ingest several files, one transaction each; a bad file does not stop the others. With a
     format that reads a run from several files (JUnit), the files are one run, one
     transaction."""
-    job = _FileJob(engine, settings, fmt, options, clock, progress, llm)
+    job = _FileJob(engine, settings, fmt, options, clock, progress, llm, then)
     if fmt is not None and fmt.parse_set is not None and len(paths) > 1:
         return _ingest_set(job, paths)
     total = IngestSummary()
@@ -174,4 +184,6 @@ def _ingest_parsed(
             if job.progress is not None:
                 job.progress(len(report.results))
         ingestor.flush()
+        if job.then is not None:
+            job.then(session, ingestor)
     return ingestor

@@ -12,6 +12,14 @@ Kinds (a registry maps each kind to one handler function, see :func:`job_handler
 - ``notify`` (:mod:`triagehub.engine.notify`): a Slack message about an issue event.
 - ``github_sync`` and ``github_issue_event`` (:mod:`triagehub.engine.sync.github_issues`): an issue
   mirrored to its GitHub issue, and a person's change on that GitHub issue applied back.
+- ``brief_github`` (:mod:`triagehub.engine.sync.brief_comment`) and ``brief_slack``
+  (:mod:`triagehub.engine.brief_slack`): an investigation brief in the one comment on the issue's
+  GitHub issue and the one reply in its Slack thread (:mod:`triagehub.engine.brief_text`).
+
+State rows: :func:`remember` keeps what the outbox must know later (an issue's Slack thread, the
+comment and the reply that hold its brief) in a ``done`` row of its own kind, never claimed;
+:func:`recall` reads it. Jobs that write the same place take turns (:func:`running_before`) and
+skip when a later one replaces them (:func:`superseded_by`).
 
 Delivery semantics (the same for every kind):
 
@@ -74,7 +82,16 @@ from triagehub.engine.jobs.policy import (
     STATUSES,
     RetryPolicy,
 )
-from triagehub.engine.jobs.queue import Job, enqueue, pending
+from triagehub.engine.jobs.queue import (
+    Job,
+    enqueue,
+    pending,
+    recall,
+    remember,
+    remember_now,
+    running_before,
+    superseded_by,
+)
 from triagehub.engine.jobs.queue import claim as _claim
 from triagehub.engine.jobs.registry import (
     HANDLER_MODULES,
@@ -125,5 +142,10 @@ __all__ = [
     "pending",
     "process_jobs",
     "public_status",
+    "recall",
+    "remember",
+    "remember_now",
     "retry_dead",
+    "running_before",
+    "superseded_by",
 ]

@@ -9,11 +9,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from triagehub.engine.jobs.policy import DEAD, PENDING, RUNNING, RetryPolicy
+from triagehub.engine.jobs.policy import DEAD, DONE, PENDING, RUNNING, RetryPolicy
 from triagehub.store import tables as t
-from triagehub.store.dialect import insert_ignoring
+from triagehub.store.dialect import dialect_name, insert_ignoring
 
 log = logging.getLogger("triagehub.engine.jobs")  # the name it logged under as one module
 
@@ -55,6 +57,80 @@ def enqueue(
         .returning(t.jobs.c.id)
     ).first()
     return created is not None
+
+
+def remember(session: Session, *, kind: str, key: str, data: dict[str, Any], now: datetime) -> None:
+    """Keep ``data`` under ``key`` in a ``done`` row of ``kind``, in the caller's transaction
+    (inserted, or replaced): the outbox's own durable state, such as an issue's Slack thread or
+    the GitHub comment that holds its investigation brief. Such a row is never claimed."""
+    build = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
+    row = build(t.jobs).values(
+        kind=kind,
+        key=key,
+        data=data,
+        status=DONE,
+        attempts=0,
+        next_try_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.execute(
+        row.on_conflict_do_update(
+            index_elements=["key"], set_={"data": row.excluded.data, "updated_at": now}
+        )
+    )
+
+
+def remember_now(
+    engine: Engine, *, kind: str, key: str, data: dict[str, Any], now: datetime
+) -> None:
+    """:func:`remember` in a transaction of its own, at once: for what a handler must not lose
+    when its worker dies before the job's outcome is recorded (the id of what it just created)."""
+    with Session(engine) as session, session.begin():
+        remember(session, kind=kind, key=key, data=data, now=now)
+
+
+def recall(session: Session, key: str) -> dict[str, Any] | None:
+    """The data kept under ``key`` by :func:`remember`, or ``None``."""
+    data = session.execute(select(t.jobs.c.data).where(t.jobs.c.key == key)).scalar()
+    return dict(data) if isinstance(data, dict) else None
+
+
+def _same_place(job: Job, prefix: str) -> Any:
+    """Jobs of ``job``'s kind whose key starts with ``prefix`` (they write the same place)."""
+    return (t.jobs.c.kind == job.kind) & t.jobs.c.key.like(f"{prefix}%")
+
+
+def running_before(engine: Engine, job: Job, prefix: str, now: datetime) -> float | None:
+    """Seconds to wait when an earlier job of ``job``'s kind whose key starts with ``prefix``
+    (the same issue, say) is being worked on under a live lease, else ``None``: jobs that write
+    the same thing never run at the same time."""
+    jobs = t.jobs
+    with Session(engine) as session:
+        lease_end = session.execute(
+            select(func.min(jobs.c.next_try_at)).where(
+                _same_place(job, prefix),
+                jobs.c.id < job.id,
+                jobs.c.status == RUNNING,
+                jobs.c.next_try_at > now,
+            )
+        ).scalar()
+    if not isinstance(lease_end, datetime):
+        return None
+    return min(max((lease_end - now).total_seconds(), 1.0), 30.0)
+
+
+def superseded_by(engine: Engine, job: Job, prefix: str) -> int | None:
+    """The id of a later job of ``job``'s kind whose key starts with ``prefix`` and that is not
+    dead (it writes something newer in the same place), else ``None``."""
+    jobs = t.jobs
+    with Session(engine) as session:
+        later = session.execute(
+            select(func.max(jobs.c.id)).where(
+                _same_place(job, prefix), jobs.c.id > job.id, jobs.c.status != DEAD
+            )
+        ).scalar()
+    return int(later) if later is not None else None
 
 
 def claim(

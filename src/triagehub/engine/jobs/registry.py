@@ -86,7 +86,10 @@ HANDLER_MODULES: Final = (
     "triagehub.engine.notify",
     "triagehub.engine.sync.github_issues",
     "triagehub.engine.investigate",
+    "triagehub.engine.sync.brief_comment",
+    "triagehub.engine.brief_slack",
     "triagehub.engine.ingest_jobs",
+    "triagehub.engine.refine",
 )
 
 

@@ -96,7 +96,12 @@ def _poll_github(
             since=since,
             clock=clock,
         )
-    return {"runs": summary.runs_seen, "new_issues": summary.ingest.new_issues}
+    return {
+        "runs": summary.runs_seen,
+        "new_issues": summary.ingest.new_issues,
+        "pull_requests": summary.pulls.pulls_seen,
+        "pull_requests_recorded": summary.pulls.recorded,
+    }
 
 
 def _poll_dbt_cloud(

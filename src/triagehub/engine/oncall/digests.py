@@ -15,8 +15,8 @@ from triagehub.config import Settings
 from triagehub.core.models import IssueState, Level
 from triagehub.engine.jobs import Job, JobContext, Outcome, enqueue, job_handler
 from triagehub.engine.notify import SlackSender
-from triagehub.engine.notify import _config as _slack_config
-from triagehub.engine.notify import _sender as _slack_sender
+from triagehub.engine.notify import slack_config as _slack_config
+from triagehub.engine.notify import slack_sender as _slack_sender
 from triagehub.engine.oncall.alerts import alert_channel, alert_mode
 from triagehub.engine.oncall.common import OncallSummary, issue_rows
 from triagehub.store import tables as t

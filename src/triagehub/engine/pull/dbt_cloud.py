@@ -40,7 +40,8 @@ from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.core.timeparse import parse_time
 from triagehub.engine.ingest import Ingestor, IngestSummary
-from triagehub.engine.pull.github_actions import read_cursor, save_cursor
+from triagehub.engine.pull.cursors import read_cursor, save_cursor
+from triagehub.engine.refine import queue_refine
 from triagehub.errors import ExternalServiceError, InputError
 from triagehub.sources.dbt import parse_artifacts_full, parse_console_log, with_lineage
 from triagehub.sources.events import REPOSITORY
@@ -156,6 +157,7 @@ def poll_dbt_cloud(
             ingestor = Ingestor(session, settings, clock=clock)
             ingestor.add(report)
             ingestor.flush()
+            queue_refine(session, settings, ingestor.touched_ids, now)
             save_cursor(session, name, finished, now)
         unsaved = None
         summary.ingest.add(ingestor.summary)

@@ -4,17 +4,18 @@ For each repository, the completed workflow runs created since the cursor (else 
 are listed, their jobs fetched, the logs of failed jobs downloaded and parsed, and every run
 ingested as a report (one result per step). The cursor (the newest run's creation time) is stored
 in the same transaction, so a daily run picks up exactly what is new; a failed log download
-leaves the failure recorded from the job's steps.
+leaves the failure recorded from the job's steps. The pull requests of the repositories holding
+their mirrored issues are polled first (:mod:`triagehub.engine.pull.github_prs`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub.actions.github import GitHubClient
@@ -23,10 +24,12 @@ from triagehub.config import Settings
 from triagehub.core.timeparse import parse_time
 from triagehub.engine.ingest import Ingestor, IngestSummary
 from triagehub.engine.jobs import process_jobs
+from triagehub.engine.pull.cursors import read_cursor, save_cursor
+from triagehub.engine.pull.github_prs import PullPollSummary, poll_pull_requests
+from triagehub.engine.refine import queue_refine
 from triagehub.engine.reruns import queue_reruns
 from triagehub.errors import ExternalServiceError
 from triagehub.sources.github_actions import JobLog, parse_job_log, report_from_workflow_run
-from triagehub.store import tables as t
 
 log = logging.getLogger(__name__)
 FAILED = frozenset({"failure", "timed_out", "startup_failure"})
@@ -41,24 +44,11 @@ class PollSummary:
     log_errors: list[str] = field(default_factory=list)
     reruns: int = 0
     ingest: IngestSummary = field(default_factory=IngestSummary)
+    pulls: PullPollSummary = field(default_factory=PullPollSummary)
 
 
 def cursor_name(repository: str, workflow: str | None, branch: str | None) -> str:
     return f"github-actions:{repository}:{workflow or '*'}:{branch or '*'}"
-
-
-def read_cursor(session: Session, name: str) -> datetime | None:
-    value = session.execute(select(t.cursors.c.value).where(t.cursors.c.name == name)).scalar()
-    return parse_time(value) if value else None
-
-
-def save_cursor(session: Session, name: str, at: datetime, now: datetime) -> None:
-    value = at.isoformat()
-    done = session.execute(
-        update(t.cursors).where(t.cursors.c.name == name).values(value=value, updated_at=now)
-    )
-    if not getattr(done, "rowcount", 0):
-        session.execute(t.cursors.insert().values(name=name, value=value, updated_at=now))
 
 
 def _logs(
@@ -91,9 +81,14 @@ def poll_github_actions(
     branch: str | None = None,
     clock: Clock | None = None,
 ) -> PollSummary:
-    """Ingest the runs created since each repository's cursor (or ``since`` ago)."""
+    """Ingest the runs created since each repository's cursor (or ``since`` ago), after
+    recording the pull requests that fix their mirrored issues (:mod:`.github_prs`)."""
     now = (clock or SystemClock()).now()
     summary = PollSummary()
+    # First the pull requests: a merged fix is known before the green runs that follow it.
+    summary.pulls = poll_pull_requests(
+        engine, settings, client, repositories=repositories, since=since, clock=clock
+    )
     for repository in repositories:
         name = cursor_name(repository, workflow, branch)
         with Session(engine) as session:
@@ -120,6 +115,7 @@ def poll_github_actions(
             ingestor.add_all(reports)
             ingestor.flush()
             queue_reruns(session, settings, ingestor, now)
+            queue_refine(session, settings, ingestor.touched_ids, now)
             save_cursor(session, name, newest, now)
         summary.ingest.add(ingestor.summary)
         summary.repositories += 1

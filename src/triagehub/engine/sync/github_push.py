@@ -9,14 +9,13 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.config import GitHubSyncConfig
 from triagehub.core.models import IssueState
 from triagehub.core.redact import redact
 from triagehub.engine.jobs import (
-    RUNNING,
     Deferred,
     Job,
     JobContext,
@@ -24,6 +23,7 @@ from triagehub.engine.jobs import (
     Recording,
     enqueue,
     job_handler,
+    running_before,
 )
 from triagehub.engine.notify import agent_notification_text
 from triagehub.engine.sync import render
@@ -328,25 +328,6 @@ class _Syncer:
             self._comments.append(answer)
 
 
-def _others_running(engine: Engine, job: Job, now: datetime) -> float | None:
-    """Seconds to wait when an earlier sync job of the same issue is being worked on by another
-    worker (syncs of one issue never run at the same time), else None."""
-    jobs = t.jobs
-    with Session(engine) as session:
-        lease_end = session.execute(
-            select(func.min(jobs.c.next_try_at)).where(
-                jobs.c.kind == SYNC,
-                jobs.c.key.like(f"{SYNC}:{int(job.data['issue_id'])}:%"),
-                jobs.c.id < job.id,
-                jobs.c.status == RUNNING,
-                jobs.c.next_try_at > now,
-            )
-        ).scalar()
-    if not isinstance(lease_end, datetime):
-        return None
-    return min(max((lease_end - now).total_seconds(), 1.0), 30.0)
-
-
 @job_handler(SYNC)
 def sync_issue(job: Job, ctx: JobContext) -> Outcome:
     """One ``github_sync`` job (see the module docstring)."""
@@ -355,7 +336,7 @@ def sync_issue(job: Job, ctx: JobContext) -> Outcome:
     if issue_id in synced:  # read after this job was queued: nothing newer to send
         return Outcome(result={"issue": issue_id, "skipped": f"synced by job {synced[issue_id]}"})
     now = ctx.clock.now()
-    wait = _others_running(ctx.engine, job, now)
+    wait = running_before(ctx.engine, job, f"{SYNC}:{issue_id}:", now)
     if wait is not None:
         raise Deferred(wait, f"another worker is syncing issue {issue_id}")
     with Session(ctx.engine) as session:

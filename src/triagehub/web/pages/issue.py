@@ -91,6 +91,7 @@ def issue_response(
         issue=found.detail.issue,
         occurrence_chart=charts.daily_bars("Failures per day", found.by_day, unit="failures"),
         agent_sessions=sessions_,
+        session_via=agents.LINK_REASONS,
         pack=pack,
         brief=brief,
         spec_url=spec_url(page, found.lifecycle.get("spec_change")),

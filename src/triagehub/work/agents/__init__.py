@@ -14,6 +14,11 @@ change id. A second, different work item is refused. Activity figures (current t
 activity, tool count, success rate, average duration) are kept on the session row with
 atomic SQL updates; a completed session gets a summary. Output excerpts and commands are
 redacted (``core.redact``) before they are stored.
+
+Besides its one work item, a session is linked to every issue its events reference (an issue id
+or fingerprint, the GitHub issue, the linked pull request or its branch): :mod:`.links`, with
+the references read by :mod:`.refs`. The links are listed as the issue's related sessions and
+written once on its timeline (``session_linked``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from triagehub.work.agents.hooks import (
     excerpt,
     parse_hook,
 )
+from triagehub.work.agents.links import LINK_REASONS
 from triagehub.work.agents.record import ingest_hook, summarize
 from triagehub.work.agents.sessions import (
     get_session,
@@ -41,6 +47,7 @@ from triagehub.work.agents.sessions import (
 from triagehub.work.agents.views import (
     EventView,
     HookResult,
+    RelatedSession,
     SessionDetail,
     SessionView,
     WorkItem,
@@ -51,10 +58,12 @@ __all__ = [
     "EXCERPT_CHARS",
     "HOOK_EVENTS",
     "IDLE_AFTER",
+    "LINK_REASONS",
     "EventKind",
     "EventView",
     "HookPayload",
     "HookResult",
+    "RelatedSession",
     "SessionDetail",
     "SessionStatus",
     "SessionType",

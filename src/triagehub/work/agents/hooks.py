@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from triagehub.core.models import SessionStatus as SessionStatus
 from triagehub.core.redact import redact
 from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
@@ -25,12 +26,6 @@ class SessionType(enum.StrEnum):
     MANUAL = "manual"
     SPEC_IMPLEMENTATION = "spec_implementation"
     ERROR_REMEDIATION = "error_remediation"
-
-
-class SessionStatus(enum.StrEnum):
-    ACTIVE = "active"
-    IDLE = "idle"  # derived: active, but nothing for IDLE_AFTER
-    COMPLETED = "completed"
 
 
 class EventKind(enum.StrEnum):

@@ -29,6 +29,7 @@ from triagehub.work.agents.hooks import (
     succeeded,
     tool_detail,
 )
+from triagehub.work.agents.links import link_hook_event
 from triagehub.work.agents.views import HookResult, WorkItem, session_view
 from triagehub.work.specs.errors import ConflictError, NotFoundError
 
@@ -378,6 +379,8 @@ def ingest_hook(session: Session, payload: Any, *, now: datetime) -> HookResult:
     session.execute(update(t.agent_sessions).where(t.agent_sessions.c.id == pk).values(**values))
     fresh = session_row(session, hook.session_id)
     assert fresh is not None
+    # The issues this session works on: its work item, and those the event references.
+    link_hook_event(session, pk, fresh["issue_id"], payload, at, now=now)
     if kind is EventKind.SESSION_STOP:
         summary = summarize(session, pk, fresh, at)
         session.execute(

@@ -10,8 +10,15 @@ from sqlalchemy.orm import Session
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.work.agents.hooks import IDLE_AFTER, SessionStatus
+from triagehub.work.agents.links import Link, link_session
 from triagehub.work.agents.record import session_row, work_item_values
-from triagehub.work.agents.views import EventView, SessionDetail, SessionView, session_view
+from triagehub.work.agents.views import (
+    EventView,
+    RelatedSession,
+    SessionDetail,
+    SessionView,
+    session_view,
+)
 from triagehub.work.specs.errors import NotFoundError
 from triagehub.work.specs.paths import change_id_problem
 
@@ -40,6 +47,8 @@ def set_work_item(
         session.execute(
             update(t.agent_sessions).where(t.agent_sessions.c.id == row["id"]).values(**values)
         )
+    if issue_id is not None:
+        link_session(session, row["id"], Link(issue_id, "work_item", str(issue_id)), now, now=now)
     fresh = session_row(session, session_id)
     assert fresh is not None
     return session_view(fresh, now)
@@ -106,10 +115,16 @@ def get_session(
     return SessionDetail(session_view(row, now), recent)
 
 
-def sessions_for_issue(session: Session, issue_id: int, *, now: datetime) -> list[SessionView]:
+def sessions_for_issue(session: Session, issue_id: int, *, now: datetime) -> list[RelatedSession]:
+    """The sessions linked to an issue (its work item, or referenced by their events), the
+    most recently started first, with why each is linked."""
+    a, s = t.agent_session_issues.c, t.agent_sessions.c
     rows = session.execute(
-        select(t.agent_sessions)
-        .where(t.agent_sessions.c.issue_id == issue_id)
-        .order_by(t.agent_sessions.c.started_at.desc())
+        select(t.agent_sessions, a.via, a.ref, a.linked_at)
+        .join(t.agent_session_issues, a.session_id == s.id)
+        .where(a.issue_id == issue_id)
+        .order_by(s.started_at.desc(), s.id.desc())
     ).mappings()
-    return [session_view(dict(r), now) for r in rows]
+    return [
+        RelatedSession(session_view(dict(r), now), r["via"], r["ref"], r["linked_at"]) for r in rows
+    ]

@@ -100,6 +100,25 @@ class SessionDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class RelatedSession:
+    """A session linked to an issue, and why: ``via`` (``work_item``, ``issue_id``,
+    ``fingerprint``, ``github_issue``, ``pull_request``, ``branch``) and what it named."""
+
+    session: SessionView
+    via: str
+    ref: str
+    linked_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.session.to_json(),
+            "via": self.via,
+            "ref": self.ref,
+            "linked_at": iso_z(self.linked_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class HookResult:
     status: str  # "recorded" or "duplicate"
     session_id: str

@@ -1,0 +1,35 @@
+"""Where triagehub looks for its configuration and its database by default.
+
+Kept apart from :mod:`triagehub.config` (pydantic models) so that a command finds its database
+without loading the configuration's validation: ``triagehub issues list`` starts on this module.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+CONFIG_ENV = "TRIAGEHUB_CONFIG"
+DATABASE_ENV = "TRIAGEHUB_DATABASE_URL"
+DEFAULT_CONFIG_NAME = "triagehub.yaml"
+
+
+def _data_dir() -> Path:
+    data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def default_database_url() -> str:
+    """``$TRIAGEHUB_DATABASE_URL``, else a SQLite file under the user data dir."""
+    env = os.environ.get(DATABASE_ENV)
+    if env:
+        return env
+    return f"sqlite:///{_data_dir() / 'triagehub.db'}"
+
+
+def demo_database_url() -> str:
+    """The demo's own SQLite file, recreated by every ``triagehub demo``."""
+    return f"sqlite:///{_data_dir() / 'demo.db'}"

@@ -1,0 +1,111 @@
+"""Start-up: a command imports only what it uses (no timing here: `benchmarks/startup.py` times
+them). Each command runs in a subprocess as a user runs it, and reports the modules it loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Loaded by the commands that serve, call out or migrate, never by `--help` or a read.
+WEB = ("fastapi", "starlette", "uvicorn", "jinja2")
+OUTSIDE = ("anthropic", "httpx", "githubkit")
+NOT_AT_IMPORT = (
+    *WEB,
+    *OUTSIDE,
+    "alembic",
+    "sqlalchemy",
+    "numpy",
+    "triagehub.config",
+    "triagehub.store",
+    "triagehub.engine",
+    "triagehub.actions",
+    "triagehub.work",
+    "triagehub.api",
+    "triagehub.web",
+    "triagehub.demo",
+)
+
+# Runs the command line, then writes the names of the loaded modules to the file it is given.
+DRIVER = """
+import atexit, json, sys
+out = sys.argv[1]
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+sys.argv = ["triagehub", *sys.argv[2:]]
+from triagehub.cli.main import main
+main()
+"""
+
+TINY = {
+    "repository": "acme/api",
+    "check": "tests / test_login",
+    "message": "AssertionError: expected 200, got 500",
+    "at": "2026-11-20T06:30:00Z",
+}
+
+
+def loaded(tmp_path: Path, db_url: str, *args: str) -> set[str]:
+    """The modules ``triagehub ARGS`` loaded (it must succeed)."""
+    report = tmp_path / "modules.json"
+    env = {**os.environ, "TRIAGEHUB_DATABASE_URL": db_url, "COLUMNS": "200"}
+    env.pop("TRIAGEHUB_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(report), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(report.read_text()))
+
+
+def among(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` (packages: any of their modules) are in ``modules``."""
+    return sorted(n for n in names if any(m == n or m.startswith(n + ".") for m in modules))
+
+
+def test_importing_the_command_line_loads_no_heavy_library() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, triagehub.cli.main; print('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert among(set(proc.stdout.split()), NOT_AT_IMPORT) == []
+
+
+def test_help_loads_neither_the_database_nor_the_web_stack(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert among(loaded(tmp_path, url, "--help"), NOT_AT_IMPORT) == []
+    assert among(loaded(tmp_path, url, "issues", "list", "--help"), NOT_AT_IMPORT) == []
+    assert not (tmp_path / "h.db").exists()  # nothing opened
+
+
+def test_reading_a_current_database_loads_no_alembic(tmp_path: Path, db_url: str) -> None:
+    first = loaded(tmp_path, db_url, "issues", "list")  # a new database: migrated by Alembic
+    assert "alembic" in first
+    again = loaded(tmp_path, db_url, "issues", "list")
+    assert among(again, ("alembic", *WEB, *OUTSIDE, "triagehub.engine", "triagehub.config")) == []
+
+
+def test_ingesting_a_file_again_loads_no_alembic_llm_or_web(tmp_path: Path, db_url: str) -> None:
+    events = tmp_path / "tiny.json"
+    events.write_text(json.dumps(TINY))
+    loaded(tmp_path, db_url, "ingest", str(events))
+    again = loaded(tmp_path, db_url, "ingest", str(events))  # every run a duplicate
+    assert among(again, ("alembic", *WEB, *OUTSIDE, "numpy", "triagehub.engine.oncall")) == []
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["serve", "--help"]])
+def test_a_command_that_needs_more_still_runs(tmp_path: Path, command: list[str]) -> None:
+    """The lazy imports are where the commands use them: ``db upgrade`` loads Alembic."""
+    modules = loaded(tmp_path, f"sqlite:///{tmp_path / 'u.db'}", *command)
+    assert ("alembic" in modules) == (command[0] == "db")
