@@ -104,6 +104,7 @@ def build(engine: Engine) -> None:
         ("ingest_webhook", "github:old", "done", day(100)),
         ("ingest_webhook", "github:dead", "dead", day(100)),
         ("notify", "notify:1:alert:1", "done", day(100)),
+        ("notify_thread", "notify_thread:1", "done", day(100)),  # the outbox's state row
         ("github_sync", "github_sync:1:agent:@claude", "done", day(100)),
         ("github_sync", "github_sync:1:2026-01-01T00:00:00Z", "done", day(100)),
         ("ingest_webhook", "github:new", "done", day(1)),  # the newest row
@@ -301,7 +302,8 @@ def test_done_work_items_and_old_records_go_ledgers_and_dead_jobs_stay(built: En
         deliveries = set(session.scalars(select(t.webhook_deliveries.c.delivery_id)))
         days = set(session.scalars(select(t.llm_usage.c.day)))
     assert "github:old" not in jobs and "github_sync:1:2026-01-01T00:00:00Z" not in jobs
-    assert {"github:new", "github:dead", "notify:1:alert:1", "github_sync:1:agent:@claude"} <= jobs
+    kept = {"github:new", "github:dead", "notify:1:alert:1", "github_sync:1:agent:@claude"}
+    assert kept | {"notify_thread:1"} <= jobs
     assert deliveries == {"d-new"} and days == {f"{day(1):%Y-%m-%d}"}
     assert (report.rows["jobs"], report.rows["webhook_deliveries"], report.rows["llm_usage"]) == (
         2,

@@ -8,9 +8,10 @@ What goes (event time before the cutoff, ``now - older_than`` on the project's c
 - runs that nothing kept refers to (an occurrence, a timeline event, a check's last passing log,
   a kept diff) and that no replay looks up by time;
 - done jobs of the kinds whose row is only a work item (webhook deliveries to ingest, late logs,
-  digests, weekly reports, issue syncs), by their last update; the kinds whose row is also a
-  ledger (notifications: "alerted once", agent hand-offs, reruns, comments seen, Slack
-  threads) stay, and so do dead jobs (the operator's to retry or read);
+  LLM refinements, digests, weekly reports, issue syncs), by their last update; the kinds whose
+  row is also a ledger (notifications: "alerted once", agent hand-offs, reruns, comments seen,
+  Slack threads, the outbox's state rows) stay, and so do dead jobs (the operator's to retry or
+  read);
 - webhook delivery records (by the time they were received) and LLM budget days.
 
 What stays: issues with every counter (occurrences, first and last seen, per-check counts,
@@ -59,6 +60,7 @@ from triagehub.engine.ingest import run_transaction
 from triagehub.engine.ingest_jobs import ENRICH_LOG, INGEST_WEBHOOK
 from triagehub.engine.jobs.policy import DONE
 from triagehub.engine.oncall.digests import DIGEST
+from triagehub.engine.refine import REFINE
 from triagehub.engine.retention.keep import Keep, compute_keep, in_play
 from triagehub.engine.sync.github_push import SYNC
 from triagehub.engine.weekly_report import WEEKLY_GITHUB
@@ -76,7 +78,7 @@ SUMMARY_KIND = "pruned"
 PRUNE_LOCK_KEY = zlib.crc32(b"triagehub-prune")
 SQLITE_GAP_S = 0.12  # between two batches on SQLite (see ``_transaction``)
 # Done jobs whose row is only a work item: nothing looks their key up again.
-PRUNABLE_JOB_KINDS = (INGEST_WEBHOOK, ENRICH_LOG, DIGEST, WEEKLY_GITHUB, SYNC)
+PRUNABLE_JOB_KINDS = (INGEST_WEBHOOK, ENRICH_LOG, REFINE, DIGEST, WEEKLY_GITHUB, SYNC)
 TABLES = ("occurrences", "green_diffs", "runs", "jobs", "webhook_deliveries", "llm_usage")
 
 
