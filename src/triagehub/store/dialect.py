@@ -6,6 +6,7 @@
   ``max`` on SQLite), so that a time moves only one way inside the ``UPDATE`` itself.
 - ``lock_repositories``: the per-repository write lock every ingest takes, in id order, before it
   reads what it is going to change (runs, checks, their history, issues).
+- ``sqlite_write_lock``: SQLite's database write lock, taken before reading (a prune's batch).
 - ``bounded_lock_wait``: a short lock wait for requests that must answer quickly.
 - ``is_transient``: a deadlock, a serialization failure or a SQLite lock wait that ran out: the
   transaction may simply be run again.
@@ -70,6 +71,14 @@ def lock_repositories(session: Session, ids: Iterable[int]) -> None:
             .with_for_update(key_share=True)
         ).all()
     else:
+        sqlite_write_lock(session)
+
+
+def sqlite_write_lock(session: Session) -> None:
+    """SQLite: take the database write lock now (a write statement that changes nothing), so
+    that what the transaction reads next is not overtaken by another writer before it writes.
+    PostgreSQL: nothing (its writers lock rows)."""
+    if dialect_name(session) == "sqlite":
         session.execute(update(t.repositories).where(false()).values(name=t.repositories.c.name))
 
 

@@ -269,6 +269,7 @@ issue_events = Table(
     Column("run_id", ForeignKey("runs.id")),
     Column("data", JSON, nullable=False),
     Index(None, "issue_id", "id"),
+    Index(None, "run_id"),  # a prune deletes runs: the foreign key check reads it
 )
 
 patterns = Table(
@@ -449,6 +450,7 @@ check_pass_logs = Table(
     Column("commit_sha", String(64)),
     Column("at", UTCDateTime, nullable=False),
     Column("log", Text, nullable=False),
+    Index(None, "run_id"),
 )
 
 # The diff against green of a failure whose log was given: computed at ingest (the full log is not
@@ -462,6 +464,7 @@ green_diffs = Table(
     Column("new_lines", Integer, nullable=False),
     Column("total_lines", Integer, nullable=False),
     Column("lines", JSON, nullable=False),
+    Index(None, "pass_run_id"),
 )
 
 # The investigation briefs written by the LLM, one per issue and evidence digest (the cache).

@@ -323,6 +323,8 @@ def describe(event: EventView) -> TimelineEntry:
             headline += f" (attempt {data.get('attempt')})"
     elif kind == "state_changed":
         headline = f"state {data.pop('from', '?')} → {data.pop('to', '?')}"
+    elif kind == "pruned":  # ``db prune``: the occurrences that left the timeline
+        headline, reason = str(reason or "occurrences pruned"), None
     elif kind == "overridden":
         changes = data.pop("changes", None) or {}
         if isinstance(changes, dict) and changes:

@@ -180,6 +180,16 @@ class Ingestor:
                     f"run {report.run_id} (attempt {report.attempt}) of {report.repository} was "
                     "ingested before with other results; the new results were skipped"
                 )
+        limit, pruned = self._catalog.pruned(keyed)
+        for key in pruned:
+            keyed.pop(key)
+        if pruned and limit is not None:
+            s.duplicate_runs += len(pruned)
+            s.warnings.append(
+                f"{len(pruned)} run(s) finished before the retention horizon "
+                f"{limit.isoformat()} (`triagehub db prune`) and were skipped: what they held "
+                "may have been counted and pruned already"
+            )
         return keyed
 
     def _walk_run(

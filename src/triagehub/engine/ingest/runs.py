@@ -14,7 +14,7 @@ from triagehub.config import Settings
 from triagehub.core.history import CheckHistory
 from triagehub.core.models import CheckResult, RunReport
 from triagehub.engine.ingest.state import STATS_FIELDS, RunKey
-from triagehub.store import grouping
+from triagehub.store import grouping, retention
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter, data_columns
 from triagehub.store.dialect import insert_ignoring, lock_repositories
@@ -91,6 +91,15 @@ class Catalog:
                 if key in wanted:
                     found[key] = digest
         return found
+
+    def pruned(self, keyed: Mapping[RunKey, RunReport]) -> tuple[datetime | None, list[RunKey]]:
+        """The retention horizon, and the runs not stored that finished before it: they may have
+        been pruned (``triagehub db prune``), so they are not ingested again. Read after
+        ``existing_runs``: a run a prune deleted in between is past a horizon set before."""
+        limit = retention.horizon(self.session) if keyed else None
+        if limit is None:
+            return None, []
+        return limit, [k for k, r in keyed.items() if r.occurred_at and r.occurred_at < limit]
 
     def insert_runs(
         self, runs: list[NewRun], digests: Mapping[RunKey, str], now: datetime

@@ -163,7 +163,11 @@ def store_gauges(*, session: Session) -> StoreGauges:
             select(t.runs.c.source, func.count()).group_by(t.runs.c.source)
         )
     }
-    occurrences = int(session.execute(select(func.count()).select_from(t.occurrences)).scalar_one())
+    # From the issues' counters, not the rows: ``db prune`` deletes old occurrences, and a
+    # Prometheus counter must not go down.
+    occurrences = int(
+        session.execute(select(func.coalesce(func.sum(i.occurrences), 0))).scalar_one()
+    )
     waiting = ("pending", "running", "dead", "failed")
     outbox: dict[tuple[str, str], int] = {}
     failing: dict[tuple[str, str], int] = {}
