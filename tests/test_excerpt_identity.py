@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from triagehub.core.excerpt import (
     clean_line,
@@ -31,8 +34,10 @@ from triagehub.core.excerpt import (
     extract_key,
     headline,
     iter_lines,
+    line_patterns,
 )
 from triagehub.core.excerpt.kinds import classify_line
+from triagehub.core.excerpt.line_patterns import Probes, any_word
 from triagehub.core.redact import redact
 
 TESTS = Path(__file__).resolve().parent
@@ -132,6 +137,36 @@ def test_cidiff_logs_give_the_recorded_excerpts() -> None:
 
 def test_corpus_cases_fingerprint_the_recorded_texts() -> None:
     assert fingerprinted_texts() == _recorded()["fingerprinted"]
+
+
+_WORDS = st.lists(st.text("abc .:", min_size=1, max_size=4), min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_WORDS, st.text("abcd .:-", max_size=30))
+def test_any_word_finds_exactly_the_words(words: list[str], text: str) -> None:
+    pattern = re.compile(any_word(words))
+    assert (pattern.search(text) is not None) == any(word in text for word in words)
+    assert all(pattern.fullmatch(word) for word in words)
+
+
+def _naive_hit(probes: Probes, line: str) -> bool:
+    return any(
+        any(guard in line for guard in guards) and (pattern is None or bool(pattern.search(line)))
+        for guards, pattern in probes.items
+    )
+
+
+_TABLES = [name for name in dir(line_patterns) if isinstance(getattr(line_patterns, name), Probes)]
+
+
+@pytest.mark.parametrize("table", _TABLES)
+def test_a_probe_table_hits_a_line_iff_one_of_its_probes_does(table: str) -> None:
+    probes: Probes = getattr(line_patterns, table)
+    guards = [guard for guards, _ in probes.items for guard in guards]
+    lines = [line for log in local_logs().values() for line in log.splitlines()]
+    lines += [f"x {guard} y" for guard in guards] + [f"{a}{b}" for a in guards for b in guards[:3]]
+    assert all(probes.hit(line) == _naive_hit(probes, line) for line in lines)
 
 
 if __name__ == "__main__":
