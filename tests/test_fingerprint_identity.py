@@ -225,3 +225,10 @@ def test_generated_text_keeps_its_template(text: str) -> None:
 @given(st.text(max_size=60))
 def test_any_text_keeps_its_template(text: str) -> None:
     assert_same_templates([text], "text")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.from_regex(r"[A-Za-z0-9_-]{16,40}", fullmatch=True))
+def test_a_random_token_is_told_apart_as_before(token: str) -> None:
+    text = f"session {token} expired"
+    assert_same_templates([text], "token")

@@ -205,17 +205,23 @@ class Normalizer:
 
 
 _LOWER_RUN = re.compile(r"[a-z]{4}")
+_PART_SEPARATOR = re.compile(r"[_-]")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def _random_token(text: str) -> bool:
     """A part of 12+ characters mixing cases and digits with no word in it
-    (``sess_aB3xY9kLmN2pQr7T``), unlike a name of code (``AbstractFutureTest2Helper``)."""
-    for part in re.split(r"[_-]", text):
+    (``sess_aB3xY9kLmN2pQr7T``), unlike a name of code (``AbstractFutureTest2Helper``).
+
+    ``text`` is the token mask's match, ASCII letters, digits, ``_`` and ``-`` only: a part has an
+    upper-case letter iff lower-casing changes it, and its digits are what ``translate`` drops.
+    """
+    for part in _PART_SEPARATOR.split(text):
         if (
             len(part) >= 12
-            and sum(c.isdigit() for c in part) >= 2
-            and any(c.islower() for c in part)
-            and any(c.isupper() for c in part)
+            and part != part.lower()
+            and part != part.upper()
+            and len(part) - len(part.translate(_NO_DIGITS)) >= 2
             and _LOWER_RUN.search(part) is None
         ):
             return True
