@@ -12,7 +12,7 @@ the same run: a naive classifier that only matches a few keywords.
 
 With ``--baseline REV``, the whole path is also timed for ``triagehub.core`` as it was at git
 revision REV (``benchlib.load_core_at``), alternating with this tree in chunks of 1,000 failures,
-for a before/after ratio that a shared machine's load does not skew.
+in CPU time, for a before/after ratio that a shared machine's load does not skew.
 """
 
 from __future__ import annotations
@@ -169,8 +169,8 @@ def clear_caches() -> None:
 
 
 def whole_path_seconds(messages: list[tuple[Case, str]], path: FailurePath) -> float:
-    """Seconds for the whole path (fingerprint stage, then classification) of these failures."""
-    started = time.perf_counter()
+    """CPU seconds for the whole path (fingerprint stage, then classification) of these failures."""
+    started = time.process_time()
     inputs = [to_input(case, message, path) for case, message in messages]
     for inp in inputs:
         path.classifier.classify(
@@ -178,13 +178,13 @@ def whole_path_seconds(messages: list[tuple[Case, str]], path: FailurePath) -> f
                 inp, kind=path.detect_kind(inp.source, inp.check, inp.text, inp.exit_code)
             )
         )
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 def compare(messages: list[tuple[Case, str]], rev: str, repeat: int) -> tuple[float, float]:
     """Failures/s of the whole path of this tree and of ``triagehub.core`` at ``rev``, in the same
-    run: chunks of 1,000 failures, each timed ``repeat`` times alternating the two, the best time
-    of each chunk (on a shared machine a short timing is often undisturbed, a long one seldom).
+    run: chunks of 1,000 failures, each timed ``repeat`` times alternating the two, the best CPU
+    time of each chunk (on a shared machine, wall time also counts other processes' turns).
     The per-message cache is emptied before each timing (every message is new); the others warm
     up over the run, as they do in the main figure."""
     paths = (CURRENT, FailurePath(load_core_at(rev).__name__))
@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         ours, theirs = compare(messages, args.baseline, repeat=3)
         console.print(
-            f"same run, interleaved (best of 3 per 1,000 failures): whole path {ours:,.0f}/s, "
+            f"same run, interleaved (best CPU time of 3 per 1,000 failures): whole path "
+            f"{ours:,.0f}/s, "
             f"at {args.baseline} {theirs:,.0f}/s ({ours / theirs:.2f}x)"
         )
     met = all(accuracy[f] >= t for f, t in TARGETS.items()) and stage >= THROUGHPUT_TARGET

@@ -8,8 +8,8 @@ The baseline is ``src/triagehub/core/fingerprint.py`` as it was at git revision 
 package (``benchlib.load_core_at``). Both normalise the same texts with the current version
 (``CURRENT_VERSION``), through ``Normalizer.normalize`` (not the cached ``normalize``, so every
 message costs its full price), timed in chunks of 200 texts, each chunk ``--repeat`` times with old
-and new interleaved; a figure adds up the best time of every chunk (the machine is shared: a
-short timing is often undisturbed, a long one seldom). Texts:
+and new interleaved; a figure adds up the best time of every chunk. Times are the process's CPU
+time: on a shared machine, wall time also counts the time other processes hold the core. Texts:
 
 - ``loghub``: the ``Content`` lines of the 16 Loghub-2k systems (``../shared/data/loghub2k``);
 - ``ci lines``: every line of the 36 failing CI logs of ``../shared/data/cidiff`` and of the logs
@@ -93,18 +93,18 @@ def best_rates(
     texts: Sequence[str], funcs: Sequence[Callable[[str], str]], repeat: int, chunk: int = 200
 ) -> list[float]:
     """Messages/s of each function: the texts are timed in chunks, each chunk ``repeat`` times
-    with the functions interleaved, and a function's time is the sum of its best time on every
-    chunk (on a shared machine, a short timing is often undisturbed, a long one seldom)."""
+    with the functions interleaved, and a function's time is the sum of its best CPU time on
+    every chunk."""
     total = [0.0] * len(funcs)
     for start in range(0, len(texts), chunk):
         part = texts[start : start + chunk]
         best = [float("inf")] * len(funcs)
         for _ in range(repeat):
             for i, func in enumerate(funcs):
-                started = time.perf_counter()
+                started = time.process_time()
                 for text in part:
                     func(text)
-                best[i] = min(best[i], time.perf_counter() - started)
+                best[i] = min(best[i], time.process_time() - started)
         total = [t + b for t, b in zip(total, best, strict=True)]
     return [len(texts) / seconds for seconds in total]
 
