@@ -8,13 +8,18 @@ cases it got wrong. Then measures rules-only throughput: 100,000 failures made f
 with fresh numbers in every message (so the per-message caches do not help), against a peer in
 the same run: a naive classifier that only matches a few keywords.
 
-    python benchmarks/classify_corpus.py [--quick]
+    python benchmarks/classify_corpus.py [--quick] [--baseline REV]
+
+With ``--baseline REV``, the whole path is also timed for ``triagehub.core`` as it was at git
+revision REV (``benchlib.load_core_at``), alternating with this tree in chunks of 1,000 failures,
+in CPU time, for a before/after ratio that a shared machine's load does not skew.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import random
 import re
@@ -27,12 +32,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from benchlib import load_core_at
 from triagehub.config import Settings
-from triagehub.core.classify import Classifier, ClassifyInput, detect_kind, exit_code_of
-from triagehub.core.excerpt import error_text, extract
-from triagehub.core.fingerprint import normalize, strip_ansi
+from triagehub.core.classify import Classifier, ClassifyInput, detect_kind
 from triagehub.core.models import HistoryClass, Status
-from triagehub.core.redact import redact
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "classification"
 TARGETS = {"kind": 0.90, "category": 0.85}
@@ -74,12 +77,43 @@ def load(path: Path) -> list[Case]:
     return cases
 
 
-def to_input(case: Case, message: str | None = None) -> ClassifyInput:
+class FailurePath:
+    """The functions of the per-failure path, from ``triagehub.core`` or from an older version
+    of it (``--baseline``)."""
+
+    def __init__(self, core: str = "triagehub.core") -> None:
+        def module(name: str) -> Any:
+            return importlib.import_module(f"{core}.{name}")
+
+        classify, excerpt, fingerprint = (
+            module("classify"),
+            module("excerpt"),
+            module("fingerprint"),
+        )
+        self.redact = module("redact").redact
+        self.extract, self.error_text = excerpt.extract, excerpt.error_text
+        self.normalize, self.strip_ansi = fingerprint.normalize, fingerprint.strip_ansi
+        self.detect_kind, self.exit_code_of = classify.detect_kind, classify.exit_code_of
+        self.input = classify.ClassifyInput
+        self.classifier = classify.Classifier(Settings())
+        self.core = core
+
+    def clear_caches(self) -> None:
+        classify = importlib.import_module(f"{self.core}.classify")
+        self.normalize.cache_clear()
+        for name in ("_text_rule", "_check_rule", "_facts", "_check_facts"):
+            getattr(classify, name).cache_clear()
+
+
+CURRENT = FailurePath()
+
+
+def to_input(case: Case, message: str | None = None, path: FailurePath = CURRENT) -> ClassifyInput:
     """What the pipeline builds for a new failure of this case."""
-    text = redact(message if message is not None else case.message)
-    excerpt = redact(extract(case.log).text) if case.log else ""
-    template = normalize(error_text(text, excerpt)) or "<no message>"
-    return ClassifyInput(
+    text = path.redact(message if message is not None else case.message)
+    excerpt = path.redact(path.extract(case.log).text) if case.log else ""
+    template = path.normalize(path.error_text(text, excerpt)) or "<no message>"
+    return path.input(  # type: ignore[no-any-return]
         source=case.source,
         repository="acme/app",
         check=case.check,
@@ -87,13 +121,13 @@ def to_input(case: Case, message: str | None = None) -> ClassifyInput:
         status=Status.FAIL,
         branch="feature/x",
         history=HistoryClass.NEW,
-        kind=detect_kind(
+        kind=path.detect_kind(
             case.source,
             case.check,
             template,
-            case.exit_code if case.exit_code is not None else exit_code_of(text, excerpt),
+            case.exit_code if case.exit_code is not None else path.exit_code_of(text, excerpt),
         ),
-        message=strip_ansi(text),
+        message=path.strip_ansi(text),
         log=excerpt,
         exit_code=case.exit_code,
     )
@@ -131,19 +165,52 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")  # standalone numbers vary; iden
 
 
 def clear_caches() -> None:
-    from triagehub.core import classify, fingerprint
+    CURRENT.clear_caches()
 
-    fingerprint.normalize.cache_clear()
-    classify._text_rule.cache_clear()
-    classify._check_rule.cache_clear()
-    classify._facts.cache_clear()
-    classify._check_facts.cache_clear()
+
+def whole_path_seconds(messages: list[tuple[Case, str]], path: FailurePath) -> float:
+    """CPU seconds for the whole path (fingerprint stage, then classification) of these failures."""
+    started = time.process_time()
+    inputs = [to_input(case, message, path) for case, message in messages]
+    for inp in inputs:
+        path.classifier.classify(
+            dataclasses.replace(
+                inp, kind=path.detect_kind(inp.source, inp.check, inp.text, inp.exit_code)
+            )
+        )
+    return time.process_time() - started
+
+
+def compare(messages: list[tuple[Case, str]], rev: str, repeat: int) -> tuple[float, float]:
+    """Failures/s of the whole path of this tree and of ``triagehub.core`` at ``rev``, in the same
+    run: chunks of 1,000 failures, each timed ``repeat`` times alternating the two, the best CPU
+    time of each chunk (on a shared machine, wall time also counts other processes' turns).
+    The per-message cache is emptied before each timing (every message is new); the others warm
+    up over the run, as they do in the main figure."""
+    paths = (CURRENT, FailurePath(load_core_at(rev).__name__))
+    for path in paths:
+        path.clear_caches()
+    times = [0.0, 0.0]
+    for start in range(0, len(messages), 1000):
+        chunk = messages[start : start + 1000]
+        best = [float("inf"), float("inf")]
+        for _ in range(repeat):
+            for i, path in enumerate(paths):
+                path.normalize.cache_clear()
+                best[i] = min(best[i], whole_path_seconds(chunk, path))
+        times = [t + b for t, b in zip(times, best, strict=True)]
+    return len(messages) / times[0], len(messages) / times[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 failures for throughput")
     parser.add_argument("--corpus", type=Path, default=CORPUS / "cases.jsonl", help="cases.jsonl")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time the whole path of triagehub.core at git revision REV, in the same run",
+    )
     args = parser.parse_args(argv)
     console = Console(width=170)
     path: Path = args.corpus
@@ -229,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
         f"failures/s; whole path with redaction, excerpt and normalisation {full:,.0f}/s; naive "
         f"keyword peer {peer:,.0f}/s"
     )
+    if args.baseline:
+        ours, theirs = compare(messages, args.baseline, repeat=3)
+        console.print(
+            f"same run, interleaved (best CPU time of 3 per 1,000 failures): whole path "
+            f"{ours:,.0f}/s, "
+            f"at {args.baseline} {theirs:,.0f}/s ({ours / theirs:.2f}x)"
+        )
     met = all(accuracy[f] >= t for f, t in TARGETS.items()) and stage >= THROUGHPUT_TARGET
     console.print(
         f"SUMMARY classify_corpus: {len(cases)} cases from {tools} tools; kind "

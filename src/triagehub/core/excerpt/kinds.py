@@ -10,10 +10,9 @@ from triagehub.core.excerpt.line_patterns import (
     EXCEPTION,
     FRAME_LINE,
     GHC_WARNING,
-    LEVEL_GUARDS,
+    LEVEL_PROBE,
     LEVEL_WORD,
     MEDIUM_ANY,
-    NOISE_LINE,
     PASSING,
     PASSING_START,
     SHELLCHECK,
@@ -22,7 +21,7 @@ from triagehub.core.excerpt.line_patterns import (
     WEAK_ANY,
     WEAK_START,
     hinted,
-    hit_any,
+    noise,
 )
 from triagehub.core.informative import is_footer
 
@@ -45,7 +44,7 @@ _FAILURE_SECTION = re.compile(r"_{3,} \S.* _{3,}$")
 
 
 def _plain(stripped: str, indented: bool) -> int:
-    if (PASSING_START.match(stripped) or hit_any(PASSING, stripped)) and not (
+    if (PASSING_START.match(stripped) or PASSING.hit(stripped)) and not (
         "FAIL" in stripped or "ERROR" in stripped
     ):
         return NOISE
@@ -67,13 +66,13 @@ def classify_line(line: str) -> int:
             return STRONG
         if GHC_WARNING.match(stripped):
             return MEDIUM
-    if NOISE_LINE.match(stripped):
+    if noise(stripped):
         return WEAK if "BUILD FAILURE" in stripped else NOISE
     if not hinted(stripped):
         return _plain(stripped, indented)
     if BOILER_LINE.match(stripped):
         return BOILER
-    if WEAK_START.match(stripped) or hit_any(WEAK_ANY, stripped):
+    if WEAK_START.match(stripped) or WEAK_ANY.hit(stripped):
         return WEAK
     if is_footer(stripped):  # a footer or a tally: a consequence that names no cause
         if _ZERO_COUNT.search(stripped) and not _NONZERO_COUNT.search(stripped):
@@ -81,12 +80,12 @@ def classify_line(line: str) -> int:
         return WEAK
     if stripped.startswith("curl: ("):  # a probe's failure (a version manager's 404) or a cause
         return MEDIUM
-    if STRONG_START.match(stripped) or EXCEPTION.match(stripped) or hit_any(STRONG_ANY, stripped):
+    if STRONG_START.match(stripped) or EXCEPTION.match(stripped) or STRONG_ANY.hit(stripped):
         return STRONG
     if stripped.startswith("[ERROR]  "):  # Maven goes on with a message on indented lines
         return INDENT
-    level = any(guard in stripped for guard in LEVEL_GUARDS) and LEVEL_WORD.search(stripped)
-    if hit_any(MEDIUM_ANY, LEVEL_WORD.sub(" ", stripped) if level else stripped):
+    level = LEVEL_PROBE.hit(stripped)
+    if MEDIUM_ANY.hit(LEVEL_WORD.sub(" ", stripped) if level else stripped):
         if _ZERO_COUNT.search(stripped) and not _NONZERO_COUNT.search(stripped):
             return NOISE
         return MEDIUM
