@@ -44,6 +44,7 @@ from triagehub.work.agents.views import (
     SessionDetail,
     SessionView,
     WorkItem,
+    session_view,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "ingest_hook",
     "list_sessions",
     "parse_hook",
+    "session_view",
     "sessions_for_issue",
     "set_work_item",
     "summarize",
