@@ -40,6 +40,7 @@ from triagehub.core.models import Category, Decision, HistoryClass, IssueState, 
 from triagehub.errors import InputError
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
+from triagehub.store.remediation import remediation_attempts
 from triagehub.store.triage import apply_override
 
 PATCH_FIELDS = ("category", "kind", "severity", "priority", "decision", "assignee", "expert")
@@ -109,10 +110,12 @@ def issue_detail(engine: Engine, issue_id: int, occurrences: int) -> dict[str, A
     with Session(engine) as session:
         detail = queries.get_issue(session=session, issue_id=issue_id, occurrences=occurrences)
         extra = queries.issue_lifecycle(session=session, issue_id=issue_id)
+        attempts = remediation_attempts(session, [issue_id]).get(issue_id, [])
     if detail is None or extra is None:
         raise not_found("issue", issue_id)
     data = detail.to_json()
     data["lifecycle"] = extra
+    data["remediation_attempts"] = [a.to_json() for a in attempts]
     return data
 
 
@@ -128,8 +131,9 @@ def get_issue(
     issue_id: IdPath,
     occurrences: Annotated[int, Query(ge=0, le=200)] = 20,
 ) -> Response:
-    """One issue with its timeline (every change, and one entry per run it failed in) and
-    its most recent occurrences."""
+    """One issue with its timeline (every change, and one entry per run it failed in), its
+    most recent occurrences and its remediation attempts (every agent session and pull request
+    that tried to fix it, with its outcome)."""
     return JSONBody(issue_detail(engine, issue_id, occurrences))
 
 

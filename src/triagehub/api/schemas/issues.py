@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triagehub.api.common import NO_NUL
 from triagehub.api.schemas.common import Out
+from triagehub.api.schemas.remediation import AttemptOut
 from triagehub.core.models import Category, Decision, HistoryClass, IssueState, Kind, Level
 
 
@@ -101,6 +102,7 @@ class IssueDetailOut(IssueOut):
     timeline: list[EventOut]
     recent_occurrences: list[OccurrenceOut]
     lifecycle: LifecycleOut
+    remediation_attempts: list[AttemptOut]
 
 
 class SnoozeIn(BaseModel):
