@@ -450,8 +450,9 @@ def queue_investigation(
     """Queue an investigation (and, with ``handoff``, the hand-off to the coding agent) in the
     caller's transaction; the job comments on the linked GitHub issue. A hand-off names the
     pending remediation session (``session_key``) its agent's hook events take over
-    (:mod:`triagehub.engine.remediation`). ``actor`` is who asked (default ``github:<by>``).
-    False if queued already at this instant."""
+    (:mod:`triagehub.engine.remediation`): the job is that session's. ``actor`` is who asked
+    (default ``github:<by>``). False if queued already (at this instant, or for this
+    session)."""
     what = "fix" if handoff else "brief"
     data: dict[str, Any] = {
         "issue_id": issue_id,
@@ -467,7 +468,7 @@ def queue_investigation(
     return enqueue(
         session,
         kind=JOB_KIND,
-        key=f"{JOB_KIND}:{issue_id}:{what}:{now.isoformat()}",
+        key=f"{JOB_KIND}:{issue_id}:{what}:{session_key or now.isoformat()}",
         data=data,
         now=now,
     )

@@ -113,8 +113,8 @@ def start_remediation(
 ) -> RemediationStart:
     """Record a pending remediation session and queue its hand-off, in the caller's
     transaction (see the module docstring). ``by`` names who asked in the job (a GitHub login,
-    or the token's name). Raises ``NotFoundError`` for an unknown issue and ``ConflictError``
-    when a hand-off of the issue was queued at this very instant."""
+    or the token's name). Raises ``NotFoundError`` for an unknown issue (and ``ConflictError``
+    should the new hand-off's job exist already)."""
     row = _issue_row(session, issue_id)
     key = new_handoff_key(issue_id)
     repo, number = row["github_repo"], row["github_number"]
@@ -130,7 +130,7 @@ def start_remediation(
         actor=actor,
     )
     if not queued:
-        raise ConflictError("issue", f"#{issue_id}", "a hand-off was queued at this instant")
+        raise ConflictError("issue", f"#{issue_id}", f"the hand-off {key} was queued already")
     pending = create_pending_session(session, issue_id, key=key, agent=DEFAULT_AGENT, now=now)
     github = f"{repo}#{number}" if repo and number else None
     record_event(
