@@ -34,24 +34,14 @@ from triagehub.core.history import CheckHistory
 from triagehub.core.models import HistoryClass, Status
 from triagehub.core.timeparse import iso_z
 from triagehub.engine.ingest.classify import RECLASSIFIED_FIELDS, classify_row
-from triagehub.engine.ingest.state import STATS_FIELDS
+from triagehub.engine.ingest.state import CLASSIFIED_FIELDS, STATS_FIELDS
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 from triagehub.work.specs import NotFoundError
 
 EVENT: Final = "reclassified"
-SHOWN: Final = (
-    "category",
-    "kind",
-    "severity",
-    "priority",
-    "history_class",
-    "decision",
-    "expert",
-    "confidence",
-    "rationale",
-)
+SHOWN: Final = (*CLASSIFIED_FIELDS, "rationale")  # the diff's fields
 
 
 @dataclass(frozen=True, slots=True)

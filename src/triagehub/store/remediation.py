@@ -109,10 +109,12 @@ def _resolutions(session: Session, ids: Sequence[int]) -> dict[int, list[tuple[d
     return found
 
 
-def _pr_attempt(
-    session: Session, judge: _Judge, pr: Mapping[str, Any]
-) -> tuple[str, datetime | None, datetime | None, str]:
-    """(outcome, fixed at, outcome at, reason) of an attempt whose fix is ``pr``."""
+# (outcome, when the fix was in, when the outcome was known, why)
+_Outcome = tuple[str, datetime | None, datetime | None, str]
+
+
+def _pr_outcome(session: Session, judge: _Judge, pr: Mapping[str, Any]) -> _Outcome:
+    """The outcome of an attempt whose fix is ``pr``."""
     if pr["merged_at"] is not None:
         outcome, at, why = judge.after(session, pr["merged_at"])
         return outcome, pr["merged_at"], at, f"pull request merged; {why}"
@@ -121,35 +123,47 @@ def _pr_attempt(
     return PENDING, None, None, "its pull request is open"
 
 
-def _session_attempt(
+def _session_outcome(
     session: Session, judge: _Judge, row: Mapping[str, Any], pr: Mapping[str, Any] | None
-) -> Attempt:
-    label = f"{row['session_type'].replace('_', ' ')} session of {row['agent']}"
+) -> _Outcome:
+    """A session's outcome: its pull request's, else from its end."""
     if pr is not None:
-        outcome, fixed, at, why = _pr_attempt(session, judge, pr)
-    elif row["status"] == "completed" and row["ended_at"] is not None:
-        fixed = row["ended_at"]
-        outcome, at, why = judge.after(session, fixed)
-        why = f"session ended; {why}"
+        return _pr_outcome(session, judge, pr)
+    if row["status"] == "completed" and row["ended_at"] is not None:
+        outcome, at, why = judge.after(session, row["ended_at"])
+        return outcome, row["ended_at"], at, f"session ended; {why}"
+    if row["status"] == "pending":
+        return PENDING, None, None, "waiting for the agent's first hook event"
+    return PENDING, None, None, "the session has not ended"
+
+
+def _attempt(
+    kind: str,
+    row: Mapping[str, Any],
+    found: _Outcome,
+    *,
+    pr: Mapping[str, Any] | None = None,
+) -> Attempt:
+    """The attempt of a session row (``kind`` ``session``, its pull request ``pr``) or of a
+    pull request row (``pull_request``)."""
+    outcome, fixed, at, why = found
+    if kind == "session":
+        label = f"{row['session_type'].replace('_', ' ')} session of {row['agent']}"
+        ref, status, started, by_agent = row["session_key"], row["status"], row["started_at"], True
     else:
-        fixed, at = None, None
-        outcome = PENDING
-        why = (
-            "waiting for the agent's first hook event"
-            if row["status"] == "pending"
-            else "the session has not ended"
-        )
+        label = f"pull request #{row['number']} by {row['author']}"
+        ref, status, started, by_agent = row["url"], row["state"], row["linked_at"], row["by_agent"]
     return Attempt(
-        kind="session",
-        ref=row["session_key"],
+        kind=kind,
+        ref=ref,
         label=label,
-        status=row["status"],
-        started_at=row["started_at"],
+        status=status,
+        started_at=started,
         fixed_at=fixed,
         outcome=outcome,
         outcome_at=at,
         reason=why,
-        by_agent=True,
+        by_agent=bool(by_agent),
         pull_request=pr["url"] if pr is not None else None,
     )
 
@@ -170,26 +184,10 @@ def _issue_attempts(
         )
         if pr is not None:
             claimed.add(pr["url"])
-        out.append(_session_attempt(session, judge, row, pr))
+        out.append(_attempt("session", row, _session_outcome(session, judge, row, pr), pr=pr))
     for pr in prs:
-        if pr["url"] in claimed:
-            continue
-        label = f"pull request #{pr['number']} by {pr['author']}"
-        outcome, fixed, at, why = _pr_attempt(session, judge, pr)
-        out.append(
-            Attempt(
-                kind="pull_request",
-                ref=pr["url"],
-                label=label,
-                status=pr["state"],
-                started_at=pr["linked_at"],
-                fixed_at=fixed,
-                outcome=outcome,
-                outcome_at=at,
-                reason=why,
-                by_agent=bool(pr["by_agent"]),
-            )
-        )
+        if pr["url"] not in claimed:
+            out.append(_attempt("pull_request", pr, _pr_outcome(session, judge, pr)))
     out.sort(key=lambda a: (a.started_at, a.ref))
     return out
 

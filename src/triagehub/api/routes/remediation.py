@@ -13,8 +13,12 @@ The dashboard's forms (:mod:`triagehub.web.pages.remediation`) call the same eng
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations.
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from fastapi import APIRouter
 from fastapi.responses import Response
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub.api.auth import WriteCaller
@@ -38,6 +42,25 @@ from triagehub.errors import InputError
 from triagehub.work.specs import ConflictError, NotFoundError
 
 router = APIRouter(prefix=PREFIX)
+T = TypeVar("T")
+
+
+def _checked(issue_id: int, fn: Callable[[], T]) -> T:
+    """``fn()``, its ``InputError`` answered as its problem."""
+    try:
+        return fn()
+    except InputError as exc:
+        raise problem(exc, issue_id) from None
+
+
+def _in_transaction(engine: Engine, issue_id: int, fn: Callable[[Session], T]) -> T:
+    """``fn(session)`` in one transaction, its ``InputError`` answered as its problem."""
+
+    def run() -> T:
+        with Session(engine) as session, session.begin():
+            return fn(session)
+
+    return _checked(issue_id, run)
 
 
 def problem(exc: InputError, issue_id: int) -> ApiProblem:
@@ -53,7 +76,7 @@ def problem(exc: InputError, issue_id: int) -> ApiProblem:
     "/issues/{issue_id}/classify",
     tags=["issues"],
     response_model=None,
-    responses={200: {"model": ReclassificationOut}, **problem_responses(401, 403, 404, 422)},
+    responses={200: {"model": ReclassificationOut}, **problem_responses(400, 401, 403, 404, 422)},
 )
 def post_classify(
     caller: WriteCaller,
@@ -69,8 +92,9 @@ def post_classify(
     decision, expert, confidence, rationale. A dry run by default (nothing written);
     `apply: true` writes the new classification and records it on the timeline."""
     body = body or ClassifyIn()
-    try:
-        result = classify_again(
+    result = _checked(
+        issue_id,
+        lambda: classify_again(
             engine,
             settings,
             issue_id,
@@ -78,9 +102,8 @@ def post_classify(
             actor=caller.actor,
             now=clock.now(),
             reason=body.reason,
-        )
-    except InputError as exc:
-        raise problem(exc, issue_id) from None
+        ),
+    )
     return JSONBody(result.to_json())
 
 
@@ -92,7 +115,7 @@ def post_classify(
     responses={
         200: {"model": SpecProposalOut, "description": "Linked already: its change"},
         201: {"model": SpecProposalOut, "description": "Created and linked"},
-        **problem_responses(401, 403, 404, 409, 422),
+        **problem_responses(400, 401, 403, 404, 409, 422),
     },
 )
 def post_spec_proposal(
@@ -109,7 +132,8 @@ def post_spec_proposal(
     `openspec new change` lays it out; the issue links to it. Choosing the spec path sets
     the decision to `needs_spec` (an override on the timeline) when it was another. An issue
     linked already answers its change (200); another `change_id` for it is a 409."""
-    try:
+
+    def run() -> tuple[dict[str, Any], bool]:
         project = reader.project(body.project)
         linked = spec_proposal(
             engine,
@@ -124,15 +148,16 @@ def post_spec_proposal(
         reader.invalidate(project.changes_dir)
         change = reader.change(project, linked.change_id)
         report = reader.validate_change(project, change.folder)
-    except InputError as exc:
-        raise problem(exc, issue_id) from None
-    answer = {
-        **linked.to_json(),
-        "project": project.id,
-        "change": change.summary_json(),
-        "validation": report.to_json(),
-    }
-    return JSONBody(answer, status_code=201 if linked.created else 200)
+        answer = {
+            **linked.to_json(),
+            "project": project.id,
+            "change": change.summary_json(),
+            "validation": report.to_json(),
+        }
+        return answer, linked.created
+
+    answer, created = _checked(issue_id, run)
+    return JSONBody(answer, status_code=201 if created else 200)
 
 
 @router.post(
@@ -140,7 +165,7 @@ def post_spec_proposal(
     tags=["issues"],
     response_model=None,
     status_code=201,
-    responses={201: {"model": RemediationOut}, **problem_responses(401, 403, 404, 409, 422)},
+    responses={201: {"model": RemediationOut}, **problem_responses(400, 401, 403, 404, 409, 422)},
 )
 def post_remediation(
     caller: WriteCaller,
@@ -154,19 +179,18 @@ def post_remediation(
     (`lifecycle.agent_handle`) as `/triage fix` does it: a comment on the mirrored GitHub issue
     with the agent's mention, the brief or the evidence, the task and `agent_env`. The agent's
     hook events carrying `TRIAGEHUB_REMEDIATION` (or naming the issue) take the session over."""
-    now = clock.now()
-    try:
-        with Session(engine) as session, session.begin():
-            started = start_remediation(
-                session,
-                issue_id,
-                actor=caller.actor,
-                by=caller.token.name if caller.token else "api",
-                now=now,
-                reason=body.reason if body else None,
-            )
-    except InputError as exc:
-        raise problem(exc, issue_id) from None
+    started = _in_transaction(
+        engine,
+        issue_id,
+        lambda session: start_remediation(
+            session,
+            issue_id,
+            actor=caller.actor,
+            by=caller.token.name if caller.token else "api",
+            now=clock.now(),
+            reason=body.reason if body else None,
+        ),
+    )
     return JSONBody(started.to_json(), status_code=201)
 
 
@@ -174,7 +198,10 @@ def post_remediation(
     "/issues/{issue_id}/sessions",
     tags=["issues"],
     response_model=None,
-    responses={200: {"model": AssignedSessionOut}, **problem_responses(401, 403, 404, 409, 422)},
+    responses={
+        200: {"model": AssignedSessionOut},
+        **problem_responses(400, 401, 403, 404, 409, 422),
+    },
 )
 def post_assign_session(
     caller: WriteCaller,
@@ -186,17 +213,16 @@ def post_assign_session(
     """Link an existing agent session (its id, or the hand-off key it was started under) to
     the issue. A `spec_implementation` session is refused (422); a session linked to another
     issue or to a spec change is a 409 (a session has exactly one work item)."""
-    now = clock.now()
-    try:
-        with Session(engine) as session, session.begin():
-            view = assign_session(
-                session,
-                issue_id,
-                body.session_id,
-                actor=caller.actor,
-                now=now,
-                reason=body.reason,
-            )
-    except InputError as exc:
-        raise problem(exc, issue_id) from None
+    view = _in_transaction(
+        engine,
+        issue_id,
+        lambda session: assign_session(
+            session,
+            issue_id,
+            body.session_id,
+            actor=caller.actor,
+            now=clock.now(),
+            reason=body.reason,
+        ),
+    )
     return JSONBody({"issue_id": issue_id, "session": view.to_json()})
