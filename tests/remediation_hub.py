@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from test_api import make_tokens  # write: ci, read: grafana, revoked: old
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
 from triagehub.store import tables as t
-from triagehub.store.queries import create_api_token, revoke_api_token
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = "acme/web"
@@ -166,15 +166,6 @@ def issue_of(engine: Engine, check: str) -> int:
                 .where(t.checks.c.key == check)
             ).scalar_one()
         )
-
-
-def make_tokens(engine: Engine) -> dict[str, str]:
-    with Session(engine) as session, session.begin():
-        _, write = create_api_token(session=session, name="ci", scope="write", now=NOW)
-        _, read = create_api_token(session=session, name="viewer", scope="read", now=NOW)
-        _, revoked = create_api_token(session=session, name="old", scope="write", now=NOW)
-        revoke_api_token(session=session, ref="old", now=NOW)
-    return {"write": write, "read": read, "revoked": revoked}
 
 
 @contextmanager

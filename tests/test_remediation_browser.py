@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from remediation_hub import (
     CHECK,
@@ -31,18 +28,15 @@ from remediation_hub import (
     hub_settings,
     issue_of,
     make_project,
-    make_tokens,
     playwright_report,
 )
-from served import free_port
+from served import launch_chromium, need_chromium, serving
+from test_api import make_tokens
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.engine.monitor import run_tick
 from triagehub.store import db as store_db
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as in conftest.py
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass
@@ -60,11 +54,7 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A real uvicorn server (a thread) over a SQLite store with an OpenSpec project."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install chromium; never `playwright install`)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    need_chromium()
     engine = store_db.open_database(f"sqlite:///{tmp_path / 'hub.db'}")
     root = tmp_path / "specs"
     make_project(root)
@@ -76,22 +66,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
         clock=FixedClock(NOW),
         run_worker=False,
     )
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
     try:
-        yield Server(f"http://127.0.0.1:{port}", engine, settings, make_tokens(engine))
+        with serving(app) as base:
+            yield Server(base, engine, settings, make_tokens(engine))
     finally:
-        uv.should_exit = True
-        thread.join(15)
         engine.dispose()
 
 
@@ -100,11 +78,7 @@ def page(tmp_path: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(p)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.set_default_timeout(15_000)
@@ -161,18 +135,11 @@ def test_a_person_starts_a_remediation_session_and_follows_it_to_the_fix(
     # The agent works: its hook events arrive and show on the page without a reload.
     page.locator("#live[data-state='live']").wait_for()
     page.evaluate("window.__sameDocument = true")
-    script = [
+    bash: dict[str, Any] = {"tool_name": "Bash", "tool_input": {"command": "npx playwright test"}}
+    script: list[tuple[str, float, dict[str, Any]]] = [
         ("SessionStart", 1.0, {}),
-        (
-            "PreToolUse",
-            1.1,
-            {"tool_name": "Bash", "tool_input": {"command": "npx playwright test"}},
-        ),
-        (
-            "PostToolUse",
-            1.2,
-            {"tool_name": "Bash", "tool_input": {"command": "npx playwright test"}},
-        ),
+        ("PreToolUse", 1.1, bash),
+        ("PostToolUse", 1.2, bash),
         ("SessionEnd", 2.0, {"reason": "exit"}),
     ]
     for n, (event, hours, extra) in enumerate(script):
