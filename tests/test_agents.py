@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from served import serving
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
 from triagehub.clock import FixedClock, SystemClock
@@ -396,19 +395,8 @@ def _free_port() -> int:
 def hub(engine: Engine) -> Iterator[tuple[str, str]]:
     """triagehub's app served by uvicorn on a free local port."""
     app = create_app(engine, Settings(), WebhookConfig(b"s"), run_worker=False)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", _token(engine)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app) as base:
+        yield base, _token(engine)
 
 
 def run_hook(payload: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -456,6 +444,25 @@ def test_hook_script_posts_events_to_the_hub(
     assert detail.session.session_type == "error_remediation"
     assert detail.session.tool_count == 1 and detail.session.avg_duration_ms is not None
     assert detail.events[1].data == {"command": "make"}
+
+
+def test_hook_script_attaches_its_session_to_the_remediation_hand_off(
+    hub: tuple[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    from triagehub.engine.remediation import start_remediation
+
+    issue_id = _issue(engine, tmp_path)
+    with Session(engine) as session, session.begin():
+        started = start_remediation(session, issue_id, actor="token:ann", by="ann", now=T0)
+    url, token = hub
+    env = {"TRIAGEHUB_URL": url, "TRIAGEHUB_API_TOKEN": token, **started.env}
+    done = run_hook(json.dumps(hook("SessionStart", "agent-own-id")), **env)
+    assert (done.returncode, done.stderr) == (0, "")
+    with Session(engine) as session:
+        [related] = agents.sessions_for_issue(session, issue_id, now=SystemClock().now())
+    view = related.session
+    assert view.session_id == "agent-own-id" and view.status == "active"
+    assert view.handoff_key == started.session.session_id
 
 
 def test_hook_script_never_fails_the_agent(hub: tuple[str, str]) -> None:

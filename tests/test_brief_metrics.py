@@ -148,6 +148,7 @@ def test_each_brief_metric_follows_its_definition(engine: Engine) -> None:
         "escalation_accuracy": round(1 / 3, 4),  # F of D (reverted), E (ignored), F
         "assignment_accuracy": 0.5,  # C kept, D reassigned
         "expert_workload": 1.0,  # alice 1 (C regressed), carol 1 (D)
+        "decision_accuracy": None,  # no decision set by a person, no path concluded
         "override_agreement": 0.0,  # the worst field: assignee, priority
     }
     assert (found["auto_resolution_rate"].numerator, found["auto_resolution_rate"].denominator) == (

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -26,13 +25,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import uvicorn
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from served import launch_chromium, need_chromium, serving
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.cli.main import app as cli_app
 from triagehub.clock import FixedClock, SystemClock
@@ -49,8 +48,6 @@ from triagehub.work import agents
 # Time-sensitive (ages, windows, expiry): make test runs this module again a year ahead.
 pytestmark = pytest.mark.clock
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # as in conftest.py
-CHROMIUM = Path("/usr/bin/chromium")
 OPENSPEC = Path(__file__).parent / "data" / "openspec" / "before_archive"
 END = SystemClock().now().replace(minute=0, second=0, microsecond=0)
 XSS = (
@@ -387,13 +384,6 @@ def test_demo_without_a_terminal_prints_a_hint_and_ends(tmp_path: Path) -> None:
 # -- in Chromium ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     base: str
@@ -403,31 +393,15 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real uvicorn server (a thread) over a demo database of its own."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install chromium; never `playwright install`)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    need_chromium()
     built = _build_demo(tmp_path_factory.mktemp("dashboard-browser"))
     app = create_app(
         built.engine, built.settings, WebhookConfig(None, insecure=True), run_worker=False
     )
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
     try:
-        yield Server(f"http://127.0.0.1:{port}", built)
+        with serving(app) as base:
+            yield Server(base, built)
     finally:
-        uv.should_exit = True
-        thread.join(15)
         built.engine.dispose()
 
 
@@ -436,11 +410,7 @@ def browser(server: Server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        launched = launch_chromium(p)
         try:
             yield launched
         finally:

@@ -3,21 +3,17 @@ check's history, suspect commits from the GitHub fake's compare API, similar iss
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from fake_github import DEFAULT_TOKEN, FakeGitHub
+from served import launch_chromium, need_chromium, serving
 from triagehub.actions.github import GitHubClient
 from triagehub.api.app import WebhookConfig, create_app
 from triagehub.clock import FixedClock
@@ -206,44 +202,23 @@ def test_suspects_say_why_they_are_missing_without_github(engine: Engine) -> Non
 
 # -- the issue page (a real browser) -------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-
 
 def page_text(engine: Engine, issue_id: int, selector: str) -> str:
     """The text of ``selector`` on the issue page, as Chromium renders it from a real server."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; never `playwright install`)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     app = create_app(
         engine, Settings(), WebhookConfig(None, insecure=True), clock=CLOCK, run_worker=False
     )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not uv.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            try:
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{port}/issues/{issue_id}")
-                return str(page.locator(selector).inner_text())
-            finally:
-                browser.close()
-    finally:
-        uv.should_exit = True
-        thread.join(15)
+    with serving(app) as base, sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/issues/{issue_id}")
+            return str(page.locator(selector).inner_text())
+        finally:
+            browser.close()
 
 
 @pytest.mark.browser

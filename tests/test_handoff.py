@@ -55,6 +55,12 @@ def test_triage_fix_hands_the_issue_to_the_agent(
         [event_row] = hub.events("handed_off")
         assert event_row["actor"] == "github:Codertocat"
         assert event_row["data"]["agent"] == "@claude" and event_row["data"]["posted"] is True
+        # One path with the dashboard's "Start remediation session": a pending session whose
+        # key the comment gives the agent's hook script.
+        [started] = hub.events("remediation_started")
+        key = started["data"]["session"]
+        assert event_row["data"]["session"] == key and key.startswith("rem-")
+        assert f"TRIAGEHUB_REMEDIATION={key}" in handoff[0]
     finally:
         hub.github.close()
 

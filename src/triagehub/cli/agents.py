@@ -37,7 +37,10 @@ def _ms(value: float | None) -> str:
 def agents_list(
     ctx: typer.Context,
     status: Annotated[
-        SessionStatus | None, typer.Option("--status", help="active, idle or completed.")
+        SessionStatus | None,
+        typer.Option(
+            "--status", help="pending (handed off, no hook event yet), active, idle or completed."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
     fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,

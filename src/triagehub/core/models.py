@@ -109,6 +109,7 @@ _CLOSED = frozenset(
 # names it in ``agents list --status`` without loading the agents' package. (A comment, not a
 # docstring: the OpenAPI document would show a docstring.)
 class SessionStatus(enum.StrEnum):
+    PENDING = "pending"  # handed off to an agent, none of its hook events arrived yet
     ACTIVE = "active"
     IDLE = "idle"  # derived: active, but nothing for IDLE_AFTER
     COMPLETED = "completed"

@@ -127,9 +127,22 @@ def brief_markdown(result: Investigation) -> list[str]:
     return lines
 
 
-def handoff_comment(result: Investigation, handle: str, number: int | None) -> str:
+def session_env(issue_id: int, session_key: str) -> dict[str, str]:
+    """What the agent's hook script needs in its environment so that its session takes over the
+    pending remediation session ``session_key`` (see :mod:`triagehub.work.agents.handoff`)."""
+    return {
+        "TRIAGEHUB_ISSUE": str(issue_id),
+        "TRIAGEHUB_REMEDIATION": session_key,
+        "TRIAGEHUB_SESSION_TYPE": "error_remediation",
+    }
+
+
+def handoff_comment(
+    result: Investigation, handle: str, number: int | None, *, session_key: str | None = None
+) -> str:
     """The GitHub comment handing the issue to the coding agent: its mention, the brief (or the
-    evidence), and a task statement asking for a pull request that references the issue."""
+    evidence), a task statement asking for a pull request that references the issue, and the
+    environment that reports the agent's session to triagehub."""
     pack = result.evidence
     ref = f"#{number}" if number is not None else f"triagehub issue {result.issue_id}"
     lines = [
@@ -142,6 +155,14 @@ def handoff_comment(result: Investigation, handle: str, number: int | None) -> s
         f"fixes it with a test, and open a pull request whose description says `Fixes {ref}` "
         "so that triagehub links it and resolves the issue once the checks pass again.",
     ]
+    if session_key is not None:
+        env = " ".join(f"{k}={v}" for k, v in session_env(result.issue_id, session_key).items())
+        lines += [
+            "",
+            f"**Session**: run with the triagehub hook (`triagehub agents install-hook`) and "
+            f"`{env}` in the environment, so that your session shows on the triagehub issue "
+            f"(remediation session `{session_key}`).",
+        ]
     return redact("\n".join(lines))
 
 

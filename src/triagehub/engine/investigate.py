@@ -423,16 +423,32 @@ def queue_investigation(
     number: int | None,
     by: str,
     now: datetime,
+    session_key: str | None = None,
+    actor: str | None = None,
 ) -> bool:
     """Queue an investigation (and, with ``handoff``, the hand-off to the coding agent) in the
-    caller's transaction; the job comments on the linked GitHub issue. False if queued already
-    at this instant."""
+    caller's transaction; the job comments on the linked GitHub issue. A hand-off names the
+    pending remediation session (``session_key``) its agent's hook events take over
+    (:mod:`triagehub.engine.remediation`): the job is that session's. ``actor`` is who asked
+    (default ``github:<by>``). False if queued already (at this instant, or for this
+    session)."""
     what = "fix" if handoff else "brief"
+    data: dict[str, Any] = {
+        "issue_id": issue_id,
+        "handoff": handoff,
+        "repo": repo,
+        "number": number,
+        "by": by,
+    }
+    if session_key is not None:
+        data["session_key"] = session_key
+    if actor is not None:
+        data["actor"] = actor
     return enqueue(
         session,
         kind=JOB_KIND,
-        key=f"{JOB_KIND}:{issue_id}:{what}:{now.isoformat()}",
-        data={"issue_id": issue_id, "handoff": handoff, "repo": repo, "number": number, "by": by},
+        key=f"{JOB_KIND}:{issue_id}:{what}:{session_key or now.isoformat()}",
+        data=data,
         now=now,
     )
 
@@ -460,7 +476,8 @@ def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
     elif handle is None:
         note = "no agent to hand off to (lifecycle.agent_handle is not set)"
     elif ctx.github is not None and isinstance(repo, str) and isinstance(number, int):
-        ctx.github.create_comment(repo, number, handoff_comment(result, handle, number))
+        text = handoff_comment(result, handle, number, session_key=data.get("session_key"))
+        ctx.github.create_comment(repo, number, text)
         posted = True
     else:
         note = "no linked GitHub issue or no GitHub client: nothing posted"
@@ -475,12 +492,13 @@ def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
                     issue_id=issue_id,
                     kind="handed_off",
                     at=now,
-                    actor=f"github:{data.get('by')}",
+                    actor=str(data.get("actor") or f"github:{data.get('by')}"),
                     run_id=None,
                     data={
                         "agent": handle,
                         "posted": posted,
                         "brief": result.brief is not None,
+                        "session": data.get("session_key"),
                         "reason": note or f"handed to {handle} on GitHub",
                     },
                 )

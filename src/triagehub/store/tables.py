@@ -383,6 +383,9 @@ agent_sessions = Table(
     Column("summary", JSON(none_as_null=True)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The key a remediation hand-off gave the agent (``TRIAGEHUB_REMEDIATION``): the agent's
+    # first hook event carrying it takes this session over (status ``pending`` until then).
+    Column("handoff_key", String(64), unique=True),
     Index(None, "status", "last_activity_at"),
     Index(None, "issue_id"),
 )

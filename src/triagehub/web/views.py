@@ -310,6 +310,14 @@ def _urls(value: Any) -> list[str]:
     return found
 
 
+# Timeline kinds of the remediation workflow that name an agent session.
+_SESSION_HEADLINES = {
+    "remediation_started": "remediation session started:",
+    "agent_attached": "agent session attached:",
+    "session_assigned": "agent session assigned:",
+}
+
+
 def describe(event: EventView) -> TimelineEntry:
     """A timeline entry in words: a headline, the reason, and the rest as details."""
     data = dict(event.data or {})
@@ -325,18 +333,25 @@ def describe(event: EventView) -> TimelineEntry:
         headline = f"state {data.pop('from', '?')} → {data.pop('to', '?')}"
     elif kind == "pruned":  # ``db prune``: the occurrences that left the timeline
         headline, reason = str(reason or "occurrences pruned"), None
-    elif kind == "overridden":
+    elif kind in ("overridden", "reclassified"):
         changes = data.pop("changes", None) or {}
         if isinstance(changes, dict) and changes:
             parts = []
             for name, change in changes.items():
-                if isinstance(change, dict):
+                if name == "rationale":
+                    parts.append("rationale")
+                elif isinstance(change, dict):
                     parts.append(f"{name} {change.get('from')} → {change.get('to')}")
                 else:
                     parts.append(f"{name} → {change}")
-            headline = "set " + "; ".join(parts)
+            verb = "set " if kind == "overridden" else "classified again: "
+            headline = verb + "; ".join(parts)
+        elif kind == "reclassified":
+            headline = "classified again: no change"
         else:
             headline = "overridden by a human"
+    elif kind in _SESSION_HEADLINES:
+        headline = f"{_SESSION_HEADLINES[kind]} {data.pop('session', '')}".strip()
     elif kind == "escalated":
         headline = f"escalated ({data.pop('trigger', 'unknown')})"
     elif kind == "snoozed":

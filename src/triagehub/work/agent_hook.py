@@ -13,6 +13,8 @@ Environment:
   TRIAGEHUB_SESSION_TYPE   manual, spec_implementation or error_remediation (default: inferred)
   TRIAGEHUB_ISSUE          the triagehub issue id this session works on
   TRIAGEHUB_SPEC_CHANGE    or the OpenSpec change id it implements
+  TRIAGEHUB_REMEDIATION    the key a remediation hand-off gave (rem-<issue>-...): the session
+                           takes over the pending session recorded for that issue
   TRIAGEHUB_AGENT          the agent's name (default: claude-code)
   TRIAGEHUB_HOOK_TIMEOUT   seconds to wait for the hub (default 2)
 
@@ -61,6 +63,7 @@ def _payload(raw: str) -> dict[str, object]:
         ("session_type", "TRIAGEHUB_SESSION_TYPE"),
         ("spec_change", "TRIAGEHUB_SPEC_CHANGE"),
         ("agent", "TRIAGEHUB_AGENT"),
+        ("remediation", "TRIAGEHUB_REMEDIATION"),
     ):
         if os.environ.get(env):
             extra[key] = os.environ[env]

@@ -13,6 +13,7 @@ from triagehub.api.routes import (
     issues,
     metrics,
     patterns,
+    remediation,
     runs,
     stream,
 )
@@ -27,6 +28,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     export.router,
     stream.router,
     evidence.router,
+    remediation.router,
 )
 
 __all__ = ["API_ROUTERS"]

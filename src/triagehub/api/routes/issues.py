@@ -40,6 +40,7 @@ from triagehub.core.models import Category, Decision, HistoryClass, IssueState, 
 from triagehub.errors import InputError
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
+from triagehub.store.remediation import remediation_attempts
 from triagehub.store.triage import apply_override
 from triagehub.work import agents
 from triagehub.work.agent_prs import related_prs
@@ -116,10 +117,12 @@ def issue_detail(engine: Engine, issue_id: int, occurrences: int, now: datetime)
             raise not_found("issue", issue_id)
         prs = related_prs(session, issue_id)
         sessions = agents.sessions_for_issue(session, issue_id, now=now)
+        attempts = remediation_attempts(session, [issue_id]).get(issue_id, [])
     data = detail.to_json()
     data["lifecycle"] = extra
     data["related_prs"] = prs
     data["related_sessions"] = [s.to_json() for s in sessions]
+    data["remediation_attempts"] = [a.to_json() for a in attempts]
     return data
 
 
@@ -137,8 +140,9 @@ def get_issue(
     occurrences: Annotated[int, Query(ge=0, le=200)] = 20,
 ) -> Response:
     """One issue with its timeline (every change, and one entry per run it failed in), its
-    most recent occurrences, the pull requests that reference it and the agent sessions that
-    work on it."""
+    most recent occurrences, the pull requests that reference it, the agent sessions that work
+    on it and its remediation attempts (every agent session and pull request that tried to fix
+    it, with its outcome)."""
     return JSONBody(issue_detail(engine, issue_id, occurrences, clock.now()))
 
 

@@ -29,6 +29,7 @@ from triagehub.api.deps import ClockDep, EngineDep, ReaderDep
 from triagehub.api.problems import reason_problem
 from triagehub.api.routes.specs_common import ROUTER_OPTIONS, authorized, call, json_body
 from triagehub.clock import Clock
+from triagehub.engine.remediation import evidence_url
 from triagehub.errors import InputError
 from triagehub.work.specs import (
     OpenSpecReader,
@@ -176,6 +177,7 @@ def _create_change(
             change_id=body.change_id,
             capability=body.capability,
             actor="api",
+            evidence_url=evidence_url(body.issue_id),
         )
         reader.invalidate(p.changes_dir)
         change = reader.change(p, linked.change_id)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triagehub.api.common import NO_NUL
 from triagehub.api.schemas.common import Out
+from triagehub.api.schemas.remediation import AttemptOut
 from triagehub.core.models import Category, Decision, HistoryClass, IssueState, Kind, Level
 
 
@@ -135,6 +136,7 @@ class IssueDetailOut(IssueOut):
     related_sessions: list[RelatedSessionOut] = Field(
         description="Agent sessions working on the issue, most recently started first."
     )
+    remediation_attempts: list[AttemptOut]
 
 
 class SnoozeIn(BaseModel):

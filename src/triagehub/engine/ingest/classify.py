@@ -34,7 +34,8 @@ from triagehub.store import tables as t
 if TYPE_CHECKING:
     from triagehub.actions.llm import LLMClassifier
 
-_RECLASSIFIED = (
+# The issue columns a classification writes.
+RECLASSIFIED_FIELDS = (
     *CLASSIFIED_FIELDS,
     "rationale",
     "labels",
@@ -216,7 +217,7 @@ def reclassify_issue(
     session.execute(
         update(t.issues)
         .where(t.issues.c.id == row["id"])
-        .values({k: row[k] for k in (*_RECLASSIFIED, "updated_at")})
+        .values({k: row[k] for k in (*RECLASSIFIED_FIELDS, "updated_at")})
     )
     session.execute(
         insert(t.issue_events).values(

@@ -29,6 +29,7 @@ from triagehub.core.models import Category, IssueState, Level
 from triagehub.core.redact import redact
 from triagehub.engine.investigate import FIX_LABEL, INVESTIGATE_LABEL, queue_investigation
 from triagehub.engine.jobs import DONE, Job, JobContext, Outcome, Recording, enqueue, job_handler
+from triagehub.engine.remediation import start_remediation
 from triagehub.engine.sync import render
 from triagehub.engine.sync.github_links import (
     FROM_GITHUB,
@@ -44,6 +45,7 @@ from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import change_state, record_event, snooze
 from triagehub.store.triage import apply_override
+from triagehub.work.specs import ConflictError
 
 log = logging.getLogger(__name__)
 
@@ -267,17 +269,29 @@ def _override(
 def _queue_investigation(
     session: Session, row: Mapping[str, Any], *, handoff: bool, login: str, now: datetime
 ) -> list[str]:
+    if handoff:  # the dashboard's "Start remediation session" does the same (one path)
+        try:
+            started = start_remediation(
+                session,
+                int(row["id"]),
+                actor=f"{FROM_GITHUB}{login}",
+                by=login,
+                now=now,
+                reason=f"/triage fix or {FIX_LABEL} by @{login} on GitHub",
+            )
+        except ConflictError:
+            return ["hand-off to the coding agent queued already"]
+        return [f"hand-off to the coding agent queued (session {started.session.session_id})"]
     queued = queue_investigation(
         session,
         int(row["id"]),
-        handoff=handoff,
+        handoff=False,
         repo=row.get("github_repo"),
         number=row.get("github_number"),
         by=login,
         now=now,
     )
-    what = "hand-off to the coding agent" if handoff else "investigation"
-    return [f"{what} queued" if queued else f"{what} queued already"]
+    return ["investigation queued" if queued else "investigation queued already"]
 
 
 def _command(

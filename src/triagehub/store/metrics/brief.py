@@ -21,6 +21,7 @@ from triagehub.store.metrics.common import (
     ratio,
     repository_id,
 )
+from triagehub.store.remediation import path_verdicts
 
 # -- the brief's success metrics (issue #23) ------------------------------------------------------
 #
@@ -153,6 +154,19 @@ BRIEF_METRICS: dict[str, tuple[str, str, float, str, str]] = {
         "<=",
         "open issues of the busiest assignee now (the detail lists every assignee)",
     ),
+    "decision_accuracy": (
+        "Decision accuracy",
+        "ratio",
+        0.7,
+        ">=",
+        "issues of the cohort whose triage decision was put to the test, on which the decision "
+        "held / those issues. Tested by a person: they set the decision (it holds when set to "
+        "the one triagehub chose). Tested by the outcome: the chosen path concluded (a fix, "
+        "i.e. a remediation session or pull request, succeeded or failed; or a spec change was "
+        "linked and the issue resolved after it); the decision holds when it named the path "
+        "that worked (needs_spec: spec, one_off_fix: fix) or did not name the path that "
+        "failed. An issue tested both ways holds when both hold",
+    ),
     "override_agreement": (
         "Override agreement",
         "ratio",
@@ -183,7 +197,9 @@ def _cohort(
     issues = {
         r.id: r
         for r in session.execute(
-            select(i.id, i.category, i.state, i.first_seen, i.assignee, i.overrides).where(*where)
+            select(
+                i.id, i.category, i.state, i.first_seen, i.assignee, i.overrides, i.decision
+            ).where(*where)
         )
     }
     events: dict[int, list[Any]] = defaultdict(list)
@@ -372,6 +388,43 @@ class _Cohort:
         }
 
 
+_PATH_OF = {"needs_spec": "spec", "one_off_fix": "fix"}
+
+
+def _decision_changes(timeline: Sequence[Any]) -> list[Mapping[str, Any]]:
+    """The decision changes a person made, in timeline order."""
+    out = []
+    for ev in timeline:
+        changes = (ev.data or {}).get("changes") if ev.kind == "overridden" else None
+        if isinstance(changes, dict) and isinstance(changes.get("decision"), dict):
+            out.append(changes["decision"])
+    return out
+
+
+def _decision_accuracy(
+    session: Session, issues: Mapping[int, Any], events: Mapping[int, Sequence[Any]]
+) -> _Figure:
+    """``decision_accuracy``: see its definition in :data:`BRIEF_METRICS`."""
+    verdicts = path_verdicts(session, issues)
+    judged = agreed = by_person = by_outcome = 0
+    for issue_id, issue in issues.items():
+        changes = _decision_changes(events.get(issue_id, []))
+        automatic = changes[0].get("from") if changes else issue.decision
+        held: list[bool] = []
+        if "decision" in (issue.overrides or {}):
+            by_person += 1
+            held.append(not changes)
+        verdict = verdicts.get(issue_id)
+        if verdict is not None and automatic != "pending":
+            by_outcome += 1
+            held.append((_PATH_OF.get(str(automatic)) == verdict.path) == verdict.worked)
+        if held:
+            judged += 1
+            agreed += all(held)
+    detail = {"tested_by_person": by_person, "tested_by_outcome": by_outcome}
+    return ratio(agreed, judged), agreed, judged, detail
+
+
 def _cohort_figures(
     session: Session, since: datetime, until: datetime, repo_id: int | None
 ) -> dict[str, _Figure]:
@@ -379,7 +432,9 @@ def _cohort_figures(
     cohort = _Cohort()
     for issue_id, issue in issues.items():
         cohort.add(issue, events.get(issue_id, []))
-    return cohort.figures()
+    figures = cohort.figures()
+    figures["decision_accuracy"] = _decision_accuracy(session, issues, events)
+    return figures
 
 
 def _noise(

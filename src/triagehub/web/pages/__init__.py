@@ -11,6 +11,7 @@ from triagehub.web.pages import (
     issue,
     login,
     patterns,
+    remediation,
     sessions,
     specs,
     static,
@@ -26,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     patterns.router,
     health.router,
     issue.router,
+    remediation.router,
     login.router,
 )
 

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from triagehub.core.models import Decision
 from triagehub.engine.investigate import investigate
+from triagehub.engine.reclassify import Reclassification
 from triagehub.errors import InputError
 from triagehub.store.evidence import latest_brief
+from triagehub.store.remediation import remediation_attempts
 from triagehub.web import charts, views
 from triagehub.web.auth import Viewer, same_origin
 from triagehub.web.deps import Page, PageDep
@@ -27,6 +29,15 @@ MAX_ID = 2**31 - 1
 SIGN_IN_TO_WRITE = "Sign in with a write token to triage (triagehub token create --scope write)."
 CROSS_SITE = "refused: the form was sent from another site"
 EXPIRED = "the form expired: reload the page and try again"
+
+
+# What the remediation forms' redirects (``?done=``) say.
+DONE = {
+    "reclassified": "Classified again: the new classification is saved.",
+    "spec": "Spec proposal created and linked.",
+    "remediation": "Remediation session started: the hand-off to the agent is queued.",
+    "session": "Session assigned to this issue.",
+}
 
 
 class Refusal(NamedTuple):
@@ -66,6 +77,15 @@ def spec_url(page: Page, change_id: str | None) -> str | None:
     return None
 
 
+def _projects(page: Page) -> list[str]:
+    """The ids of the OpenSpec projects under the configured roots (the spec proposal's
+    choices)."""
+    try:
+        return [p.id for p in page.dash.reader.projects()]
+    except InputError:
+        return []
+
+
 def issue_response(
     page: Page,
     issue_id: int,
@@ -74,6 +94,7 @@ def issue_response(
     error: str | None = None,
     failed_action: str | None = None,
     status_code: int = 200,
+    preview: Reclassification | None = None,
 ) -> Response:
     now = page.dash.clock.now
     with Session(page.dash.engine) as session:
@@ -81,6 +102,13 @@ def issue_response(
         sessions_ = agents.sessions_for_issue(session, issue_id, now=now())
         pack = build_pack(session=session, issue_id=issue_id) if found is not None else None
         brief = latest_brief(session=session, issue_id=issue_id) if found is not None else None
+        attempts = remediation_attempts(session, [issue_id]).get(issue_id, [])
+        activity = {
+            r.session.session_id: agents.get_session(
+                session, r.session.session_id, now=now(), events=8
+            ).events
+            for r in sessions_[:5]
+        }
     if found is None:
         return page.not_found(f"issue #{issue_id}")
     return page.render(
@@ -91,6 +119,7 @@ def issue_response(
         issue=found.detail.issue,
         occurrence_chart=charts.daily_bars("Failures per day", found.by_day, unit="failures"),
         agent_sessions=sessions_,
+        remediation_sessions=[r.session for r in sessions_],
         session_via=agents.LINK_REASONS,
         pack=pack,
         brief=brief,
@@ -100,6 +129,10 @@ def issue_response(
         error=error,
         failed_action=failed_action,
         timeline_all=page.request.query_params.get("timeline") == "all",
+        attempts=attempts,
+        activity=activity,
+        projects=_projects(page),
+        preview=preview,
     )
 
 
@@ -110,7 +143,7 @@ def issue(page: PageDep, issue_id: str, done: str | None = None) -> Response:
     pk = parse_id(issue_id)
     if pk is None:
         return page.not_found(f"issue {issue_id[:40]}")
-    notice = f"Saved: {label(done)}." if done in ACTIONS else None
+    notice = f"Saved: {label(done)}." if done in ACTIONS else DONE.get(done or "")
     return issue_response(page, pk, notice=notice)
 
 

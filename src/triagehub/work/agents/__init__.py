@@ -51,6 +51,7 @@ from triagehub.work.agents.views import (
     SessionDetail,
     SessionView,
     WorkItem,
+    session_view,
 )
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "ingest_hook",
     "list_sessions",
     "parse_hook",
+    "session_view",
     "sessions_for_issue",
     "set_work_item",
     "summarize",

@@ -56,12 +56,16 @@ HOOK_EVENTS: dict[str, EventKind] = {
 
 
 class TriagehubFields(BaseModel):
-    """What the hook script adds: the work item and type of the session, a unique event id (a
-    replayed event is stored once) and when the event happened."""
+    """What the hook script adds: the work item and type of the session, the key of the
+    remediation hand-off it answers (``TRIAGEHUB_REMEDIATION``), a unique event id (a replayed
+    event is stored once) and when the event happened."""
 
     model_config = ConfigDict(extra="ignore")
 
     session_type: SessionType | None = None
+    remediation: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$"
+    )
     issue_id: int | None = Field(default=None, ge=1)
     spec_change: str | None = Field(default=None, max_length=200)
     agent: str | None = Field(default=None, min_length=1, max_length=40)
@@ -139,6 +143,12 @@ def parse_hook(payload: Any) -> HookPayload:
     )
     if tool_event and not hook.tool_name:
         raise InputError(SOURCE, "tool_name", f"required for {hook.event_name}")
+    if hook.triagehub.remediation is not None and hook.triagehub.spec_change is not None:
+        raise InputError(
+            SOURCE,
+            "triagehub.remediation",
+            "a remediation hand-off works on an issue, not a spec change (drop spec_change)",
+        )
     if hook.triagehub.issue_id is not None and hook.triagehub.spec_change is not None:
         raise InputError(
             SOURCE,

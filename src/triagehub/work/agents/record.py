@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from triagehub.core.timeparse import iso_z
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.work.agents.handoff import claim_handoff
 from triagehub.work.agents.hooks import (
     HOOK_EVENTS,
     SOURCE,
@@ -357,6 +358,7 @@ def ingest_hook(session: Session, payload: Any, *, now: datetime) -> HookResult:
         ).first()
         if seen is not None:
             return HookResult("duplicate", hook.session_id, kind.value)
+    claim_handoff(session, hook, at, now)
     row = _ensure_session(session, hook, at, now)
     pk = int(row["id"])
     values = _session_values(session, row, hook, at, now)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.work.agents.handoff import find_session
 from triagehub.work.agents.hooks import IDLE_AFTER, SessionStatus
 from triagehub.work.agents.links import Link, link_session
 from triagehub.work.agents.record import session_row, work_item_values
@@ -38,7 +39,7 @@ def set_work_item(
         problem = change_id_problem(spec_change)
         if problem:
             raise InputError("work item", "spec_change", problem)
-    row = session_row(session, session_id, lock=True)
+    row = find_session(session, session_id, lock=True)
     if row is None:
         raise NotFoundError("agent session", session_id[:200], "no such session")
     values = work_item_values(session, row, issue_id, spec_change)
@@ -49,7 +50,7 @@ def set_work_item(
         )
     if issue_id is not None:
         link_session(session, row["id"], Link(issue_id, "work_item", str(issue_id)), now, now=now)
-    fresh = session_row(session, session_id)
+    fresh = session_row(session, row["session_key"])
     assert fresh is not None
     return session_view(fresh, now)
 
@@ -67,8 +68,8 @@ def list_sessions(
     """Sessions, most recently active first; ``status`` idle/active use the idle threshold."""
     query = select(t.agent_sessions)
     cutoff = now - IDLE_AFTER
-    if status is SessionStatus.COMPLETED:
-        query = query.where(t.agent_sessions.c.status == SessionStatus.COMPLETED.value)
+    if status in (SessionStatus.COMPLETED, SessionStatus.PENDING):
+        query = query.where(t.agent_sessions.c.status == status.value)
     elif status is SessionStatus.ACTIVE:
         query = query.where(
             t.agent_sessions.c.status == SessionStatus.ACTIVE.value,
@@ -88,7 +89,7 @@ def list_sessions(
 def get_session(
     session: Session, session_id: str, *, now: datetime, events: int = 50
 ) -> SessionDetail:
-    row = session_row(session, session_id)
+    row = find_session(session, session_id)
     if row is None:
         raise NotFoundError("agent session", session_id[:200], "no such session")
     recent = [

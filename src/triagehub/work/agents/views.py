@@ -39,6 +39,7 @@ class SessionView:
     idle_for_s: float
     events: int
     summary: dict[str, Any] | None
+    handoff_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class SessionView:
             "idle_for_s": self.idle_for_s,
             "events": self.events,
             "summary": self.summary,
+            "handoff_key": self.handoff_key,
         }
 
 
@@ -164,4 +166,5 @@ def session_view(row: Mapping[str, Any], now: datetime) -> SessionView:
         idle_for_s=round(idle_for, 1),
         events=row["events_count"],
         summary=row["summary"],
+        handoff_key=row.get("handoff_key"),
     )

@@ -16,7 +16,7 @@ from triagehub.work.specs.actions import (
     find_openspec_cli,
 )
 from triagehub.work.specs.errors import ConflictError, NotFoundError
-from triagehub.work.specs.link import LinkedChange, create_change_from_issue
+from triagehub.work.specs.link import LinkedChange, SpecChoice, create_change_from_issue
 from triagehub.work.specs.model import (
     Change,
     Delta,
@@ -43,6 +43,7 @@ __all__ = [
     "Requirement",
     "Scenario",
     "Spec",
+    "SpecChoice",
     "Task",
     "ValidationIssue",
     "ValidationReport",

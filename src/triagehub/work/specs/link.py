@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,15 @@ from triagehub.core.models import Decision
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
+from triagehub.store.triage import apply_override
+from triagehub.work.evidence import build_pack
 from triagehub.work.specs.actions import ChangeDraft, ScenarioDraft, create_change
 from triagehub.work.specs.errors import ConflictError, NotFoundError
 from triagehub.work.specs.model import Project
 from triagehub.work.specs.paths import check_capability_id, check_change_id
 
 MAX_SLUG = 60
+MAX_WHY = 1000  # what ``openspec validate`` allows in a proposal's Why
 
 
 def slug(text: str, limit: int = MAX_SLUG) -> str:
@@ -61,22 +65,63 @@ class LinkedChange:
         }
 
 
+def _evidence_why(
+    evidence: Mapping[str, Any] | None, link: str | None, *, lines: int, checks: bool
+) -> list[str]:
+    """The Why's evidence: up to ``lines`` key error lines, the failing checks and the pack's
+    link."""
+    out: list[str] = []
+    excerpt = (evidence or {}).get("key_excerpt") or {}
+    texts = {int(x["line"]): str(x["text"]) for x in excerpt.get("lines", [])}
+    key = [texts[n] for n in excerpt.get("key_lines", []) if n in texts and texts[n].strip()]
+    if key and lines:
+        out += ["", "Key error lines:", *(f"- `{_one_line(line, 160)}`" for line in key[:lines])]
+    failing = [str(c) for c in (evidence or {}).get("affected_checks") or []]
+    if failing and checks:
+        shown = ", ".join(f"`{_one_line(c, 120)}`" for c in failing[:5])
+        more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
+        out += ["", f"Failing checks: {shown}{more}."]
+    if link:
+        out += ["", f"Evidence pack: {link}"]
+    return out
+
+
+def _why(issue: Mapping[str, Any], evidence: Mapping[str, Any] | None, link: str | None) -> str:
+    """The proposal's Why: the failure's title, key lines, checks and evidence, within the
+    1000 characters ``openspec validate`` allows (key lines go first, then the checks, then
+    the link)."""
+    failure = _one_line(issue["template"] or issue["sample_message"], 200)
+    rationale = _one_line(issue["rationale"] or "", 200)
+    head = (
+        f"triagehub issue #{issue['id']} in {issue['repository']} keeps failing "
+        f"({issue['occurrences']} occurrence(s), history: {issue['history_class']}) and was "
+        f'triaged as needing a spec rather than a one-off fix: "{_one_line(issue["title"], 160)}".'
+        f' Failure: "{failure}".' + (f" Rationale: {rationale}" if rationale else "")
+    )
+    tries = [(n, True, link) for n in range(5, -1, -1)] + [(0, False, link), (0, False, None)]
+    for lines, checks, url in tries:
+        text = "\n".join([head, *_evidence_why(evidence, url, lines=lines, checks=checks)])
+        if len(text) <= MAX_WHY:
+            return text
+    return head[: MAX_WHY - 1] + "…"
+
+
 def draft_from_issue(
-    issue: dict[str, Any], *, capability: str, new_capability: bool
+    issue: dict[str, Any],
+    *,
+    capability: str,
+    new_capability: bool,
+    evidence: Mapping[str, Any] | None = None,
+    evidence_url: str | None = None,
 ) -> ChangeDraft:
     """A proposal, tasks and one ADDED requirement drafted from an issue row (with
-    ``repository`` and ``check_key``)."""
+    ``repository`` and ``check_key``) and its evidence pack (the key error lines, the failing
+    checks) with the pack's link."""
     what = issue["check_key"] or issue["title"]
     subject = _one_line(what, 150)
     failure = _one_line(issue["template"] or issue["sample_message"], 200)
     repository = issue["repository"]
-    rationale = _one_line(issue["rationale"] or "", 400)
-    why = (
-        f"triagehub issue #{issue['id']} in {repository} keeps failing ({issue['occurrences']} "
-        f"occurrence(s), history: {issue['history_class']}) and was triaged as needing a spec "
-        f'rather than a one-off fix. Failure: "{failure}".'
-        + (f" Rationale: {rationale}" if rationale else "")
-    )
+    why = _why(issue, evidence, evidence_url)
     return ChangeDraft(
         why=why,
         what_changes=(
@@ -168,8 +213,34 @@ def _existing_link(
     return None
 
 
-def _require_needs_spec(issue: Mapping[str, Any], issue_id: int) -> None:
-    """Only issues whose triage decision is ``needs_spec`` get a change."""
+@dataclass(frozen=True, slots=True)
+class SpecChoice:
+    """A person chose the spec path for the issue: a decision other than ``needs_spec`` is set
+    to it (an override on the timeline, by ``actor``, with ``reason``) instead of refused."""
+
+    actor: str
+    reason: str
+
+
+def _require_needs_spec(
+    session: Session,
+    issue: Mapping[str, Any],
+    issue_id: int,
+    choice: SpecChoice | None,
+    now: datetime,
+) -> None:
+    """Only issues whose triage decision is ``needs_spec`` get a change (or a person's choice
+    makes it so)."""
+    if issue["decision"] != Decision.NEEDS_SPEC.value and choice is not None:
+        apply_override(
+            session=session,
+            issue_id=issue_id,
+            changes={"decision": Decision.NEEDS_SPEC.value},
+            reason=choice.reason,
+            actor=choice.actor,
+            now=now,
+        )
+        return
     if issue["decision"] != Decision.NEEDS_SPEC.value:
         raise InputError(
             "issue",
@@ -198,8 +269,12 @@ def create_change_from_issue(
     capability: str | None = None,
     lock_dir: Path | None = None,
     actor: str = "triagehub",
+    evidence_url: str | None = None,
+    choice: SpecChoice | None = None,
 ) -> LinkedChange:
-    """Create a change for a ``needs_spec`` issue and link the issue to it.
+    """Create a change for a ``needs_spec`` issue (or one a person chose the spec path for)
+    and link the issue to it. The proposal's Why holds the failure's key error lines, failing
+    checks (from its evidence pack) and ``evidence_url``.
 
     Idempotent: an issue already linked to an existing change folder gets that change back.
     """
@@ -214,7 +289,7 @@ def create_change_from_issue(
         if found is not None:
             return found
         change_id = change_id or issue.get("spec_change") or None
-        _require_needs_spec(issue, issue_id)
+        _require_needs_spec(session, issue, issue_id, choice, now)
         if change_id is None:
             change_id = _new_change_id(project, issue, issue_id)
         if capability is None:
@@ -222,7 +297,13 @@ def create_change_from_issue(
         new_capability = not (
             project.specs_dir.joinpath(*capability.split("/"), "spec.md")
         ).is_file()
-        draft = draft_from_issue(issue, capability=capability, new_capability=new_capability)
+        draft = draft_from_issue(
+            issue,
+            capability=capability,
+            new_capability=new_capability,
+            evidence=build_pack(session=session, issue_id=issue_id),
+            evidence_url=evidence_url,
+        )
         path = create_change(project, change_id, clock=clock, draft=draft, lock_dir=lock_dir)
         try:
             session.execute(

@@ -1,0 +1,179 @@
+"""The remediation workflow as a person walks it (#25), in Debian's Chromium driven by the Python
+``playwright`` package against a real server: a Playwright failure is ingested, the person starts
+a remediation session on the issue page, the agent's hook events arrive and show on the page
+without a reload, the fix's checks pass K times, the issue resolves and the attempt shows as
+successful.
+
+Screenshots go to the test's ``tmp_path`` and, when ``TRIAGEHUB_ARTIFACTS`` is set, to
+``$TRIAGEHUB_ARTIFACTS/remediation/``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from remediation_hub import (
+    CHECK,
+    NOW,
+    REPO,
+    after,
+    hub_settings,
+    issue_of,
+    make_project,
+    playwright_report,
+)
+from served import launch_chromium, need_chromium, serving
+from test_api import make_tokens
+from triagehub.api.app import WebhookConfig, create_app
+from triagehub.clock import FixedClock
+from triagehub.config import Settings
+from triagehub.engine.monitor import run_tick
+from triagehub.store import db as store_db
+
+
+@dataclass
+class Server:
+    base: str
+    engine: Any
+    settings: Settings
+    tokens: dict[str, str]
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens['write']}"}
+        return httpx.post(f"{self.base}{path}", headers=headers, timeout=30, **kw)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real uvicorn server (a thread) over a SQLite store with an OpenSpec project."""
+    need_chromium()
+    engine = store_db.open_database(f"sqlite:///{tmp_path / 'hub.db'}")
+    root = tmp_path / "specs"
+    make_project(root)
+    settings = hub_settings(root, api={"stream_poll_seconds": 0.2})
+    app = create_app(
+        engine,
+        settings,
+        WebhookConfig(None, insecure=True),
+        clock=FixedClock(NOW),
+        run_worker=False,
+    )
+    try:
+        with serving(app) as base:
+            yield Server(base, engine, settings, make_tokens(engine))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(15_000)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def shot(page: Any, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    target = os.environ.get("TRIAGEHUB_ARTIFACTS")
+    if target:
+        folder = Path(target) / "remediation"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / path.name)
+
+
+@pytest.mark.browser
+def test_a_person_starts_a_remediation_session_and_follows_it_to_the_fix(
+    server: Server, page: Any, tmp_path: Path
+) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    # CI uploads the Playwright report of a failing run.
+    uploaded = server.post(
+        "/api/v1/reports/playwright",
+        params={"repository": REPO},
+        files={"file": ("report.json", playwright_report(), "application/json")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    issue_id = issue_of(server.engine, CHECK)
+
+    # The person signs in, opens the issue and starts a remediation session.
+    page.goto(f"{server.base}/login#token={server.tokens['write']}")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.base + "/")
+    page.goto(f"{server.base}/issues/{issue_id}")
+    remediation = page.locator("#remediation")
+    remediation.locator("summary", has_text="Start remediation session").click()
+    page.locator("#reason-remediation").fill("the heading changed: let the agent fix it")
+    page.locator('form[data-remedy="remediation"] button').click()
+    page.wait_for_url(re.compile(rf".*/issues/{issue_id}\?done=remediation.*"))
+    assert "Remediation session started" in page.locator(".notice.ok").inner_text()
+    env = page.locator("#attempts code.env").inner_text()
+    key = re.search(r"TRIAGEHUB_REMEDIATION=(rem-\S+)", env)
+    assert key, env
+    assert page.locator("#attempts tr[data-outcome='pending']").count() == 1
+    timeline = page.locator("ol.timeline").inner_text()
+    assert "remediation session started: " + key.group(1) in timeline
+    shot(page, tmp_path, "remediation-started")
+
+    # The agent works: its hook events arrive and show on the page without a reload.
+    page.locator("#live[data-state='live']").wait_for()
+    page.evaluate("window.__sameDocument = true")
+    bash: dict[str, Any] = {"tool_name": "Bash", "tool_input": {"command": "npx playwright test"}}
+    script: list[tuple[str, float, dict[str, Any]]] = [
+        ("SessionStart", 1.0, {}),
+        ("PreToolUse", 1.1, bash),
+        ("PostToolUse", 1.2, bash),
+        ("SessionEnd", 2.0, {"reason": "exit"}),
+    ]
+    for n, (event, hours, extra) in enumerate(script):
+        sent = server.post(
+            "/api/v1/hooks",
+            json={
+                "session_id": "claude-browser",
+                "hook_event_name": event,
+                **extra,
+                "triagehub": {
+                    "remediation": key.group(1),
+                    "event_id": f"e{n}",
+                    "sent_at": after(hours),
+                },
+            },
+        )
+        assert sent.status_code == 202, sent.text
+    attempts = page.locator("#attempts")
+    attempts.get_by_text("npx playwright test").first.wait_for()
+    attempts.locator("tr[data-outcome='pending']", has_text="completed").wait_for()
+    assert "claude-browser" in attempts.inner_text()
+    page.locator("ol.timeline").get_by_text("agent session attached: claude-browser").wait_for()
+    shot(page, tmp_path, "remediation-agent-events")
+
+    # The fix is in: the check passes K (3) times, the monitor resolves the issue.
+    passes = [
+        {"repository": REPO, "check": CHECK, "status": "pass", "at": after(h), "commit": f"fix{h}"}
+        for h in (3, 4, 5)
+    ]
+    assert server.post("/api/v1/events", json=passes).status_code == 200
+    run_tick(server.engine, server.settings, clock=FixedClock(NOW))
+    attempts.locator("tr[data-outcome='succeeded']").wait_for()
+    page.locator("p.badges .pill.s-resolved").wait_for()
+    assert "3 green runs" in attempts.locator("tr[data-outcome='succeeded']").inner_text()
+    assert page.evaluate("window.__sameDocument") is True  # live, no reload
+    shot(page, tmp_path, "remediation-succeeded")
+    assert not errors, errors
