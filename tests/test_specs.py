@@ -32,6 +32,7 @@ from triagehub.sources import get_format
 from triagehub.store import tables as t
 from triagehub.store.queries import create_api_token
 from triagehub.store.triage import apply_override
+from triagehub.work.evidence import build_pack
 from triagehub.work.specs import (
     ConflictError,
     NotFoundError,
@@ -622,7 +623,9 @@ def test_change_from_a_needs_spec_issue_is_linked_and_valid_for_openspec(
 ) -> None:
     issue_id = _needs_spec_issue(engine, tmp_path)
     with OpenSpecReader([project_copy]) as r:
-        linked = create_change_from_issue(engine, r.project(), issue_id, clock=SystemClock())
+        linked = create_change_from_issue(
+            engine, r.project(), issue_id, clock=SystemClock(), evidence=build_pack
+        )
         again = create_change_from_issue(engine, r.project(), issue_id, clock=SystemClock())
         change = r.change(r.project(), linked.change_id)
     assert linked.created and not again.created and again.change_id == linked.change_id

@@ -222,6 +222,7 @@ def specs_create(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Create a change as `openspec new change` does (or drafted from an issue)."""
+    from triagehub.work.evidence import build_pack
     from triagehub.work.specs import create_change, create_change_from_issue
 
     reader = _reader(ctx, roots)
@@ -238,6 +239,7 @@ def specs_create(
                 change_id=change_id,
                 capability=capability,
                 actor="cli",
+                evidence=build_pack,
             )
         finally:
             engine.dispose()

@@ -39,6 +39,7 @@ from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 from triagehub.work import agents
 from triagehub.work.agents.handoff import create_pending_session, new_handoff_key
+from triagehub.work.evidence import build_pack
 from triagehub.work.specs import (
     ConflictError,
     LinkedChange,
@@ -219,4 +220,5 @@ def spec_proposal(
         actor=actor,
         evidence_url=evidence_url(issue_id),
         choice=SpecChoice(actor, why),
+        evidence=build_pack,
     )

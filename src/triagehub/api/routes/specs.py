@@ -31,6 +31,7 @@ from triagehub.api.routes.specs_common import ROUTER_OPTIONS, authorized, call, 
 from triagehub.clock import Clock
 from triagehub.engine.remediation import evidence_url
 from triagehub.errors import InputError
+from triagehub.work.evidence import build_pack
 from triagehub.work.specs import (
     OpenSpecReader,
     archive_change,
@@ -178,6 +179,7 @@ def _create_change(
             capability=body.capability,
             actor="api",
             evidence_url=evidence_url(body.issue_id),
+            evidence=build_pack,
         )
         reader.invalidate(p.changes_dir)
         change = reader.change(p, linked.change_id)

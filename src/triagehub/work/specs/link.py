@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +21,6 @@ from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 from triagehub.store.triage import apply_override
-from triagehub.work.evidence import build_pack
 from triagehub.work.specs.actions import ChangeDraft, ScenarioDraft, create_change
 from triagehub.work.specs.errors import ConflictError, NotFoundError
 from triagehub.work.specs.model import Project
@@ -271,10 +270,12 @@ def create_change_from_issue(
     actor: str = "triagehub",
     evidence_url: str | None = None,
     choice: SpecChoice | None = None,
+    evidence: Callable[..., dict[str, Any] | None] | None = None,
 ) -> LinkedChange:
     """Create a change for a ``needs_spec`` issue (or one a person chose the spec path for)
     and link the issue to it. The proposal's Why holds the failure's key error lines, failing
-    checks (from its evidence pack) and ``evidence_url``.
+    checks (from its evidence pack: ``evidence(session=..., issue_id=...)``, the caller's
+    :func:`triagehub.work.evidence.build_pack`, which sits above specs) and ``evidence_url``.
 
     Idempotent: an issue already linked to an existing change folder gets that change back.
     """
@@ -301,7 +302,7 @@ def create_change_from_issue(
             issue,
             capability=capability,
             new_capability=new_capability,
-            evidence=build_pack(session=session, issue_id=issue_id),
+            evidence=evidence(session=session, issue_id=issue_id) if evidence else None,
             evidence_url=evidence_url,
         )
         path = create_change(project, change_id, clock=clock, draft=draft, lock_dir=lock_dir)
