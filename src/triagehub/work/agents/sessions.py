@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
@@ -117,15 +117,21 @@ def get_session(
 
 
 def sessions_for_issue(session: Session, issue_id: int, *, now: datetime) -> list[RelatedSession]:
-    """The sessions linked to an issue (its work item, or referenced by their events), the
-    most recently started first, with why each is linked."""
+    """The sessions linked to an issue (its work item, also one still pending or assigned, or
+    referenced by their events), the most recently started first, with why each is linked."""
     a, s = t.agent_session_issues.c, t.agent_sessions.c
     rows = session.execute(
         select(t.agent_sessions, a.via, a.ref, a.linked_at)
-        .join(t.agent_session_issues, a.session_id == s.id)
-        .where(a.issue_id == issue_id)
+        .outerjoin(t.agent_session_issues, and_(a.session_id == s.id, a.issue_id == issue_id))
+        .where(or_(a.issue_id == issue_id, s.issue_id == issue_id))
         .order_by(s.started_at.desc(), s.id.desc())
     ).mappings()
     return [
-        RelatedSession(session_view(dict(r), now), r["via"], r["ref"], r["linked_at"]) for r in rows
+        RelatedSession(
+            session_view(dict(r), now),
+            r["via"] or "work_item",
+            r["ref"] or str(issue_id),
+            r["linked_at"] or r["started_at"],
+        )
+        for r in rows
     ]
