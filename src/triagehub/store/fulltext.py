@@ -18,8 +18,6 @@ returned. Texts shorter than three characters have no trigram and are scanned.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Table, and_, or_, select, text
@@ -110,13 +108,15 @@ def candidates(
 ) -> list[int] | None:
     """The ids of the rows the index finds for ``needle`` (a superset of the rows holding it),
     or None when there is no index or more than ``cap`` of them."""
-    if len(needle) < MIN_INDEXED or not has_index(session, index):
+    if len(needle) < MIN_INDEXED:
         return None
     if dialect_name(session) == "postgresql":
         ids = _postgres_candidates(session, index, needle, cap)
-    else:
+    elif has_index(session, index):
         ids = _sqlite_candidates(session, index, needle, cap)
-    return None if len(ids) > cap else ids
+    else:
+        return None
+    return None if ids is None or len(ids) > cap else ids
 
 
 def has_index(session: Session, index: TextIndex) -> bool:
@@ -137,34 +137,36 @@ def _sqlite_candidates(session: Session, index: TextIndex, needle: str, cap: int
     return [int(r) for r in rows.scalars()]
 
 
-def _postgres_candidates(session: Session, index: TextIndex, needle: str, cap: int) -> list[int]:
+def _postgres_candidates(
+    session: Session, index: TextIndex, needle: str, cap: int
+) -> list[int] | None:
+    """The rows ``ILIKE`` finds through the GIN indexes. The planner is told to read them
+    (``enable_seqscan``/``enable_indexscan`` off for this statement, then put back):
+    ``ILIKE '%text%'`` is estimated from statistics that know nothing of the text, and a
+    misjudged scan under a ``LIMIT`` reads the whole table when no row matches, the case the
+    index is for. Four round trips; None when the index is missing."""
+    name = trigram_index_name(index, index.columns[0])
+    exists, seqscan, indexscan = session.execute(
+        select(
+            text("to_regclass(:n) IS NOT NULL"),
+            text("current_setting('enable_seqscan')"),
+            text("current_setting('enable_indexscan')"),
+        ),
+        {"n": name},
+    ).one()
+    if not exists:
+        return None
     table, pattern = index.table, like_pattern(needle)
     stmt = (
         select(table.c.id)
         .where(or_(*(table.c[c].ilike(pattern) for c in index.columns)))
         .limit(cap + 1)
     )
-    with _bitmap_scans_only(session):
-        return [int(r) for r in session.execute(stmt).scalars()]
-
-
-@contextmanager
-def _bitmap_scans_only(session: Session) -> Iterator[None]:
-    """Inside this block the planner reads the GIN indexes: ``ILIKE '%text%'`` is estimated
-    from statistics that know nothing of the text, and a misjudged seq scan with a ``LIMIT``
-    reads the whole table when no row matches (the case the index is for)."""
-    names = ("enable_seqscan", "enable_indexscan")
-    before: Sequence[str] = session.execute(
-        select(*(text(f"current_setting('{n}')") for n in names))
-    ).one()
-    session.execute(text("SET LOCAL enable_seqscan = off"))
-    session.execute(text("SET LOCAL enable_indexscan = off"))
+    settings = (
+        "SELECT set_config('enable_seqscan', :s, true), set_config('enable_indexscan', :i, true)"
+    )
+    session.execute(text(settings), {"s": "off", "i": "off"})
     try:
-        yield
+        return [int(r) for r in session.execute(stmt).scalars()]
     finally:
-        session.execute(
-            select(text("set_config('enable_seqscan', :a, true)")).add_columns(
-                text("set_config('enable_indexscan', :b, true)")
-            ),
-            {"a": before[0], "b": before[1]},
-        )
+        session.execute(text(settings), {"s": seqscan, "i": indexscan})
