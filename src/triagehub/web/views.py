@@ -66,7 +66,8 @@ def search_issues(session: Session, query: IssueQuery, text: str) -> list[tuple[
       the search index (the API's ``q``), and the test names of every check with the issues
       these checks failed in;
     - fuzzily again, beyond the window, the :data:`SEARCH_TYPO` newest issues whose text holds
-      either half of a long word of the query (one typo leaves one half whole), by the index.
+      either half of a long word of the query (one typo leaves one half whole), when the index
+      narrows that half to a few issues.
     """
     recent = queries.search_issues(
         session=session, query=replace(query, sort="-last_seen"), limit=SEARCH_WINDOW
@@ -80,6 +81,8 @@ def search_issues(session: Session, query: IssueQuery, text: str) -> list[tuple[
         pool.setdefault(view.id, view)
         exact.add(view.id)
     for half in search.halves(text):
+        if not queries.narrowed_by_index(session=session, text=half):
+            continue  # a common half: its newest issues are the window's
         for view in queries.search_issues(
             session=session, query=replace(newest, text=half), limit=SEARCH_TYPO
         ).items:

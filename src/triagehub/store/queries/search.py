@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
-from triagehub.store.fulltext import ISSUES, text_condition
+from triagehub.store.fulltext import ISSUES, candidates, text_condition
 from triagehub.store.queries.issues import _ISSUE_COLUMNS, IssueView, _issue_views
 from triagehub.store.queries.paging import (
     MAX_TEXT_QUERY,
@@ -111,6 +111,13 @@ def _issue_filters(session: Session, query: IssueQuery) -> list[Any] | None:
             return None
         terms.append(held)
     return terms
+
+
+def narrowed_by_index(*, session: Session, text: str) -> bool:
+    """Whether the search index finds a few issues (at least one, not thousands) that may hold
+    ``text``: a lookup worth making when it only adds candidates to others."""
+    found = candidates(session, ISSUES, text)
+    return bool(found)
 
 
 def search_issues(
