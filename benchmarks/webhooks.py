@@ -178,8 +178,9 @@ def run(db: str, backend: str, worker_mode: str, items: list[tuple[str, bytes]],
         latencies, statuses = asyncio.run(send(url, items, c))
         elapsed = time.perf_counter() - started
         _, replay_statuses = asyncio.run(send(url, replays, c))
-        # The worker ingests behind the acknowledgements: wait for the queue to drain.
-        while worker_mode != "none" and count(db, t.jobs, t.jobs.c.status == "pending"):
+        # The worker ingests behind the acknowledgements: wait until no job is left to do.
+        left = t.jobs.c.status.in_(("pending", "running"))  # claimed is not done yet
+        while worker_mode != "none" and count(db, t.jobs, left):
             time.sleep(0.05)
         drained = time.perf_counter() - started
     finally:
