@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 HANDLED = GITHUB_EVENTS
 LOCK_WAIT_S = 5.0  # at most, for the database: GitHub gives up on a delivery after 10 s
 LOCK_POLL_S = 0.02  # one attempt's wait on SQLite (see ``_attempt_wait``)
+# Built once (the values come as parameters): building a statement and its cache key cost more
+# than running it.
+_SEEN = select(t.webhook_deliveries.c.status).where(
+    t.webhook_deliveries.c.delivery_id == bindparam("delivery")
+)
+_INSERT_DELIVERY = insert(t.webhook_deliveries)
 
 
 def plain_problem(status: int, error: str, reason: str) -> JSONResponse:
@@ -99,11 +105,7 @@ def handle_delivery(
         wait = max(min(deadline - time.monotonic(), _attempt_wait(engine)), 0.001)
         try:
             with Session(engine) as session, session.begin(), bounded_lock_wait(session, wait):
-                seen = session.execute(
-                    select(t.webhook_deliveries.c.status).where(
-                        t.webhook_deliveries.c.delivery_id == delivery
-                    )
-                ).scalar()
+                seen = session.execute(_SEEN, {"delivery": delivery}).scalar()
                 if seen is not None:
                     return _duplicate(delivery)
                 _record(session, settings, event, delivery, action, payload, now, outcome)
@@ -168,12 +170,13 @@ def _record(
             )
             outcome.status, outcome.code = "queued", 202
     session.execute(
-        insert(t.webhook_deliveries).values(
-            delivery_id=delivery,
-            event=event,
-            action=action,
-            status=outcome.status,
-            detail=outcome.detail,
-            received_at=now(),
-        )
+        _INSERT_DELIVERY,
+        {
+            "delivery_id": delivery,
+            "event": event,
+            "action": action,
+            "status": outcome.status,
+            "detail": outcome.detail,
+            "received_at": now(),
+        },
     )
