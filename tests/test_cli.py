@@ -150,6 +150,20 @@ def test_list_says_when_more_issues_match_than_shown(tmp_path: Path, events_file
     assert "2 issue(s)" in ok(whole) and "more match" not in whole.stderr
 
 
+def test_list_searches_titles_and_messages(db_url: str, events_file: Path) -> None:
+    ok(cli(db_url, "ingest", str(events_file)))
+
+    def titles(text: str) -> list[str]:
+        found = ok(cli(db_url, "issues", "list", "--search", text, "--format", "json"))
+        return [i["title"] for i in json.loads(found)]
+
+    assert len(titles("IMPORTED but")) == 1  # a title, any case
+    assert len(titles("configured to FAIL")) == 1  # the message, any case
+    assert titles('NEAR(x) -y "*') == []  # plain text, not FTS5 syntax
+    too_long = cli(db_url, "issues", "list", "--search", "x" * 201)
+    assert too_long.returncode == 2 and "at most 200 characters" in too_long.stderr
+
+
 def test_show_prints_the_timeline(tmp_path: Path, events_file: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     ok(cli(url, "ingest", str(events_file)))

@@ -5,6 +5,7 @@ GitHub is a local fake server speaking the REST API; nothing of ours is patched.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings, parse_settings
 from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
 from triagehub.engine.jobs import _claim, enqueue, pending, process_jobs
+from triagehub.engine.jobs.policy import RetryPolicy
 from triagehub.store import tables as t
 from triagehub.store.queries import get_issue, list_issues
 
@@ -158,3 +160,23 @@ def test_a_log_github_cannot_give_now_is_added_when_it_can(
     assert "SyntaxError" in detail.recent_occurrences[0].log_excerpt
     assert [e.kind for e in detail.timeline].count("enriched") == 1
     assert pending(engine) == 0
+
+
+def test_outcomes_are_recorded_a_few_at_a_time(engine: Engine) -> None:
+    """A recording transaction runs its jobs' ingests while it holds SQLite's write lock: at
+    most ``record_max`` of them, so a webhook's acknowledgement never waits on a long one."""
+
+    class Ticking(FixedClock):  # each reading a second later: transactions stamp apart
+        def now(self) -> datetime:
+            return self.advance(timedelta(seconds=1))
+
+    for n in range(5):
+        deliver(engine, f"batch-{n}")
+    policy = RetryPolicy(record_max=2)
+    done = process_jobs(engine, Settings(), clock=Ticking(NOW), policy=policy)
+    with Session(engine) as session:
+        stamps = session.execute(
+            select(t.jobs.c.updated_at).where(t.jobs.c.status == "done")
+        ).scalars()
+        groups = sorted(Counter(stamps).values(), reverse=True)
+    assert done == 5 and groups == [2, 2, 1]

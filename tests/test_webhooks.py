@@ -236,3 +236,34 @@ def test_a_delivery_waiting_on_a_lock_does_not_stall_other_requests(
         holder.close()
         sender.join(timeout=60)
     assert answers["webhook"] in (202, 503)
+
+
+def test_served_connections_send_without_waiting_for_acks() -> None:
+    """``serve``'s socket gives every accepted connection TCP_NODELAY: a response is two writes
+    (headers, body), and with Nagle's algorithm on, each one on a kept-alive connection waited
+    for the client's delayed ACK (~40 ms)."""
+    import asyncio
+    import socket
+
+    from triagehub.cli.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    options: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted = transport.get_extra_info("socket")
+            options.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def connect_once() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reader.read()  # until the server closes it
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(connect_once())
+    assert options and options[0] != 0

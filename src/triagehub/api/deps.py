@@ -50,31 +50,39 @@ def api_state(request: Request) -> ApiState:
     return state_of(request.app)
 
 
-def get_engine(request: Request) -> Engine:
+# The dependencies are ``async``: they only read ``app.state``, and FastAPI runs a plain ``def``
+# dependency in its thread pool, a hop per request and per dependency for nothing.
+
+
+async def current_state(request: Request) -> ApiState:
+    return state_of(request.app)
+
+
+async def get_engine(request: Request) -> Engine:
     return api_state(request).engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return api_state(request).settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return api_state(request).clock
 
 
-def get_github(request: Request) -> GitHubClient | None:
+async def get_github(request: Request) -> GitHubClient | None:
     return api_state(request).github
 
 
-def get_hub(request: Request) -> StreamHub:
+async def get_hub(request: Request) -> StreamHub:
     return api_state(request).hub
 
 
-def get_reader(request: Request) -> OpenSpecReader:
+async def get_reader(request: Request) -> OpenSpecReader:
     return api_state(request).reader
 
 
-StateDep = Annotated[ApiState, Depends(api_state)]
+StateDep = Annotated[ApiState, Depends(current_state)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

@@ -9,12 +9,13 @@ mirrored issue are recorded; anything else is 202 with the reason it was ignored
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,14 @@ from triagehub.work.agent_prs import PR_EVENT, record_pull_request
 log = logging.getLogger(__name__)
 
 HANDLED = GITHUB_EVENTS
+LOCK_WAIT_S = 5.0  # at most, for the database: GitHub gives up on a delivery after 10 s
+LOCK_POLL_S = 0.02  # one attempt's wait on SQLite (see ``_attempt_wait``)
+# Built once (the values come as parameters): building a statement and its cache key cost more
+# than running it.
+_SEEN = select(t.webhook_deliveries.c.status).where(
+    t.webhook_deliveries.c.delivery_id == bindparam("delivery")
+)
+_INSERT_DELIVERY = insert(t.webhook_deliveries)
 
 
 def plain_problem(status: int, error: str, reason: str) -> JSONResponse:
@@ -61,6 +70,14 @@ def _first_outcome(event: str, action: str | None) -> Outcome:
     return Outcome()
 
 
+def _attempt_wait(engine: Engine) -> float:
+    """How long one attempt waits for a lock. SQLite's own wait sleeps longer and longer (up to
+    100 ms a time) while the worker takes its write lock again and again: a delivery could wait
+    seconds behind a busy worker. Attempts of :data:`LOCK_POLL_S`, started again at once, come
+    back within a few milliseconds of each release. PostgreSQL locks rows: one attempt."""
+    return LOCK_POLL_S if engine.dialect.name == "sqlite" else LOCK_WAIT_S
+
+
 def _duplicate(delivery: str) -> JSONResponse:
     return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
 
@@ -82,31 +99,35 @@ def handle_delivery(
     payload = cleaned  # stored and ingested cleaned: no NUL, no control character, no secret
     action = payload.get("action")
     action = action if isinstance(action, str) else None
-    outcome = _first_outcome(event, action)
-    try:
-        with Session(engine) as session, session.begin(), bounded_lock_wait(session):
-            seen = session.execute(
-                select(t.webhook_deliveries.c.status).where(
-                    t.webhook_deliveries.c.delivery_id == delivery
-                )
-            ).scalar()
-            if seen is not None:
-                return _duplicate(delivery)
-            _record(session, settings, event, delivery, action, payload, now, outcome)
-    except InputError as exc:
-        return plain_problem(422, "invalid_payload", f"{exc.location}: {exc.reason}")
-    except OperationalError as exc:
-        if not is_transient(exc):
-            raise
-        log.warning("webhook delivery %s not recorded: the database is busy (%s)", delivery, exc)
-        return JSONResponse(
-            {"error": "busy", "reason": "the database is busy; redeliver later"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-    except IntegrityError:
-        # The same delivery arrived twice at once: the other request stored it.
-        return _duplicate(delivery)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        outcome = _first_outcome(event, action)  # afresh: a failed attempt may have changed it
+        wait = max(min(deadline - time.monotonic(), _attempt_wait(engine)), 0.001)
+        try:
+            with Session(engine) as session, session.begin(), bounded_lock_wait(session, wait):
+                seen = session.execute(_SEEN, {"delivery": delivery}).scalar()
+                if seen is not None:
+                    return _duplicate(delivery)
+                _record(session, settings, event, delivery, action, payload, now, outcome)
+            break
+        except InputError as exc:
+            return plain_problem(422, "invalid_payload", f"{exc.location}: {exc.reason}")
+        except OperationalError as exc:
+            if not is_transient(exc):
+                raise
+            if time.monotonic() < deadline:
+                continue  # the write lock was taken: try again
+            log.warning(
+                "webhook delivery %s not recorded: the database is busy (%s)", delivery, exc
+            )
+            return JSONResponse(
+                {"error": "busy", "reason": "the database is busy; redeliver later"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        except IntegrityError:
+            # The same delivery arrived twice at once: the other request stored it.
+            return _duplicate(delivery)
     body: dict[str, Any] = {"status": outcome.status, "delivery": delivery}
     if outcome.detail:
         body["reason"] = outcome.detail
@@ -149,12 +170,13 @@ def _record(
             )
             outcome.status, outcome.code = "queued", 202
     session.execute(
-        insert(t.webhook_deliveries).values(
-            delivery_id=delivery,
-            event=event,
-            action=action,
-            status=outcome.status,
-            detail=outcome.detail,
-            received_at=now(),
-        )
+        _INSERT_DELIVERY,
+        {
+            "delivery_id": delivery,
+            "event": event,
+            "action": action,
+            "status": outcome.status,
+            "detail": outcome.detail,
+            "received_at": now(),
+        },
     )

@@ -44,6 +44,13 @@ def issues_list(
         Category | None, typer.Option("--category", help="Only this category.")
     ] = None,
     kind: Annotated[Kind | None, typer.Option("--kind", help="Only this failure kind.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            help="Only issues whose title, template or message holds this text (case-insensitive).",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     wide: Annotated[
         bool, typer.Option("--wide", help="All columns (repository, category, kind, ...).")
@@ -75,6 +82,7 @@ def issues_list(
             state=state and state.value,
             category=category and category.value,
             kind=kind and kind.value,
+            text=search,
             limit=limit + 1,  # one more than shown tells whether there are more
         )
     shown = found[:limit]

@@ -172,6 +172,16 @@ def sanitize_report(report: RunReport) -> RunReport:
     )
 
 
+# Keys and short values of the documents from outside repeat from one document to the next (a
+# webhook's repository, owner and sender objects, their URLs): each is cleaned once per process.
+_SHORT_CHARS = 200
+
+
+@lru_cache(maxsize=1 << 13)
+def _clean_short(text: str, limit: int) -> str:
+    return clean_text(text, limit)
+
+
 def clean_json(value: object, *, limit: int = MESSAGE_CHARS, depth: int = 0) -> object:
     """A JSON document from outside (a webhook payload, a hook event) with every string and key
     cleaned as multi-line text (control characters, secrets, ``limit`` characters each).
@@ -179,10 +189,12 @@ def clean_json(value: object, *, limit: int = MESSAGE_CHARS, depth: int = 0) -> 
     if depth > 64:
         raise InputError("payload", "", "nested deeper than 64 levels")
     if isinstance(value, str):
-        return clean_text(value, limit)
+        return (
+            _clean_short(value, limit) if len(value) <= _SHORT_CHARS else clean_text(value, limit)
+        )
     if isinstance(value, dict):
         return {
-            clean_text(str(k), limit): clean_json(v, limit=limit, depth=depth + 1)
+            _clean_short(str(k), limit): clean_json(v, limit=limit, depth=depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list):

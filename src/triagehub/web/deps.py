@@ -219,12 +219,8 @@ class Page:
     def not_found(self, what: str) -> HTMLResponse:
         return self.render("not_found.html", tab=None, status_code=404, what=what)
 
-    def search_note(self, path: str, deep: bool, **extra: str) -> dict[str, Any]:
-        return {
-            "deep": deep,
-            "window": views.SEARCH_WINDOW,
-            "deep_url": self.filters.url(path, deep="1", **extra),
-        }
+    def search_note(self) -> dict[str, Any]:
+        return {"window": views.SEARCH_WINDOW}
 
 
 def get_page(request: Request, dash: DashboardDep) -> Page:

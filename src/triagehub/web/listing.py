@@ -32,7 +32,6 @@ def find_issues(
     query: IssueQuery,
     filters: Filters,
     *,
-    deep: bool,
     cursor: str | None,
     by_priority: bool = False,
 ) -> IssueList:
@@ -41,7 +40,7 @@ def find_issues(
     cursor is refused."""
     with Session(engine) as session:
         if filters.q:
-            found = views.search_issues(session, query, filters.q, deep=deep)
+            found = views.search_issues(session, query, filters.q)
             if by_priority:
                 found.sort(key=lambda pair: (PRIORITY_RANK.get(pair[0].priority, 9), -pair[1]))
             return IssueList([v for v, _ in found], {v.id: s for v, s in found})

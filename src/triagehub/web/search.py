@@ -17,11 +17,26 @@ from rapidfuzz import fuzz, process, utils
 T = TypeVar("T")
 CUTOFF = 82.0
 MAX_WORDS = 8
+MIN_SPLIT = 6  # words this long are looked up by halves: each half has 3 characters at least
+MAX_SPLIT = 3  # the longest words of a query looked up so
 
 
 def words(query: str) -> list[str]:
     found = [w for w in utils.default_process(query).split() if w]
     return found[:MAX_WORDS]
+
+
+def halves(query: str) -> list[str]:
+    """The halves of the query's longest words (at most :data:`MAX_SPLIT` of them, of
+    :data:`MIN_SPLIT` characters or more), the probes of a typo-tolerant lookup in a substring
+    index: a word with one typo (a letter changed, added or dropped) still holds one of its
+    halves whole, ``dashbord`` its ``dash``."""
+    long = sorted({w for w in words(query) if len(w) >= MIN_SPLIT}, key=lambda w: (-len(w), w))
+    out: list[str] = []
+    for word in long[:MAX_SPLIT]:
+        middle = len(word) // 2
+        out += [word[:middle], word[middle:]]
+    return list(dict.fromkeys(out))
 
 
 def rank(

@@ -26,7 +26,8 @@ PAGE_SIZE = 50
 SEARCH_WINDOW = 400  # the most recently active issues a fuzzy search scores
 SEARCH_EXACT = 8  # issues beyond the window found by an exact test name
 SEARCH_CHECKS = 4  # checks whose name holds the text, read for their issues
-SEARCH_DEEP = 100  # issues found by the exact text of their title or message (deep)
+SEARCH_DEEP = 100  # issues found by the exact text of their title or message (indexed)
+SEARCH_TYPO = 50  # issues holding half of a query word, scored for typos (indexed)
 SEARCH_SHOWN = 100
 DEFAULT_SPEC_PRIORITY = "medium"
 _ISSUE_REF = re.compile(r"triagehub issue #(\d{1,10})")
@@ -56,22 +57,52 @@ def _matches(view: IssueView, query: IssueQuery) -> bool:
     )
 
 
-def search_issues(
-    session: Session, query: IssueQuery, text: str, *, deep: bool = False
-) -> list[tuple[IssueView, float]]:
+def search_issues(session: Session, query: IssueQuery, text: str) -> list[tuple[IssueView, float]]:
     """Issues matching ``query`` and the search ``text``, best first:
 
     - fuzzily (typos allowed), the titles and test names of the :data:`SEARCH_WINDOW` most
       recently active issues that match the filters;
-    - exactly (a substring), the test names of every check of the history, and the issues
+    - exactly (a substring), the titles, templates and sample messages of the whole history, by
+      the search index (the API's ``q``), and the test names of every check with the issues
       these checks failed in;
-    - with ``deep``, exactly, the titles, templates and sample messages of the whole history
-      (the REST API's ``q``: a scan of every issue, slow on a large store).
+    - fuzzily again, beyond the window, the :data:`SEARCH_TYPO` newest issues whose text holds
+      either half of a long word of the query (one typo leaves one half whole), when the index
+      narrows that half to a few issues.
     """
     recent = queries.search_issues(
         session=session, query=replace(query, sort="-last_seen"), limit=SEARCH_WINDOW
     ).items
     pool = {v.id: v for v in recent}
+    exact = _by_check_name(session, query, text, pool)
+    newest = replace(query, sort="-last_seen")
+    for view in queries.search_issues(
+        session=session, query=replace(newest, text=text), limit=SEARCH_DEEP
+    ).items:
+        pool.setdefault(view.id, view)
+        exact.add(view.id)
+    for half in search.halves(text):
+        if not queries.narrowed_by_index(session=session, text=half):
+            continue  # a common half: its newest issues are the window's
+        for view in queries.search_issues(
+            session=session, query=replace(newest, text=half), limit=SEARCH_TYPO
+        ).items:
+            pool.setdefault(view.id, view)
+    scored = dict(
+        (v.id, score)
+        for v, score in search.rank(
+            text, list(pool.values()), lambda v: [v.title, *v.checks[:20], v.repository]
+        )
+    )
+    for pk in exact:
+        scored[pk] = 100.0
+    ordered = sorted(scored.items(), key=lambda kv: (-kv[1], -pool[kv[0]].last_seen.timestamp()))
+    return [(pool[pk], score) for pk, score in ordered[:SEARCH_SHOWN]]
+
+
+def _by_check_name(
+    session: Session, query: IssueQuery, text: str, pool: dict[int, IssueView]
+) -> set[int]:
+    """The issues of the checks whose name holds ``text`` (added to ``pool``)."""
     exact: set[int] = set()
     repository = query.repositories[0] if len(query.repositories) == 1 else None
     checks = queries.list_checks(
@@ -88,22 +119,7 @@ def search_issues(
                 pool[pk] = detail.issue
             if pk in pool:
                 exact.add(pk)
-    if deep:
-        for view in queries.search_issues(
-            session=session, query=replace(query, sort="-last_seen", text=text), limit=SEARCH_DEEP
-        ).items:
-            pool.setdefault(view.id, view)
-            exact.add(view.id)
-    scored = dict(
-        (v.id, score)
-        for v, score in search.rank(
-            text, list(pool.values()), lambda v: [v.title, *v.checks[:20], v.repository]
-        )
-    )
-    for pk in exact:
-        scored[pk] = 100.0
-    ordered = sorted(scored.items(), key=lambda kv: (-kv[1], -pool[kv[0]].last_seen.timestamp()))
-    return [(pool[pk], score) for pk, score in ordered[:SEARCH_SHOWN]]
+    return exact
 
 
 # -- spec changes -------------------------------------------------------------------------------

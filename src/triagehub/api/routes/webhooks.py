@@ -83,7 +83,7 @@ async def github_webhook(request: Request, state: StateDep) -> JSONResponse:
         return plain_problem(400, "malformed_json", "the payload is not a JSON object")
     # The database work runs in a worker thread, never on the event loop (a lock held
     # elsewhere must not stall /healthz and every other request), and waits for locks at
-    # most WEBHOOK_LOCK_WAIT_S: GitHub gives up on a delivery after 10 s.
+    # most LOCK_WAIT_S (5 s): GitHub gives up on a delivery after 10 s.
     return await run_in_threadpool(
         handle_delivery, state.engine, state.settings, event, delivery, payload, state.clock.now
     )

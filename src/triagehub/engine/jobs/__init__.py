@@ -30,11 +30,12 @@ Delivery semantics (the same for every kind):
   fencing token: an outcome is recorded only while the row is still ``running`` with the same
   ``attempts``, so a worker that lost its lease never overwrites the next worker's outcome.
 - **Work outside any transaction** (the network), then **record** the outcomes in one
-  transaction, every ``record_every_s`` seconds and at the end of the batch, extending the lease
-  of the rows not worked yet. A worker that dies loses at most the outcomes of the last
-  ``record_every_s``: those rows are delivered again when their lease ends (at least once), and
-  every delivery carries the job key as its idempotency key, so that the receiver can make the
-  effect exactly once.
+  transaction, every ``record_every_s`` seconds or ``record_max`` outcomes (the ingests of a
+  recording hold SQLite's write lock, which webhook acknowledgements wait for) and at the end of
+  the batch, extending the lease of the rows not worked yet. A worker that dies loses at most
+  the outcomes of the last ``record_every_s``: those rows are delivered again when their lease
+  ends (at least once), and every delivery carries the job key as its idempotency key, so that
+  the receiver can make the effect exactly once.
 - **Retries**: a retryable failure (network, 5xx, 403/408/429, an unknown kind, an unexpected
   exception) is tried again after an exponential backoff with jitter
   (``backoff_s * 2^(attempt-1)``, at most ``max_backoff_s``, times a random factor in

@@ -31,6 +31,18 @@ class Job:
     attempts: int
 
 
+_ENQUEUE: dict[str, Any] = {}
+
+
+def _enqueue_statement(session: Session) -> Any:
+    """The job insert, built once per database kind: the values come as parameters, so each
+    call skips building the statement and its cache key (a webhook's hot path)."""
+    name = dialect_name(session)
+    if name not in _ENQUEUE:
+        _ENQUEUE[name] = insert_ignoring(session, t.jobs, "key").returning(t.jobs.c.id)
+    return _ENQUEUE[name]
+
+
 def enqueue(
     session: Session,
     *,
@@ -43,18 +55,17 @@ def enqueue(
     """Write a job in the caller's transaction, unless one with this key exists already (also
     one written at the same moment by another transaction: ``ON CONFLICT DO NOTHING``)."""
     created = session.execute(
-        insert_ignoring(session, t.jobs, "key")
-        .values(
-            kind=kind,
-            key=key,
-            data=data,
-            status=PENDING,
-            attempts=0,
-            next_try_at=not_before or now,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(t.jobs.c.id)
+        _enqueue_statement(session),
+        {
+            "kind": kind,
+            "key": key,
+            "data": data,
+            "status": PENDING,
+            "attempts": 0,
+            "next_try_at": not_before or now,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).first()
     return created is not None
 

@@ -249,7 +249,10 @@ def process_jobs(
                 if clock_.now() >= lease_until - margin:
                     break  # not enough lease left to start another: give the rest back
                 finished.append(_run_one(todo.popleft(), registry, ctx))
-                if todo and time.monotonic() - last >= policy.record_every_s:
+                if todo and (
+                    len(finished) >= policy.record_max
+                    or time.monotonic() - last >= policy.record_every_s
+                ):
                     flush()
         except BaseException:
             with contextlib.suppress(Exception):  # the lease makes the rest safe anyway

@@ -5,10 +5,17 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from triagehub.store.fulltext import owned_by_index
 from triagehub.store.tables import metadata
 
 config = context.config
 target_metadata = metadata
+
+
+def _declared(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate compares the declared schema only: not the search index's own tables and
+    indexes (migration 0016, see ``store.fulltext``)."""
+    return not owned_by_index(name, type_, parent_names)
 
 
 def run_migrations() -> None:
@@ -18,6 +25,7 @@ def run_migrations() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_name=_declared,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -32,6 +40,7 @@ def run_migrations() -> None:
             connection=conn,
             target_metadata=target_metadata,
             render_as_batch=conn.dialect.name == "sqlite",
+            include_name=_declared,
         )
         with context.begin_transaction():
             context.run_migrations()

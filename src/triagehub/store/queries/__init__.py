@@ -41,7 +41,12 @@ from triagehub.store.queries.runs import (
     list_checks,
     list_runs,
 )
-from triagehub.store.queries.search import ISSUE_SORTS, IssueQuery, search_issues
+from triagehub.store.queries.search import (
+    ISSUE_SORTS,
+    IssueQuery,
+    narrowed_by_index,
+    search_issues,
+)
 from triagehub.store.queries.stream import (
     agent_events_since,
     issue_events_since,
@@ -103,6 +108,7 @@ __all__ = [
     "list_issues",
     "list_patterns",
     "list_runs",
+    "narrowed_by_index",
     "occurrences_since",
     "revoke_api_token",
     "search_issues",

@@ -10,8 +10,11 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.store.fulltext import ISSUES, text_condition
 from triagehub.store.queries.paging import (
+    MAX_TEXT_QUERY,
     Page,
     _after,
     _check_limit,
@@ -206,12 +209,21 @@ def list_issues(
     state: str | None = None,
     category: str | None = None,
     kind: str | None = None,
+    text: str | None = None,
     limit: int = 1000,
 ) -> list[IssueView]:
-    """Matching issues, newest activity first."""
+    """Matching issues, newest activity first; ``text``: a case-insensitive substring of the
+    title, the template or the sample message (found by the search index)."""
     query = select(*_ISSUE_COLUMNS).join(
         t.repositories, t.repositories.c.id == t.issues.c.repository_id
     )
+    if text:
+        if len(text) > MAX_TEXT_QUERY:
+            raise InputError("search text", "", f"at most {MAX_TEXT_QUERY} characters")
+        held = text_condition(session, ISSUES, text)
+        if held is None:
+            return []
+        query = query.where(held)
     if repository:
         query = query.where(t.repositories.c.name == repository)
     if state:

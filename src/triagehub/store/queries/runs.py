@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.store.fulltext import CHECKS, text_condition
 from triagehub.store.queries.paging import (
     MAX_TEXT_QUERY,
     Page,
@@ -264,7 +265,10 @@ def list_checks(
     if text:
         if len(text) > MAX_TEXT_QUERY:
             raise InputError("q", "", f"at most {MAX_TEXT_QUERY} characters")
-        stmt = stmt.where(c.key.icontains(text, autoescape=True))
+        held = text_condition(session, CHECKS, text)  # by index (store.fulltext)
+        if held is None:
+            return Page([], None)
+        stmt = stmt.where(held)
     if cursor is not None:
         (last_id,) = decode_cursor(cursor, "checks", digest, (int,))
         stmt = stmt.where(c.id > last_id)

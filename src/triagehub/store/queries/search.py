@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.store.fulltext import ISSUES, candidates, text_condition
 from triagehub.store.queries.issues import _ISSUE_COLUMNS, IssueView, _issue_views
 from triagehub.store.queries.paging import (
     MAX_TEXT_QUERY,
@@ -75,7 +76,8 @@ class IssueQuery:
 
 
 def _issue_filters(session: Session, query: IssueQuery) -> list[Any] | None:
-    """The WHERE terms of ``query`` (None: it cannot match, e.g. an unknown repository)."""
+    """The WHERE terms of ``query`` (None: it cannot match, e.g. an unknown repository or a
+    text the search index finds nowhere)."""
     i = t.issues.c
     terms: list[Any] = []
     if query.repositories:
@@ -104,14 +106,18 @@ def _issue_filters(session: Session, query: IssueQuery) -> list[Any] | None:
         text = query.text
         if len(text) > MAX_TEXT_QUERY:
             raise InputError("q", "", f"at most {MAX_TEXT_QUERY} characters")
-        terms.append(
-            or_(
-                i.title.icontains(text, autoescape=True),
-                i.template.icontains(text, autoescape=True),
-                i.sample_message.icontains(text, autoescape=True),
-            )
-        )
+        held = text_condition(session, ISSUES, text)  # by index (store.fulltext)
+        if held is None:
+            return None
+        terms.append(held)
     return terms
+
+
+def narrowed_by_index(*, session: Session, text: str) -> bool:
+    """Whether the search index finds a few issues (at least one, not thousands) that may hold
+    ``text``: a lookup worth making when it only adds candidates to others."""
+    found = candidates(session, ISSUES, text)
+    return bool(found)
 
 
 def search_issues(

@@ -23,7 +23,6 @@ def errors(page: PageDep, sort: str = "-last_seen", cursor: str | None = None) -
         return page.denied
     filters = page.filters
     problems = list(filters.problems)
-    deep = page.request.query_params.get("deep") in ("1", "true", "yes")
     if sort not in SORTS:
         problems.append(f"sort {sort[:40]!r} is not one of {', '.join(SORTS)}: ignored")
         sort = "-last_seen"
@@ -31,7 +30,7 @@ def errors(page: PageDep, sort: str = "-last_seen", cursor: str | None = None) -
     listing = IssueList()
     if states is not None:
         query = views.issue_query(filters, states, sort)
-        listing = find_issues(page.dash.engine, query, filters, deep=deep, cursor=cursor)
+        listing = find_issues(page.dash.engine, query, filters, cursor=cursor)
         cursor = listing.cursor
         if listing.refused:
             problems.append(listing.refused)
@@ -55,5 +54,5 @@ def errors(page: PageDep, sort: str = "-last_seen", cursor: str | None = None) -
         sort_url=sort_url,
         next_url=filters.url("/errors", sort=sort, cursor=next_cursor) if next_cursor else None,
         first_url=filters.url("/errors", sort=sort) if cursor else None,
-        search=page.search_note("/errors", deep, sort=sort),
+        search=page.search_note(),
     )

@@ -18,14 +18,11 @@ def all_work(page: PageDep, cursor: str | None = None, shown: int = -1) -> Respo
         return page.denied
     filters = page.filters
     problems = list(filters.problems)
-    deep = page.request.query_params.get("deep") in ("1", "true", "yes")
     states = filters.issue_states()
     listing = IssueList()
     if states is not None:
         query = views.issue_query(filters, views.working_or(states), "priority")
-        listing = find_issues(
-            page.dash.engine, query, filters, deep=deep, cursor=cursor, by_priority=True
-        )
+        listing = find_issues(page.dash.engine, query, filters, cursor=cursor, by_priority=True)
         cursor = listing.cursor
         if listing.refused:
             problems.append(listing.refused)
@@ -49,5 +46,5 @@ def all_work(page: PageDep, cursor: str | None = None, shown: int = -1) -> Respo
             filters.url("/", cursor=next_cursor, shown=str(last_rank)) if next_cursor else None
         ),
         first_url=filters.url("/") if cursor else None,
-        search=page.search_note("/", deep),
+        search=page.search_note(),
     )
