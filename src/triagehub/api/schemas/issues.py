@@ -107,6 +107,9 @@ class RelatedSessionOut(Out):
     agent: str
     session_type: str
     status: str
+    handoff_key: str | None = Field(
+        description="The remediation hand-off key the session was started under, if any."
+    )
     work_item: dict[str, Any] | None
     cwd: str | None
     started_at: datetime
