@@ -187,7 +187,7 @@ def change_identity(folder_name: str, *, archived: bool) -> tuple[str, date | No
     return folder_name, None
 
 
-def _ms_time(ns: int) -> datetime:
+def ms_time(ns: int) -> datetime:
     """A file time at millisecond precision, rounded as Node's ``fs.Stats.mtime`` (what
     ``openspec list`` prints)."""
     seconds, rest = divmod(ns, 1_000_000_000)
@@ -254,7 +254,7 @@ def load_change(project: Project, folder: Path, *, archived: bool, last_modified
         path=folder,
         archived=archived,
         archived_on=archived_on,
-        last_modified=_ms_time(last_modified_ns),
+        last_modified=ms_time(last_modified_ns),
         has_proposal=has_proposal,
         has_design=has_design,
         has_tasks=tasks_text is not None,
