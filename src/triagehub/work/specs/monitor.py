@@ -73,6 +73,7 @@ class SpecMonitor:
         self._paths: queue.SimpleQueue[list[Path]] = queue.SimpleQueue()
         self._listeners: list[ChangeListener] = []
         self._progress: dict[str, Progress] = {}
+        self._known: dict[str, Project] = {}
         self._warm_seconds: float | None = None
         self._refreshes = 0
         self._unsubscribe: Callable[[], None] | None = None
@@ -93,6 +94,7 @@ class SpecMonitor:
         return unsubscribe
 
     def start(self) -> None:
+        self.reader.autoflush = False  # the snapshot is written here, not in a request
         self._unsubscribe = self.reader.subscribe(self._paths.put)
         self._thread.start()
 
@@ -105,6 +107,9 @@ class SpecMonitor:
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.reader.close()
+        self.reader.autoflush = True
+        for project in list(self._known.values()):
+            self.reader.flush_snapshot(project)
 
     @property
     def alive(self) -> bool:
@@ -163,7 +168,9 @@ class SpecMonitor:
         self.reader.changes(project)  # the default list (active changes), kept too
         progress = _progress(self.reader.changes(project, archived=True))
         self.reader.specs(project)
+        self.reader.flush_snapshot(project)  # what requests parsed meanwhile too
         self._progress[str(project.path)] = progress
+        self._known[str(project.path)] = project
         return progress
 
     def _refresh(self, project: Project) -> None:

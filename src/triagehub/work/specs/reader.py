@@ -162,6 +162,9 @@ class OpenSpecReader:
         self._watcher: Watcher | None = None
         self._want_watch = False
         self._snapshots = SnapshotStore(snapshot_dir) if snapshot_dir is not None else None
+        # False: reads only record what they parsed; whoever set it (the spec monitor) writes
+        # the snapshot in its own thread, off the requests' path
+        self.autoflush = True
         self._counts = [0, 0]  # parsed, from the snapshot
         self._counts_lock = threading.Lock()
         self._listeners: list[Callable[[list[Path]], None]] = []
@@ -246,6 +249,10 @@ class OpenSpecReader:
     def flush_snapshot(self, project: Project) -> bool:
         """Write the project's on-disk snapshot if something new was parsed."""
         return self._snapshots.flush(project) if self._snapshots is not None else False
+
+    def _autoflush(self, project: Project) -> None:
+        if self.autoflush:
+            self.flush_snapshot(project)
 
     def invalidate(self, path: Path | None = None) -> None:
         """Forget what was read from ``path`` (a file or folder; None: everything)."""
@@ -469,7 +476,7 @@ class OpenSpecReader:
                     entries.append(self._change_entry(project, folder, archived=True))
         out: list[Change] = [e.value for e in entries]
         out.sort(key=lambda c: (-c.last_modified.timestamp(), c.folder))
-        self.flush_snapshot(project)
+        self._autoflush(project)
         if watching and all(e.stable and e.watched for e in entries):
             self._cache.put(list_key, _Entry(list(out), (), True, True))
         return out
@@ -488,7 +495,7 @@ class OpenSpecReader:
                 )
             if folder.is_dir():
                 found = self._load_change(project, folder, archived=False)
-                self.flush_snapshot(project)
+                self._autoflush(project)
                 return found
         matches = [
             name
@@ -499,7 +506,7 @@ class OpenSpecReader:
         if matches:
             name = sorted(matches)[-1]
             found = self._load_change(project, project.archive_dir / name, archived=True)
-            self.flush_snapshot(project)
+            self._autoflush(project)
             return found
         raise NotFoundError(
             f"project {project.id}", change_id, "no such change (active or archived)"

@@ -109,11 +109,19 @@ def _opt_str(value: Any) -> str | None:
     return value
 
 
+def _str(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError("expected a string")
+    return value
+
+
 def _decode_requirement(value: Any) -> Requirement | None:
     if value is None:
         return None
     name, text, scenarios = value
-    return Requirement(str(name), str(text), tuple(Scenario(str(n), str(r)) for n, r in scenarios))
+    return Requirement(
+        _str(name), _str(text), tuple([Scenario(_str(n), _str(r)) for n, r in scenarios])
+    )
 
 
 def decode_change(value: Any, template: Change) -> Change:
@@ -126,9 +134,9 @@ def decode_change(value: Any, template: Change) -> Change:
         rename = (item[4], item[5]) if len(item) == 6 else (None, None)
         out_deltas.append(
             Delta(
-                str(spec),
-                str(operation),
-                str(description),
+                _str(spec),
+                _str(operation),
+                _str(description),
                 _decode_requirement(req),
                 _opt_str(rename[0]),
                 _opt_str(rename[1]),
@@ -148,11 +156,13 @@ def decode_change(value: Any, template: Change) -> Change:
         why=_opt_str(why),
         what_changes=_opt_str(what),
         tasks=tuple(
-            Task(bool(done), str(text), int(line), _opt_str(group))
-            for done, text, line, group in tasks
+            [
+                Task(done is True, _str(text), int(line), None if group is None else _str(group))
+                for done, text, line, group in tasks
+            ]
         ),
         deltas=tuple(out_deltas),
-        problems=tuple(str(p) for p in problems),
+        problems=tuple([_str(p) for p in problems]),
     )
 
 
