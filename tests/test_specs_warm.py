@@ -160,6 +160,25 @@ def test_a_new_change_is_listed_without_a_restart(monitor: SpecMonitor, project_
     )
 
 
+def test_the_monitor_writes_the_snapshot_off_the_request_path(
+    project_root: Path, tmp_path: Path
+) -> None:
+    reader = OpenSpecReader([project_root], snapshot_dir=tmp_path / "snap")
+    monitor = SpecMonitor(reader)
+    monitor.start()
+    try:
+        assert monitor.warmed.wait(WAIT)
+        assert not reader.autoflush  # a request only records what it parsed
+        (snapshot,) = (tmp_path / "snap").glob("*.json")
+        assert len(json.loads(snapshot.read_bytes())["changes"]) == CHANGES
+    finally:
+        monitor.stop()
+    assert reader.autoflush
+    again = OpenSpecReader([project_root], snapshot_dir=tmp_path / "snap")
+    again.changes(again.project())
+    assert again.read_stats().from_snapshot == CHANGES
+
+
 # -- the snapshot ----------------------------------------------------------------------------
 
 

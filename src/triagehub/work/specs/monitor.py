@@ -159,8 +159,14 @@ class SpecMonitor:
         if self._stop.is_set():
             return
         projects = self.reader.projects()  # rescanned when older than the scan interval
-        touched = [p for p in projects if any(_under(path, p.openspec_dir) for path in paths)]
-        touched += [p for p in projects if str(p.path) not in self._progress]
+        current = {str(p.path) for p in projects}
+        if current != set(self._known):
+            # another set of projects: the reader watches anew and forgot what it held
+            self._known = {k: v for k, v in self._known.items() if k in current}
+            self._progress = {k: v for k, v in self._progress.items() if k in current}
+            touched = projects
+        else:
+            touched = [p for p in projects if any(_under(path, p.openspec_dir) for path in paths)]
         for project in dict.fromkeys(touched):
             self._refresh(project)
 
