@@ -127,6 +127,16 @@ def _identity(project: Project, folder: Path, archived: bool, modified: datetime
     )
 
 
+def _folder_times(*folders: Path) -> tuple[int, ...]:
+    out = []
+    for folder in folders:
+        try:
+            out.append(folder.stat().st_mtime_ns)
+        except OSError:
+            out.append(0)
+    return tuple(out)
+
+
 def _stable(newest_ns: int) -> bool:
     # real time: file modification times are the file system's clock, never shifted
     return time.time_ns() - newest_ns > RACY_NS
@@ -454,12 +464,14 @@ class OpenSpecReader:
     ) -> list[Change]:
         """The project's active (and/or archived) changes, most recently modified first.
         While watched, the list itself is kept until the watcher sees a file of the project's
-        ``changes/`` change."""
+        ``changes/`` change, or a change folder is added or removed (the folders' times, two
+        ``stat`` calls, are checked on every call: that needs no watcher event)."""
         list_key = ("list", str(project.changes_dir), project.id, archived, active)
         watching = self.watching
+        stamp = _folder_times(project.changes_dir, project.archive_dir)
         if watching:
             kept = self._cache.get(list_key)
-            if kept is not None and kept.watched and self.watching:
+            if kept is not None and kept.fingerprint == stamp and kept.watched and self.watching:
                 listed: list[Change] = kept.value
                 return list(listed)
         entries: list[_Entry] = []
@@ -477,8 +489,8 @@ class OpenSpecReader:
         out: list[Change] = [e.value for e in entries]
         out.sort(key=lambda c: (-c.last_modified.timestamp(), c.folder))
         self._autoflush(project)
-        if watching and all(e.stable and e.watched for e in entries):
-            self._cache.put(list_key, _Entry(list(out), (), True, True))
+        if watching and _stable(max(stamp)) and all(e.stable and e.watched for e in entries):
+            self._cache.put(list_key, _Entry(list(out), stamp, True, True))
         return out
 
     def change(self, project: Project, change_id: str) -> Change:
