@@ -144,10 +144,12 @@ def test_an_edit_on_disk_is_seen_and_only_that_change_is_read_again(
     before = reader.read_stats()
     mark_task_done(project_root, "change-01")
     poll(lambda: progress(reader, project, "change-01") == 2, "the new progress is listed")
-    poll(lambda: told == [("shop", ["change-01"])], "the listener is told which change moved")
+    poll(lambda: ("shop", ["change-01"]) in told, "the listener is told which change moved")
+    assert all(ids == ["change-01"] for _, ids in told)
     after = reader.read_stats()
-    # the watcher may report the write and the new time apart: at most two reads of one change
-    assert 1 <= after.parsed - before.parsed <= 2
+    # the watcher may report the write and the new time apart, and this thread may read the
+    # change while the monitor does: at most four reads of that one change, not all twelve
+    assert 1 <= after.parsed - before.parsed <= 4
     assert after.from_snapshot == before.from_snapshot
 
 
