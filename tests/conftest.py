@@ -103,6 +103,20 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def openspec_snapshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The OpenSpec reader's on-disk snapshot goes to a throwaway folder (also for the commands
+    that tests run in subprocesses), never to the user's cache."""
+    folder = tmp_path_factory.mktemp("openspec-snapshot")
+    before = os.environ.get("TRIAGEHUB_OPENSPEC_CACHE")
+    os.environ["TRIAGEHUB_OPENSPEC_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("TRIAGEHUB_OPENSPEC_CACHE", None)
+    else:
+        os.environ["TRIAGEHUB_OPENSPEC_CACHE"] = before
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty database: a SQLite file, or the session's PostgreSQL database, emptied."""

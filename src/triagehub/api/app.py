@@ -40,6 +40,8 @@ from triagehub.engine.jobs import JobWorker
 from triagehub.engine.monitor import MonitorLoop, notify_change
 from triagehub.web.routes import web_router
 from triagehub.work.specs import OpenSpecReader
+from triagehub.work.specs.monitor import SpecMonitor
+from triagehub.work.specs.snapshot import default_snapshot_dir
 
 if TYPE_CHECKING:
     from triagehub.actions.github import GitHubClient
@@ -57,20 +59,23 @@ __all__ = [
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the worker, the monitor and the OpenSpec watcher; on shutdown end the live streams
-    and stop them, in the reverse order."""
+    """Start the worker, the monitor and the OpenSpec monitor (which warms the reader and starts
+    its watcher in the background); on shutdown end the live streams and stop them, in the
+    reverse order."""
     state = state_of(app)
     if state.worker is not None:
         state.worker.start()
     if state.monitor is not None:
         state.monitor.start()
     try:
-        if state.reader.roots:
-            await run_in_threadpool(state.reader.start_watching)
+        if state.spec_monitor is not None:
+            state.spec_monitor.start()  # warms the reader in its own thread: nothing waits
         try:
             yield
         finally:
             state.hub.close()
+            if state.spec_monitor is not None:
+                await run_in_threadpool(state.spec_monitor.stop)
             state.reader.close()
     finally:
         if state.monitor is not None:
@@ -93,6 +98,11 @@ def create_app(
     route answers 503 saying why, unless ``webhook.insecure`` (``--insecure-no-webhook-secret``)
     accepts unsigned deliveries."""
     the_clock = clock or SystemClock()
+    reader = OpenSpecReader(
+        settings.openspec.roots,
+        scan_seconds=settings.openspec.scan_minutes * 60,
+        snapshot_dir=default_snapshot_dir(),
+    )
     app = FastAPI(
         title="triagehub",
         version=__version__,
@@ -108,12 +118,11 @@ def create_app(
         github=github,
         webhook=webhook,
         hub=StreamHub(settings.api.stream_poll_seconds),
-        reader=OpenSpecReader(
-            settings.openspec.roots, scan_seconds=settings.openspec.scan_minutes * 60
-        ),
+        reader=reader,
         metrics=app_metrics(engine),
         worker=JobWorker(engine, settings, github=github) if run_worker else None,
         monitor=MonitorLoop(engine, settings, on_change=notify_change) if run_monitor else None,
+        spec_monitor=SpecMonitor(reader) if reader.roots else None,
     )
     app.state.triagehub = state
     # FastAPI orders the OpenAPI paths by registration: the routers in the order their routes
@@ -125,5 +134,5 @@ def create_app(
     app.add_middleware(PlainUrl)
     install_metrics(app, state.metrics)  # added last: outermost, so it also times the 413s
     app.openapi = functools.partial(problem_openapi, app)  # type: ignore[method-assign]
-    app.include_router(web_router(engine, settings, the_clock))
+    app.include_router(web_router(engine, settings, the_clock, reader=reader))
     return app

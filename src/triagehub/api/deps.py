@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from triagehub.api.routes.webhooks import WebhookConfig
     from triagehub.engine.jobs import JobWorker
     from triagehub.engine.monitor import MonitorLoop
+    from triagehub.work.specs.monitor import SpecMonitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class ApiState:
     metrics: "AppMetrics"
     worker: "JobWorker | None"
     monitor: "MonitorLoop | None"
+    spec_monitor: "SpecMonitor | None" = None  # warms and watches ``reader``
 
 
 def state_of(app: FastAPI) -> ApiState:

@@ -50,9 +50,10 @@ FormatOption = Annotated[Format, typer.Option("--format", help="table or json.")
 
 def _reader(ctx: typer.Context, roots: list[Path] | None) -> OpenSpecReader:
     from triagehub.work.specs import OpenSpecReader
+    from triagehub.work.specs.snapshot import default_snapshot_dir
 
     if roots:
-        return OpenSpecReader(roots)
+        return OpenSpecReader(roots, snapshot_dir=default_snapshot_dir())
     configured = _state(ctx).settings.openspec.roots
     if not configured:
         raise InputError(
@@ -60,7 +61,7 @@ def _reader(ctx: typer.Context, roots: list[Path] | None) -> OpenSpecReader:
             "",
             "no OpenSpec roots: pass --root DIR or set openspec.roots in triagehub.yaml",
         )
-    return OpenSpecReader(configured)
+    return OpenSpecReader(configured, snapshot_dir=default_snapshot_dir())
 
 
 def _projects(reader: OpenSpecReader, ref: str | None) -> list[Project]:

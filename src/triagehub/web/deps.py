@@ -42,6 +42,7 @@ from triagehub.web.layout import (
     window,
 )
 from triagehub.work.specs import OpenSpecReader
+from triagehub.work.specs.snapshot import default_snapshot_dir
 
 T = TypeVar("T")
 STATE_KEY = "triagehub_dashboard"  # the attribute of ``app.state`` that holds the Dashboard
@@ -64,7 +65,10 @@ class Dashboard:
     reader: OpenSpecReader
 
     @classmethod
-    def open(cls, engine: Engine, settings: Settings, clock: Clock) -> Dashboard:
+    def open(
+        cls, engine: Engine, settings: Settings, clock: Clock, reader: OpenSpecReader | None = None
+    ) -> Dashboard:
+        """``reader``: shared with the API (warmed by its monitor); else one of its own."""
         return cls(
             engine=engine,
             settings=settings,
@@ -73,8 +77,11 @@ class Dashboard:
             static=static_files(),
             auth=DashboardAuth(engine, settings.api, clock),
             figures=Aggregates(clock.now),
-            reader=OpenSpecReader(
-                settings.openspec.roots, scan_seconds=settings.openspec.scan_minutes * 60
+            reader=reader
+            or OpenSpecReader(
+                settings.openspec.roots,
+                scan_seconds=settings.openspec.scan_minutes * 60,
+                snapshot_dir=default_snapshot_dir(),
             ),
         )
 

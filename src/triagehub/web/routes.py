@@ -30,12 +30,16 @@ from triagehub.clock import Clock
 from triagehub.config import Settings
 from triagehub.web.deps import Dashboard
 from triagehub.web.pages import ROUTERS
+from triagehub.work.specs import OpenSpecReader
 
 
-def web_router(engine: Engine, settings: Settings, clock: Clock) -> APIRouter:
+def web_router(
+    engine: Engine, settings: Settings, clock: Clock, *, reader: OpenSpecReader | None = None
+) -> APIRouter:
     """The dashboard's routes (kept out of the OpenAPI document); their lifespan puts the
-    dashboard's services on ``app.state`` and stops them with the app."""
-    dashboard = Dashboard.open(engine, settings, clock)
+    dashboard's services on ``app.state`` and stops them with the app. ``reader``: the API's
+    OpenSpec reader, shared (warmed by its monitor); else the dashboard opens its own."""
+    dashboard = Dashboard.open(engine, settings, clock, reader=reader)
     router = APIRouter(lifespan=dashboard.lifespan, include_in_schema=False)
     for page in ROUTERS:
         router.include_router(page)

@@ -31,11 +31,16 @@ class FileText:
     problem: str | None = None
 
 
-def read_text(path: Path, project_root: Path, shown: str) -> FileText:
-    """``path`` as text, if it exists and stays inside ``project_root``."""
-    if not os.path.lexists(path):
+def read_text(
+    path: Path, project_root: Path, shown: str, *, parent_inside: bool = False
+) -> FileText:
+    """``path`` as text, if it exists and stays inside ``project_root``. ``parent_inside``: the
+    caller knows that ``path``'s folder lies inside (then only a symbolic link is resolved)."""
+    try:
+        is_link = stat.S_ISLNK(path.lstat().st_mode)
+    except (OSError, ValueError):
         return FileText(None)
-    if not is_within(path, project_root):
+    if (is_link or not parent_inside) and not is_within(path, project_root):
         try:
             target = str(path.readlink()) if path.is_symlink() else str(path.resolve())
         except OSError:
@@ -187,7 +192,7 @@ def change_identity(folder_name: str, *, archived: bool) -> tuple[str, date | No
     return folder_name, None
 
 
-def _ms_time(ns: int) -> datetime:
+def ms_time(ns: int) -> datetime:
     """A file time at millisecond precision, rounded as Node's ``fs.Stats.mtime`` (what
     ``openspec list`` prints)."""
     seconds, rest = divmod(ns, 1_000_000_000)
@@ -201,8 +206,12 @@ def load_change(project: Project, folder: Path, *, archived: bool, last_modified
     rel = folder.relative_to(project.path).as_posix()
     problems: list[str] = []
 
+    folder_inside = is_within(folder, project.path)
+
     def read(name: str) -> str | None:
-        result = read_text(folder / name, project.path, f"{rel}/{name}")
+        result = read_text(
+            folder / name, project.path, f"{rel}/{name}", parent_inside=folder_inside
+        )
         if result.problem:
             problems.append(result.problem)
         return result.text
@@ -233,11 +242,14 @@ def load_change(project: Project, folder: Path, *, archived: bool, last_modified
         Task(t.done, t.description, t.line, t.group) for t in md.parse_tasks(tasks_text or "")
     )
     files, refused = discover_spec_files(folder / "specs", project.path)
+    # the walk follows no symlinked folder below specs/: only specs/ itself can be one
+    specs_inside = folder_inside and not (folder / "specs").is_symlink()
     problems.extend(f"{rel}/{p}" if p.startswith("specs/") else p for p in refused)
     deltas: list[Delta] = []
     has_sections = False
     for spec_id, path in files:
-        text = read_text(path, project.path, f"{rel}/specs/{spec_id}/spec.md")
+        shown = f"{rel}/specs/{spec_id}/spec.md"
+        text = read_text(path, project.path, shown, parent_inside=specs_inside)
         if text.problem:
             problems.append(text.problem)
         if text.text is None:
@@ -254,7 +266,7 @@ def load_change(project: Project, folder: Path, *, archived: bool, last_modified
         path=folder,
         archived=archived,
         archived_on=archived_on,
-        last_modified=_ms_time(last_modified_ns),
+        last_modified=ms_time(last_modified_ns),
         has_proposal=has_proposal,
         has_design=has_design,
         has_tasks=tasks_text is not None,

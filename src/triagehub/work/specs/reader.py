@@ -7,6 +7,11 @@ changed; with :meth:`OpenSpecReader.start_watching`, a ``watchfiles`` thread inv
 when files change and cached entries are returned without touching the disk. Entries whose files
 changed in the last two seconds are always re-read (a timestamp can stay equal across two quick
 writes).
+
+With a ``snapshot_dir``, parsed changes are also kept on disk (:mod:`.snapshot`): a new process
+re-parses only the changes whose files changed since. :meth:`OpenSpecReader.read_stats` counts
+what was parsed and what came from the snapshot; :meth:`OpenSpecReader.subscribe` tells a
+listener which paths the watcher saw change.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,9 +32,16 @@ from triagehub.errors import InputError
 from triagehub.work.specs import validate as validation
 from triagehub.work.specs.cache import CacheStats, TTLCache, Watcher
 from triagehub.work.specs.errors import NotFoundError
-from triagehub.work.specs.load import change_identity, discover_spec_files, load_change, load_spec
+from triagehub.work.specs.load import (
+    change_identity,
+    discover_spec_files,
+    load_change,
+    load_spec,
+    ms_time,
+)
 from triagehub.work.specs.model import Change, Project, Spec, ValidationReport
 from triagehub.work.specs.paths import check_capability_id, check_change_id, inside
+from triagehub.work.specs.snapshot import SnapshotStore, fingerprint_digest
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +59,15 @@ class _Entry:
     watched: bool = False  # stored while the watcher was in place: invalidated by it
 
 
+@dataclass(frozen=True, slots=True)
+class ReadStats:
+    """What a reader did since it was made: changes parsed from their files, changes taken
+    from the on-disk snapshot."""
+
+    parsed: int
+    from_snapshot: int
+
+
 def scan_tree(folder: Path) -> tuple[tuple[Any, ...], int, int]:
     """(fingerprint, newest file mtime, newest mtime of anything) of a folder: every file's
     relative path, size and mtime and every folder's mtime. Symlinked folders are not followed;
@@ -53,21 +75,21 @@ def scan_tree(folder: Path) -> tuple[tuple[Any, ...], int, int]:
     parts: list[Any] = []
     newest_file = 0
     newest_any = 0
-    stack = [(folder, "")]
+    stack = [(str(folder), "")]
     while stack:
         current, rel = stack.pop()
         try:
-            info = current.stat()
+            mtime = os.stat(current).st_mtime_ns  # noqa: PTH116 (str paths: no Path on a hot path)
             entries = list(os.scandir(current))
         except OSError:
             continue
-        parts.append((rel, info.st_mtime_ns))
-        newest_any = max(newest_any, info.st_mtime_ns)
+        parts.append((rel, mtime))
+        newest_any = max(newest_any, mtime)
         for entry in entries:
             name = f"{rel}/{entry.name}" if rel else entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), name))
+                    stack.append((entry.path, name))
                     continue
                 st = entry.stat()
             except OSError:
@@ -82,6 +104,37 @@ def scan_tree(folder: Path) -> tuple[tuple[Any, ...], int, int]:
         except OSError:
             newest_file = 0
     return tuple(parts), newest_file, newest_any
+
+
+def _identity(project: Project, folder: Path, archived: bool, modified: datetime) -> Change:
+    """A change with only its identity (where it lies): the snapshot fills in the rest."""
+    change_id, archived_on = change_identity(folder.name, archived=archived)
+    return Change(
+        project=project.id,
+        id=change_id,
+        folder=folder.name,
+        path=folder,
+        archived=archived,
+        archived_on=archived_on,
+        last_modified=modified,
+        has_proposal=False,
+        has_design=False,
+        has_tasks=False,
+        why=None,
+        what_changes=None,
+        tasks=(),
+        deltas=(),
+    )
+
+
+def _folder_times(*folders: Path) -> tuple[int, ...]:
+    out = []
+    for folder in folders:
+        try:
+            out.append(folder.stat().st_mtime_ns)
+        except OSError:
+            out.append(0)
+    return tuple(out)
 
 
 def _stable(newest_ns: int) -> bool:
@@ -105,6 +158,7 @@ class OpenSpecReader:
         cache_size: int = 4096,
         max_depth: int = 4,
         monotonic: Callable[[], float] = time.monotonic,
+        snapshot_dir: Path | None = None,
     ) -> None:
         self.roots = tuple(Path(r).expanduser() for r in roots)
         self._scan_seconds = scan_seconds
@@ -117,6 +171,13 @@ class OpenSpecReader:
         self._root_problems: list[str] = []
         self._watcher: Watcher | None = None
         self._want_watch = False
+        self._snapshots = SnapshotStore(snapshot_dir) if snapshot_dir is not None else None
+        # False: reads only record what they parsed; whoever set it (the spec monitor) writes
+        # the snapshot in its own thread, off the requests' path
+        self.autoflush = True
+        self._counts = [0, 0]  # parsed, from the snapshot
+        self._counts_lock = threading.Lock()
+        self._listeners: list[Callable[[list[Path]], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -173,6 +234,35 @@ class OpenSpecReader:
     def _on_files_changed(self, paths: list[Path]) -> None:
         for path in paths:
             self.invalidate(path)
+        for listener in list(self._listeners):
+            listener(paths)
+
+    def subscribe(self, listener: Callable[[list[Path]], None]) -> Callable[[], None]:
+        """Call ``listener(paths)`` (in the watcher's thread, after the cache forgot them) when
+        the watcher sees files change; returns the function that unsubscribes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def read_stats(self) -> ReadStats:
+        with self._counts_lock:
+            return ReadStats(self._counts[0], self._counts[1])
+
+    def _count(self, index: int) -> None:
+        with self._counts_lock:
+            self._counts[index] += 1
+
+    def flush_snapshot(self, project: Project) -> bool:
+        """Write the project's on-disk snapshot if something new was parsed."""
+        return self._snapshots.flush(project) if self._snapshots is not None else False
+
+    def _autoflush(self, project: Project) -> None:
+        if self.autoflush:
+            self.flush_snapshot(project)
 
     def invalidate(self, path: Path | None = None) -> None:
         """Forget what was read from ``path`` (a file or folder; None: everything)."""
@@ -323,19 +413,34 @@ class OpenSpecReader:
         return names
 
     def _load_change(self, project: Project, folder: Path, *, archived: bool) -> Change:
+        value: Change = self._change_entry(project, folder, archived=archived).value
+        return value
+
+    def _change_entry(self, project: Project, folder: Path, *, archived: bool) -> _Entry:
         key = ("change", str(folder), project.id)
         entry = self._cache.get(key)
         watching = self.watching
         if entry is not None and entry.stable and entry.watched and watching:
-            cached: Change = entry.value
-            return cached
+            return entry
         fingerprint, newest_file, newest_any = scan_tree(folder)
         if entry is not None and entry.stable and entry.fingerprint == fingerprint:
-            cached = entry.value
-            return cached
-        change = load_change(project, folder, archived=archived, last_modified_ns=newest_file)
-        self._cache.put(key, _Entry(change, fingerprint, _stable(newest_any), watching))
-        return change
+            return entry
+        stable = _stable(newest_any)
+        change = None
+        digest = fingerprint_digest(fingerprint) if stable and self._snapshots else ""
+        if digest and self._snapshots is not None:
+            template = _identity(project, folder, archived, ms_time(newest_file))
+            change = self._snapshots.lookup(project, digest, template)
+            if change is not None:
+                self._count(1)
+        if change is None:
+            change = load_change(project, folder, archived=archived, last_modified_ns=newest_file)
+            self._count(0)
+            if digest and self._snapshots is not None:
+                self._snapshots.record(project, digest, change)
+        entry = _Entry(change, fingerprint, stable, watching)
+        self._cache.put(key, entry)
+        return entry
 
     def symlinked_changes(self, project: Project) -> list[str]:
         """Problems with change folders that are symbolic links (never followed)."""
@@ -357,20 +462,35 @@ class OpenSpecReader:
     def changes(
         self, project: Project, *, archived: bool = False, active: bool = True
     ) -> list[Change]:
-        """The project's active (and/or archived) changes, most recently modified first."""
-        out: list[Change] = []
+        """The project's active (and/or archived) changes, most recently modified first.
+        While watched, the list itself is kept until the watcher sees a file of the project's
+        ``changes/`` change, or a change folder is added or removed (the folders' times, two
+        ``stat`` calls, are checked on every call: that needs no watcher event)."""
+        list_key = ("list", str(project.changes_dir), project.id, archived, active)
+        watching = self.watching
+        stamp = _folder_times(project.changes_dir, project.archive_dir)
+        if watching:
+            kept = self._cache.get(list_key)
+            if kept is not None and kept.fingerprint == stamp and kept.watched and self.watching:
+                listed: list[Change] = kept.value
+                return list(listed)
+        entries: list[_Entry] = []
         if active:
             for name, is_link in self._dir_entries(project.changes_dir):
                 if is_link or name == "archive":
                     continue
-                out.append(self._load_change(project, project.changes_dir / name, archived=False))
+                folder = project.changes_dir / name
+                entries.append(self._change_entry(project, folder, archived=False))
         if archived:
             for name, is_link in self._dir_entries(project.archive_dir):
                 if not is_link:
-                    out.append(
-                        self._load_change(project, project.archive_dir / name, archived=True)
-                    )
+                    folder = project.archive_dir / name
+                    entries.append(self._change_entry(project, folder, archived=True))
+        out: list[Change] = [e.value for e in entries]
         out.sort(key=lambda c: (-c.last_modified.timestamp(), c.folder))
+        self._autoflush(project)
+        if watching and _stable(max(stamp)) and all(e.stable and e.watched for e in entries):
+            self._cache.put(list_key, _Entry(list(out), stamp, True, True))
         return out
 
     def change(self, project: Project, change_id: str) -> Change:
@@ -386,7 +506,9 @@ class OpenSpecReader:
                     "a symbolic link: change folders that are links are not read",
                 )
             if folder.is_dir():
-                return self._load_change(project, folder, archived=False)
+                found = self._load_change(project, folder, archived=False)
+                self._autoflush(project)
+                return found
         matches = [
             name
             for name, is_link in self._dir_entries(project.archive_dir)
@@ -395,7 +517,9 @@ class OpenSpecReader:
         ]
         if matches:
             name = sorted(matches)[-1]
-            return self._load_change(project, project.archive_dir / name, archived=True)
+            found = self._load_change(project, project.archive_dir / name, archived=True)
+            self._autoflush(project)
+            return found
         raise NotFoundError(
             f"project {project.id}", change_id, "no such change (active or archived)"
         )

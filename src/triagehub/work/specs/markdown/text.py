@@ -44,12 +44,59 @@ def _fence_ranges(text: str) -> tuple[tuple[int, int], ...]:
     )
 
 
+_FENCE_OPEN = re.compile(r"^(`{3,}|~{3,})(.*)$")
+_CONTAINER_PREFIX = re.compile(r"^[ \t>*+\-0-9.)]*$")
+
+
+def _top_level_fences(lines: Sequence[str]) -> tuple[tuple[int, int], ...] | None:
+    """The fenced blocks of a document whose every fence starts in column 0 and which has no
+    HTML block (then no container can hold a fence), as ``markdown-it`` finds them; None when
+    the document needs the full parser (a fence after indentation or a list/quote marker)."""
+    ranges: list[tuple[int, int]] = []
+    opened: tuple[int, str, int] | None = None  # (line, fence char, fence length)
+    for i, line in enumerate(lines):
+        if opened is not None:
+            char, length = opened[1], opened[2]
+            if line.startswith(char * length) and not line.rstrip(" \t").strip(char):
+                ranges.append((opened[0], i + 1))
+                opened = None
+                continue
+            if line[:1] in (" ", "\t") and (char * 3) in line:
+                return None  # an indented closing fence: the full parser decides
+            continue
+        if line.lstrip(" ")[:1] == "<":
+            return None  # maybe an HTML block, which can hold fence-looking lines
+        ticks, tildes = line.find("```"), line.find("~~~")
+        at = min(p for p in (ticks, tildes, len(line)) if p >= 0)
+        if at == len(line):
+            continue
+        if at > 0:
+            if _CONTAINER_PREFIX.match(line[:at]):
+                return None  # indented, or inside a list item or a block quote
+            continue  # text before it: not a fence line
+        m = _FENCE_OPEN.match(line)
+        if m is None:
+            continue
+        marker = m.group(1)
+        if marker[0] == "`" and "`" in m.group(2):
+            continue  # a backtick fence's info string has no backtick: inline code
+        opened = (i, marker[0], len(marker))
+    if opened is not None:  # open until the end (a last empty line is no line to markdown-it)
+        ranges.append((opened[0], len(lines) - 1 if lines and lines[-1] == "" else len(lines)))
+    return tuple(ranges)
+
+
 def fence_mask(lines: Sequence[str]) -> list[bool]:
-    """Per line: is it part of a fenced code block (fence lines included)?"""
+    """Per line: is it part of a fenced code block (fence lines included)? Documents whose
+    fences all start in column 0 are scanned directly; the others go through ``markdown-it``
+    (lists, block quotes and indentation decide there)."""
     mask = [False] * len(lines)
     if not any(("```" in line or "~~~" in line) for line in lines):
         return mask
-    for start, end in _fence_ranges("\n".join(lines)):
+    ranges = _top_level_fences(lines)
+    if ranges is None:
+        ranges = _fence_ranges("\n".join(lines))
+    for start, end in ranges:
         for i in range(start, min(end, len(lines))):
             mask[i] = True
     return mask
