@@ -1,7 +1,7 @@
 """The FastAPI application: the shared objects on ``app.state`` (read by the routes' dependencies,
-:mod:`triagehub.api.deps`), the lifespan that runs the job worker, the monitor, the OpenSpec
-watcher and ends the live streams, the routers in their order, the problem handlers and the
-middleware.
+:mod:`triagehub.api.deps`), the lifespan that runs the job worker, the monitor (and its spec
+scan), the OpenSpec watcher and ends the live streams, the routers in their order, the problem
+handlers and the middleware.
 
 ``GET /healthz`` and the GitHub webhook receiver ``POST /webhooks/github`` are
 :mod:`triagehub.api.routes.webhooks`; the REST API ``/api/v1`` is :mod:`triagehub.api.v1`.
@@ -38,6 +38,7 @@ from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.engine.jobs import JobWorker
 from triagehub.engine.monitor import MonitorLoop, notify_change
+from triagehub.engine.spec_scan import SCAN_SECONDS, SpecScanLoop
 from triagehub.web.routes import web_router
 from triagehub.work.specs import OpenSpecReader
 
@@ -64,6 +65,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.worker.start()
     if state.monitor is not None:
         state.monitor.start()
+    if state.spec_scan is not None:
+        state.spec_scan.start()
     try:
         if state.reader.roots:
             await run_in_threadpool(state.reader.start_watching)
@@ -73,6 +76,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             state.hub.close()
             state.reader.close()
     finally:
+        if state.spec_scan is not None:
+            state.spec_scan.stop()
         if state.monitor is not None:
             state.monitor.stop()
         if state.worker is not None:
@@ -100,6 +105,10 @@ def create_app(
         docs_url=None,  # /docs is served by triagehub.api.routes.support (offline: no CDN assets)
         redoc_url=None,
     )
+    reader = OpenSpecReader(
+        settings.openspec.roots, scan_seconds=settings.openspec.scan_minutes * 60
+    )
+    scan_every = min(SCAN_SECONDS, settings.openspec.scan_minutes * 60)
     state = ApiState(
         engine=engine,
         settings=settings,
@@ -108,12 +117,15 @@ def create_app(
         github=github,
         webhook=webhook,
         hub=StreamHub(settings.api.stream_poll_seconds),
-        reader=OpenSpecReader(
-            settings.openspec.roots, scan_seconds=settings.openspec.scan_minutes * 60
-        ),
+        reader=reader,
         metrics=app_metrics(engine),
         worker=JobWorker(engine, settings, github=github) if run_worker else None,
         monitor=MonitorLoop(engine, settings, on_change=notify_change) if run_monitor else None,
+        spec_scan=(
+            SpecScanLoop(engine, reader, the_clock, interval=scan_every)
+            if run_monitor and settings.openspec.roots
+            else None
+        ),
     )
     app.state.triagehub = state
     # FastAPI orders the OpenAPI paths by registration: the routers in the order their routes

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from triagehub.api.routes.webhooks import WebhookConfig
     from triagehub.engine.jobs import JobWorker
     from triagehub.engine.monitor import MonitorLoop
+    from triagehub.engine.spec_scan import SpecScanLoop
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class ApiState:
     metrics: "AppMetrics"
     worker: "JobWorker | None"
     monitor: "MonitorLoop | None"
+    spec_scan: "SpecScanLoop | None" = None
 
 
 def state_of(app: FastAPI) -> ApiState:

@@ -1,0 +1,44 @@
+"""The server's spec scan (``triagehub serve`` with its monitor): records the spec events of
+changes made on disk by others (people's editors, agents, the ``openspec`` CLI) every
+:data:`SCAN_SECONDS` (or ``openspec.scan_minutes`` when shorter), through
+:func:`triagehub.work.specs.activity.scan`. Several servers may scan one store: each event is
+stored once."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+
+from triagehub.clock import Clock
+from triagehub.engine.background import BackgroundLoop
+from triagehub.work.specs.activity import ScanResult, scan
+from triagehub.work.specs.reader import OpenSpecReader
+
+log = logging.getLogger(__name__)
+
+SCAN_SECONDS = 30.0
+
+
+class SpecScanLoop(BackgroundLoop):
+    """A background thread that scans the OpenSpec projects every ``interval`` seconds."""
+
+    def __init__(
+        self, engine: Engine, reader: OpenSpecReader, clock: Clock, *, interval: float
+    ) -> None:
+        self.engine = engine
+        self.reader = reader
+        self.clock = clock
+        self.interval = interval
+        self.scans = 0
+        self.last: ScanResult | None = None
+        super().__init__("triagehub-spec-scan")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.last = scan(self.engine, self.reader, clock=self.clock)
+                self.scans += 1
+            except Exception:
+                log.exception("spec scan failed; trying again at the next one")
+            self._stop.wait(self.interval)
