@@ -178,7 +178,7 @@ def _create(page: Page, viewer: Viewer, form: dict[str, str]) -> str:
         clock=dash.clock,
         capability=form["capability"] or None,
     )
-    dash.reader.invalidate(chosen.changes_dir)
+    dash.specs_changed(chosen.changes_dir)
     change = dash.reader.change(chosen, form["change_id"])
     record_created(
         dash.engine, chosen, change.id, actor=viewer.actor, clock=dash.clock, change=change
@@ -235,8 +235,7 @@ def archive(page: PageDep, project: str, change_id: str, csrf: Text = "") -> Res
         if isinstance(exc, NotFoundError):
             return page.not_found(f"spec change {change_id[:80]}")
         return change_response(page, project, change_id, error=str(exc), status_code=_status(exc))
-    dash.reader.invalidate(chosen.changes_dir)
-    dash.reader.invalidate(chosen.specs_dir)
+    dash.specs_changed(chosen.changes_dir, chosen.specs_dir)
     record_archived(
         dash.engine,
         chosen,
