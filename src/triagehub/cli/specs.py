@@ -1,4 +1,5 @@
-"""``triagehub specs``: OpenSpec projects, read from the filesystem (nothing is stored).
+"""``triagehub specs``: OpenSpec projects, read from the filesystem (the source of truth); the
+spec events of what was done (created, archived, scanned) are recorded in the store.
 
 Without ``--root``, the roots come from ``openspec.roots`` in triagehub.yaml. The root command's
 state (``--db``, ``--config``) is read through the context object, so this module never imports
@@ -326,7 +327,7 @@ def specs_scan(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Record the spec events of changes made on disk since the last scan (new changes, task
-    progress, archived, removed), as the server's monitor does every openspec.scan_minutes."""
+    progress, archived, removed), as `triagehub serve` does in the background."""
     from triagehub.work.specs.activity import scan
 
     reader = _reader(ctx, roots)
