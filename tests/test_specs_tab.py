@@ -498,3 +498,23 @@ def test_spec_events_api_filters_by_project(hub: Hub) -> None:
     with Session(hub.engine) as session:
         [event] = spec_events.recent_events(session=session, projects=[PROJECT])
     assert event.headline == "new change add-rate-limit"
+
+
+def test_the_servers_spec_scan_records_changes_in_the_background(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from triagehub.engine.spec_scan import SpecScanLoop
+
+    project = make_project(tmp_path / "specs")
+    (project / "openspec" / "changes" / "add-export").mkdir()
+    with OpenSpecReader([tmp_path / "specs"]) as reader:
+        loop = SpecScanLoop(engine, reader, FixedClock(NOW), interval=0.1)
+        loop.start()
+        try:
+            deadline = time.monotonic() + 30
+            while loop.scans < 2:
+                assert time.monotonic() < deadline, "the scan loop did not run"
+                time.sleep(0.05)
+        finally:
+            loop.stop()
+    assert [(e["kind"], e["actor"]) for e in events(engine)] == [("created", "openspec-scan")]
