@@ -1,7 +1,7 @@
 """The FastAPI application: the shared objects on ``app.state`` (read by the routes' dependencies,
-:mod:`triagehub.api.deps`), the lifespan that runs the job worker, the monitor, the OpenSpec
-watcher and ends the live streams, the routers in their order, the problem handlers and the
-middleware.
+:mod:`triagehub.api.deps`), the lifespan that runs the job worker, the monitor (and its spec
+scan), the OpenSpec watcher and ends the live streams, the routers in their order, the problem
+handlers and the middleware.
 
 ``GET /healthz`` and the GitHub webhook receiver ``POST /webhooks/github`` are
 :mod:`triagehub.api.routes.webhooks`; the REST API ``/api/v1`` is :mod:`triagehub.api.v1`.
@@ -38,6 +38,7 @@ from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.engine.jobs import JobWorker
 from triagehub.engine.monitor import MonitorLoop, notify_change
+from triagehub.engine.spec_scan import SCAN_SECONDS, SpecScanLoop
 from triagehub.web.routes import web_router
 from triagehub.work.specs import OpenSpecReader
 from triagehub.work.specs.monitor import SpecMonitor
@@ -67,6 +68,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.worker.start()
     if state.monitor is not None:
         state.monitor.start()
+    if state.spec_scan is not None:
+        state.spec_scan.start()
     try:
         if state.spec_monitor is not None:
             state.spec_monitor.start()  # warms the reader in its own thread: nothing waits
@@ -78,10 +81,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await run_in_threadpool(state.spec_monitor.stop)
             state.reader.close()
     finally:
+        if state.spec_scan is not None:
+            state.spec_scan.stop()
         if state.monitor is not None:
             state.monitor.stop()
         if state.worker is not None:
             state.worker.stop()
+
+
+def scan_soon(state: ApiState) -> None:
+    """The reader's monitor saw changes appear, go or progress: record their spec events now."""
+    if state.spec_scan is not None:
+        state.spec_scan.wake()
 
 
 def create_app(
@@ -110,6 +121,10 @@ def create_app(
         docs_url=None,  # /docs is served by triagehub.api.routes.support (offline: no CDN assets)
         redoc_url=None,
     )
+    reader = OpenSpecReader(
+        settings.openspec.roots, scan_seconds=settings.openspec.scan_minutes * 60
+    )
+    scan_every = min(SCAN_SECONDS, settings.openspec.scan_minutes * 60)
     state = ApiState(
         engine=engine,
         settings=settings,
@@ -123,7 +138,14 @@ def create_app(
         worker=JobWorker(engine, settings, github=github) if run_worker else None,
         monitor=MonitorLoop(engine, settings, on_change=notify_change) if run_monitor else None,
         spec_monitor=SpecMonitor(reader) if reader.roots else None,
+        spec_scan=(
+            SpecScanLoop(engine, reader, the_clock, interval=scan_every)
+            if run_monitor and settings.openspec.roots
+            else None
+        ),
     )
+    if state.spec_monitor is not None and state.spec_scan is not None:
+        state.spec_monitor.on_change(lambda _project, _folders: scan_soon(state))
     app.state.triagehub = state
     # FastAPI orders the OpenAPI paths by registration: the routers in the order their routes
     # were first declared in.

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from triagehub.api.routes.webhooks import WebhookConfig
     from triagehub.engine.jobs import JobWorker
     from triagehub.engine.monitor import MonitorLoop
+    from triagehub.engine.spec_scan import SpecScanLoop
     from triagehub.work.specs.monitor import SpecMonitor
 
 
@@ -42,6 +43,7 @@ class ApiState:
     worker: "JobWorker | None"
     monitor: "MonitorLoop | None"
     spec_monitor: "SpecMonitor | None" = None  # warms and watches ``reader``
+    spec_scan: "SpecScanLoop | None" = None
 
 
 def state_of(app: FastAPI) -> ApiState:

@@ -1,4 +1,4 @@
-"""The live stream's machinery: the cursor of what was sent, the tails of the three tables read
+"""The live stream's machinery: the cursor of what was sent, the tails of the four tables read
 (with their holes), the hub that ends every stream on shutdown, and the poll of the store."""
 
 from __future__ import annotations
@@ -29,28 +29,32 @@ STREAM_HEARTBEAT_S = 15.0
 STREAM_HOLE_TTL_S = 60.0
 STREAM_MAX_HOLES = 50
 
-_CURSOR = re.compile(r"^e(\d{1,18})-o(\d{1,18})-a(\d{1,18})$")
+_CURSOR = re.compile(r"^e(\d{1,18})-o(\d{1,18})-a(\d{1,18})(?:-s(\d{1,18}))?$")
 
 
 @dataclass(frozen=True, slots=True)
 class StreamCursor:
-    """The ids of the last issue event, occurrence and agent event sent."""
+    """The ids of the last issue event, occurrence, agent event and spec event sent. A cursor
+    of an older server (``e1-o2-a3``, no spec events) has ``spec_event`` None: the stream starts
+    its spec events at the newest."""
 
     issue_event: int
     occurrence: int
     agent_event: int
+    spec_event: int | None = 0
 
     def __str__(self) -> str:
-        return f"e{self.issue_event}-o{self.occurrence}-a{self.agent_event}"
+        return f"e{self.issue_event}-o{self.occurrence}-a{self.agent_event}-s{self.spec_event or 0}"
 
     @classmethod
     def parse(cls, text: str) -> StreamCursor:
         match = _CURSOR.match(text.strip())
         if match is None:
             raise InputError(
-                "Last-Event-ID", text[:100], "expected an event id of this stream (e1-o2-a3)"
+                "Last-Event-ID", text[:100], "expected an event id of this stream (e1-o2-a3-s4)"
             )
-        return cls(*(int(g) for g in match.groups()))
+        e, o, a, s = match.groups()
+        return cls(int(e), int(o), int(a), None if s is None else int(s))
 
     @classmethod
     def head(cls, engine: Engine) -> StreamCursor:
@@ -157,10 +161,16 @@ class StreamHub:
         self, engine: Engine, request: Request, start: StreamCursor
     ) -> AsyncIterator[str]:
         _hook_signals()
+        if start.spec_event is None:
+            head = await run_in_threadpool(StreamCursor.head, engine)
+            start = StreamCursor(
+                start.issue_event, start.occurrence, start.agent_event, head.spec_event
+            )
         tails = {
             "issue": _Tail(start.issue_event),
             "occurrence": _Tail(start.occurrence),
             "agent": _Tail(start.agent_event),
+            "spec": _Tail(start.spec_event or 0),
         }
         yield f"retry: 2000\nid: {start}\n: connected\n\n"
         beat = time.monotonic()
@@ -177,7 +187,9 @@ class StreamHub:
                 # The cursor moves past a row once it is sent (rows found in holes are below
                 # it already).
                 sent[kind] = max(sent[kind], int(row["id"]))
-                cursor = StreamCursor(sent["issue"], sent["occurrence"], sent["agent"])
+                cursor = StreamCursor(
+                    sent["issue"], sent["occurrence"], sent["agent"], sent["spec"]
+                )
                 yield f"id: {cursor}\nevent: {kind}\ndata: {orjson.dumps(row).decode()}\n\n"
                 beat = time.monotonic()
             if full:
@@ -202,6 +214,7 @@ _READERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "issue": queries.issue_events_since,
     "occurrence": queries.occurrences_since,
     "agent": queries.agent_events_since,
+    "spec": queries.spec_events_since,
 }
 
 

@@ -1,4 +1,5 @@
-"""``triagehub specs``: OpenSpec projects, read from the filesystem (nothing is stored).
+"""``triagehub specs``: OpenSpec projects, read from the filesystem (the source of truth); the
+spec events of what was done (created, archived, scanned) are recorded in the store.
 
 Without ``--root``, the roots come from ``openspec.roots`` in triagehub.yaml. The root command's
 state (``--db``, ``--config``) is read through the context object, so this module never imports
@@ -222,15 +223,19 @@ def specs_create(
     project: ProjectOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Create a change as `openspec new change` does (or drafted from an issue)."""
+    """Create a change as `openspec new change` does (or drafted from an issue); recorded as a
+    spec event."""
     from triagehub.work.evidence import build_pack
     from triagehub.work.specs import create_change, create_change_from_issue
+    from triagehub.work.specs.activity import record_created
 
     reader = _reader(ctx, roots)
     p = reader.project(project)
     clock = SystemClock()
+    if from_issue is None and change_id is None:
+        raise InputError("triagehub specs create", "", "give a CHANGE_ID or --from-issue ID")
+    engine = _state(ctx).engine()
     if from_issue is not None:
-        engine = _state(ctx).engine()
         try:
             linked = create_change_from_issue(
                 engine,
@@ -242,6 +247,10 @@ def specs_create(
                 actor="cli",
                 evidence=build_pack,
             )
+            if linked.created:
+                record_created(
+                    engine, p, linked.change_id, actor="cli", clock=clock, issue_id=from_issue
+                )
         finally:
             engine.dispose()
         data = linked.to_json()
@@ -251,9 +260,12 @@ def specs_create(
             else f"issue #{from_issue} is already linked to change {linked.change_id}"
         )
     else:
-        if change_id is None:
-            raise InputError("triagehub specs create", "", "give a CHANGE_ID or --from-issue ID")
-        path = create_change(p, change_id, clock=clock, description=description)
+        assert change_id is not None
+        try:
+            path = create_change(p, change_id, clock=clock, description=description)
+            record_created(engine, p, change_id, actor="cli", clock=clock)
+        finally:
+            engine.dispose()
         data = {"change_id": change_id, "path": str(path), "created": True}
         message = f"created change {change_id} at {path}"
     if fmt is Format.json:
@@ -278,12 +290,23 @@ def specs_archive(
     ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Archive a change: apply its deltas to the main specs and move it to changes/archive/."""
+    """Archive a change: apply its deltas to the main specs and move it to changes/archive/;
+    recorded as a spec event."""
     from triagehub.work.specs import archive_change
+    from triagehub.work.specs.activity import record_archived
 
     reader = _reader(ctx, roots)
     p = reader.project(project)
-    result = archive_change(p, change_id, clock=SystemClock(), use_cli=cli)
+    clock = SystemClock()
+    before = reader.change(p, change_id)
+    result = archive_change(p, change_id, clock=clock, use_cli=cli)
+    engine = _state(ctx).engine()
+    try:
+        record_archived(
+            engine, p, result, actor="cli", clock=clock, change=None if before.archived else before
+        )
+    finally:
+        engine.dispose()
     if fmt is Format.json:
         _emit({"project": p.id, **result.to_json()})
         return
@@ -295,3 +318,28 @@ def specs_archive(
     )
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False)
+
+
+@specs_app.command("scan")
+def specs_scan(
+    ctx: typer.Context,
+    roots: RootOption = None,
+    project: ProjectOption = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Record the spec events of changes made on disk since the last scan (new changes, task
+    progress, archived, removed), as `triagehub serve` does in the background."""
+    from triagehub.work.specs.activity import scan
+
+    reader = _reader(ctx, roots)
+    chosen = _projects(reader, project)
+    engine = _state(ctx).engine()
+    try:
+        result = scan(engine, reader, clock=SystemClock(), projects=chosen, actor="cli-scan")
+    finally:
+        engine.dispose()
+    if fmt is Format.json:
+        _emit(result.as_dict())
+        return
+    counts = ", ".join(f"{k} {len(v)}" for k, v in sorted(result.recorded.items()))
+    out.print(f"scanned {result.projects} project(s): {counts or 'nothing new'}", markup=False)

@@ -17,7 +17,7 @@ agent), assign an existing session, create a spec proposal; each written on the 
   proposal's Why holds the title, key error lines, failing checks and the evidence pack's link)
   and linked to the issue; choosing it sets the decision to ``needs_spec`` when it was another
   (an override by the person). Timeline: ``overridden`` (when the decision changed),
-  ``spec_linked``.
+  ``spec_linked``; a new change is also a ``created`` spec event.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from triagehub.work.specs import (
     SpecChoice,
 )
 from triagehub.work.specs import create_change_from_issue as _create_change
+from triagehub.work.specs.activity import record_created
 
 STARTED: Final = "remediation_started"
 ASSIGNED: Final = "session_assigned"
@@ -210,7 +211,7 @@ def spec_proposal(
     """Scaffold the issue's OpenSpec change in ``project`` and link it (see the module
     docstring); an issue linked already gets its change back (``created`` false)."""
     why = clean_reason(reason, "a spec proposal was created from this failure")
-    return _create_change(
+    linked = _create_change(
         engine,
         project,
         issue_id,
@@ -222,3 +223,8 @@ def spec_proposal(
         choice=SpecChoice(actor, why),
         evidence=build_pack,
     )
+    if linked.created:
+        record_created(
+            engine, project, linked.change_id, actor=actor, clock=clock, issue_id=issue_id
+        )
+    return linked

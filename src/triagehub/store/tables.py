@@ -530,3 +530,27 @@ agent_session_refs = Table(
     Column("at", UTCDateTime, nullable=False),
     Index(None, "kind", "value"),
 )
+
+# The Specs tab's activity: a change created, its tasks done count changed, archived, removed.
+# Written by the actions that do them (dashboard, API, CLI) and by the scan that finds what
+# others did on disk (:mod:`triagehub.work.specs.activity`). (project, change_id, kind, marker)
+# is the event's natural key: ``marker`` is the archive folder of an ``archived`` event, else
+# ``after:<id of the change's previous event>`` (0: none), so two writers seeing the same
+# change of state store it once, and the same move made again later is a new event.
+spec_events = Table(
+    "spec_events",
+    metadata,
+    _id(),
+    Column("project", String(200), nullable=False),
+    Column("change_id", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("marker", String(300), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("tasks_done", Integer, nullable=False),
+    Column("tasks_total", Integer, nullable=False),
+    Column("archived_as", String(300)),
+    Column("data", JSON, nullable=False),
+    UniqueConstraint("project", "change_id", "kind", "marker"),
+    Index(None, "project", "change_id", "id"),
+)

@@ -148,3 +148,10 @@ class Aggregates:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def forget(self, *keys: Hashable) -> None:
+        """Drop these figures: the next ``get`` computes them afresh (and waits as for a
+        missing one)."""
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)

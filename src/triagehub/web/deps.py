@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
@@ -137,6 +138,13 @@ class Dashboard:
             return [], [found.error or "the spec changes are still being read"]
         items, problems = found.value
         return list(items), list(problems)
+
+    def specs_changed(self, *folders: Path) -> None:
+        """After the dashboard wrote OpenSpec files (these folders): the reader and the spec
+        changes are read again at the next page."""
+        for folder in folders:
+            self.reader.invalidate(folder)
+        self.figures.forget(("specs", False), ("specs", True))
 
 
 def get_dashboard(request: Request) -> Dashboard:

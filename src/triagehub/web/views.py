@@ -198,7 +198,11 @@ def spec_items(
     return items, problems
 
 
-def filter_specs(items: Iterable[SpecItem], filters: Filters) -> list[SpecItem]:
+def filter_specs(
+    items: Iterable[SpecItem], filters: Filters, *, by_repository: bool = True
+) -> list[SpecItem]:
+    """The changes these filters keep (``by_repository`` False: the repository filter is not
+    applied, as when one OpenSpec project is chosen)."""
     statuses = filters.spec_statuses()
     if statuses is None or filters.categories:
         return []  # the status filter excludes spec changes; spec changes have no category
@@ -211,7 +215,11 @@ def filter_specs(items: Iterable[SpecItem], filters: Filters) -> list[SpecItem]:
             continue
         if filters.priorities and item.priority not in filters.priorities:
             continue
-        if filters.repositories and not set(item.repositories) & set(filters.repositories):
+        if (
+            by_repository
+            and filters.repositories
+            and not set(item.repositories) & set(filters.repositories)
+        ):
             continue
         if not filters.in_range(change.last_modified):
             continue

@@ -6,8 +6,12 @@ and archive a change.
 - ``GET /api/v1/specs/changes/{change_id}[?project=]``: one change with its validation.
 - ``GET /api/v1/specs/changes/{change_id}/validation[?strict=false]``: ``openspec validate``.
 - ``GET /api/v1/specs/specs``, ``GET /api/v1/specs/specs/{capability}``: the main specs.
-- ``POST /api/v1/specs/changes``: create a change (``{"change_id"}`` or ``{"issue_id"}``).
-- ``POST /api/v1/specs/changes/{change_id}/archive``: archive a change.
+- ``GET /api/v1/specs/events[?project=&limit=]``: spec events, newest first (changes created,
+  task progress, archived, removed).
+- ``POST /api/v1/specs/changes``: create a change (``{"change_id"}`` with an optional ``why``
+  and ``capability``, or ``{"issue_id"}``); a ``created`` spec event.
+- ``POST /api/v1/specs/changes/{change_id}/archive``: archive a change (as ``openspec archive
+  -y`` does); an ``archived`` spec event.
 
 Authentication is the REST API's (:mod:`triagehub.api.auth`): the POST endpoints need a ``write``
 token, reads need one only with ``api.require_token_for_reads``. Errors are problem documents
@@ -23,14 +27,21 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from triagehub.api.common import PREFIX
 from triagehub.api.deps import ClockDep, EngineDep, ReaderDep
 from triagehub.api.problems import reason_problem
-from triagehub.api.routes.specs_common import ROUTER_OPTIONS, authorized, call, json_body
+from triagehub.api.routes.specs_common import (
+    ROUTER_OPTIONS,
+    call,
+    caller_or_problem,
+    json_body,
+)
 from triagehub.clock import Clock
 from triagehub.engine.remediation import evidence_url
 from triagehub.errors import InputError
+from triagehub.store import spec_events
 from triagehub.work.evidence import build_pack
 from triagehub.work.specs import (
     OpenSpecReader,
@@ -38,6 +49,8 @@ from triagehub.work.specs import (
     create_change,
     create_change_from_issue,
 )
+from triagehub.work.specs.activity import record_archived, record_created
+from triagehub.work.specs.compose import create_proposal
 
 router = APIRouter(prefix=PREFIX, **ROUTER_OPTIONS)
 
@@ -50,6 +63,7 @@ class CreateChangeBody(BaseModel):
     issue_id: int | None = Field(default=None, ge=1)
     capability: str | None = Field(default=None, max_length=300)
     description: str | None = Field(default=None, max_length=10_000)
+    why: str | None = Field(default=None, max_length=10_000)
 
 
 class ArchiveBody(BaseModel):
@@ -147,11 +161,27 @@ async def show_spec(
     return await call(run)
 
 
+@router.get("/specs/events")
+async def events(
+    engine: EngineDep,
+    project: str | None = Query(default=None, max_length=4096),
+    limit: int = Query(default=50, ge=1, le=spec_events.MAX_LISTED),
+) -> Any:
+    def run() -> dict[str, Any]:
+        with Session(engine) as session:
+            found = spec_events.recent_events(
+                session=session, limit=limit, projects=None if project is None else [project]
+            )
+        return {"events": [e.to_json() for e in found]}
+
+    return await call(run)
+
+
 @router.post("/specs/changes", status_code=201)
 async def create(request: Request, engine: EngineDep, clock: ClockDep, reader: ReaderDep) -> Any:
-    denied = await authorized(request)
-    if denied is not None:
-        return denied
+    caller = await caller_or_problem(request)
+    if isinstance(caller, JSONResponse):
+        return caller
     data = await json_body(request, 100_000)
     if isinstance(data, JSONResponse):
         return data
@@ -161,13 +191,14 @@ async def create(request: Request, engine: EngineDep, clock: ClockDep, reader: R
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "body"
         return reason_problem(422, "invalid", f"request body: {where}: {first['msg']}")
-    return await call(lambda: _create_change(engine, clock, reader, body))
+    return await call(lambda: _create_change(engine, clock, reader, body, caller.actor))
 
 
 def _create_change(
-    engine: Engine, clock: Clock, reader: OpenSpecReader, body: CreateChangeBody
+    engine: Engine, clock: Clock, reader: OpenSpecReader, body: CreateChangeBody, actor: str
 ) -> JSONResponse:
-    """Create the change (from an issue when ``issue_id`` is given) and answer it."""
+    """Create the change (from an issue when ``issue_id`` is given), record the spec event
+    and answer it."""
     p = reader.project(body.project)
     if body.issue_id is not None:
         linked = create_change_from_issue(
@@ -177,32 +208,55 @@ def _create_change(
             clock=clock,
             change_id=body.change_id,
             capability=body.capability,
-            actor="api",
+            actor=actor,
             evidence_url=evidence_url(body.issue_id),
             evidence=build_pack,
         )
         reader.invalidate(p.changes_dir)
         change = reader.change(p, linked.change_id)
+        if linked.created:
+            record_created(
+                engine,
+                p,
+                change.id,
+                actor=actor,
+                clock=clock,
+                change=change,
+                issue_id=body.issue_id,
+            )
         return JSONResponse(
             {**linked.to_json(), "change": change.summary_json()},
             status_code=201 if linked.created else 200,
         )
     if not body.change_id:
         raise InputError("request body", "change_id", "give change_id or issue_id")
-    path = create_change(p, body.change_id, clock=clock, description=body.description)
+    if body.why is not None:
+        path = create_proposal(p, body.change_id, body.why, clock=clock, capability=body.capability)
+    elif body.capability:
+        raise InputError("request body", "capability", "a capability needs a why (or issue_id)")
+    else:
+        path = create_change(p, body.change_id, clock=clock, description=body.description)
     reader.invalidate(p.changes_dir)
     change = reader.change(p, body.change_id)
+    record_created(engine, p, change.id, actor=actor, clock=clock, change=change)
     return JSONResponse(
-        {"change_id": body.change_id, "path": str(path), "change": change.summary_json()},
+        {
+            "change_id": body.change_id,
+            "project": p.id,
+            "path": str(path),
+            "change": change.summary_json(),
+        },
         status_code=201,
     )
 
 
 @router.post("/specs/changes/{change_id}/archive")
-async def archive(change_id: str, request: Request, clock: ClockDep, reader: ReaderDep) -> Any:
-    denied = await authorized(request)
-    if denied is not None:
-        return denied
+async def archive(
+    change_id: str, request: Request, engine: EngineDep, clock: ClockDep, reader: ReaderDep
+) -> Any:
+    caller = await caller_or_problem(request)
+    if isinstance(caller, JSONResponse):
+        return caller
     body = ArchiveBody()
     if request.headers.get("content-length") not in (None, "0"):
         data = await json_body(request, 10_000)
@@ -215,9 +269,18 @@ async def archive(change_id: str, request: Request, clock: ClockDep, reader: Rea
 
     def run() -> dict[str, Any]:
         p = reader.project(body.project)
+        before = reader.change(p, change_id)
         result = archive_change(p, change_id, clock=clock)
         reader.invalidate(p.changes_dir)
         reader.invalidate(p.specs_dir)
-        return result.to_json()
+        event = record_archived(
+            engine,
+            p,
+            result,
+            actor=caller.actor,
+            clock=clock,
+            change=None if before.archived else before,
+        )
+        return {**result.to_json(), "project": p.id, "event_id": event}
 
     return await call(run)

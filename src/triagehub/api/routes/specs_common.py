@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from triagehub.api.auth import read_caller
+from triagehub.api.auth import Caller, read_caller
 from triagehub.api.common import capped_body, declared_too_large
 from triagehub.api.deps import api_state
 from triagehub.api.problems import ApiProblem, reason_problem
@@ -40,15 +40,22 @@ def input_problem(exc: InputError) -> JSONResponse:
     return reason_problem(422, "invalid", str(exc))
 
 
+async def caller_or_problem(
+    request: Request, need: Literal["read", "write"] = "write"
+) -> Caller | JSONResponse:
+    """The caller when they may go on; otherwise the problem to answer."""
+    try:
+        return await run_in_threadpool(api_state(request).auth.caller, request, need=need)
+    except ApiProblem as exc:
+        return reason_problem(exc.status, exc.slug, exc.detail)
+
+
 async def authorized(
     request: Request, need: Literal["read", "write"] = "write"
 ) -> JSONResponse | None:
     """None when the caller may go on; otherwise the problem to answer."""
-    try:
-        await run_in_threadpool(api_state(request).auth.caller, request, need=need)
-    except ApiProblem as exc:
-        return reason_problem(exc.status, exc.slug, exc.detail)
-    return None
+    found = await caller_or_problem(request, need)
+    return found if isinstance(found, JSONResponse) else None
 
 
 async def call(fn: Callable[[], T]) -> T | JSONResponse:

@@ -25,7 +25,8 @@ router = APIRouter(prefix=PREFIX)
     responses={
         200: {
             "description": "Server-sent events: `issue` (timeline entries: created, "
-            "classified, state_changed, escalated, ...), `occurrence` and `agent`.",
+            "classified, state_changed, escalated, ...), `occurrence`, `agent` and `spec` "
+            "(OpenSpec changes: created, tasks, archived, removed).",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         **problem_responses(401, 422),

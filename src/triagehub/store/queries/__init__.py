@@ -51,6 +51,7 @@ from triagehub.store.queries.stream import (
     agent_events_since,
     issue_events_since,
     occurrences_since,
+    spec_events_since,
     stream_heads,
 )
 from triagehub.store.queries.tokens import (
@@ -112,6 +113,7 @@ __all__ = [
     "occurrences_since",
     "revoke_api_token",
     "search_issues",
+    "spec_events_since",
     "store_gauges",
     "stream_heads",
 ]

@@ -1,4 +1,5 @@
-"""The live stream: issue events, occurrences and agent events added since a cursor."""
+"""The live stream: issue events, occurrences, agent events and spec events added since a
+cursor."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.store import tables as t
 from triagehub.store.queries.paging import _first_line, _iso
+from triagehub.store.spec_events import row_event
 
 
 def _rows_since(
@@ -27,13 +29,19 @@ def _rows_since(
     return session.execute(stmt.where(where).order_by(column).limit(limit))
 
 
-def stream_heads(*, session: Session) -> tuple[int, int, int]:
-    """The newest ids of issue events, occurrences and agent events (0 when none)."""
+def stream_heads(*, session: Session) -> tuple[int, int, int, int]:
+    """The newest ids of issue events, occurrences, agent events and spec events (0 when
+    none)."""
 
     def top(column: Any) -> int:
         return int(session.execute(select(func.coalesce(func.max(column), 0))).scalar_one())
 
-    return top(t.issue_events.c.id), top(t.occurrences.c.id), top(t.agent_events.c.id)
+    return (
+        top(t.issue_events.c.id),
+        top(t.occurrences.c.id),
+        top(t.agent_events.c.id),
+        top(t.spec_events.c.id),
+    )
 
 
 def issue_events_since(
@@ -181,3 +189,12 @@ def agent_events_since(
         }
         for r in rows
     ]
+
+
+def spec_events_since(
+    *, session: Session, ranges: Sequence[tuple[int, int | None]], limit: int
+) -> list[dict[str, Any]]:
+    """Spec events (OpenSpec changes created, task progress, archived, removed) with ids in
+    ``ranges`` (``(low, high)``, inclusive; no upper bound when None), oldest first."""
+    rows = _rows_since(session, select(t.spec_events), t.spec_events.c.id, ranges, limit)
+    return [row_event(r).to_json() for r in rows]

@@ -109,7 +109,7 @@ def create_spec(
             change_id=change_id.strip() or None,
             reason=reason,
         )
-        dash.reader.invalidate(chosen.changes_dir)
+        dash.specs_changed(chosen.changes_dir)
         return "spec"
 
     return _act(page, issue_id, csrf, "spec", run)

@@ -1,15 +1,20 @@
-"""``/``, the All Work tab: open issues and spec changes together, most urgent first."""
+"""``/``, the All Work tab: open issues and spec changes together, most urgent first, and the
+latest spec events (changes created, task progress, archived)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
+from triagehub.store import spec_events
 from triagehub.web import views
 from triagehub.web.deps import PageDep
 from triagehub.web.listing import IssueList, find_issues
 
 router = APIRouter(include_in_schema=False)
+
+SPEC_EVENTS_SHOWN = 10
 
 
 @router.get("/")
@@ -35,6 +40,8 @@ def all_work(page: PageDep, cursor: str | None = None, shown: int = -1) -> Respo
     items, last_rank = views.merge_work(
         issues, specs, shown_rank=shown, last_page=next_cursor is None, scores=listing.scores
     )
+    with Session(page.dash.engine) as session:
+        events = spec_events.recent_events(session=session, limit=SPEC_EVENTS_SHOWN)
     return page.render(
         "work.html",
         tab="work",
@@ -47,4 +54,5 @@ def all_work(page: PageDep, cursor: str | None = None, shown: int = -1) -> Respo
         ),
         first_url=filters.url("/") if cursor else None,
         search=page.search_note(),
+        spec_events=events,
     )

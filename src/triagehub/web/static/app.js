@@ -156,7 +156,8 @@
         (kind === "agent" && data.session && String(data.session.issue_id) === issueId);
     }
     if (page === "sessions") return kind === "agent";
-    if (page === "specs") return false;
+    if (page === "specs") return kind === "spec";
+    if (kind === "spec") return page === "work";
     return kind === "issue" || kind === "occurrence";
   }
 
@@ -171,6 +172,7 @@
     if (kind === "issue" && data.kind === "created" && data.issue) {
       announce("New issue #" + data.issue.id + " in " + data.issue.repository + ": " + data.issue.title);
     }
+    if (kind === "spec" && data.headline) announce("Spec " + data.project + ": " + data.headline);
     if (relevant(kind, data)) schedule(300);
   }
 
@@ -193,7 +195,7 @@
     source.onerror = function () {
       setLive("retrying", "Reconnecting…"); // EventSource retries by itself, with Last-Event-ID
     };
-    ["issue", "occurrence", "agent"].forEach(function (kind) {
+    ["issue", "occurrence", "agent", "spec"].forEach(function (kind) {
       source.addEventListener(kind, function (event) { handle(kind, event.data); });
     });
   }

@@ -191,9 +191,12 @@ def create_change(
     clock: Clock,
     description: str | None = None,
     draft: ChangeDraft | None = None,
+    proposal: str | None = None,
     lock_dir: Path | None = None,
 ) -> Path:
-    """Create ``openspec/changes/<change_id>/`` as ``openspec new change`` does; returns it."""
+    """Create ``openspec/changes/<change_id>/`` as ``openspec new change`` does; returns it.
+    ``draft`` adds a proposal, tasks and a delta spec; ``proposal`` (without a draft) the
+    ``proposal.md`` alone."""
     check_change_id(change_id)
     if change_id == "archive":
         raise InputError("change id", change_id, "'archive' is the archive folder's name")
@@ -228,6 +231,8 @@ def create_change(
                 (staging / "README.md").write_text(
                     f"# {change_id}\n\n{description}\n", encoding="utf-8"
                 )
+            if proposal is not None and draft is None:
+                (staging / "proposal.md").write_text(proposal, encoding="utf-8")
             if draft is not None:
                 (staging / "proposal.md").write_text(draft.proposal_md(), encoding="utf-8")
                 if draft.tasks:
