@@ -122,6 +122,30 @@ def test_the_app_stops_the_monitor_with_it(engine: Engine, project_root: Path) -
     assert not state_of(app).reader.watching
 
 
+def test_a_change_seen_by_the_watcher_is_recorded_at_once_not_at_the_next_scan(
+    engine: Engine, project_root: Path
+) -> None:
+    from sqlalchemy import select
+
+    from triagehub.store import tables as t
+
+    def kinds() -> list[str]:
+        with engine.connect() as conn:
+            return list(conn.scalars(select(t.spec_events.c.kind).order_by(t.spec_events.c.id)))
+
+    settings = Settings(openspec=OpenSpecConfig(roots=[project_root], scan_minutes=60))
+    app = create_app(engine, settings, WebhookConfig(b"s"), run_worker=False, run_monitor=True)
+    with TestClient(app):
+        state = state_of(app)
+        assert state.spec_scan is not None and state.spec_scan.interval == 30.0
+        assert state.spec_monitor is not None and state.spec_monitor.warmed.wait(WAIT)
+        poll(lambda: state.spec_scan is not None and state.spec_scan.scans >= 1, "first scan")
+        assert kinds().count("tasks") == 0
+        mark_task_done(project_root, "change-00")
+        # The next timed scan is 30 s away: only the monitor's wake-up records it sooner.
+        poll(lambda: "tasks" in kinds(), "the task progress event")
+
+
 @pytest.fixture
 def monitor(project_root: Path) -> Iterator[SpecMonitor]:
     found = SpecMonitor(OpenSpecReader([project_root]))
