@@ -37,6 +37,7 @@ DONE = {
     "spec": "Spec proposal created and linked.",
     "remediation": "Remediation session started: the hand-off to the agent is queued.",
     "session": "Session assigned to this issue.",
+    "cancelled": "Remediation session cancelled: its hand-off key attaches no agent session.",
 }
 
 
