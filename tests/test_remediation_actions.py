@@ -249,6 +249,8 @@ def test_errors_tab_triage_sets_the_decision_and_priority(hub: Hub) -> None:
     target = f"/issues/{hub.issue_id}/triage"
     bad = hub.client.post(target, data={**form, "priority": "urgent", "reason": "x", "csrf": csrf})
     assert bad.status_code == 422 and "priority" in bad.text
+    unknown = hub.client.post("/issues/999999/triage", data={**form, "reason": "x", "csrf": csrf})
+    assert unknown.status_code == 404
     assert hub.events("overridden") == []
     done = hub.client.post(
         target,
