@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from fake_anthropic import DEFAULT_API_KEY, FakeAnthropic, ToolAnswer
-from fake_github import FakeGitHub
+from fake_github import DoThenDisconnect, FakeGitHub
 from test_github_sync import PASS, REPO, TARGET, Hub, linked, payload
 from triagehub.config import parse_settings
+from triagehub.engine.brief_text import handoff_marker
 from triagehub.engine.monitor import run_tick
+from triagehub.engine.remediation import cancel_remediation, start_remediation
 from triagehub.engine.sync import render
 
 
@@ -61,6 +64,75 @@ def test_triage_fix_hands_the_issue_to_the_agent(
         key = started["data"]["session"]
         assert event_row["data"]["session"] == key and key.startswith("rem-")
         assert f"TRIAGEHUB_REMEDIATION={key}" in handoff[0]
+    finally:
+        hub.github.close()
+
+
+def handoffs(hub: Hub) -> list[str]:
+    return [c for c in hub.comments() if "please fix this failure" in c]
+
+
+def test_a_lost_answer_to_the_handoff_comment_is_not_posted_twice(
+    engine: Engine, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    hub = hub_with(engine, fake)
+
+    def lose_the_answer(request: Any) -> Any:
+        body = request.json if request.method == "POST" else None
+        if isinstance(body, dict) and "please fix this failure" in str(body.get("body")):
+            hub.fake.intercept = None
+            return DoThenDisconnect()  # GitHub posts the comment; its answer never arrives
+        return None
+
+    try:
+        linked(hub)
+        hub.fake.intercept = lose_the_answer
+        event = payload("issue_comment.created.0.json", comment__body="/triage fix")
+        hub.webhook("issue_comment", event, "d-fix")
+        hub.work()
+        [job] = hub.jobs("investigate")
+        assert job["status"] == "pending" and job["attempts"] == 1  # the outbox will retry
+        assert len(handoffs(hub)) == 1 and hub.events("handed_off") == []
+
+        hub.advance(minutes=5)
+        hub.work()
+        [comment] = handoffs(hub)
+        [job] = hub.jobs("investigate")
+        assert job["status"] == "done" and job["attempts"] == 2
+        assert "posted by an earlier try" in job["data"]["result"]["note"]
+        [started] = hub.events("remediation_started")
+        key = started["data"]["session"]
+        assert comment.startswith(handoff_marker(hub.issue()["id"], key))
+        sent = [r for r in hub.requests("POST", "/comments") if "please fix" in str(r.json)]
+        assert len(sent) == 1
+        [handed] = hub.events("handed_off")
+        assert handed["data"]["posted"] is True and handed["data"]["session"] == key
+    finally:
+        hub.github.close()
+
+
+def test_a_hand_off_cancelled_before_its_job_ran_is_not_posted(
+    engine: Engine, fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    hub = hub_with(engine, fake)
+    try:
+        linked(hub)
+        issue_id = hub.issue()["id"]
+        with Session(engine) as session, session.begin():  # as /triage fix and the dashboard
+            key = start_remediation(
+                session, issue_id, actor="token:ci", by="ci", now=hub.clock.now()
+            ).session.session_id
+        with Session(engine) as session, session.begin():
+            cancel_remediation(session, issue_id, key, actor="token:ci", now=hub.clock.now())
+        hub.work()
+        assert handoffs(hub) == [] and hub.events("handed_off") == []
+        [job] = hub.jobs("investigate")
+        assert job["status"] == "done" and "cancelled" in job["data"]["result"]["note"]
+        assert job["data"]["result"]["posted"] is False
+        [cancelled] = hub.events("remediation_cancelled")
+        assert cancelled["data"]["session"] == key
     finally:
         hub.github.close()
 

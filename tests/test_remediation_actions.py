@@ -6,6 +6,7 @@ nothing when refused, and is recorded on the issue's timeline when done."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,61 @@ def test_errors_tab_rows_start_a_remediation_session(hub: Hub) -> None:
     assert done.status_code == 303
     [started] = hub.events("remediation_started")
     assert started["data"]["reason"] == "remediation session started"
+
+
+def test_errors_tab_rows_offer_every_action_of_the_issue_page(hub: Hub) -> None:
+    assert "row-menu" not in hub.client.get("/errors").text  # not signed in
+    hub.sign_in("read")
+    assert "row-menu" not in hub.client.get("/errors").text  # a read token cannot act
+    csrf = hub.sign_in()
+    page = hub.client.get("/errors").text
+    pk = hub.issue_id
+    menu = page[page.index(f'data-row-menu="{pk}"') :]
+    menu = menu[: menu.index("</td>")]
+    for action in ("triage", "classify", "spec-proposal", "remediation", "sessions"):
+        assert f'action="/issues/{pk}/{action}"' in menu, action
+    assert 'data-action="decision"' in menu and f'name="csrf" value="{csrf}"' in menu
+    assert f'<option value="{PROJECT}">' in menu  # the spec proposal's project choice
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "each row's fields need their own ids"
+
+
+def test_errors_tab_triage_sets_the_decision_and_priority(hub: Hub) -> None:
+    csrf = hub.sign_in()
+    form = {"action": "decision", "decision": "needs_spec", "priority": "critical"}
+    target = f"/issues/{hub.issue_id}/triage"
+    bad = hub.client.post(target, data={**form, "priority": "urgent", "reason": "x", "csrf": csrf})
+    assert bad.status_code == 422 and "priority" in bad.text
+    unknown = hub.client.post("/issues/999999/triage", data={**form, "reason": "x", "csrf": csrf})
+    assert unknown.status_code == 404
+    assert hub.events("overridden") == []
+    done = hub.client.post(
+        target,
+        data={**form, "reason": "blocks the release", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    issue = hub.issue()
+    assert issue["decision"] == "needs_spec" and issue["priority"] == "critical"
+    [entry] = hub.events("overridden")
+    assert entry["data"]["reason"] == "blocks the release"
+    assert {"decision", "priority"} <= set(entry["data"]["changes"])
+
+
+def test_errors_tab_spec_proposal_and_session_forms_post_to_the_issue(hub: Hub) -> None:
+    csrf = hub.sign_in()
+    spec = hub.client.post(
+        f"/issues/{hub.issue_id}/spec-proposal",
+        data={"project": PROJECT, "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert spec.status_code == 303 and len(hub.events("spec_linked")) == 1
+    assigned = hub.client.post(
+        f"/issues/{hub.issue_id}/sessions",
+        data={"session_id": "sess-manual", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert assigned.status_code == 303 and len(hub.events("session_assigned")) == 1
 
 
 def test_classify_again_shows_the_difference_then_applies_it(

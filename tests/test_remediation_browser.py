@@ -177,3 +177,56 @@ def test_a_person_starts_a_remediation_session_and_follows_it_to_the_fix(
     assert page.evaluate("window.__sameDocument") is True  # live, no reload
     shot(page, tmp_path, "remediation-succeeded")
     assert not errors, errors
+
+
+@pytest.mark.browser
+def test_a_person_triages_and_starts_a_session_from_the_errors_tab_then_cancels_it(
+    server: Server, page: Any, tmp_path: Path
+) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    uploaded = server.post(
+        "/api/v1/reports/playwright",
+        params={"repository": REPO},
+        files={"file": ("report.json", playwright_report(), "application/json")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    issue_id = issue_of(server.engine, CHECK)
+    page.goto(f"{server.base}/login#token={server.tokens['write']}")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.base + "/")
+
+    # Triage from the row's Actions menu (through the REST API with the tab's token).
+    page.goto(f"{server.base}/errors")
+    row = page.locator(f"tr[data-key='issue-{issue_id}']")
+    menu = row.locator("details.row-menu")
+    menu.locator("> summary").click()
+    menu.locator("summary", has_text="Triage").click()
+    menu.locator(f"#i{issue_id}-decision").select_option("needs_spec")
+    menu.locator(f"#i{issue_id}-priority").select_option("critical")
+    menu.locator(f"#i{issue_id}-reason-decision").fill("blocks the release")
+    menu.locator('form[data-action="decision"] button').click()
+    menu.locator(".form-status.ok").wait_for()
+    shot(page, tmp_path, "errors-row-triaged")
+    issue = httpx.get(f"{server.base}/api/v1/issues/{issue_id}", timeout=30).json()
+    assert issue["decision"] == "needs_spec" and issue["priority"] == "critical"
+
+    # Start a remediation session from the same menu: the issue page shows it pending.
+    page.goto(f"{server.base}/errors")
+    menu = page.locator(f"tr[data-key='issue-{issue_id}'] details.row-menu")
+    menu.locator("> summary").click()
+    menu.locator("summary", has_text="Start remediation session").click()
+    menu.locator(f"#i{issue_id}-reason-remediation").fill("from the Errors tab")
+    menu.locator('form[data-remedy="remediation"] button').click()
+    page.wait_for_url(re.compile(rf".*/issues/{issue_id}\?done=remediation.*"))
+    assert page.locator("#attempts tr[data-outcome='pending']").count() == 1
+    assert "from the Errors tab" in page.locator("ol.timeline").inner_text()
+
+    # The person changes their mind: Cancel this session.
+    page.get_by_role("button", name=re.compile("Cancel the pending remediation session")).click()
+    page.wait_for_url(re.compile(rf".*/issues/{issue_id}\?done=cancelled.*"))
+    page.locator("#attempts tr[data-outcome='cancelled']").wait_for()
+    assert "remediation session cancelled:" in page.locator("ol.timeline").inner_text()
+    shot(page, tmp_path, "remediation-cancelled")
+    assert not errors, errors

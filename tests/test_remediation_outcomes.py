@@ -34,6 +34,7 @@ from triagehub.clock import FixedClock
 from triagehub.engine.monitor import run_tick
 from triagehub.store import tables as t
 from triagehub.store.metrics import brief_metrics
+from triagehub.store.remediation import PathVerdict, path_verdicts
 from triagehub.work.agent_prs import record_pull_request
 from triagehub.work.specs import OpenSpecReader
 
@@ -287,6 +288,40 @@ def test_decision_accuracy_counts_whether_the_chosen_path_worked(hub: Hub, engin
     again = figure()
     assert (again.numerator, again.denominator) == (1, 2)
     assert again.detail == {"tested_by_person": 1, "tested_by_outcome": 2}
+
+
+def accuracy(engine: Engine) -> Any:
+    with Session(engine) as session:
+        found = brief_metrics(
+            session, repository=REPO, since=FAILED_AT - timedelta(hours=1), until=NOW
+        )
+    return next(m for m in found if m.name == "decision_accuracy")
+
+
+def test_a_cancelled_session_is_no_tried_fix_and_a_spec_that_worked_is_judged(
+    hub: Hub, engine: Engine
+) -> None:
+    # The remediation session is cancelled before its agent started: the fix path was not
+    # tried, so whatever happens next says nothing about the decision (one_off_fix).
+    key = start(hub)
+    cancelled = hub.post(f"/issues/{hub.issue_id}/remediation/{key}/cancel", None)
+    assert cancelled.status_code == 200, cancelled.text
+    assert [a["outcome"] for a in attempts(hub)] == ["cancelled"]
+    with Session(engine) as session:
+        assert path_verdicts(session, [hub.issue_id]) == {}
+    assert accuracy(engine).detail == {"tested_by_person": 0, "tested_by_outcome": 0}
+    # The person takes the spec path instead (at NOW); the checks then pass K times: the spec
+    # worked, the path triagehub chose (a fix) is not the one that worked.
+    assert hub.action("spec").status_code == 201
+    passes(hub, 9, 10, 11)
+    tick(hub)
+    assert hub.issue()["state"] in ("resolved", "auto_resolved")
+    with Session(engine) as session:
+        assert path_verdicts(session, [hub.issue_id]) == {hub.issue_id: PathVerdict("spec", True)}
+    metric = accuracy(engine)
+    assert metric.detail == {"tested_by_person": 1, "tested_by_outcome": 1}
+    assert (metric.numerator, metric.denominator) == (0, 1)
+    assert [a["outcome"] for a in attempts(hub)] == ["cancelled"]  # still no fix tried
 
 
 # -- the spec proposal and the real openspec CLI -------------------------------------------------

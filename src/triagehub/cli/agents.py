@@ -39,7 +39,8 @@ def agents_list(
     status: Annotated[
         SessionStatus | None,
         typer.Option(
-            "--status", help="pending (handed off, no hook event yet), active, idle or completed."
+            "--status",
+            help="pending (handed off, no hook event yet), active, idle, completed or cancelled.",
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,

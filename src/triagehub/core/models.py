@@ -113,6 +113,7 @@ class SessionStatus(enum.StrEnum):
     ACTIVE = "active"
     IDLE = "idle"  # derived: active, but nothing for IDLE_AFTER
     COMPLETED = "completed"
+    CANCELLED = "cancelled"  # a pending hand-off called off before any hook event arrived
 
 
 class Scope(enum.StrEnum):

@@ -50,8 +50,9 @@ BRIEF_COMMENT: Final = "brief_comment"  # the state row: the comment that holds 
 BRIEF_REPLY: Final = "brief_reply"  # the state row: the Slack reply that holds the brief
 SLACK_EVENT: Final = "triagehub_brief"  # the Slack message metadata that finds a reply again
 PUBLIC_URL_ENV: Final = "TRIAGEHUB_PUBLIC_URL"
-# The hand-off comment's marker (its own comment, posted once per hand-off).
-MARKER: Final = "<!-- triagehub:investigation -->"
+# The hand-off comment's marker: its own comment, posted once per hand-off (the marker names the
+# hand-off, :func:`handoff_marker`, so that a retry finds the comment it posted).
+MARKER: Final = "<!-- triagehub:investigation"
 # The brief comment's marker starts like every triagehub comment's (``COMMENT_MARKER_PREFIX`` of
 # ``engine.sync.markdown``, which this module cannot import: the sync imports it), so that the
 # sync reads it as triagehub's own text; a test keeps the two in step.
@@ -61,6 +62,14 @@ _BRIEF_MARKER: Final = "<!-- triagehub:comment brief issue={} -->"
 def brief_marker(issue_id: int) -> str:
     """The first line of the comment that holds an issue's brief (found by it after a crash)."""
     return _BRIEF_MARKER.format(int(issue_id))
+
+
+def handoff_marker(issue_id: int, handoff: str) -> str:
+    """The first line of the comment handing issue ``issue_id`` to the coding agent, for the
+    hand-off ``handoff`` (its remediation session's key): found by it when the job is retried
+    after GitHub's answer was lost, so that the hand-off is posted once."""
+    clean = "".join(ch for ch in handoff if ch.isalnum() or ch in "-_.:")[:80]
+    return f"{MARKER} issue={int(issue_id)} handoff={clean} -->"
 
 
 def state_key(kind: str, issue_id: int) -> str:
@@ -138,15 +147,21 @@ def session_env(issue_id: int, session_key: str) -> dict[str, str]:
 
 
 def handoff_comment(
-    result: Investigation, handle: str, number: int | None, *, session_key: str | None = None
+    result: Investigation,
+    handle: str,
+    number: int | None,
+    *,
+    session_key: str | None = None,
+    handoff: str | None = None,
 ) -> str:
-    """The GitHub comment handing the issue to the coding agent: its mention, the brief (or the
-    evidence), a task statement asking for a pull request that references the issue, and the
-    environment that reports the agent's session to triagehub."""
+    """The GitHub comment handing the issue to the coding agent: its marker (the hand-off
+    ``handoff``, default ``session_key``: :func:`handoff_marker`), its mention, the brief (or
+    the evidence), a task statement asking for a pull request that references the issue, and
+    the environment that reports the agent's session to triagehub."""
     pack = result.evidence
     ref = f"#{number}" if number is not None else f"triagehub issue {result.issue_id}"
+    marker = handoff_marker(result.issue_id, handoff or session_key or "")
     lines = [
-        MARKER,
         f"{handle} please fix this failure: {pack['title']} ({pack['repository']})",
         "",
         *brief_markdown(result),
@@ -163,7 +178,7 @@ def handoff_comment(
             f"`{env}` in the environment, so that your session shows on the triagehub issue "
             f"(remediation session `{session_key}`).",
         ]
-    return redact("\n".join(lines))
+    return f"{marker}\n" + redact("\n".join(lines))
 
 
 def brief_comment(result: Investigation) -> str:

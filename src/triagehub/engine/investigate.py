@@ -40,11 +40,12 @@ from triagehub.actions.github import GitHubClient
 from triagehub.clock import Clock, SystemClock
 from triagehub.config import Settings
 from triagehub.core.redact import REDACTED, redact
-from triagehub.engine.brief_text import handoff_comment, queue_brief_posts
+from triagehub.engine.brief_text import handoff_comment, handoff_marker, queue_brief_posts
 from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.llm_usage import budget_day, reserve_call
+from triagehub.work.agents.handoff import CANCELLED, find_session
 from triagehub.work.evidence import build_pack
 
 if TYPE_CHECKING:  # the SDK costs ~1 s to import: loaded only when a brief is asked for
@@ -453,6 +454,15 @@ def queue_investigation(
     )
 
 
+def _cancelled(ctx: JobContext, session_key: object) -> bool:
+    """Whether the hand-off's pending remediation session was cancelled (nothing to post)."""
+    if not isinstance(session_key, str) or not session_key:
+        return False
+    with Session(ctx.engine) as session:
+        row = find_session(session, session_key)
+    return row is not None and row["status"] == CANCELLED
+
+
 @job_handler(JOB_KIND)
 def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
     """Investigate; a hand-off comments on the GitHub issue mentioning the agent, a brief is
@@ -471,13 +481,22 @@ def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
     asked_on_github = isinstance(repo, str) and isinstance(number, int)
     posted = False
     note = ""
+    cancelled = handoff and _cancelled(ctx, data.get("session_key"))
     if not handoff:
         note = "posted through the outbox (brief_github, brief_slack)"
     elif handle is None:
         note = "no agent to hand off to (lifecycle.agent_handle is not set)"
+    elif cancelled:
+        note = "the remediation session was cancelled before the hand-off: nothing posted"
     elif ctx.github is not None and isinstance(repo, str) and isinstance(number, int):
-        text = handoff_comment(result, handle, number, session_key=data.get("session_key"))
-        ctx.github.create_comment(repo, number, text)
+        key = data.get("session_key")
+        handoff_id = str(key) if key else f"job-{job.id}"
+        text = handoff_comment(result, handle, number, session_key=key, handoff=handoff_id)
+        found = ctx.github.find_comment(repo, number, handoff_marker(issue_id, handoff_id))
+        if found is None:  # not posted by an earlier try whose answer was lost
+            ctx.github.create_comment(repo, number, text)
+        else:
+            note = f"handed to {handle} on GitHub (comment {found}, posted by an earlier try)"
         posted = True
     else:
         note = "no linked GitHub issue or no GitHub client: nothing posted"
@@ -486,7 +505,7 @@ def _investigate_job(job: Job, ctx: JobContext) -> Outcome:
     def record(rec: Recording) -> None:
         if not handoff and asked_on_github and result.status != "ok":
             queue_brief_posts(rec.session, rec.settings, result, rec.now, request=job.id)
-        if handoff:
+        if handoff and not cancelled:
             rec.session.execute(
                 t.issue_events.insert().values(
                     issue_id=issue_id,

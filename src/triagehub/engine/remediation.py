@@ -9,6 +9,11 @@ agent), assign an existing session, create a spec proposal; each written on the 
   the task and the environment that reports the session: ``TRIAGEHUB_ISSUE``,
   ``TRIAGEHUB_REMEDIATION``). The agent's first hook event carrying the key takes the session
   over. Timeline: ``remediation_started``, then ``handed_off`` (the job), ``agent_attached``.
+- **Cancel a remediation session** (:func:`cancel_remediation`): a pending session (no hook
+  event yet) becomes ``cancelled``; its key attaches no agent session any more, a hand-off not
+  posted yet is not posted, and its attempt's outcome is ``cancelled``. Cancelling it again
+  changes nothing; one an agent took over already is a conflict (409). Timeline:
+  ``remediation_cancelled``.
 - **Assign session** (:func:`assign_session`): links an existing session (by its id or hand-off
   key) to the issue. A ``spec_implementation`` session is refused (422), one linked to another
   issue or a spec change too (409). Timeline: ``session_assigned``.
@@ -38,7 +43,7 @@ from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.lifecycle import record_event
 from triagehub.work import agents
-from triagehub.work.agents.handoff import create_pending_session, new_handoff_key
+from triagehub.work.agents.handoff import cancel_handoff, create_pending_session, new_handoff_key
 from triagehub.work.evidence import build_pack
 from triagehub.work.specs import (
     ConflictError,
@@ -51,6 +56,7 @@ from triagehub.work.specs import create_change_from_issue as _create_change
 from triagehub.work.specs.activity import record_created
 
 STARTED: Final = "remediation_started"
+CANCELLED: Final = "remediation_cancelled"
 ASSIGNED: Final = "session_assigned"
 DEFAULT_AGENT: Final = "claude-code"
 MAX_REASON: Final = 2000
@@ -150,6 +156,35 @@ def start_remediation(
     return RemediationStart(
         issue_id, agents.session_view(pending, now), github, session_env(issue_id, key)
     )
+
+
+def cancel_remediation(
+    session: Session,
+    issue_id: int,
+    session_id: str,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> agents.SessionView:
+    """Cancel the issue's pending remediation session ``session_id`` (its id or hand-off key;
+    see the module docstring), in the caller's transaction; idempotent."""
+    _issue_row(session, issue_id)
+    key = session_id.strip()
+    if not key or len(key) > 200:
+        raise InputError("session", "", "give a session id or hand-off key (1 to 200 characters)")
+    why = clean_reason(reason, "remediation session cancelled")
+    row, changed = cancel_handoff(session, issue_id, key, now=now)
+    if changed:
+        record_event(
+            session,
+            issue_id,
+            CANCELLED,
+            at=now,
+            actor=actor,
+            data={"session": row["session_key"], "reason": why},
+        )
+    return agents.session_view(row, now)
 
 
 def assign_session(

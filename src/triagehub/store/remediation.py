@@ -14,7 +14,8 @@ The outcome, from the moment the fix is in (the session's end, the pull request'
   is earlier than its first resolution after it), or the pull request was closed unmerged;
 - ``succeeded``: the issue was resolved (``resolved`` or ``auto_resolved``: its checks passed K
   times in a row, or a person resolved it) before failing again;
-- ``pending``: the session has not ended, the pull request is open, or neither happened yet.
+- ``pending``: the session has not ended, the pull request is open, or neither happened yet;
+- ``cancelled``: the remediation session was cancelled before its agent started (no fix).
 
 The outcome is computed when read, so a late failure (event time) still counts where it
 belongs. :func:`path_verdicts` says, per issue, whether the chosen path (a fix or a spec)
@@ -38,6 +39,7 @@ from triagehub.store import tables as t
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 PENDING: Final = "pending"
+CANCELLED: Final = "cancelled"
 _RESOLVED: Final = ("resolved", "auto_resolved")
 
 
@@ -134,6 +136,8 @@ def _session_outcome(
         return outcome, row["ended_at"], at, f"session ended; {why}"
     if row["status"] == "pending":
         return PENDING, None, None, "waiting for the agent's first hook event"
+    if row["status"] == CANCELLED:
+        return CANCELLED, None, row["ended_at"], "cancelled before the agent started"
     return PENDING, None, None, "the session has not ended"
 
 

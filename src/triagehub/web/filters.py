@@ -30,7 +30,7 @@ from triagehub.core.models import Category, IssueState, Level
 ISSUE_STATES: tuple[str, ...] = tuple(s.value for s in IssueState)
 WORKING: tuple[str, ...] = tuple(s.value for s in IssueState if s in WORKING_STATES)
 SPEC_STATUSES: tuple[str, ...] = ("in_progress", "complete", "no_tasks", "archived")
-SESSION_STATUSES: tuple[str, ...] = ("pending", "active", "idle", "completed")
+SESSION_STATUSES: tuple[str, ...] = ("pending", "active", "idle", "completed", "cancelled")
 ALL_STATUSES: tuple[str, ...] = tuple(
     dict.fromkeys((*ISSUE_STATES, *SPEC_STATUSES, *SESSION_STATUSES))
 )

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub.core.lifecycle import Actor
-from triagehub.core.models import Category, Decision, IssueState
+from triagehub.core.models import Category, Decision, IssueState, Level
 from triagehub.core.timeparse import as_utc
 from triagehub.errors import InputError
 from triagehub.store import lifecycle as store_lifecycle
@@ -46,6 +46,11 @@ def apply_action(
         if values["decision"] not in {d.value for d in Decision}:
             raise InputError("decision", values["decision"][:40], "choose a decision")
         changes["decision"] = values["decision"]
+        priority = values.get("priority", "").strip()
+        if priority:  # the Triage form's optional priority
+            if priority not in {p.value for p in Level}:
+                raise InputError("priority", priority[:40], "choose a priority")
+            changes["priority"] = priority
     elif action == "assign":
         who = values["assignee"].strip()
         if not who or len(who) > 100 or "\x00" in who:

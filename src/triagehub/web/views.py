@@ -339,6 +339,7 @@ _SESSION_HEADLINES = {
     "remediation_started": "remediation session started:",
     "agent_attached": "agent session attached:",
     "session_assigned": "agent session assigned:",
+    "remediation_cancelled": "remediation session cancelled:",
 }
 
 

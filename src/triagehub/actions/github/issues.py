@@ -150,6 +150,16 @@ class GitHubIssues(GitHubTransport):
         path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/comments"
         return self._paginate_list(path, params)
 
+    def find_comment(self, repo: str, number: int, marker: str) -> int | None:
+        """The id of the issue's first comment whose body starts with ``marker`` (the hidden
+        first line by which triagehub finds a comment it wrote: a retry after a lost answer
+        edits or keeps that comment instead of posting it twice), else ``None``."""
+        for comment in self.list_comments(repo, number):
+            body, found = comment.get("body"), comment.get("id")
+            if isinstance(body, str) and body.startswith(marker) and isinstance(found, int):
+                return found
+        return None
+
     def create_comment(self, repo: str, number: int, body: str) -> JSONObject:
         """Comment on an issue; sent once, never retried (see the module docstring)."""
         path = f"{_repo_path(repo)}/issues/{_positive_id(number, 'number')}/comments"

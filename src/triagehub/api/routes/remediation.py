@@ -6,6 +6,8 @@
   the chosen project, linked to the issue (``spec_linked``).
 - ``POST /api/v1/issues/{id}/remediation``: a pending ``error_remediation`` session and the
   hand-off to the coding agent (``remediation_started``, ``handed_off``).
+- ``POST /api/v1/issues/{id}/remediation/{session}/cancel``: cancel a pending remediation
+  session (``remediation_cancelled``); its key attaches no agent session any more.
 - ``POST /api/v1/issues/{id}/sessions``: link an existing agent session (``session_assigned``).
 
 The dashboard's forms (:mod:`triagehub.web.pages.remediation`) call the same engine functions.
@@ -14,21 +16,24 @@ The dashboard's forms (:mod:`triagehub.web.pages.remediation`) call the same eng
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations.
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from triagehub.api.auth import WriteCaller
-from triagehub.api.common import PREFIX, IdPath, JSONBody
+from triagehub.api.common import NO_NUL, PREFIX, IdPath, JSONBody
 from triagehub.api.deps import ClockDep, EngineDep, ReaderDep, SettingsDep
 from triagehub.api.problems import ApiProblem, input_problem, not_found
 from triagehub.api.schemas.common import problem_responses
 from triagehub.api.schemas.remediation import (
     AssignedSessionOut,
     AssignSessionIn,
+    CancelledSessionOut,
+    CancelRemediationIn,
     ClassifyIn,
     ReclassificationOut,
     RemediationIn,
@@ -37,11 +42,25 @@ from triagehub.api.schemas.remediation import (
     SpecProposalOut,
 )
 from triagehub.engine.reclassify import classify_again
-from triagehub.engine.remediation import assign_session, spec_proposal, start_remediation
+from triagehub.engine.remediation import (
+    assign_session,
+    cancel_remediation,
+    spec_proposal,
+    start_remediation,
+)
 from triagehub.errors import InputError
 from triagehub.work.specs import ConflictError, NotFoundError
 
 router = APIRouter(prefix=PREFIX)
+SessionPath = Annotated[
+    str,
+    PathParam(
+        min_length=1,
+        max_length=200,
+        pattern=NO_NUL,
+        description="The session's id, or the hand-off key it was started under.",
+    ),
+]
 T = TypeVar("T")
 
 
@@ -192,6 +211,43 @@ def post_remediation(
         ),
     )
     return JSONBody(started.to_json(), status_code=201)
+
+
+@router.post(
+    "/issues/{issue_id}/remediation/{session_id}/cancel",
+    tags=["issues"],
+    response_model=None,
+    responses={
+        200: {"model": CancelledSessionOut},
+        **problem_responses(400, 401, 403, 404, 409, 422),
+    },
+)
+def post_cancel_remediation(
+    caller: WriteCaller,
+    engine: EngineDep,
+    clock: ClockDep,
+    issue_id: IdPath,
+    session_id: SessionPath,
+    body: CancelRemediationIn | None = None,
+) -> Response:
+    """Cancel a pending remediation session of the issue (its id or hand-off key): it becomes
+    `cancelled`, its hand-off key attaches no agent session any more (a hook event carrying
+    it is refused, 409), a hand-off comment not posted yet is not posted, and its remediation
+    attempt's outcome is `cancelled`. Cancelling it again answers the same (idempotent); a
+    session an agent took over already is a 409, one the issue does not have a 404."""
+    view = _in_transaction(
+        engine,
+        issue_id,
+        lambda session: cancel_remediation(
+            session,
+            issue_id,
+            session_id,
+            actor=caller.actor,
+            now=clock.now(),
+            reason=body.reason if body else None,
+        ),
+    )
+    return JSONBody({"issue_id": issue_id, "session": view.to_json()})
 
 
 @router.post(

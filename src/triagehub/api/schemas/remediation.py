@@ -20,7 +20,8 @@ Reason = Annotated[
 class AttemptOut(Out):
     """A session or pull request that tried to fix the issue, and what came of it: `succeeded`
     (the issue was resolved after the fix was in, before failing again), `failed` (it failed
-    again first, or the pull request was closed unmerged) or `pending`."""
+    again first, or the pull request was closed unmerged), `pending`, or `cancelled` (a
+    remediation session cancelled before its agent started)."""
 
     kind: Literal["session", "pull_request"]
     ref: str = Field(description="The session id, or the pull request's URL.")
@@ -28,7 +29,7 @@ class AttemptOut(Out):
     status: str = Field(description="The session's status, or the pull request's state.")
     started_at: datetime
     fixed_at: datetime | None = Field(description="When the fix was in: session end or merge.")
-    outcome: Literal["succeeded", "failed", "pending"]
+    outcome: Literal["succeeded", "failed", "pending", "cancelled"]
     outcome_at: datetime | None
     reason: str
     by_agent: bool
@@ -93,6 +94,12 @@ class RemediationOut(Out):
     )
 
 
+class CancelRemediationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = None
+
+
 class AssignSessionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -108,3 +115,8 @@ class AssignSessionIn(BaseModel):
 class AssignedSessionOut(Out):
     issue_id: int
     session: dict[str, Any]
+
+
+class CancelledSessionOut(Out):
+    issue_id: int
+    session: dict[str, Any] = Field(description="The session, now `cancelled`.")

@@ -65,16 +65,6 @@ def _sync_waiting(session: Session, issue_id: int) -> bool:
     )
 
 
-def _find(github: GitHubClient, repo: str, number: int, issue_id: int) -> int | None:
-    """The id of a comment of the GitHub issue that holds this issue's brief (its marker first)."""
-    marker = brief_marker(issue_id)
-    for comment in github.list_comments(repo, number):
-        body, found = comment.get("body"), comment.get("id")
-        if isinstance(body, str) and body.startswith(marker) and isinstance(found, int):
-            return found
-    return None
-
-
 def write_comment(
     github: GitHubClient, repo: str, number: int, issue_id: int, body: str, known: int | None
 ) -> tuple[str, int | None, Any]:
@@ -85,7 +75,7 @@ def write_comment(
         answer = github.update_comment(repo, known, body)
         if answer is not None:
             return "updated", None, answer
-    found = _find(github, repo, number, issue_id)
+    found = github.find_comment(repo, number, brief_marker(issue_id))
     if found is not None:
         answer = github.update_comment(repo, found, body)
         if answer is not None:

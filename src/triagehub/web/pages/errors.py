@@ -1,13 +1,18 @@
-"""``/errors``, the Errors tab: every issue, sortable, one keyset page at a time."""
+"""``/errors``, the Errors tab: every issue, sortable, one keyset page at a time; for a signed-in
+writer, each row's actions (Start session, and a menu with the issue page's Triage, Classify
+again, Create spec proposal, Start remediation session and Assign session forms, posting to the
+same endpoints: :mod:`triagehub.web.pages.remediation`, ``POST /issues/{id}/triage``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from triagehub.core.models import Decision, Level
 from triagehub.web import views
 from triagehub.web.deps import PageDep
 from triagehub.web.listing import IssueList, find_issues
+from triagehub.web.pages.issue import spec_projects
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,6 +49,7 @@ def errors(page: PageDep, sort: str = "-last_seen", cursor: str | None = None) -
         return filters.url("/errors", sort=target)
 
     next_cursor = listing.next_cursor
+    writes = page.viewer is not None and page.viewer.can_write
     return page.render(
         "errors.html",
         tab="errors",
@@ -55,4 +61,7 @@ def errors(page: PageDep, sort: str = "-last_seen", cursor: str | None = None) -
         next_url=filters.url("/errors", sort=sort, cursor=next_cursor) if next_cursor else None,
         first_url=filters.url("/errors", sort=sort) if cursor else None,
         search=page.search_note(),
+        decisions=[d.value for d in Decision],
+        levels=[p.value for p in Level],
+        projects=spec_projects(page) if writes and listing.issues else [],
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from triagehub.core.models import Decision
+from triagehub.core.models import Decision, Level
 from triagehub.engine.investigate import investigate
 from triagehub.engine.reclassify import Reclassification
 from triagehub.errors import InputError
@@ -37,6 +37,7 @@ DONE = {
     "spec": "Spec proposal created and linked.",
     "remediation": "Remediation session started: the hand-off to the agent is queued.",
     "session": "Session assigned to this issue.",
+    "cancelled": "Remediation session cancelled: its hand-off key attaches no agent session.",
 }
 
 
@@ -77,7 +78,7 @@ def spec_url(page: Page, change_id: str | None) -> str | None:
     return None
 
 
-def _projects(page: Page) -> list[str]:
+def spec_projects(page: Page) -> list[str]:
     """The ids of the OpenSpec projects under the configured roots (the spec proposal's
     choices)."""
     try:
@@ -125,13 +126,14 @@ def issue_response(
         brief=brief,
         spec_url=spec_url(page, found.lifecycle.get("spec_change")),
         decisions=[d.value for d in Decision],
+        levels=[p.value for p in Level],
         notice=notice,
         error=error,
         failed_action=failed_action,
         timeline_all=page.request.query_params.get("timeline") == "all",
         attempts=attempts,
         activity=activity,
-        projects=_projects(page),
+        projects=spec_projects(page),
         preview=preview,
     )
 
@@ -156,6 +158,7 @@ def triage(
     csrf: Annotated[str, Form()] = "",
     decision: Annotated[str, Form()] = "",
     assignee: Annotated[str, Form()] = "",
+    priority: Annotated[str, Form()] = "",
     state: Annotated[str, Form()] = "",
     snooze: Annotated[str, Form()] = "",
     until: Annotated[str, Form()] = "",
@@ -174,6 +177,7 @@ def triage(
         )
     values = {
         "decision": decision,
+        "priority": priority,
         "assignee": assignee,
         "state": state,
         "snooze": snooze,

@@ -6,6 +6,7 @@ a valid CSRF token, the same site), calling what the REST API calls
   difference and a confirm form, with ``apply=1`` the new classification is written.
 - ``POST /issues/{id}/spec-proposal``: an OpenSpec change from the failure, in the chosen project.
 - ``POST /issues/{id}/remediation``: a remediation session and the hand-off to the agent.
+- ``POST /issues/{id}/remediation/{session}/cancel``: cancel a pending remediation session.
 - ``POST /issues/{id}/sessions``: link an existing agent session.
 
 A refused form shows the issue page again with the reason (401/403 sign-in or CSRF, 404, 409,
@@ -22,7 +23,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from triagehub.engine.reclassify import classify_again
-from triagehub.engine.remediation import assign_session, spec_proposal, start_remediation
+from triagehub.engine.remediation import (
+    assign_session,
+    cancel_remediation,
+    spec_proposal,
+    start_remediation,
+)
 from triagehub.errors import InputError
 from triagehub.web.auth import Viewer
 from triagehub.web.deps import Page, PageDep
@@ -132,6 +138,22 @@ def start(page: PageDep, issue_id: str, csrf: Text = "", reason: Text = "") -> R
         return "remediation"
 
     return _act(page, issue_id, csrf, "remediation", run)
+
+
+@router.post("/issues/{issue_id}/remediation/{session_id}/cancel")
+def cancel(
+    page: PageDep, issue_id: str, session_id: str, csrf: Text = "", reason: Text = ""
+) -> Response:
+    dash = page.dash
+
+    def run(pk: int, viewer: Viewer) -> str:
+        with Session(dash.engine) as session, session.begin():
+            cancel_remediation(
+                session, pk, session_id, actor=viewer.actor, now=dash.clock.now(), reason=reason
+            )
+        return "cancelled"
+
+    return _act(page, issue_id, csrf, "cancel", run)
 
 
 @router.post("/issues/{issue_id}/sessions")

@@ -281,7 +281,10 @@
       return el && "value" in el ? String(el.value).trim() : "";
     };
     var out = { reason: value("reason") };
-    if (action === "decision") out.decision = value("decision");
+    if (action === "decision") {
+      out.decision = value("decision");
+      if (value("priority")) out.priority = value("priority");
+    }
     else if (action === "assign") out.assignee = value("assignee");
     else if (action === "state") out.state = value("state");
     else if (action === "false_positive") {

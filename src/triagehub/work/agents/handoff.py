@@ -15,6 +15,9 @@ takes over the oldest pending session of that issue. Once taken over, a key link
 agent session that carries it to the same issue (a second try of the same hand-off). An unknown
 key is refused (404), a key given with another issue is a conflict (409): the event is not stored.
 The take-over is written on the issue's timeline (``agent_attached``).
+
+A pending session can be cancelled (:func:`cancel_handoff`): it becomes ``cancelled`` and its key
+attaches nothing any more (an event carrying it is a conflict, 409, and is not stored).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from triagehub.work.agents.hooks import SOURCE, HookPayload, SessionStatus, Sess
 from triagehub.work.specs.errors import ConflictError, NotFoundError
 
 PENDING = SessionStatus.PENDING.value
+CANCELLED = SessionStatus.CANCELLED.value
 KEY_PREFIX = "rem"
 ATTACHED_EVENT = "agent_attached"
 
@@ -86,6 +90,35 @@ def create_pending_session(
     return row
 
 
+def cancel_handoff(
+    session: Session, issue_id: int, key: str, *, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """Cancel the issue's pending remediation session ``key`` (its id or hand-off key), in the
+    caller's transaction: it becomes ``cancelled`` (ended now) and its key stops attaching hook
+    events. Returns its row and whether it changed: one cancelled already is left as it is.
+    Raises ``NotFoundError`` when the issue has no such session, ``ConflictError`` when an
+    agent took it over already (only a pending session can be cancelled)."""
+    row = find_session(session, key, lock=True)
+    if row is None or row["issue_id"] != issue_id:
+        raise NotFoundError(
+            "agent session", key[:200], f"issue #{issue_id} has no agent session {key[:200]!r}"
+        )
+    if row["status"] == CANCELLED:
+        return row, False
+    if row["status"] != PENDING:
+        raise ConflictError(
+            "agent session",
+            key[:200],
+            f"the session is {row['status']}: only a pending hand-off (no hook event yet) can "
+            "be cancelled",
+        )
+    values = {"status": CANCELLED, "ended_at": now, "end_reason": "cancelled", "updated_at": now}
+    session.execute(
+        update(t.agent_sessions).where(t.agent_sessions.c.id == row["id"]).values(values)
+    )
+    return {**row, **values}, True
+
+
 def _pending_of_issue(session: Session, issue_id: int) -> dict[str, Any] | None:
     s = t.agent_sessions.c
     found = (
@@ -120,6 +153,12 @@ def _handoff_of(session: Session, hook: HookPayload) -> dict[str, Any] | None:
             SOURCE,
             "triagehub.remediation",
             f"no remediation hand-off {key!r} (the key the hand-off gave, rem-<issue>-...)",
+        )
+    if handoff["status"] == CANCELLED:
+        raise ConflictError(
+            SOURCE,
+            "triagehub.remediation",
+            f"the hand-off {key} was cancelled: its key no longer attaches an agent session",
         )
     if fields.issue_id is not None and fields.issue_id != handoff["issue_id"]:
         raise ConflictError(

@@ -68,7 +68,7 @@ def list_sessions(
     """Sessions, most recently active first; ``status`` idle/active use the idle threshold."""
     query = select(t.agent_sessions)
     cutoff = now - IDLE_AFTER
-    if status in (SessionStatus.COMPLETED, SessionStatus.PENDING):
+    if status in (SessionStatus.COMPLETED, SessionStatus.PENDING, SessionStatus.CANCELLED):
         query = query.where(t.agent_sessions.c.status == status.value)
     elif status is SessionStatus.ACTIVE:
         query = query.where(
