@@ -21,12 +21,12 @@ from pydantic import (
     field_validator,
 )
 
-from triagehub.core.classify.user_rules import ClassificationRule as ClassificationRule
-from triagehub.core.classify.user_rules import OwnershipRule as OwnershipRule
-from triagehub.core.classify.user_rules import RuleMatch as RuleMatch
-from triagehub.core.classify.user_rules import RuleSet as RuleSet
-from triagehub.core.classify.user_rules import StrictModel as _Strict
 from triagehub.core.models import Category, Kind, Level
+from triagehub.core.user_rules import ClassificationRule as ClassificationRule
+from triagehub.core.user_rules import OwnershipRule as OwnershipRule
+from triagehub.core.user_rules import RuleMatch as RuleMatch
+from triagehub.core.user_rules import RuleSet as RuleSet
+from triagehub.core.user_rules import StrictModel as _Strict
 from triagehub.errors import ConfigError
 from triagehub.locations import CONFIG_ENV as CONFIG_ENV
 from triagehub.locations import DATABASE_ENV as DATABASE_ENV

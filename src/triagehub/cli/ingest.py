@@ -146,12 +146,13 @@ def _ingest_files(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from triagehub.engine.ingest import ingest_files
-    from triagehub.engine.refine import llm_from_settings
+    from triagehub.engine.llm_setup import llm_from_settings
 
     state = state_of(ctx)
     source = None if fmt == "auto" else get_format(fmt)
     settings = state.settings
     engine = state.engine()
+    llm = llm_from_settings(settings)
     show_progress = output is OutputFormat.table and err.is_terminal
     with Progress(
         SpinnerColumn(),
@@ -173,7 +174,7 @@ def _ingest_files(
                 repository=repo, project_repositories=settings.dbt_project_repositories()
             ),
             progress=lambda n: progress.advance(task, n),
-            llm=llm_from_settings(settings),
+            llm=llm,
         )
     if output is OutputFormat.json:
         out.print_json(json.dumps(summary.as_dict()))

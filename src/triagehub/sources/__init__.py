@@ -14,6 +14,7 @@ from pathlib import Path
 
 from triagehub.core.models import RunReport
 from triagehub.errors import InputError
+from triagehub.sources import sniff
 
 Parser = Callable[[Path, "ParseOptions"], Iterator[RunReport]]
 
@@ -40,36 +41,6 @@ class SourceFormat:
     parse: Parser
     # Formats whose run can span several files (JUnit's TEST-*.xml) read them as one run.
     parse_set: Callable[[Sequence[Path], ParseOptions], Iterator[RunReport]] | None = None
-
-
-def _sniff_playwright(head: bytes) -> bool:
-    from triagehub.sources import playwright
-
-    return playwright.sniff(head)
-
-
-def _sniff_junit(head: bytes) -> bool:
-    from triagehub.sources import junit
-
-    return junit.sniff(head)
-
-
-def _sniff_events(head: bytes) -> bool:
-    from triagehub.sources import events
-
-    return events.sniff(head)
-
-
-def _sniff_dbt_artifacts(head: bytes) -> bool:
-    from triagehub.sources import dbt
-
-    return dbt.sniff_artifacts(head)
-
-
-def _sniff_dbt_console(head: bytes) -> bool:
-    from triagehub.sources import dbt
-
-    return dbt.sniff_console(head)
 
 
 def _parse_events(path: Path, options: ParseOptions) -> Iterator[RunReport]:
@@ -127,33 +98,33 @@ FORMATS: dict[str, SourceFormat] = {
     "playwright": SourceFormat(
         "playwright",
         "a Playwright JSON report (--reporter=json)",
-        _sniff_playwright,
+        sniff.playwright,
         _parse_playwright,
     ),
     "junit": SourceFormat(
         "junit",
         "JUnit/xUnit XML (pytest, Surefire, Gradle, jest-junit, go-junit-report, ...); several "
         "files are one run",
-        _sniff_junit,
+        sniff.junit,
         _parse_junit,
         _parse_junit_set,
     ),
     "event": SourceFormat(
         "event",
         "generic failure events (JSON object, JSON array or JSON Lines)",
-        _sniff_events,
+        sniff.events,
         _parse_events,
     ),
     "dbt": SourceFormat(
         "dbt",
         "dbt Core artifacts: a target/ folder or run_results.json (manifest.json beside it)",
-        _sniff_dbt_artifacts,
+        sniff.dbt_artifacts,
         _parse_dbt,
     ),
     "dbt-log": SourceFormat(
         "dbt-log",
         "dbt console output or --log-format json lines",
-        _sniff_dbt_console,
+        sniff.dbt_console,
         _parse_dbt_log,
     ),
 }

@@ -9,11 +9,11 @@ files of the same call are still ingested.
 The stages are modules: ``prepare`` (clean, redact, fingerprint), ``group`` (join or create),
 ``classify`` (rules, then the LLM hook), ``write`` (atomic SQL), ``patterns`` (template
 families); ``ingestor`` coordinates them and ``transactions`` holds the entry points.
+The package loads only what deduplicating runs needs; the stages are imported by the first batch
+with a new run (``reclassify_issue`` and ``_excerpt`` are in ``classify`` and ``prepare``).
 """
 
-from triagehub.engine.ingest.classify import reclassify_issue
 from triagehub.engine.ingest.ingestor import Ingestor
-from triagehub.engine.ingest.prepare import _excerpt
 from triagehub.engine.ingest.state import IngestSummary
 from triagehub.engine.ingest.transactions import (
     TRANSACTION_ATTEMPTS,
@@ -31,10 +31,8 @@ __all__ = [
     "IngestSummary",
     "Ingestor",
     "ProgressCallback",
-    "_excerpt",
     "ingest_file",
     "ingest_files",
     "ingest_reports",
-    "reclassify_issue",
     "run_transaction",
 ]
