@@ -16,6 +16,19 @@ DATABASE_ENV = "TRIAGEHUB_DATABASE_URL"
 DEFAULT_CONFIG_NAME = "triagehub.yaml"
 
 
+def config_file(path: Path | None = None) -> Path | None:
+    """The configuration file to read: ``path``, else ``$TRIAGEHUB_CONFIG``, else
+    ``./triagehub.yaml`` if it exists; None when there is none (the defaults apply)."""
+    if path is not None:
+        return path
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    if Path(DEFAULT_CONFIG_NAME).is_file():
+        return Path(DEFAULT_CONFIG_NAME)
+    return None
+
+
 def _data_dir() -> Path:
     data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
     data_dir.mkdir(parents=True, exist_ok=True)
