@@ -3,7 +3,8 @@
 The registry maps a format name to a parser and a content sniffer; adding a source is adding a
 module and one line in ``FORMATS``. The registry imports a source's module when its sniffer or
 parser is first called, not before: ``triagehub --help`` names the formats without loading the
-XML, dbt and JSON readers, and an ingest loads only the sources it tries.
+XML, dbt and JSON readers (nor the models), and an ingest loads only the source it reads, the
+format being told by ``sniff`` (the sniffers of every format, in one light module).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
-from triagehub.core.models import RunReport
 from triagehub.errors import InputError
 from triagehub.sources import sniff
 
-Parser = Callable[[Path, "ParseOptions"], Iterator[RunReport]]
+if TYPE_CHECKING:
+    from triagehub.core.models import RunReport
+
+Parser: TypeAlias = "Callable[[Path, ParseOptions], Iterator[RunReport]]"
 
 
 @dataclass(frozen=True, slots=True)
