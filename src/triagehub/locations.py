@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 CONFIG_ENV = "TRIAGEHUB_CONFIG"
 DATABASE_ENV = "TRIAGEHUB_DATABASE_URL"
 DEFAULT_CONFIG_NAME = "triagehub.yaml"
@@ -30,6 +28,8 @@ def config_file(path: Path | None = None) -> Path | None:
 
 
 def _data_dir() -> Path:
+    import platformdirs  # (only when no database URL is given)
+
     data_dir = Path(platformdirs.user_data_dir("triagehub", appauthor=False))
     data_dir.mkdir(parents=True, exist_ok=True)
     return data_dir
