@@ -65,7 +65,8 @@ from triagehub.config import Settings
 from triagehub.core.excerpt import clean_line, error_text
 from triagehub.core.fingerprint import normalize
 from triagehub.core.models import CheckResult, RunReport, Status
-from triagehub.engine.ingest import _excerpt, ingest_reports
+from triagehub.engine.ingest import ingest_reports
+from triagehub.engine.ingest.prepare import _excerpt
 from triagehub.store import tables as t
 from triagehub.store.db import open_database
 

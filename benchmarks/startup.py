@@ -8,7 +8,8 @@ Run it as ``.venv/bin/python benchmarks/startup.py [--quick] [--runs N] [--basel
 - ``triagehub --help``;
 - ``triagehub issues list`` on an empty SQLite database (migrated by a first run, not timed);
 - ``triagehub ingest tiny.json``: one event, ingested once before (not timed), so every timed run
-  finds its run stored and changes nothing: the no-op ingest.
+  finds its run stored and changes nothing: the no-op ingest (on SQLite, told by
+  ``engine/ingest/quick.py`` with ``sqlite3`` alone; no ``triagehub.yaml``, none is read).
 
 Peers in the same run: ``python -c pass`` (the interpreter), ``python -c "import typer"`` (the
 floor: the CLI cannot start faster than its framework) and a one-command Typer app called with an

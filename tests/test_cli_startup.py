@@ -96,12 +96,61 @@ def test_reading_a_current_database_loads_no_alembic(tmp_path: Path, db_url: str
     assert among(again, ("alembic", *WEB, *OUTSIDE, "triagehub.engine", "triagehub.config")) == []
 
 
+# What only a batch with a new run needs: the ingest stages, the classifier's rule tables, the
+# excerpt and template miners, the LLM step and its job queue.
+STAGES = (
+    "triagehub.engine.ingest.prepare",
+    "triagehub.engine.ingest.group",
+    "triagehub.engine.ingest.classify",
+    "triagehub.engine.ingest.write",
+    "triagehub.engine.oncall",
+    "triagehub.engine.refine",
+    "triagehub.engine.jobs",
+    "triagehub.core.classify",
+    "triagehub.core.excerpt",
+    "triagehub.core.templates",
+    "triagehub.core.patterns",
+    "rapidfuzz",
+)
+
+
 def test_ingesting_a_file_again_loads_no_alembic_llm_or_web(tmp_path: Path, db_url: str) -> None:
     events = tmp_path / "tiny.json"
     events.write_text(json.dumps(TINY))
-    loaded(tmp_path, db_url, "ingest", str(events))
+    first = loaded(tmp_path, db_url, "ingest", str(events))
+    assert among(first, STAGES[:4]) == sorted(STAGES[:4])  # (the names are right)
     again = loaded(tmp_path, db_url, "ingest", str(events))  # every run a duplicate
-    assert among(again, ("alembic", *WEB, *OUTSIDE, "numpy", "triagehub.engine.oncall")) == []
+    assert among(again, ("alembic", *WEB, *OUTSIDE, "numpy", *STAGES)) == []
+    # The format is told by the sniffers alone: no other format's parser is loaded.
+    assert among(again, ("triagehub.sources.junit", "triagehub.sources.playwright", "xml")) == []
+
+
+def test_a_no_op_ingest_on_sqlite_loads_no_sqlalchemy_or_configuration(tmp_path: Path) -> None:
+    """A SQLite file whose runs are all stored is asked with ``sqlite3`` alone
+    (``engine/ingest/quick.py``), and without a configuration file none is loaded."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    events = tmp_path / "tiny.json"
+    events.write_text(json.dumps([TINY, {**TINY, "check": "tests / test_logout"}]))
+    loaded(tmp_path, url, "ingest", str(events))
+    again = loaded(tmp_path, url, "ingest", str(events))
+    assert among(again, ("sqlalchemy", "triagehub.config", "triagehub.store.tables", "yaml")) == []
+    # A run not stored yet takes the ordinary path (SQLAlchemy, the stages).
+    events.write_text(json.dumps([TINY, {**TINY, "check": "tests / test_signup"}]))
+    new = loaded(tmp_path, url, "ingest", str(events))
+    assert among(new, ("sqlalchemy", "triagehub.engine.ingest.prepare")) == [
+        "sqlalchemy",
+        "triagehub.engine.ingest.prepare",
+    ]
+
+
+def test_the_configuration_loads_no_classifier_rule_tables() -> None:
+    """``triagehub.yaml``'s rule models live in ``core/user_rules.py``, outside the classifier
+    package whose import compiles the kind-rule tables."""
+    code = "import sys, triagehub.config; print('\\n'.join(sys.modules))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert among(set(proc.stdout.split()), ("triagehub.core.classify", "sqlalchemy")) == []
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["serve", "--help"]])

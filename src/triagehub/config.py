@@ -21,16 +21,17 @@ from pydantic import (
     field_validator,
 )
 
-from triagehub.core.classify.user_rules import ClassificationRule as ClassificationRule
-from triagehub.core.classify.user_rules import OwnershipRule as OwnershipRule
-from triagehub.core.classify.user_rules import RuleMatch as RuleMatch
-from triagehub.core.classify.user_rules import RuleSet as RuleSet
-from triagehub.core.classify.user_rules import StrictModel as _Strict
 from triagehub.core.models import Category, Kind, Level
+from triagehub.core.user_rules import ClassificationRule as ClassificationRule
+from triagehub.core.user_rules import OwnershipRule as OwnershipRule
+from triagehub.core.user_rules import RuleMatch as RuleMatch
+from triagehub.core.user_rules import RuleSet as RuleSet
+from triagehub.core.user_rules import StrictModel as _Strict
 from triagehub.errors import ConfigError
 from triagehub.locations import CONFIG_ENV as CONFIG_ENV
 from triagehub.locations import DATABASE_ENV as DATABASE_ENV
 from triagehub.locations import DEFAULT_CONFIG_NAME as DEFAULT_CONFIG_NAME
+from triagehub.locations import config_file
 from triagehub.locations import default_database_url as default_database_url
 from triagehub.locations import demo_database_url as demo_database_url
 
@@ -503,14 +504,9 @@ def load_settings(path: Path | None = None) -> Settings:
     The given path, else ``$TRIAGEHUB_CONFIG``, else ``./triagehub.yaml`` if it exists, else the
     defaults.
     """
+    path = config_file(path)
     if path is None:
-        env = os.environ.get(CONFIG_ENV)
-        if env:
-            path = Path(env)
-        elif Path(DEFAULT_CONFIG_NAME).is_file():
-            path = Path(DEFAULT_CONFIG_NAME)
-        else:
-            return Settings()
+        return Settings()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

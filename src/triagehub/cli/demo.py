@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +13,9 @@ from triagehub.cli.server import bind, run_server
 from triagehub.cli.tables import DEFAULT_COLUMNS, issues_table
 from triagehub.clock import SystemClock
 from triagehub.locations import demo_database_url
+
+if TYPE_CHECKING:
+    import socket
 
 
 def demo(

@@ -143,15 +143,24 @@ def _ingest_files(
     ctx: typer.Context, files: list[Path], fmt: str, repo: str | None, output: OutputFormat
 ) -> None:
     """Ingest report files, each in its transaction, with a progress bar in a terminal."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from triagehub.engine.ingest import ingest_files
-    from triagehub.engine.refine import llm_from_settings
+    from triagehub.engine.ingest.quick import already_ingested
 
     state = state_of(ctx)
     source = None if fmt == "auto" else get_format(fmt)
+    options = ParseOptions(repository=repo, project_repositories=state.dbt_projects())
+    # Runs all stored already (the same files again): told without SQLAlchemy or the stages.
+    summary = already_ingested(state.db_url, files, fmt=source, options=options)
+    if summary is not None:
+        _print_result(summary, output)
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from triagehub.engine.ingest import ingest_files
+    from triagehub.engine.llm_setup import llm_from_settings
+
     settings = state.settings
     engine = state.engine()
+    llm = llm_from_settings(settings)
     show_progress = output is OutputFormat.table and err.is_terminal
     with Progress(
         SpinnerColumn(),
@@ -169,12 +178,15 @@ def _ingest_files(
             files,
             settings,
             fmt=source,
-            options=ParseOptions(
-                repository=repo, project_repositories=settings.dbt_project_repositories()
-            ),
+            options=options,
             progress=lambda n: progress.advance(task, n),
-            llm=llm_from_settings(settings),
+            llm=llm,
         )
+    _print_result(summary, output)
+
+
+def _print_result(summary: IngestSummary, output: OutputFormat) -> None:
+    """The summary as a table or JSON; exit status 2 when a file was not ingested."""
     if output is OutputFormat.json:
         out.print_json(json.dumps(summary.as_dict()))
         for error in summary.errors:

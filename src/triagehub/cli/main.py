@@ -34,7 +34,7 @@ from triagehub.cli.specs import specs_app
 from triagehub.cli.sync import sync_app
 from triagehub.cli.tokens import token_app
 from triagehub.errors import ConfigError, InputError, TriagehubError
-from triagehub.locations import CONFIG_ENV, default_database_url
+from triagehub.locations import CONFIG_ENV, config_file, default_database_url
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -82,6 +82,13 @@ class State:
 
             self._settings = load_settings(self.config_path)
         return self._settings
+
+    def dbt_projects(self) -> dict[str, str]:
+        """dbt project name -> repository (``Settings.dbt_project_repositories``); without a
+        configuration file there are no repositories, and the configuration is not loaded."""
+        if self._settings is None and config_file(self.config_path) is None:
+            return {}
+        return self.settings.dbt_project_repositories()
 
     def engine(self) -> Engine:
         from triagehub.store import db

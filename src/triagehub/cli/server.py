@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,6 +12,8 @@ from triagehub.cli.common import err, out, state_of
 from triagehub.errors import ConfigError
 
 if TYPE_CHECKING:
+    import socket
+
     from triagehub.actions.github import GitHubClient
     from triagehub.config import Secrets
 
@@ -83,6 +84,8 @@ def serve(
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before anything is printed or loaded: a port in use is one
     line and exit 2, not a log after the start-up messages."""
+    import socket  # (a command that serves)
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets whose
     # protocol says TCP, and without it every response on a kept-alive connection waited ~40 ms

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +29,9 @@ from triagehub.config import Settings
 from triagehub.core.classify import CLASSIFICATION_FIELDS, LLM_FIELDS
 from triagehub.core.models import IssueState
 from triagehub.engine.jobs import Job, JobContext, Outcome, Recording, enqueue, job_handler
+from triagehub.engine.llm_setup import API_KEY_ENV as API_KEY_ENV
+from triagehub.engine.llm_setup import llm_configured as llm_configured
+from triagehub.engine.llm_setup import llm_from_settings as llm_from_settings
 from triagehub.store import tables as t
 from triagehub.store.llm_usage import budget_day, release_call, reserve_call
 
@@ -38,7 +40,6 @@ if TYPE_CHECKING:  # the LLM client (and its SDK) is imported only when an LLM i
     from triagehub.engine.ingest import Ingestor
 
 log = logging.getLogger(__name__)
-API_KEY_ENV = "ANTHROPIC_API_KEY"
 REFINE: Final = "refine"
 MAX_ISSUES: Final = 10_000  # issue ids one call (one job) considers
 JOB_SECONDS: Final = 120.0  # a job's time with the LLM; the issues left go to a follow-up job
@@ -64,29 +65,6 @@ class RefineSummary:
             "skipped": self.skipped,
             "requeued": len(self.remaining),
         }
-
-
-def llm_configured(settings: Settings) -> bool:
-    """Whether the LLM step runs: ``llm.enabled`` in the config and ``ANTHROPIC_API_KEY`` set."""
-    return settings.llm.enabled and bool(os.environ.get(API_KEY_ENV))
-
-
-def llm_from_settings(settings: Settings, *, clock: Clock | None = None) -> LLMClassifier | None:
-    """The LLM classifier, when enabled in the config and ``ANTHROPIC_API_KEY`` is set."""
-    key = os.environ.get(API_KEY_ENV)
-    if not llm_configured(settings) or not key:
-        return None
-    from triagehub.actions.llm import LLMClassifier
-
-    c = settings.llm
-    return LLMClassifier(
-        api_key=key,
-        model=c.model,
-        base_url=c.base_url,
-        timeout_s=c.timeout_s,
-        daily_budget=max(c.daily_budget, 1),
-        clock=(clock or SystemClock()).now,
-    )
 
 
 def _candidates(settings: Settings) -> Select[Any]:

@@ -3,7 +3,8 @@
 The registry maps a format name to a parser and a content sniffer; adding a source is adding a
 module and one line in ``FORMATS``. The registry imports a source's module when its sniffer or
 parser is first called, not before: ``triagehub --help`` names the formats without loading the
-XML, dbt and JSON readers, and an ingest loads only the sources it tries.
+XML, dbt and JSON readers (nor the models), and an ingest loads only the source it reads, the
+format being told by ``sniff`` (the sniffers of every format, in one light module).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
-from triagehub.core.models import RunReport
 from triagehub.errors import InputError
+from triagehub.sources import sniff
 
-Parser = Callable[[Path, "ParseOptions"], Iterator[RunReport]]
+if TYPE_CHECKING:
+    from triagehub.core.models import RunReport
+
+Parser: TypeAlias = "Callable[[Path, ParseOptions], Iterator[RunReport]]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,36 +45,6 @@ class SourceFormat:
     parse: Parser
     # Formats whose run can span several files (JUnit's TEST-*.xml) read them as one run.
     parse_set: Callable[[Sequence[Path], ParseOptions], Iterator[RunReport]] | None = None
-
-
-def _sniff_playwright(head: bytes) -> bool:
-    from triagehub.sources import playwright
-
-    return playwright.sniff(head)
-
-
-def _sniff_junit(head: bytes) -> bool:
-    from triagehub.sources import junit
-
-    return junit.sniff(head)
-
-
-def _sniff_events(head: bytes) -> bool:
-    from triagehub.sources import events
-
-    return events.sniff(head)
-
-
-def _sniff_dbt_artifacts(head: bytes) -> bool:
-    from triagehub.sources import dbt
-
-    return dbt.sniff_artifacts(head)
-
-
-def _sniff_dbt_console(head: bytes) -> bool:
-    from triagehub.sources import dbt
-
-    return dbt.sniff_console(head)
 
 
 def _parse_events(path: Path, options: ParseOptions) -> Iterator[RunReport]:
@@ -127,33 +102,33 @@ FORMATS: dict[str, SourceFormat] = {
     "playwright": SourceFormat(
         "playwright",
         "a Playwright JSON report (--reporter=json)",
-        _sniff_playwright,
+        sniff.playwright,
         _parse_playwright,
     ),
     "junit": SourceFormat(
         "junit",
         "JUnit/xUnit XML (pytest, Surefire, Gradle, jest-junit, go-junit-report, ...); several "
         "files are one run",
-        _sniff_junit,
+        sniff.junit,
         _parse_junit,
         _parse_junit_set,
     ),
     "event": SourceFormat(
         "event",
         "generic failure events (JSON object, JSON array or JSON Lines)",
-        _sniff_events,
+        sniff.events,
         _parse_events,
     ),
     "dbt": SourceFormat(
         "dbt",
         "dbt Core artifacts: a target/ folder or run_results.json (manifest.json beside it)",
-        _sniff_dbt_artifacts,
+        sniff.dbt_artifacts,
         _parse_dbt,
     ),
     "dbt-log": SourceFormat(
         "dbt-log",
         "dbt console output or --log-format json lines",
-        _sniff_dbt_console,
+        sniff.dbt_console,
         _parse_dbt_log,
     ),
 }

@@ -61,17 +61,6 @@ _RUN_KEYS = frozenset(
 _RESULT_KEYS = frozenset({"check", "status", "message", "log", "duration_s", "exit_code"})
 
 
-def sniff(head: bytes) -> bool:
-    """A JSON document or JSON Lines whose first object looks like an event."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text.startswith((b"{", b"[")):
-        return False
-    window = text[:4096]
-    if b'"unique_id"' in window:  # dbt's run_results.json also has "results"
-        return False
-    return b'"repository"' in window or b'"check"' in window
-
-
 class _Where:
     """Builds the file + location of an error."""
 

@@ -55,6 +55,7 @@ from triagehub.errors import InputError
 from triagehub.sources.documents import decode_object, read_bounded
 from triagehub.sources.events import MAX_DOCUMENT_BYTES, REPOSITORY
 from triagehub.sources.jsontypes import json_type as _type
+from triagehub.sources.sniff import playwright as sniff
 
 __all__ = ["SOURCE", "parse_report", "sniff"]
 
@@ -77,8 +78,6 @@ _TRUNCATED = "\n… (truncated)"
 _OUTCOMES = ("expected", "unexpected", "flaky", "skipped")
 _RESULT_STATUSES = ("passed", "failed", "timedOut", "interrupted", "skipped")
 _NOT_FAILED = ("passed", "skipped")
-_HEAD = re.compile(rb'^\{\s*"config"\s*:\s*\{')
-_HEAD_KEYS = (b'"suites"', b'"stats"', b'"errors"', b'"rootDir"')
 # The start of a code frame (`  12 | code`, `> 13 | code`) or of stack frames in a message.
 _FRAME = re.compile(r"^ {0,8}>? {0,8}\d+ \||^\s+at \S", re.MULTILINE)
 _TIMED_OUT = re.compile(r"time(?:d)?[ -]?out", re.IGNORECASE)
@@ -91,16 +90,6 @@ _BARE_TIMEOUT = re.compile(
 )
 _NO_TESTS = "Error: No tests found"
 _SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.FLAKY: 2, Status.FAIL: 3, Status.ERROR: 4}
-
-
-def sniff(head: bytes) -> bool:
-    """Whether the first bytes (up to 64 KiB) of a file are a Playwright JSON report: an object
-    whose first key is ``config``, with ``suites``, ``stats`` or ``errors`` (or, when the config
-    is too long for the head, its ``rootDir``)."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if _HEAD.match(text) is None:
-        return False
-    return any(key in text for key in _HEAD_KEYS)
 
 
 def parse_report(

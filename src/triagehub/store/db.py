@@ -10,7 +10,6 @@ against ``alembic_version`` and the versions folder's file names, so a command s
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,21 +20,17 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triagehub.errors import ConfigError
+from triagehub.store.stored_runs import MIGRATIONS as MIGRATIONS
+from triagehub.store.stored_runs import SQLITE_SUFFIXES as SQLITE_SUFFIXES
+from triagehub.store.stored_runs import newest_revision_file as newest_revision_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).with_name("migrations")
-# A revision's file is named after it (``0015_evidence.py`` holds revision "0015") and the highest
-# number is the head (tests/test_migrations.py checks both against Alembic).
-_REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
-
-
 URL_OPTION = "--db / TRIAGEHUB_DATABASE_URL"
 URL_FORMS = "use sqlite:///PATH or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DB"
-SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def normalize_url(url: str) -> str:
@@ -129,13 +124,6 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
-
-
-def newest_revision_file() -> str | None:
-    """The newest revision as the versions folder's file names tell it, without loading Alembic
-    (None when the folder holds no revision named so)."""
-    names = (_REVISION_FILE.match(path.name) for path in (MIGRATIONS / "versions").iterdir())
-    return max((m.group(1) for m in names if m), default=None)
 
 
 def stored_revisions(engine: Engine) -> list[str]:

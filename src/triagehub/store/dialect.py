@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Table, false, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import Function
@@ -39,8 +37,15 @@ def dialect_name(session: Session) -> str:
 def insert_ignoring(session: Session, table: Table, *index_elements: str) -> Any:
     """``INSERT INTO table ... ON CONFLICT (index_elements) DO NOTHING`` for the session's
     database (chain ``.returning(...)`` and execute with rows)."""
-    build = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
-    return build(table).on_conflict_do_nothing(index_elements=list(index_elements) or None)
+    # (imported here: a process loads only its own database's dialect)
+    index = list(index_elements) or None
+    if dialect_name(session) == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=index)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)
 
 
 def greatest(session: Session, *args: Any) -> Function[Any]:

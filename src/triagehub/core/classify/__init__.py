@@ -31,7 +31,6 @@ from triagehub.core.classify.rules import (
     KindRule,
 )
 from triagehub.core.classify.settings import ClassifierSettings, RepositoryLike
-from triagehub.core.classify.user_rules import ClassificationRule
 from triagehub.core.models import (
     Category,
     Decision,
@@ -40,6 +39,7 @@ from triagehub.core.models import (
     Level,
     Status,
 )
+from triagehub.core.user_rules import ClassificationRule
 
 # The fields a human override or the LLM may set (besides assignee and state for humans).
 CLASSIFICATION_FIELDS = ("category", "kind", "severity", "priority", "decision", "expert")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from triagehub.core.classify.user_rules import ClassificationRule, OwnershipRule
 from triagehub.core.models import Kind, Level
+from triagehub.core.user_rules import ClassificationRule, OwnershipRule
 
 __all__ = ["AutomationRuleLike", "ClassifierSettings", "RepositoryLike"]
 

@@ -9,21 +9,55 @@ files of the same call are still ingested.
 The stages are modules: ``prepare`` (clean, redact, fingerprint), ``group`` (join or create),
 ``classify`` (rules, then the LLM hook), ``write`` (atomic SQL), ``patterns`` (template
 families); ``ingestor`` coordinates them and ``transactions`` holds the entry points.
+The package loads only what deduplicating runs needs; the stages are imported by the first batch
+with a new run (``reclassify_issue`` and ``_excerpt`` are in ``classify`` and ``prepare``), and
+``quick`` tells a SQLite file's runs already stored without SQLAlchemy (a no-op ingest).
 """
 
-from triagehub.engine.ingest.classify import reclassify_issue
-from triagehub.engine.ingest.ingestor import Ingestor
-from triagehub.engine.ingest.prepare import _excerpt
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from triagehub.engine.ingest.state import IngestSummary
-from triagehub.engine.ingest.transactions import (
-    TRANSACTION_ATTEMPTS,
-    IngestHook,
-    ProgressCallback,
-    ingest_file,
-    ingest_files,
-    ingest_reports,
-    run_transaction,
-)
+
+if TYPE_CHECKING:
+    from triagehub.engine.ingest.ingestor import Ingestor
+    from triagehub.engine.ingest.transactions import (
+        TRANSACTION_ATTEMPTS,
+        IngestHook,
+        ProgressCallback,
+        ingest_file,
+        ingest_files,
+        ingest_reports,
+        run_transaction,
+    )
+
+# The names of the package, by the module that holds them: imported on first use, so that the
+# package (and ``state``, ``quick``) load without SQLAlchemy.
+_LAZY = {
+    "Ingestor": "ingestor",
+    **dict.fromkeys(
+        (
+            "TRANSACTION_ATTEMPTS",
+            "IngestHook",
+            "ProgressCallback",
+            "ingest_file",
+            "ingest_files",
+            "ingest_reports",
+            "run_transaction",
+        ),
+        "transactions",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "TRANSACTION_ATTEMPTS",
@@ -31,10 +65,8 @@ __all__ = [
     "IngestSummary",
     "Ingestor",
     "ProgressCallback",
-    "_excerpt",
     "ingest_file",
     "ingest_files",
     "ingest_reports",
-    "reclassify_issue",
     "run_transaction",
 ]

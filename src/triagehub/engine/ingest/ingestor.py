@@ -1,24 +1,22 @@
 """The coordinator: ``Ingestor`` buffers ``RunReport``s and runs each batch through the stages
-(prepare, group, classify, write, patterns) inside the caller's transaction."""
+(prepare, group, classify, write, patterns) inside the caller's transaction.
+
+The stages, the classifier's rule tables and the normalisers are imported when a batch first
+holds a run not stored yet: a file whose runs are all stored (a no-op ingest) loads none of them
+(``tests/test_cli_startup.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from triagehub.clock import Clock, SystemClock
-from triagehub.config import Settings
-from triagehub.core.classify import Classifier
-from triagehub.core.fingerprint import NORMALIZERS, Normalizer, normalize
-from triagehub.core.history import CheckHistory
 from triagehub.core.models import RunReport, Status
 from triagehub.core.sanitize import sanitize_report
-from triagehub.engine.ingest import prepare
-from triagehub.engine.ingest.classify import classify_latest, reclassify_flaky
-from triagehub.engine.ingest.group import IssueResolver, apply_failure
 from triagehub.engine.ingest.runs import Catalog, NewRun
 from triagehub.engine.ingest.state import (
     FailedRun,
@@ -26,9 +24,15 @@ from triagehub.engine.ingest.state import (
     IngestContext,
     IngestSummary,
     RunKey,
+    digest,
 )
-from triagehub.engine.ingest.write import BatchWriter
-from triagehub.store import evidence as evidence_store
+
+if TYPE_CHECKING:
+    from triagehub.config import Settings
+    from triagehub.core.classify import Classifier
+    from triagehub.core.fingerprint import Normalizer
+    from triagehub.core.history import CheckHistory
+    from triagehub.store.evidence import PassLog
 
 
 @dataclass
@@ -40,7 +44,7 @@ class _Walk:
     touched_stats: set[int] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     flaky_checks: set[int] = field(default_factory=set)
-    pass_logs: list[evidence_store.PassLog] = field(default_factory=list)
+    pass_logs: list[PassLog] = field(default_factory=list)
 
 
 class Ingestor:
@@ -57,29 +61,65 @@ class Ingestor:
     ) -> None:
         self.session = session
         # The registered normalisers; the newest makes fingerprints, the older ones are tried so
-        # that a new version never re-splits the issues made by an older one.
-        self.normalizers = normalizers if normalizers is not None else NORMALIZERS
-        self.version = max(self.normalizers)
-        self._normalize: Callable[[str, int], str] = (
-            normalize
-            if self.normalizers is NORMALIZERS
-            else lambda text, version: self.normalizers[version].normalize(text)
-        )
+        # that a new version never re-splits the issues made by an older one (``None``: the
+        # registry, loaded with the first new run).
+        self._normalizers = normalizers
         self.settings = settings
         self.clock = clock or SystemClock()
         self.batch_results = batch_results
         self.summary = IngestSummary()
-        self.classifier = Classifier(settings)
+        self._classifier: Classifier | None = None
+        self._ctx_: IngestContext | None = None
         self.touched_ids: set[int] = set()
         # Each run with failures and the issues its failures went to (for follow-up actions):
         # its identity only, not its report, so that memory stays bounded by one batch.
         self.failed_runs: list[FailedRun] = []
         self._buffer: list[RunReport] = []
         self._buffered = 0
-        self._ctx = IngestContext(
-            session, settings, self.summary, self.normalizers, self.version, self._normalize
-        )
         self._catalog = Catalog(session, settings)
+
+    @property
+    def normalizers(self) -> Mapping[int, Normalizer]:
+        if self._normalizers is None:
+            from triagehub.core.fingerprint import NORMALIZERS
+
+            self._normalizers = NORMALIZERS
+        return self._normalizers
+
+    @property
+    def version(self) -> int:
+        """The normaliser version that makes fingerprints: the newest."""
+        return self._ctx.version
+
+    @property
+    def classifier(self) -> Classifier:
+        if self._classifier is None:
+            from triagehub.core.classify import Classifier
+
+            self._classifier = Classifier(self.settings)
+        return self._classifier
+
+    @property
+    def _ctx(self) -> IngestContext:
+        """What the stages share (built with the first batch that has a new run)."""
+        if self._ctx_ is None:
+            from triagehub.core.fingerprint import NORMALIZERS, normalize
+
+            normalizers = self.normalizers
+            normalize_text: Callable[[str, int], str] = (
+                normalize
+                if normalizers is NORMALIZERS
+                else lambda text, version: normalizers[version].normalize(text)
+            )
+            self._ctx_ = IngestContext(
+                self.session,
+                self.settings,
+                self.summary,
+                normalizers,
+                max(normalizers),
+                normalize_text,
+            )
+        return self._ctx_
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -114,9 +154,15 @@ class Ingestor:
         keyed = self._new_runs(reports, now)
         if not keyed:
             return
+        from triagehub.engine.ingest import prepare
+        from triagehub.engine.ingest.classify import classify_latest, reclassify_flaky
+        from triagehub.engine.ingest.group import IssueResolver, apply_failure
+        from triagehub.engine.ingest.write import BatchWriter
+        from triagehub.store import evidence as evidence_store
+
         # The digest of each run as it came (a re-sent run is compared with it), before its
         # dbt nodes take their stored identities.
-        digests = {key: prepare.digest(report) for key, report in keyed.items()}
+        digests = {key: digest(report) for key, report in keyed.items()}
         keyed = prepare.one_identity_per_dbt_node(self.session, keyed)
         # One result per check and run: a failure wins over a pass of the same check.
         runs: list[NewRun] = []
@@ -172,10 +218,10 @@ class Ingestor:
                 continue
             keyed[key] = r
         existing = self._catalog.existing_runs(list(keyed))
-        for key, digest in existing.items():
+        for key, stored in existing.items():
             report = keyed.pop(key)
             s.duplicate_runs += 1
-            if digest != prepare.digest(report):
+            if stored != digest(report):
                 s.warnings.append(
                     f"run {report.run_id} (attempt {report.attempt}) of {report.repository} was "
                     "ingested before with other results; the new results were skipped"
@@ -202,6 +248,9 @@ class Ingestor:
     ) -> None:
         """Count a run's results, apply them to their checks' history (a storm's failures
         aside) and prepare its failures."""
+        from triagehub.engine.ingest import prepare
+        from triagehub.store.evidence import PassLog
+
         (repo_id, _, _, _), report, results, storm = run
         s = self.summary
         at = report.occurred_at or now
@@ -221,9 +270,7 @@ class Ingestor:
             else:
                 s.passes += 1
                 if res.log and res.status is Status.PASS:
-                    walk.pass_logs.append(
-                        evidence_store.PassLog(check_pk, run_pk, report.commit, at, res.log)
-                    )
+                    walk.pass_logs.append(PassLog(check_pk, run_pk, report.commit, at, res.log))
             if not (storm and is_failure):
                 evidence = walk.stats[check_pk].apply(
                     res.status,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections import Counter
@@ -29,14 +28,6 @@ from triagehub.sources import dbt
 from triagehub.store import grouping
 
 log = logging.getLogger("triagehub.engine.ingest")
-
-
-def digest(report: RunReport) -> str:
-    """A digest of a run's results: a run sent again is compared with the stored one by it."""
-    h = hashlib.sha256()
-    for r in report.results:
-        h.update(f"{r.check}\x1f{r.status.value}\x1f{r.message}\x1f{r.log}\x1e".encode())
-    return h.hexdigest()
 
 
 def _excerpt(log_text: str) -> str:

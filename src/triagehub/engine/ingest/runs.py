@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triagehub.config import Settings
-from triagehub.core.history import CheckHistory
 from triagehub.core.models import CheckResult, RunReport
 from triagehub.engine.ingest.state import STATS_FIELDS, RunKey
 from triagehub.store import grouping, retention
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter, data_columns
 from triagehub.store.dialect import insert_ignoring, lock_repositories
+
+if TYPE_CHECKING:
+    from triagehub.config import Settings
+    from triagehub.core.history import CheckHistory
 
 # A run to store: its key, its report, one result per check, whether it is a storm.
 NewRun = tuple[RunKey, RunReport, list[CheckResult], bool]
@@ -175,6 +177,8 @@ class Catalog:
 
     def load_stats(self, check_pks: set[int]) -> tuple[dict[int, CheckHistory], set[int]]:
         """The rolling history of each check, and which of them have none stored yet."""
+        from triagehub.core.history import CheckHistory  # (a batch with new runs only)
+
         stats: dict[int, CheckHistory] = {}
         cols = [t.check_stats.c.check_id, *(t.check_stats.c[f] for f in STATS_FIELDS)]
         for chunk in grouping.chunks(sorted(check_pks)):

@@ -3,18 +3,21 @@ pending changes of each issue."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from triagehub.config import Settings
-from triagehub.core.classify import KindMatch
-from triagehub.core.fingerprint import Normalizer
 from triagehub.core.models import CheckResult, RunReport, Scope
 from triagehub.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from triagehub.config import Settings
+    from triagehub.core.classify import KindMatch
+    from triagehub.core.fingerprint import Normalizer
 
 MAX_STORED_MESSAGE = 64 * 1024
 MAX_EXCERPT = 8 * 1024
@@ -202,6 +205,14 @@ class IssueWork:
     earliest: Failure | None = None  # the earliest failure of the batch, when before first_seen
     new_occurrences: int = 0
     new_pattern_member: bool = False
+
+
+def digest(report: RunReport) -> str:
+    """A digest of a run's results: a run sent again is compared with the stored one by it."""
+    h = hashlib.sha256()
+    for r in report.results:
+        h.update(f"{r.check}\x1f{r.status.value}\x1f{r.message}\x1f{r.log}\x1e".encode())
+    return h.hexdigest()
 
 
 def stored_work(row: dict[str, Any]) -> IssueWork:

@@ -16,10 +16,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
-from triagehub.clock import Clock
-from triagehub.config import Settings
-from triagehub.core.models import RunReport
-from triagehub.engine.ingest.classify import refine
 from triagehub.engine.ingest.ingestor import Ingestor
 from triagehub.engine.ingest.state import IngestSummary
 from triagehub.errors import InputError
@@ -28,6 +24,9 @@ from triagehub.store.dialect import is_transient
 
 if TYPE_CHECKING:
     from triagehub.actions.llm import LLMClassifier
+    from triagehub.clock import Clock
+    from triagehub.config import Settings
+    from triagehub.core.models import RunReport
 
 log = logging.getLogger("triagehub.engine.ingest")
 _T = TypeVar("_T")
@@ -62,6 +61,22 @@ def ingest_reports(
     ingestor = run_transaction(attempt)
     refine(engine, settings, llm, ingestor.touched_ids, ingestor.summary, clock)
     return ingestor.summary
+
+
+def refine(
+    engine: Engine,
+    settings: Settings,
+    llm: LLMClassifier | None,
+    touched_ids: set[int],
+    summary: IngestSummary,
+    clock: Clock | None,
+) -> None:
+    """The LLM step (``classify.refine``), loaded only when there is something to refine."""
+    if llm is None or not touched_ids:
+        return
+    from triagehub.engine.ingest.classify import refine as refine_touched
+
+    refine_touched(engine, settings, llm, touched_ids, summary, clock)
 
 
 def run_transaction(work: Callable[[], _T], *, attempts: int = TRANSACTION_ATTEMPTS) -> _T:

@@ -14,7 +14,7 @@ from triagehub.config import Settings
 from triagehub.core.classify import Classifier, ClassifyInput, detect_kind, exit_code_of
 from triagehub.core.history import Outcome, Replay, event_time_class, replay
 from triagehub.core.models import Scope, Status
-from triagehub.engine.ingest import reclassify_issue
+from triagehub.engine.ingest.classify import reclassify_issue
 from triagehub.engine.monitor.context import Tick
 from triagehub.store import tables as t
 

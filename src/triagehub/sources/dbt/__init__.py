@@ -38,10 +38,9 @@ from triagehub.sources.dbt.artifacts import (
     DbtParse,
     parse_artifacts,
     parse_artifacts_full,
-    sniff_artifacts,
     with_lineage,
 )
-from triagehub.sources.dbt.console import parse_console_log, sniff_console
+from triagehub.sources.dbt.console import parse_console_log
 from triagehub.sources.dbt.identity import node_identity
 from triagehub.sources.dbt.lineage import (
     MAX_LINEAGE_NODES,
@@ -51,6 +50,8 @@ from triagehub.sources.dbt.lineage import (
 )
 from triagehub.sources.dbt.results import SOURCE
 from triagehub.sources.dbt.schema import MAX_ARTIFACT_BYTES, load_manifest
+from triagehub.sources.sniff import dbt_artifacts as sniff_artifacts
+from triagehub.sources.sniff import dbt_console as sniff_console
 
 __all__ = [
     "MAX_ARTIFACT_BYTES",

@@ -51,14 +51,6 @@ class DbtParse:
     warnings: tuple[str, ...] = ()
 
 
-def sniff_artifacts(head: bytes) -> bool:
-    """A dbt ``run_results.json`` (or ``sources.json``): its schema URL is in the metadata."""
-    text = head[:65536]
-    return b'"dbt_schema_version"' in text and (
-        b"/run-results/" in text or b"/dbt/sources/" in text
-    )
-
-
 def parse_artifacts(
     path: Path,
     *,

@@ -101,16 +101,6 @@ class _Console:
     digest: Any = field(default_factory=hashlib.sha256)
 
 
-def sniff_console(head: bytes) -> bool:
-    """dbt's console output or ``--log-format json`` lines."""
-    text = head[:65536]
-    if b'"dbt_schema_version"' in text:
-        return False
-    if b"Running with dbt=" in text:
-        return True
-    return b'"invocation_id"' in text and b'"log_version"' in text
-
-
 def _clean(line: str) -> str:
     line = strip_ansi(line.rstrip("\r\n"))
     if len(line) > MAX_LINE_CHARS:

@@ -61,9 +61,10 @@ per test.
 
 from __future__ import annotations
 
-from triagehub.sources.junit.reader import MAX_DEPTH, sniff
+from triagehub.sources.junit.reader import MAX_DEPTH
 from triagehub.sources.junit.run import MAX_LOG_CHARS, SOURCE, parse_files
 from triagehub.sources.junit.text import MAX_CHECK_CHARS, MAX_MESSAGE_CHARS, check_id
+from triagehub.sources.sniff import junit as sniff
 
 __all__ = [
     "MAX_CHECK_CHARS",

@@ -4,7 +4,6 @@ case by test case, within the limits."""
 from __future__ import annotations
 
 import hashlib
-import re
 import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass
@@ -35,26 +34,6 @@ MAX_DEPTH = 64
 
 _CHUNK_BYTES = 1 << 20
 _ROOTS = frozenset({"testsuites", "testsuite"})
-
-_PROLOG_ITEM = re.compile(
-    rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)", re.S | re.I
-)
-_ROOT_TAG = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?testsuites?[\s/>]")
-
-
-def sniff(head: bytes) -> bool:
-    """Whether the first bytes of a file (64 KiB) are JUnit/xUnit XML: a ``<testsuites>`` or
-    ``<testsuite>`` root, after an optional BOM, XML declaration, comments or DOCTYPE."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        head = head.decode("utf-16", errors="ignore").encode("utf-8")
-    head = head.removeprefix(b"\xef\xbb\xbf")
-    pos = 0
-    for _ in range(64):
-        m = _PROLOG_ITEM.match(head, pos)
-        if m is None:
-            break
-        pos = m.end()
-    return _ROOT_TAG.match(head, pos) is not None
 
 
 class _Limit(Exception):
