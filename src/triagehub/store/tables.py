@@ -222,7 +222,7 @@ issues = Table(
     Index("ix_issues_state_sla_due_at", "state", "sla_due_at"),
     Index(None, "repository_id", "state"),
     Index(None, "template_hash"),
-    Index(None, "pattern_id"),
+    Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0020)
     Index(None, "repository_id", "check_id"),
     Index(None, "github_repo", "github_number"),
 )
