@@ -226,7 +226,7 @@ def test_check_names_are_searched_by_index(stored: Engine) -> None:
 
 
 def test_the_migration_fills_the_index_and_goes_down_cleanly(engine: Engine) -> None:
-    db.downgrade(engine, "0015")
+    db.downgrade(engine, "0018")  # the revision just before 0019_search_index
     names = set(inspect(engine).get_table_names())
     assert not {n for n in names if "_fts" in n}
     if engine.dialect.name == "postgresql":

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 HANDLED = GITHUB_EVENTS
 LOCK_WAIT_S = 5.0  # at most, for the database: GitHub gives up on a delivery after 10 s
-LOCK_POLL_S = 0.02  # one attempt's wait on SQLite (see ``_attempt_wait``)
+LOCK_POLL_S = 0.02  # one attempt's wait on SQLite (see ``attempt_wait``)
 # Built once (the values come as parameters): building a statement and its cache key cost more
 # than running it.
 _SEEN = select(t.webhook_deliveries.c.status).where(
@@ -57,7 +57,7 @@ class Outcome:
     code: int = 202
 
 
-def _first_outcome(event: str, action: str | None) -> Outcome:
+def first_outcome(event: str, action: str | None) -> Outcome:
     """The outcome known from the event and action alone, before the store is read."""
     if event == "ping":
         return Outcome("pong", "pong", 200)
@@ -70,7 +70,7 @@ def _first_outcome(event: str, action: str | None) -> Outcome:
     return Outcome()
 
 
-def _attempt_wait(engine: Engine) -> float:
+def attempt_wait(engine: Engine) -> float:
     """How long one attempt waits for a lock. SQLite's own wait sleeps longer and longer (up to
     100 ms a time) while the worker takes its write lock again and again: a delivery could wait
     seconds behind a busy worker. Attempts of :data:`LOCK_POLL_S`, started again at once, come
@@ -78,7 +78,24 @@ def _attempt_wait(engine: Engine) -> float:
     return LOCK_POLL_S if engine.dialect.name == "sqlite" else LOCK_WAIT_S
 
 
-def _duplicate(delivery: str) -> JSONResponse:
+def busy() -> JSONResponse:
+    """The answer when the database stayed locked for :data:`LOCK_WAIT_S`."""
+    return JSONResponse(
+        {"error": "busy", "reason": "the database is busy; redeliver later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def answer(delivery: str, outcome: Outcome) -> JSONResponse:
+    """The answer to a recorded delivery."""
+    body: dict[str, Any] = {"status": outcome.status, "delivery": delivery}
+    if outcome.detail:
+        body["reason"] = outcome.detail
+    return JSONResponse(body, status_code=outcome.code)
+
+
+def duplicate(delivery: str) -> JSONResponse:
     return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
 
 
@@ -101,13 +118,13 @@ def handle_delivery(
     action = action if isinstance(action, str) else None
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
-        outcome = _first_outcome(event, action)  # afresh: a failed attempt may have changed it
-        wait = max(min(deadline - time.monotonic(), _attempt_wait(engine)), 0.001)
+        outcome = first_outcome(event, action)  # afresh: a failed attempt may have changed it
+        wait = max(min(deadline - time.monotonic(), attempt_wait(engine)), 0.001)
         try:
             with Session(engine) as session, session.begin(), bounded_lock_wait(session, wait):
                 seen = session.execute(_SEEN, {"delivery": delivery}).scalar()
                 if seen is not None:
-                    return _duplicate(delivery)
+                    return duplicate(delivery)
                 _record(session, settings, event, delivery, action, payload, now, outcome)
             break
         except InputError as exc:
@@ -120,18 +137,11 @@ def handle_delivery(
             log.warning(
                 "webhook delivery %s not recorded: the database is busy (%s)", delivery, exc
             )
-            return JSONResponse(
-                {"error": "busy", "reason": "the database is busy; redeliver later"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
+            return busy()
         except IntegrityError:
             # The same delivery arrived twice at once: the other request stored it.
-            return _duplicate(delivery)
-    body: dict[str, Any] = {"status": outcome.status, "delivery": delivery}
-    if outcome.detail:
-        body["reason"] = outcome.detail
-    return JSONResponse(body, status_code=outcome.code)
+            return duplicate(delivery)
+    return answer(delivery, outcome)
 
 
 def _record(
@@ -169,6 +179,13 @@ def _record(
                 now=now(),
             )
             outcome.status, outcome.code = "queued", 202
+    insert_delivery(session, event, delivery, action, outcome, now())
+
+
+def insert_delivery(
+    session: Session, event: str, delivery: str, action: str | None, outcome: Outcome, at: Any
+) -> None:
+    """The delivery's record (its outcome: status and detail)."""
     session.execute(
         _INSERT_DELIVERY,
         {
@@ -177,6 +194,6 @@ def _record(
             "action": action,
             "status": outcome.status,
             "detail": outcome.detail,
-            "received_at": now(),
+            "received_at": at,
         },
     )

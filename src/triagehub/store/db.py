@@ -9,6 +9,7 @@ against ``alembic_version`` and the versions folder's file names, so a command s
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -83,10 +84,22 @@ def make_engine(url: str) -> Engine:
             "",
             f"unsupported database {parsed.get_backend_name()!r}: {URL_FORMS}",
         )
-    engine = create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, json_deserializer=_json_loads, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """A stored JSON value, read by orjson (a list page reads two per issue: the standard
+    library's reader was a fifth of the query's time). What orjson refuses and the standard
+    library wrote (``NaN``, integers past 64 bits) is read by the standard library."""
+    import orjson
+
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def unreachable(engine_or_url: Engine | str, exc: DBAPIError) -> ConfigError:

@@ -218,11 +218,11 @@ issues = Table(
     Column("github_agent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index(None, "last_seen"),
+    Index(None, "last_seen", "id"),  # keyset pages: ties in order without a sort (0020)
     Index("ix_issues_state_sla_due_at", "state", "sla_due_at"),
     Index(None, "repository_id", "state"),
     Index(None, "template_hash"),
-    Index(None, "pattern_id"),
+    Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0020)
     Index(None, "repository_id", "check_id"),
     Index(None, "github_repo", "github_number"),
 )
@@ -439,9 +439,9 @@ dashboard_logouts = Table(
 
 # Sorts and a filter of the REST API's issue list (``sort=-occurrences``, ``sort=first_seen``,
 # ``assignee=``): keyset pages read these indexes in order instead of sorting every match.
-Index("ix_issues_occurrences", issues.c.occurrences)
-Index("ix_issues_first_seen", issues.c.first_seen)
-Index("ix_issues_assignee_last_seen", issues.c.assignee, issues.c.last_seen)
+Index("ix_issues_occurrences_id", issues.c.occurrences, issues.c.id)
+Index("ix_issues_first_seen_id", issues.c.first_seen, issues.c.id)
+Index("ix_issues_assignee_last_seen_id", issues.c.assignee, issues.c.last_seen, issues.c.id)
 
 # The last passing log of each check, where the source gives one (its tail, bounded): what the
 # evidence pack diffs a failing log against ("lines the green run did not print").

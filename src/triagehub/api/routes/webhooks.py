@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from triagehub import __version__
 from triagehub.api.common import capped_body, declared_too_large
 from triagehub.api.deps import EngineDep, StateDep
-from triagehub.api.webhook_delivery import handle_delivery, plain_problem
+from triagehub.api.webhook_batch import writer_of
+from triagehub.api.webhook_delivery import plain_problem
 
 MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 WEBHOOKS_OFF_REASON = (
@@ -81,12 +81,11 @@ async def github_webhook(request: Request, state: StateDep) -> JSONResponse:
         return plain_problem(400, "malformed_json", str(exc))
     if not isinstance(payload, dict):
         return plain_problem(400, "malformed_json", "the payload is not a JSON object")
-    # The database work runs in a worker thread, never on the event loop (a lock held
-    # elsewhere must not stall /healthz and every other request), and waits for locks at
-    # most LOCK_WAIT_S (5 s): GitHub gives up on a delivery after 10 s.
-    return await run_in_threadpool(
-        handle_delivery, state.engine, state.settings, event, delivery, payload, state.clock.now
-    )
+    # The database work runs in the app's delivery writer thread, in batches, never on the
+    # event loop (a lock held elsewhere must not stall /healthz and every other request), and
+    # waits for locks at most LOCK_WAIT_S (5 s): GitHub gives up on a delivery after 10 s.
+    writer = writer_of(request.app, state.engine, state.settings, state.clock.now)
+    return await writer.submit(event, delivery, payload)
 
 
 def _refused(request: Request, webhook: WebhookConfig, raw: bytes) -> JSONResponse | None:
