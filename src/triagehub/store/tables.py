@@ -218,11 +218,11 @@ issues = Table(
     Column("github_agent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index(None, "last_seen", "id"),  # keyset pages: ties in order without a sort (0020)
+    Index(None, "last_seen", "id"),  # keyset pages: ties in order without a sort (0021)
     Index("ix_issues_state_sla_due_at", "state", "sla_due_at"),
     Index(None, "repository_id", "state"),
     Index(None, "template_hash"),
-    Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0020)
+    Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0021)
     Index(None, "repository_id", "check_id"),
     Index(None, "github_repo", "github_number"),
 )

@@ -13,8 +13,8 @@ With an index on ``pattern_id`` alone the database read each of them from the ta
 them; ``(pattern_id, last_seen, id)`` holds what the query reads (SQLite: 11 ms a page down to 2;
 PostgreSQL: 26 ms to 0.7). Each new index replaces the one it extends.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-06
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0020"
-down_revision: str | None = "0019"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
