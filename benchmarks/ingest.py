@@ -832,6 +832,101 @@ def render(
     return total - met
 
 
+# -- two trees side by side ------------------------------------------------------------------
+
+
+def measure_child(workload: str, path: Path, url: str, expected: int) -> None:
+    """The child side of ``--compare-src``: warm up (imports, a small ingest into a throwaway
+    SQLite file), then time ``path`` into ``url``; prints one JSON line (wall and CPU seconds)."""
+    with tempfile.TemporaryDirectory(prefix="triagehub-warm-") as tmp:
+        warm = write_jsonl(
+            Path(tmp) / "warm.jsonl",
+            generate_runs(
+                random.Random(SEED + 9),
+                catalogue(random.Random(SEED)),
+                total=200,
+                run_size=9,
+                fail_share=1.0,
+                prefix="warm",
+            ),
+        )
+        measure("warm", "sqlite", f"sqlite:///{Path(tmp) / 'warm.db'}", warm, 200)
+    cpu = time.process_time()
+    m = measure(workload, url.split(":")[0], url, path, expected)
+    print(json.dumps({"seconds": m.seconds, "cpu": time.process_time() - cpu, "new": m.new_issues}))
+
+
+def compare_trees(other_src: Path, failing: int, rounds: int, console: Console) -> None:
+    """The failing workload ingested by this tree and by ``other_src`` (another checkout's
+    ``src``), alternating, each run in a fresh process on an empty database; the best of
+    ``rounds`` per tree and backend."""
+    settings = Settings()
+    size = min(FAILING_RUN_SIZE, settings.grouping.storm_min_checks - 1)
+    trees = {"this tree": Path(__file__).resolve().parent.parent / "src", "other": other_src}
+    best: dict[tuple[str, str], tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="triagehub-bench-") as tmp:
+        root = Path(tmp)
+        checks = catalogue(random.Random(SEED))
+        path = write_jsonl(
+            root / "failing.jsonl",
+            generate_runs(
+                random.Random(SEED + 1),
+                checks,
+                total=failing,
+                run_size=size,
+                fail_share=1.0,
+                prefix="fail",
+            ),
+        )
+        pg = Postgres(os.environ.get(PG_ENV, PG_DEFAULT))
+        pg.create()
+        try:
+            for _ in range(rounds):
+                for name, src in trees.items():
+                    for backend in ("sqlite", "postgresql"):
+                        if backend == "sqlite":
+                            url = f"sqlite:///{root / f'{uuid.uuid4().hex}.db'}"
+                        else:
+                            pg.reset()
+                            url = pg.url
+                        env = {**os.environ, "PYTHONPATH": str(src.resolve())}
+                        args = ["--measure-child", "failing", str(path), url, str(failing)]
+                        proc = subprocess.run(
+                            [sys.executable, __file__, *args],
+                            capture_output=True,
+                            text=True,
+                            env=env,
+                            check=False,
+                        )
+                        if proc.returncode != 0:
+                            raise SystemExit(f"{name} failed on {backend}:\n{proc.stderr}")
+                        got = json.loads(proc.stdout.strip().splitlines()[-1])
+                        old = best.get((name, backend))
+                        if old is None or got["seconds"] < old[0]:
+                            best[name, backend] = (got["seconds"], got["cpu"])
+        finally:
+            pg.drop()
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    parts = []
+    for name in trees:
+        lite, post = best[name, "sqlite"], best[name, "postgresql"]
+        rate_l, rate_p = failing / lite[0], failing / post[0]
+        parts.append(
+            f"{name}: SQLite {rate_l:,.0f}/s (CPU {lite[1]:.2f} s), PostgreSQL {rate_p:,.0f}/s "
+            f"(CPU {post[1]:.2f} s), PostgreSQL ÷ SQLite {rate_p / rate_l:.2f}x"
+        )
+    this_l, other_l = best["this tree", "sqlite"][0], best["other", "sqlite"][0]
+    this_p, other_p = best["this tree", "postgresql"][0], best["other", "postgresql"][0]
+    console.print(
+        f"SUMMARY ingest compare ({failing:,} failing results, best of {rounds}, load {load}; "
+        f"other = {other_src}): " + "; ".join(parts) + f"; this tree ÷ other: SQLite "
+        f"{other_l / this_l:.2f}x, PostgreSQL {other_p / this_p:.2f}x",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -842,9 +937,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--strict", action="store_true", help="exit with status 1 when a target is missed"
     )
     parser.add_argument("--rss-child", nargs=2, metavar=("FILE", "DB_URL"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        metavar="DIR",
+        help="only the failing workload, ingested by this tree and by DIR (another checkout's "
+        "src) alternately, each in a fresh process",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-src")
+    parser.add_argument("--measure-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
         rss_child(Path(args.rss_child[0]), args.rss_child[1])
+        return 0
+    if args.measure_child:
+        workload, file, url, expected = args.measure_child
+        measure_child(workload, Path(file), url, int(expected))
+        return 0
+    if args.compare_src:
+        sizes = QUICK if args.quick else FULL
+        compare_trees(args.compare_src, sizes.failing, max(1, args.rounds), Console(width=150))
         return 0
 
     sizes = QUICK if args.quick else FULL

@@ -24,6 +24,7 @@ from triagehub.engine.ingest import ingest_reports
 from triagehub.engine.jobs import RetryPolicy, process_jobs
 from triagehub.engine.monitor import run_tick
 from triagehub.engine.oncall import alert_mode, default_expert, pick_assignee
+from triagehub.engine.oncall.writes import OncallWrites
 from triagehub.errors import ConfigError
 from triagehub.store import tables as t
 
@@ -324,6 +325,59 @@ def test_a_regression_of_a_critical_issue_alerts_again_at_once(engine: Engine) -
     alerts = hub.alerts()
     assert len(alerts) == 2 and alerts[1]["data"]["event"] == "regressed"
     assert alerts[0]["key"] == first["key"]
+
+
+def test_critical_issues_of_one_ingest_are_written_in_the_order_of_one_at_a_time(
+    engine: Engine,
+) -> None:
+    hub = Hub(engine, config())
+    hub.fail("critical_a", "critical_b", "critical_c")
+    issues = hub.issues()
+    ids = [issues[k]["id"] for k in ("critical_a", "critical_b", "critical_c")]
+    assert [issues[k]["assignee"] for k in ("critical_a", "critical_b", "critical_c")] == [
+        "alice",
+        "bob",
+        "alice",
+    ]
+    with Session(engine) as session:
+        events = session.execute(
+            select(t.issue_events.c.issue_id, t.issue_events.c.kind, t.issue_events.c.data)
+            .where(t.issue_events.c.kind.in_(["state_changed", "assigned", "alerted"]))
+            .order_by(t.issue_events.c.id)
+        ).all()
+    # Per issue, in issue order: its state change, its assignment, its alert.
+    assert [(i, kind) for i, kind, _ in events] == [
+        (i, kind) for i in ids for kind in ("state_changed", "assigned", "alerted")
+    ]
+    assert events[0][2]["from"] == "open" and events[0][2]["to"] == "assigned"
+    assert events[1][2]["reason"].endswith("0 open issue(s) before this one")
+    # Jobs likewise: the GitHub assignee, the notification, the mention.
+    kinds = [j["key"].split(":")[2] for j in hub.jobs("") if j["key"].count(":") >= 3]
+    assert kinds == ["assign", "alert", "mention"] * 3
+
+
+def test_an_alert_another_process_sent_first_is_not_recorded_again(engine: Engine) -> None:
+    hub = Hub(engine, config(), None)
+    hub.fail("low_x")  # an issue to hang the rows on (no immediate alert)
+    issue_id = hub.issues()["low_x"]["id"]
+    key, mention = f"notify:{issue_id}:alert:999", f"github_oncall:{issue_id}:mention:999"
+    with Session(engine) as session, session.begin():
+        first = OncallWrites(T0)  # the other process
+        first.job("notify", key, {"by": "them"})
+        assert first.flush(session) == {key}
+    with Session(engine) as session, session.begin():
+        writes = OncallWrites(T0)
+        writes.job("notify", key, {"by": "us"})
+        writes.event(issue_id, "alerted", {"event": 999}, needs=key)
+        writes.job("github_oncall", mention, {"mention": "@x"}, needs=key)
+        assert writes.flush(session) == set()
+    assert [j["data"] for j in hub.jobs(key)] == [{"by": "them"}]
+    assert hub.jobs(mention) == []
+    with Session(engine) as session:
+        kinds = session.execute(
+            select(t.issue_events.c.kind).where(t.issue_events.c.issue_id == issue_id)
+        ).scalars()
+        assert "alerted" not in list(kinds)
 
 
 def test_alerts_are_configurable_per_repository_and_category() -> None:

@@ -80,6 +80,41 @@ def enqueue_notification(
     """Write the notification of an issue event in the caller's transaction; ``False`` when it
     was written before (same issue and ``event_id``, or same ``reason``). ``channel``: the Slack
     channel of the routing table (bot mode; an incoming webhook posts to its own channel)."""
+    data = _data(
+        issue_id,
+        event,
+        event_id,
+        text,
+        title,
+        repository,
+        category,
+        priority,
+        occurrences,
+        first_seen,
+        last_seen,
+        link,
+        channel,
+    )
+    key = notification_key(issue_id, event_id=event_id, reason=reason)
+    return enqueue(session, kind=NOTIFY, key=key, data=data, now=now)
+
+
+def _data(
+    issue_id: int,
+    event: str,
+    event_id: int | None,
+    text: str,
+    title: str | None,
+    repository: str,
+    category: str,
+    priority: str,
+    occurrences: int,
+    first_seen: datetime,
+    last_seen: datetime,
+    link: str | None,
+    channel: str | None,
+) -> dict[str, Any]:
+    """A notification job's data (its texts redacted)."""
     data: dict[str, Any] = {
         "issue_id": issue_id,
         "event": event,
@@ -98,8 +133,29 @@ def enqueue_notification(
     }
     if channel:
         data["channel"] = channel
-    key = notification_key(issue_id, event_id=event_id, reason=reason)
-    return enqueue(session, kind=NOTIFY, key=key, data=data, now=now)
+    return data
+
+
+def notification_data(
+    row: Mapping[str, Any], *, event: str, text: str, channel: str | None = None
+) -> dict[str, Any]:
+    """The data :func:`enqueue_issue_notification` writes for an issue row (for a caller that
+    writes many notifications in one statement, under :func:`notification_key`)."""
+    return _data(
+        row["id"],
+        event,
+        None,
+        text,
+        row["title"],
+        row["repository"],
+        row["category"],
+        row["priority"],
+        row["occurrences"],
+        row["first_seen"],
+        row["last_seen"],
+        row.get("github_url"),
+        channel,
+    )
 
 
 # -- the agent notification ---------------------------------------------------------------------

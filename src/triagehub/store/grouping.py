@@ -42,6 +42,17 @@ def issues_by_fingerprint(*, session: Session, fingerprints: Iterable[str]) -> l
     return _locked_issues(session, t.issues.c.fingerprint, fingerprints)
 
 
+def versions_in_use(*, session: Session, versions: Iterable[int]) -> set[int]:
+    """Which of these normaliser versions made at least one stored issue (a fingerprint made
+    by a version can only be an issue of that version)."""
+    column = t.issues.c.normalizer_version
+    return {
+        v
+        for v in sorted(set(versions))
+        if session.execute(select(t.issues.c.id).where(column == v).limit(1)).first() is not None
+    }
+
+
 def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
     """The issues of these ids, locked for update like ``issues_by_fingerprint``."""
     return _locked_issues(session, t.issues.c.id, ids)

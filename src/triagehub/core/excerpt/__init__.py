@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from triagehub.core.excerpt.assemble import (
     LONG_MESSAGE_LINES,
+    clear_known,
     error_lines,
     error_text,
     extract,
@@ -55,6 +56,7 @@ __all__ = [
     "MAX_LINE_CHARS",
     "Excerpt",
     "clean_line",
+    "clear_known",
     "error_lines",
     "error_text",
     "extract",

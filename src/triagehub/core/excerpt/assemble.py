@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from triagehub.core.excerpt.blocks import Block, Collector, Line, collect
 from triagehub.core.excerpt.kinds import BOILER, FRAME, MEDIUM, PLAIN, WEAK
+from triagehub.core.excerpt.kinds import clear_known as clear_kinds
 from triagehub.core.excerpt.lines import WORDY, Excerpt, iter_lines
 from triagehub.core.informative import informative_part, is_footer
 
@@ -45,9 +46,25 @@ _KEY_PREFIX = re.compile(r"^(?:\[ERROR\]|E |npm ERR!|npm error|##\[error\])\s*")
 _DIGITS = re.compile(r"\d+")
 
 
+_KEYS: dict[str, str] = {}  # the keys of the error lines seen lately (see kinds.classify_line)
+_KNOWN_KEYS = 1024  # (error lines only: a block keeps at most 60; emptied when full)
+
+
 def _key_of(text: str) -> str:
     """What makes two error lines the same (Maven repeats each error under its summary)."""
-    return " ".join(_DIGITS.sub("#", _KEY_PREFIX.sub("", text.strip())).split())
+    key = _KEYS.get(text)
+    if key is None:
+        if len(_KEYS) >= _KNOWN_KEYS:
+            _KEYS.clear()
+        key = _KEYS[text] = " ".join(_DIGITS.sub("#", _KEY_PREFIX.sub("", text.strip())).split())
+    return key
+
+
+def clear_known() -> None:
+    """Forget what was worked out for the lines seen so far: their kinds and keys (for a
+    benchmark that measures lines never seen)."""
+    clear_kinds()
+    _KEYS.clear()
 
 
 def _duplicates(blocks: Iterable[Block]) -> set[int]:

@@ -53,8 +53,39 @@ def _plain(stripped: str, indented: bool) -> int:
     return INDENT if indented else PLAIN
 
 
+# The kinds of the lines seen lately: a line's kind depends on its text only, and CI logs repeat
+# most of their lines from run to run (set-up, build and test output; timestamps are cleaned
+# off first), so each distinct line is classified once. Bounded (lines and characters): emptied
+# when full, so it stays well under a megabyte.
+_KNOWN: dict[str, int] = {}
+_known_chars = 0
+KNOWN_LINES = 4096
+KNOWN_CHARS = 160_000
+
+
 def classify_line(line: str) -> int:
     """The kind of one cleaned line."""
+    global _known_chars
+    kind = _KNOWN.get(line)
+    if kind is None:
+        kind = _classify(line)
+        if len(_KNOWN) >= KNOWN_LINES or _known_chars >= KNOWN_CHARS:
+            _KNOWN.clear()
+            _known_chars = 0
+        _KNOWN[line] = kind
+        _known_chars += len(line)
+    return kind
+
+
+def clear_known() -> None:
+    """Forget the kinds of the lines seen so far (a benchmark measuring lines never seen)."""
+    global _known_chars
+    _KNOWN.clear()
+    _known_chars = 0
+
+
+def _classify(line: str) -> int:
+    """The kind of one cleaned line, worked out."""
     stripped = line.lstrip()
     if not stripped:
         return BLANK

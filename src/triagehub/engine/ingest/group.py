@@ -78,13 +78,18 @@ class IssueResolver:
         """A new normaliser version must not re-split history: a failure whose template under an
         older version matches an issue of that version joins it."""
         ctx = self.ctx
+        # Only the versions some stored issue was made by: an installation that began with
+        # the current version has none, and its failures are not normalised again.
+        versions = grouping.versions_in_use(
+            session=ctx.session, versions=[v for v in ctx.normalizers if v != ctx.version]
+        )
+        if not versions:
+            return unknown
         older: dict[str, list[tuple[Failure, int]]] = {}
         for f in unknown:
             if f.storm:
                 continue
-            for version in sorted(ctx.normalizers, reverse=True):
-                if version == ctx.version:
-                    continue
+            for version in sorted(versions, reverse=True):
                 template = ctx.normalize(f.text, version) or placeholder(f.result)
                 key = grouping_key(
                     scope=f.scope,

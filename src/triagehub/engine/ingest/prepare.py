@@ -68,7 +68,9 @@ def title(f: Failure, *, checks: int) -> str:
         dbt_title = _dbt_test_title(f.message)
         if dbt_title is not None:
             return dbt_title[:300]
-    line = headline(f.text) or _first_line(f.template)
+    if f.headline is None:  # a new issue's title is made again when the batch is written
+        f.headline = headline(f.text)
+    line = f.headline or _first_line(f.template)
     if f.scope is Scope.STORM:
         return f"Storm: many checks failed at once: {line}"[:300]
     if f.scope is Scope.REPOSITORY and checks >= 2:

@@ -176,6 +176,7 @@ class Failure:
     storm: bool
     exit_code: int | None = None
     issue_key: str = ""  # the fingerprint of the issue it joins (its own, an alias's, ...)
+    headline: str | None = None  # ``core.excerpt.headline(text)`` once a title asked for it
 
 
 @dataclass(frozen=True, slots=True)

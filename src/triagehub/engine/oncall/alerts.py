@@ -11,15 +11,13 @@ from sqlalchemy import String, and_, cast, literal, or_, select
 from sqlalchemy.orm import Session
 
 from triagehub.config import AlertMode, Settings
-from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, IssueState, Level
 from triagehub.engine.issue_rows import WORKING, snoozed
-from triagehub.engine.jobs import enqueue
-from triagehub.engine.notify import enqueue_issue_notification
+from triagehub.engine.notify import NOTIFY, notification_data, notification_key
 from triagehub.engine.oncall.common import CHUNK, GITHUB_ONCALL, OncallSummary, issue_rows
-from triagehub.engine.oncall.routing import assign_issue, open_workload
+from triagehub.engine.oncall.routing import open_workload, pass_spans, plan_assignment
+from triagehub.engine.oncall.writes import OncallWrites
 from triagehub.store import tables as t
-from triagehub.store.lifecycle import record_event
 
 DEFAULT_MODES: Final[Mapping[Level, AlertMode]] = {
     Level.CRITICAL: "immediate",
@@ -68,13 +66,25 @@ def alert_channel(settings: Settings, repository: str, category: str, expert: st
 
 def _alert_events(
     session: Session, now: datetime, issue_ids: Sequence[int] | None
-) -> list[tuple[int, int, str, datetime]]:
-    """(event id, issue id, what, at) of the announceable events not announced yet."""
+) -> list[tuple[int, int, str, dict[str, Any]]]:
+    """(event id, issue id, what, the issue's alert columns) of the announceable events not
+    announced yet, in event order: what deciding an alert's mode needs, without the issues' long
+    columns (read afterwards for the events that are announced)."""
     e, i = t.issue_events.c, t.issues.c
     key = literal("notify:") + cast(e.issue_id, String) + literal(":alert:") + cast(e.id, String)
     query = (
-        select(e.id, e.issue_id, e.kind, e.at)
+        select(
+            e.id,
+            e.issue_id,
+            e.kind,
+            i.category,
+            i.priority,
+            i.snoozed_until,
+            i.snooze_occurrences,
+            t.repositories.c.name,
+        )
         .join(t.issues, i.id == e.issue_id)
+        .join(t.repositories, t.repositories.c.id == i.repository_id)
         .outerjoin(t.jobs, t.jobs.c.key == key)
         .where(
             t.jobs.c.id.is_(None),
@@ -94,8 +104,19 @@ def _alert_events(
     else:
         query = query.where(e.at >= now - LOOKBACK)
     return [
-        (int(eid), int(iid), "regressed" if kind == "state_changed" else "created", at)
-        for eid, iid, kind, at in session.execute(query)
+        (
+            int(eid),
+            int(iid),
+            "regressed" if kind == "state_changed" else "created",
+            {
+                "category": category,
+                "priority": priority,
+                "snoozed_until": until,
+                "snooze_occurrences": left,
+                "repository": repository,
+            },
+        )
+        for eid, iid, kind, category, priority, until, left, repository in session.execute(query)
     ]
 
 
@@ -112,14 +133,16 @@ def _mentions(settings: Settings, row: Mapping[str, Any]) -> list[str]:
 
 
 def _announce(
-    session: Session,
     settings: Settings,
     row: dict[str, Any],
     event_id: int,
     what: str,
     mode: AlertMode,
     now: datetime,
-) -> bool:
+    writes: OncallWrites,
+) -> str:
+    """Add the alert's writes; returns the key of its notification (the alert is sent when this
+    pass creates that job)."""
     channel = alert_channel(settings, row["repository"], row["category"], row["expert"])
     mentions = _mentions(settings, row)
     word = "Regressed" if what == "regressed" else "New"
@@ -129,43 +152,37 @@ def _announce(
         f"{word} {row['priority']} issue #{row['id']} in {row['repository']}: {row['title']}."
         f"{owner}{who}"
     )
-    sent = enqueue_issue_notification(
-        session,
-        row,
-        event="regressed" if what == "regressed" else "created",
-        text=text,
-        reason=f"alert:{event_id}",
-        channel=channel or None,
-        now=now,
+    reason = f"alert:{event_id}"
+    data = notification_data(
+        row, event="regressed" if what == "regressed" else "created", text=text, channel=channel
     )
-    if not sent:
-        return False
-    data: dict[str, Any] = {
+    key = notification_key(row["id"], reason=reason)
+    writes.job(NOTIFY, key, data)
+    alerted: dict[str, Any] = {
         "mode": mode,
         "event": event_id,
         "what": what,
         "channel": channel or None,
         "mentions": mentions,
     }
-    record_event(session, row["id"], "alerted", at=now, actor=Actor.RULE.value, data=data)
+    writes.event(row["id"], "alerted", alerted, needs=key)
     if mode == "immediate" and mentions:
         body = (
             f"{' '.join(mentions)}: {word.lower()} {row['priority']} failure, please take it "
             f"(triagehub issue #{row['id']}, expert {row['expert'] or '-'})."
         )
-        enqueue(
-            session,
-            kind=GITHUB_ONCALL,
-            key=f"{GITHUB_ONCALL}:{row['id']}:mention:{event_id}",
-            data={
+        writes.job(
+            GITHUB_ONCALL,
+            f"{GITHUB_ONCALL}:{row['id']}:mention:{event_id}",
+            {
                 "issue_id": row["id"],
                 "mention": body,
                 "marker": f"oncall{event_id}",
                 "queued_at": now.isoformat(),
             },
-            now=now,
+            needs=key,
         )
-    return True
+    return key
 
 
 def dispatch_alerts(
@@ -178,7 +195,10 @@ def dispatch_alerts(
     summary: OncallSummary | None = None,
 ) -> list[tuple[int, str]]:
     """Announce the new and regressed issues whose mode is one of ``modes`` (in the caller's
-    transaction); return (issue, mode) pairs."""
+    transaction); return (issue, mode) pairs.
+
+    Decided issue by issue in event order, written as one pass (:class:`OncallWrites`): a
+    handful of statements, whatever the number of issues."""
     ids = sorted(set(issue_ids)) if issue_ids is not None else None
     if ids is not None and not ids:
         return []
@@ -190,32 +210,38 @@ def dispatch_alerts(
             for n in range(0, len(ids), CHUNK)
             for event in _alert_events(session, now, ids[n : n + CHUNK])
         ]
-    if not events:
+    chosen: list[tuple[int, int, str, AlertMode]] = []
+    for event_id, issue_id, what, cols in events:
+        if snoozed(cols, now) or cols["category"] == Category.FALSE_POSITIVE.value:
+            continue
+        mode = alert_mode(settings, cols["repository"], cols["category"], cols["priority"])
+        if mode in modes and mode not in ("digest", "off"):
+            chosen.append((event_id, issue_id, what, mode))
+    if not chosen:
         return []
-    wanted = sorted({iid for _, iid, _, _ in events})
+    wanted = sorted({iid for _, iid, _, _ in chosen})
     rows = {
         r["id"]: r
         for n in range(0, len(wanted), CHUNK)
         for r in issue_rows(session, t.issues.c.id.in_(wanted[n : n + CHUNK]))
     }
-    workload: Counter[str] | None = None
-    systems: dict[int, int] = {}  # pattern -> repositories and sources it spans
-    done: list[tuple[int, str]] = []
-    for event_id, issue_id, what, _at in events:
+    immediate = [rows[iid] for _, iid, _, mode in chosen if mode == "immediate"]
+    workload: Counter[str] | None = open_workload(session) if immediate else None
+    systems = pass_spans(session, immediate)
+    writes = OncallWrites(now)
+    planned: list[tuple[int, str, str]] = []
+    for event_id, issue_id, what, mode in chosen:
         row = rows[issue_id]
-        if snoozed(row, now) or row["category"] == Category.FALSE_POSITIVE.value:
-            continue
-        mode = alert_mode(settings, row["repository"], row["category"], row["priority"])
-        if mode not in modes or mode in ("digest", "off"):
-            continue
         if mode == "immediate":
-            if workload is None:
-                workload = open_workload(session)
-            assigned = assign_issue(session, settings, row, now, workload, systems=systems)
+            assert workload is not None
+            assigned = plan_assignment(settings, row, now, workload, systems, writes)
             if assigned is not None and summary is not None:
                 summary.assigned.append((issue_id, assigned))
-        if _announce(session, settings, row, event_id, what, mode, now):
-            done.append((issue_id, mode))
+        planned.append(
+            (issue_id, mode, _announce(settings, row, event_id, what, mode, now, writes))
+        )
+    created = writes.flush(session)
+    done = [(issue_id, mode) for issue_id, mode, key in planned if key in created]
     if summary is not None:
         summary.alerted.extend(done)
     return done

@@ -8,14 +8,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triagehub.config import ExpertConfig, Settings
-from triagehub.core.lifecycle import Actor
 from triagehub.core.models import Category, IssueState, Kind
 from triagehub.engine.issue_rows import WORKING, snoozed
-from triagehub.engine.jobs import enqueue
 from triagehub.engine.oncall.common import (
     ASSIGNABLE,
     CHUNK,
@@ -23,8 +21,8 @@ from triagehub.engine.oncall.common import (
     OncallSummary,
     issue_rows,
 )
+from triagehub.engine.oncall.writes import OncallWrites
 from triagehub.store import tables as t
-from triagehub.store.lifecycle import change_state, record_event
 
 _DASHBOARD = re.compile(r"\b(tableau|looker|power ?bi|dashboards?|workbooks?)\b", re.I)
 
@@ -63,16 +61,31 @@ def _systems(session: Session, row: Mapping[str, Any], known: dict[int, int] | N
         return 1
     if known is not None and pattern in known:
         return known[pattern]
-    found = session.execute(
-        select(
-            func.count(t.issues.c.repository_id.distinct()),
-            func.count(t.issues.c.source.distinct()),
-        ).where(t.issues.c.pattern_id == pattern)
-    ).one()
-    systems = max(int(found[0] or 1), int(found[1] or 1))
+    systems = pattern_spans(session, [pattern])[pattern]
     if known is not None:
         known[pattern] = systems
     return systems
+
+
+def pattern_spans(session: Session, patterns: Iterable[int]) -> dict[int, int]:
+    """For each pattern, how many repositories and sources its issues span (at least 1): one
+    grouped query for them all."""
+    wanted = sorted(set(patterns))
+    spans = dict.fromkeys(wanted, 1)
+    i = t.issues.c
+    for n in range(0, len(wanted), CHUNK):
+        query = (
+            select(
+                i.pattern_id,
+                func.count(i.repository_id.distinct()),
+                func.count(i.source.distinct()),
+            )
+            .where(i.pattern_id.in_(wanted[n : n + CHUNK]))
+            .group_by(i.pattern_id)
+        )
+        for pattern, repositories, sources in session.execute(query):
+            spans[int(pattern)] = max(int(repositories or 1), int(sources or 1))
+    return spans
 
 
 def expert_for(
@@ -119,15 +132,41 @@ def assign_issue(
 ) -> str | None:
     """Assign one issue by the routing table (see the module docstring); the assignee or None.
     ``workload`` and ``systems`` are shared by the issues of one pass (see ``expert_for``)."""
+    writes = OncallWrites(now)
+    known = systems if systems is not None else {}
+    if row["pattern_id"] is not None and row["pattern_id"] not in known:
+        known.update(pattern_spans(session, [row["pattern_id"]]))
+    assignee = plan_assignment(settings, row, now, workload, known, writes)
+    writes.flush(session)
+    return assignee
+
+
+def plan_assignment(
+    settings: Settings,
+    row: dict[str, Any],
+    now: datetime,
+    workload: Counter[str],
+    systems: Mapping[int, int],
+    writes: OncallWrites,
+) -> str | None:
+    """Decide one issue's assignment (see the module docstring) and add its writes to
+    ``writes``; the assignee or None. ``systems``: the spans of the patterns of the pass's
+    issues (:func:`pattern_spans`); ``workload`` and ``row`` are updated as the writes will."""
     if row["assignee"] or row["state"] not in ASSIGNABLE or snoozed(row, now):
         return None
     if row["category"] == Category.FALSE_POSITIVE.value or "assignee" in (row["overrides"] or {}):
         return None
-    name, routed = expert_for(session, row, systems=systems)
+    if row["expert"]:
+        name, routed = str(row["expert"]), False
+    else:
+        text = f"{row['title']}\n{row['sample_message']}\n{row['template']}"
+        spans = 1 if row["pattern_id"] is None else systems[row["pattern_id"]]
+        name = default_expert(source=row["source"], kind=row["kind"], text=text, systems=spans)
+        routed = True
     expert = settings.experts.get(name)
     if expert is None:
         if routed:  # no routing table entry: the default expert is still named on the issue
-            session.execute(update(t.issues).where(t.issues.c.id == row["id"]).values(expert=name))
+            writes.name_expert(row["id"], name)
             row["expert"] = name
         return None
     assignee = pick_assignee(expert, workload)
@@ -136,12 +175,6 @@ def assign_issue(
     load = workload.get(assignee.lower(), 0)
     how = "default routing" if routed else "its rule"
     reason = f"assigned to {assignee}: {name} by {how}, {load} open issue(s) before this one"
-    session.execute(
-        update(t.issues)
-        .where(t.issues.c.id == row["id"])
-        .values(expert=name, assignee=assignee, updated_at=now)
-    )
-    change_state(session, row["id"], IssueState.ASSIGNED, actor=Actor.RULE, reason=reason, now=now)
     logins = [assignee] if assignee in expert.logins else []
     data = {
         "expert": name,
@@ -152,18 +185,23 @@ def assign_issue(
         "teams": expert.teams,
         "reason": reason,
     }
-    record_event(session, row["id"], "assigned", at=now, actor=Actor.RULE.value, data=data)
+    writes.assign(row["id"], name, assignee, reason, data)
     if logins:
-        enqueue(
-            session,
-            kind=GITHUB_ONCALL,
-            key=f"{GITHUB_ONCALL}:{row['id']}:assign:{assignee.lower()}",
-            data={"issue_id": row["id"], "assignees": logins, "queued_at": now.isoformat()},
-            now=now,
+        writes.job(
+            GITHUB_ONCALL,
+            f"{GITHUB_ONCALL}:{row['id']}:assign:{assignee.lower()}",
+            {"issue_id": row["id"], "assignees": logins, "queued_at": now.isoformat()},
         )
     workload[assignee.lower()] += 1
     row.update(expert=name, assignee=assignee, state=IssueState.ASSIGNED.value)
     return assignee
+
+
+def pass_spans(session: Session, rows: Iterable[Mapping[str, Any]]) -> dict[int, int]:
+    """:func:`pattern_spans` of the patterns that routing may ask for these issues."""
+    return pattern_spans(
+        session, (r["pattern_id"] for r in rows if not r["expert"] and r["pattern_id"] is not None)
+    )
 
 
 def assign_issues(
@@ -189,12 +227,14 @@ def assign_issues(
     if not rows:
         return []
     workload = open_workload(session)
-    systems: dict[int, int] = {}
+    systems = pass_spans(session, rows)
+    writes = OncallWrites(now)
     done: list[tuple[int, str]] = []
     for row in rows:
-        assignee = assign_issue(session, settings, row, now, workload, systems=systems)
+        assignee = plan_assignment(settings, row, now, workload, systems, writes)
         if assignee is not None:
             done.append((row["id"], assignee))
+    writes.flush(session)
     if summary is not None:
         summary.assigned.extend(done)
     return done

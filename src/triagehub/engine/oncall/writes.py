@@ -1,0 +1,201 @@
+"""The writes of one on-call pass, made as a few set-based statements.
+
+An on-call pass (the ingest's :func:`~triagehub.engine.oncall.alert_at_once`, a monitor tick)
+decides issue by issue, in memory, what the one-at-a-time path wrote as it went: the expert named
+on an issue, an assignment (the issue's columns, its ``state_changed`` and ``assigned`` events,
+the ``github_oncall`` job), an alert (the notification job, the ``alerted`` event, the mention
+job). :class:`OncallWrites` keeps those rows in that order and :meth:`OncallWrites.flush` sends
+them as one statement per kind of write (chunked for very large passes): so the rows, their
+values and their ids are the ones the one-at-a-time path stored.
+
+A notification job another transaction wrote first (the same ``notify:{issue}:alert:{event}``
+key) means that alert was sent by someone else: like the one-at-a-time path, its ``alerted``
+event and its mention are then not written (a mention inserted in the same statement is deleted
+again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from triagehub.core.lifecycle import Actor, check_transition
+from triagehub.core.models import IssueState
+from triagehub.engine.jobs.policy import PENDING
+from triagehub.store import tables as t
+from triagehub.store.dialect import insert_ignoring
+from triagehub.store.lifecycle import state_values
+
+ROWS: Final = 500  # rows of one statement (bound parameters stay far below every limit)
+
+
+@dataclass(slots=True)
+class _Assignment:
+    issue_id: int
+    expert: str
+    assignee: str
+    reason: str
+    data: dict[str, Any]  # the ``assigned`` event's
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A job or an event, with the notification key it stands on (``None``: it always stands)."""
+
+    row: dict[str, Any]
+    needs: str | None = None
+
+
+@dataclass
+class OncallWrites:
+    """What one pass writes, in the order the one-at-a-time path wrote it."""
+
+    now: datetime
+    experts: list[dict[str, Any]] = field(default_factory=list)  # named, not assigned
+    assignments: list[_Assignment] = field(default_factory=list)
+    jobs: list[_Entry] = field(default_factory=list)
+    # The timeline, in order; an assignment's ``state_changed`` event is filled in at flush time
+    # (its ``from`` is the state read under lock then).
+    events: list[_Entry | _Assignment] = field(default_factory=list)
+
+    # -- what a pass decides -------------------------------------------------------------------
+
+    def name_expert(self, issue_id: int, expert: str) -> None:
+        self.experts.append({"_id": issue_id, "_expert": expert})
+
+    def assign(
+        self, issue_id: int, expert: str, assignee: str, reason: str, data: dict[str, Any]
+    ) -> None:
+        done = _Assignment(issue_id, expert, assignee, reason, data)
+        self.assignments.append(done)
+        self.events.append(done)
+
+    def job(self, kind: str, key: str, data: dict[str, Any], *, needs: str | None = None) -> None:
+        row = {
+            "kind": kind,
+            "key": key,
+            "data": data,
+            "status": PENDING,
+            "attempts": 0,
+            "next_try_at": self.now,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        self.jobs.append(_Entry(row, needs))
+
+    def event(
+        self, issue_id: int, kind: str, data: dict[str, Any], *, needs: str | None = None
+    ) -> None:
+        row = {
+            "issue_id": issue_id,
+            "kind": kind,
+            "at": self.now,
+            "actor": Actor.RULE.value,
+            "run_id": None,
+            "data": data,
+        }
+        self.events.append(_Entry(row, needs))
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def flush(self, session: Session) -> set[str]:
+        """Write everything; returns the keys of the jobs this pass created."""
+        i = t.issues.c
+        if self.experts:
+            named = (
+                update(t.issues).where(i.id == bindparam("_id")).values(expert=bindparam("_expert"))
+            )
+            session.execute(named, self.experts)
+        states = self._assign(session)
+        created = self._insert_jobs(session)
+        lost = {e.row["key"] for e in self.jobs if e.needs is not None and e.needs not in created}
+        lost &= created
+        for chunk in _chunks(sorted(lost)):  # mentions of alerts someone else sent
+            session.execute(delete(t.jobs).where(t.jobs.c.key.in_(chunk)))
+        rows: list[dict[str, Any]] = []
+        for entry in self.events:
+            if isinstance(entry, _Assignment):
+                current = states[entry.issue_id]
+                rows.append(
+                    self._event_row(
+                        entry.issue_id,
+                        "state_changed",
+                        {
+                            "from": current.value,
+                            "to": IssueState.ASSIGNED.value,
+                            "reason": entry.reason,
+                            "by": Actor.RULE.value,
+                        },
+                    )
+                )
+                rows.append(self._event_row(entry.issue_id, "assigned", entry.data))
+            elif entry.needs is None or entry.needs in created:
+                rows.append(entry.row)
+        for chunk in _chunks(rows):
+            session.execute(t.issue_events.insert(), chunk)
+        return created - lost
+
+    def _event_row(self, issue_id: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "issue_id": issue_id,
+            "kind": kind,
+            "at": self.now,
+            "actor": Actor.RULE.value,
+            "run_id": None,
+            "data": data,
+        }
+
+    def _assign(self, session: Session) -> dict[int, IssueState]:
+        """The assignments' columns and states, after reading each issue's state under lock (as
+        ``store.lifecycle.change_state`` does); returns the states they left."""
+        if not self.assignments:
+            return {}
+        i = t.issues.c
+        ids = sorted({a.issue_id for a in self.assignments})
+        states: dict[int, IssueState] = {}
+        for chunk in _chunks(ids):
+            locked = select(i.id, i.state).where(i.id.in_(chunk)).order_by(i.id).with_for_update()
+            states.update({int(pk): IssueState(state) for pk, state in session.execute(locked)})
+        plain: list[dict[str, Any]] = []
+        for a in self.assignments:
+            current = states[a.issue_id]
+            check_transition(current, IssueState.ASSIGNED, Actor.RULE)
+            values = state_values(current, IssueState.ASSIGNED, self.now)
+            values.update(expert=a.expert, assignee=a.assignee)
+            if set(values) == {"state", "updated_at", "expert", "assignee"}:
+                plain.append({"_id": a.issue_id, **{f"_{k}": v for k, v in values.items()}})
+            else:  # leaving a closed state also clears its resolution: a statement of its own
+                session.execute(update(t.issues).where(i.id == a.issue_id).values(values))
+        if plain:
+            statement = (
+                update(t.issues)
+                .where(i.id == bindparam("_id"))
+                .values(
+                    state=bindparam("_state"),
+                    updated_at=bindparam("_updated_at"),
+                    expert=bindparam("_expert"),
+                    assignee=bindparam("_assignee"),
+                )
+            )
+            session.execute(statement, plain)
+        return states
+
+    def _insert_jobs(self, session: Session) -> set[str]:
+        """Insert the jobs in order (``ON CONFLICT DO NOTHING``, as ``jobs.enqueue``); the keys
+        of those inserted."""
+        created: set[str] = set()
+        if not self.jobs:
+            return created
+        statement = insert_ignoring(session, t.jobs, "key").returning(t.jobs.c.key)
+        for chunk in _chunks([e.row for e in self.jobs]):
+            created.update(str(k) for k in session.execute(statement, chunk).scalars())
+        return created
+
+
+def _chunks(rows: Sequence[Any]) -> list[Sequence[Any]]:
+    return [rows[n : n + ROWS] for n in range(0, len(rows), ROWS)]
