@@ -51,6 +51,7 @@ def write_change(base: Path, name: str, done: int) -> Path:
 
 def age(root: Path, seconds: float = 60.0) -> None:
     """Every file and folder a minute old: the reader trusts what did not change just now."""
+    # real time: file modification times are the file system's, which no clock offset shifts
     old = time.time() - seconds
     for path in [root, *root.rglob("*")]:
         os.utime(path, (old, old))
@@ -71,6 +72,7 @@ def mark_task_done(root: Path, name: str) -> None:
     tasks = root / "openspec" / "changes" / name / "tasks.md"
     text = tasks.read_text()
     tasks.write_text(text.replace("- [ ]", "- [x]", 1))
+    # real time: file modification times are the file system's, which no clock offset shifts
     old = time.time() - 30
     os.utime(tasks, (old, old))
 
