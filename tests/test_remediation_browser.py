@@ -9,114 +9,58 @@ Screenshots go to the test's ``tmp_path`` and, when ``TRIAGEHUB_ARTIFACTS`` is s
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from browser_hub import Server, chromium_context, hub_server, page_errors, sign_in
+from browser_hub import shot as browser_shot
 from remediation_hub import (
     CHECK,
     NOW,
     REPO,
     after,
-    hub_settings,
     issue_of,
     make_project,
-    playwright_report,
 )
-from served import launch_chromium, need_chromium, serving
-from test_api import make_tokens
-from triagehub.api.app import WebhookConfig, create_app
 from triagehub.clock import FixedClock
-from triagehub.config import Settings
 from triagehub.engine.monitor import run_tick
-from triagehub.store import db as store_db
-
-
-@dataclass
-class Server:
-    base: str
-    engine: Any
-    settings: Settings
-    tokens: dict[str, str]
-
-    def post(self, path: str, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.tokens['write']}"}
-        return httpx.post(f"{self.base}{path}", headers=headers, timeout=30, **kw)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """A real uvicorn server (a thread) over a SQLite store with an OpenSpec project."""
-    need_chromium()
-    engine = store_db.open_database(f"sqlite:///{tmp_path / 'hub.db'}")
     root = tmp_path / "specs"
     make_project(root)
-    settings = hub_settings(root, api={"stream_poll_seconds": 0.2})
-    app = create_app(
-        engine,
-        settings,
-        WebhookConfig(None, insecure=True),
-        clock=FixedClock(NOW),
-        run_worker=False,
-    )
-    try:
-        with serving(app) as base:
-            yield Server(base, engine, settings, make_tokens(engine))
-    finally:
-        engine.dispose()
+    with hub_server(tmp_path, root) as running:
+        yield running
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(15_000)
-            yield context.new_page()
-        finally:
-            browser.close()
+def page() -> Iterator[Any]:
+    with chromium_context() as context:
+        yield context.new_page()
 
 
 def shot(page: Any, tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    target = os.environ.get("TRIAGEHUB_ARTIFACTS")
-    if target:
-        folder = Path(target) / "remediation"
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, folder / path.name)
+    browser_shot(page, tmp_path, "remediation", name)
 
 
 @pytest.mark.browser
 def test_a_person_starts_a_remediation_session_and_follows_it_to_the_fix(
     server: Server, page: Any, tmp_path: Path
 ) -> None:
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = page_errors(page)
     # CI uploads the Playwright report of a failing run.
-    uploaded = server.post(
-        "/api/v1/reports/playwright",
-        params={"repository": REPO},
-        files={"file": ("report.json", playwright_report(), "application/json")},
-    )
-    assert uploaded.status_code == 200, uploaded.text
+    server.upload_playwright_report()
     issue_id = issue_of(server.engine, CHECK)
 
     # The person signs in, opens the issue and starts a remediation session.
-    page.goto(f"{server.base}/login#token={server.tokens['write']}")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.base + "/")
+    sign_in(page, server)
     page.goto(f"{server.base}/issues/{issue_id}")
     remediation = page.locator("#remediation")
     remediation.locator("summary", has_text="Start remediation session").click()
@@ -183,19 +127,10 @@ def test_a_person_starts_a_remediation_session_and_follows_it_to_the_fix(
 def test_a_person_triages_and_starts_a_session_from_the_errors_tab_then_cancels_it(
     server: Server, page: Any, tmp_path: Path
 ) -> None:
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    uploaded = server.post(
-        "/api/v1/reports/playwright",
-        params={"repository": REPO},
-        files={"file": ("report.json", playwright_report(), "application/json")},
-    )
-    assert uploaded.status_code == 200, uploaded.text
+    errors = page_errors(page)
+    server.upload_playwright_report()
     issue_id = issue_of(server.engine, CHECK)
-    page.goto(f"{server.base}/login#token={server.tokens['write']}")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.base + "/")
+    sign_in(page, server)
 
     # Triage from the row's Actions menu (through the REST API with the tab's token).
     page.goto(f"{server.base}/errors")

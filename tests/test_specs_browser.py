@@ -10,39 +10,20 @@ Screenshots go to the test's ``tmp_path`` and, when ``TRIAGEHUB_ARTIFACTS`` is s
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from remediation_hub import NOW, PROJECT, REPO, hub_settings, issue_of, playwright_report
-from served import launch_chromium, need_chromium, serving
-from test_api import make_tokens
+from browser_hub import Server, chromium_context, hub_server, page_errors, sign_in
+from browser_hub import shot as browser_shot
+from remediation_hub import PROJECT, issue_of
 from test_specs import cli_json, openspec_cli, run_cli  # noqa: F401 (the fixture)
-from triagehub.api.app import WebhookConfig, create_app
-from triagehub.clock import FixedClock
-from triagehub.store import db as store_db
 
 # The report's second failing test: the first one is the remediation browser test's.
 SECOND = "demo.spec.js › triage demo › times out: waits for missing element"
-
-
-@dataclass
-class Server:
-    base: str
-    engine: Any
-    tokens: dict[str, str]
-    project: Path
-
-    def post(self, path: str, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.tokens['write']}"}
-        return httpx.post(f"{self.base}{path}", headers=headers, timeout=30, **kw)
 
 
 @pytest.fixture
@@ -52,50 +33,27 @@ def server(
 ) -> Iterator[Server]:
     """A real uvicorn server (a thread) over a SQLite store with two OpenSpec projects, ``web``
     made by the real ``openspec init`` and ``billing``."""
-    need_chromium()
-    engine = store_db.open_database(f"sqlite:///{tmp_path / 'hub.db'}")
     root = tmp_path / "specs"
     project = root / PROJECT
     project.mkdir(parents=True)
     run_cli(openspec_cli, "init", "--tools", "none", "--no-animation", ".", cwd=project)
     (root / "billing" / "openspec" / "changes").mkdir(parents=True)
-    settings = hub_settings(root, api={"stream_poll_seconds": 0.2})
-    app = create_app(
-        engine,
-        settings,
-        WebhookConfig(None, insecure=True),
-        clock=FixedClock(NOW),
-        run_worker=False,
-    )
-    try:
-        with serving(app) as base:
-            yield Server(base, engine, make_tokens(engine), project)
-    finally:
-        engine.dispose()
+    with hub_server(tmp_path, root) as running:
+        yield running
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        try:
-            context = chromium.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(15_000)
-            yield context
-        finally:
-            chromium.close()
+def browser() -> Iterator[Any]:
+    with chromium_context() as context:
+        yield context
 
 
 def shot(page: Any, tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    target = os.environ.get("TRIAGEHUB_ARTIFACTS")
-    if target:
-        folder = Path(target) / "specs"
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, folder / path.name)
+    browser_shot(page, tmp_path, "specs", name)
+
+
+def project_of(server: Server) -> Path:
+    return server.settings.openspec.roots[0] / PROJECT
 
 
 def active_changes(cli: str, project: Path) -> set[str]:
@@ -110,21 +68,12 @@ def test_a_person_turns_a_failure_into_a_spec_proposal_and_archives_it(
     openspec_cli: str,  # noqa: F811 (the fixture)
 ) -> None:
     page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    uploaded = server.post(
-        "/api/v1/reports/playwright",
-        params={"repository": REPO},
-        files={"file": ("report.json", playwright_report(), "application/json")},
-    )
-    assert uploaded.status_code == 200, uploaded.text
+    errors = page_errors(page)
+    server.upload_playwright_report()
     issue_id = issue_of(server.engine, SECOND)
 
     # The person signs in and makes the failure a spec proposal on the issue page.
-    page.goto(f"{server.base}/login#token={server.tokens['write']}")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.base + "/")
+    sign_in(page, server)
     page.goto(f"{server.base}/issues/{issue_id}")
     page.locator("#remediation summary", has_text="Create spec proposal").click()
     page.locator("#spec-project").select_option(PROJECT)
@@ -132,7 +81,7 @@ def test_a_person_turns_a_failure_into_a_spec_proposal_and_archives_it(
     page.locator("#reason-spec").fill("keeps timing out: specify what the page must show")
     page.locator('form[data-remedy="spec"] button').click()
     page.wait_for_url(re.compile(rf".*/issues/{issue_id}\?done=spec.*"))
-    assert "fix-missing-element" in active_changes(openspec_cli, server.project)
+    assert "fix-missing-element" in active_changes(openspec_cli, project_of(server))
 
     # All Work, open in a second tab, follows the live stream.
     feed = browser.new_page()
@@ -161,8 +110,8 @@ def test_a_person_turns_a_failure_into_a_spec_proposal_and_archives_it(
     page.wait_for_url(re.compile(r".*-fix-missing-element\?done=archived$"))
     assert "Change archived" in page.locator(".notice.ok").inner_text()
     shot(page, tmp_path, "spec-archived")
-    assert "fix-missing-element" not in active_changes(openspec_cli, server.project)
-    archive = server.project / "openspec" / "changes" / "archive"
+    assert "fix-missing-element" not in active_changes(openspec_cli, project_of(server))
+    archive = project_of(server) / "openspec" / "changes" / "archive"
     assert [p.name for p in archive.iterdir() if p.name.endswith("-fix-missing-element")]
 
     # The archive arrives in All Work's live feed without a reload.
