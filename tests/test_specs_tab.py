@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from remediation_hub import NOW, PROJECT, Hub, make_project, running_hub
 from test_api import make_tokens, read_events
+from test_remediation_actions import assert_problem
 from test_specs import (  # noqa: F401 (the fixtures)
     CliClock,
     _tree,
@@ -45,16 +46,6 @@ WHY = "Logins are brute-forced: limit the attempts per account and per address."
 def hub(engine: Engine, tmp_path: Path) -> Iterator[Hub]:
     with running_hub(engine, tmp_path) as built:
         yield built
-
-
-def assert_problem(answer: Any, status: int, *words: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == status and body["detail"]
-    for word in words:
-        assert word in body["detail"], body
-    return body
 
 
 def events(engine: Engine, **where: Any) -> list[dict[str, Any]]:
