@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy import Engine, Table, delete, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -203,6 +203,67 @@ def test_bulk_ids_follow_the_order_of_the_rows(engine: Engine) -> None:
         )
         found = dict(session.execute(select(t.runs.c.id, t.runs.c.external_id)).all())
         assert [found[pk] for pk in ids] == names
+
+
+RUN_COLUMNS = ["repository_id", "source", "external_id", "occurred_at", "ingested_at"]
+RUN_COLUMNS += ["attempt", "results_total", "results_failed", "storm", "digest"]
+
+
+def run_values(repo: int, name: str) -> list[Any]:
+    return [repo, "generic", name, T0, T0, 1, 0, 0, False, "d"]
+
+
+def test_bulk_ids_are_the_ones_the_database_gives_one_by_one(engine: Engine) -> None:
+    """SQLite gives a new row the largest id + 1, so an id freed at the top is given again;
+    the bulk path (ids given up front on SQLite) stores the ids SQLAlchemy's inserts get."""
+    with Session(engine) as session, session.begin():
+        repo = parents(session)["repo"]
+        bulk = BulkWriter(session)
+        first = bulk.insert_returning_ids(
+            t.runs, RUN_COLUMNS, [run_values(repo, f"a{n}") for n in range(3)]
+        )
+        session.execute(delete(t.runs).where(t.runs.c.id == first[-1]))
+        core = session.execute(
+            insert(t.runs).returning(t.runs.c.id),
+            [dict(zip(RUN_COLUMNS, run_values(repo, "core"), strict=True))],
+        ).scalar_one()
+        session.execute(delete(t.runs).where(t.runs.c.id == core))
+        again = bulk.insert_returning_ids(
+            t.runs, RUN_COLUMNS, [run_values(repo, f"b{n}") for n in range(2)]
+        )
+        # SQLite gives the freed id again; PostgreSQL's sequence goes on.
+        start = core if engine.dialect.name == "sqlite" else core + 1
+        assert again == [start, start + 1]
+        found = dict(session.execute(select(t.runs.c.id, t.runs.c.external_id)).all())
+        assert [found[pk] for pk in again] == ["b0", "b1"]
+
+
+def test_no_table_counts_its_ids_apart(engine: Engine) -> None:
+    """What the SQLite bulk path counts on: no table has AUTOINCREMENT (whose ids would come
+    from ``sqlite_sequence``, never given again), so a new row's id is the largest + 1."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's rowids")
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence' "
+            "OR sql LIKE '%AUTOINCREMENT%'"
+        ).all()
+    assert found == []
+
+
+def test_bulk_ids_at_the_top_of_sqlites_range_are_read_back(engine: Engine) -> None:
+    """Past the largest rowid SQLite picks free ids at random: they are read back one by one."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's rowids")
+    with Session(engine) as session, session.begin():
+        repo = parents(session)["repo"]
+        top = dict(zip(RUN_COLUMNS, run_values(repo, "top"), strict=True))
+        session.execute(insert(t.runs), [{**top, "id": 2**63 - 1}])
+        ids = BulkWriter(session).insert_returning_ids(
+            t.runs, RUN_COLUMNS, [run_values(repo, f"top-{n}") for n in range(3)]
+        )
+        found = dict(session.execute(select(t.runs.c.id, t.runs.c.external_id)).all())
+        assert [found[pk] for pk in ids] == ["top-0", "top-1", "top-2"]
 
 
 def test_a_row_the_database_refuses_raises_sqlalchemys_error(engine: Engine) -> None:

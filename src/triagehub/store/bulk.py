@@ -9,8 +9,8 @@ text), and the rows go to the driver as they are:
 - PostgreSQL: ``COPY ... FROM STDIN`` (psycopg 3 ``cursor.copy``); ids a caller needs are
   taken from the table's sequence first (one ``nextval`` query), then copied with the rows.
 - SQLite: the driver's ``executemany`` (one prepared statement, run over the rows in C); rows
-  whose ids a caller needs are inserted one by one on the same prepared statement
-  (``lastrowid``).
+  whose ids a caller needs are given the ids SQLite would give them (the largest id + 1, + 2,
+  ...), read first under the transaction's write lock.
 - Updates and upserts: one statement with positional parameters, run by the driver's
   ``executemany`` (psycopg pipelines them: one round trip).
 
@@ -32,35 +32,42 @@ from sqlalchemy.orm import Session
 from triagehub.store.tables import UTCDateTime, as_utc, sqlite_time
 
 Encoder = Callable[[Any], Any] | None
+_MAX_ROWID = 2**63 - 1  # SQLite's largest rowid
+
+
+class _Times(dict[Any, Any]):
+    """Each distinct time encoded once: a batch repeats its times (a run's, the batch's ``now``).
+    Its ``__getitem__`` is the encoder (a lookup in C for a time seen before, and for ``None``).
+    Times equal as instants encode alike, so they may share an entry."""
+
+    def __init__(self, convert: Callable[[datetime], Any]) -> None:
+        super().__init__({None: None})
+        self.convert = convert
+
+    def __missing__(self, value: datetime) -> Any:
+        found = self[value] = self.convert(value)
+        return found
 
 
 def _time_encoder(postgres: bool) -> Callable[[datetime | None], Any]:
-    """Times as ``UTCDateTime`` binds them; a batch repeats its times (a run's, the batch's
-    ``now``), so each distinct time is encoded once."""
-    convert: Callable[[datetime], Any] = as_utc if postgres else sqlite_time
-    cache: dict[datetime, Any] = {}
-
-    def encode(value: datetime | None) -> Any:
-        if value is None:
-            return None
-        found = cache.get(value)
-        if found is None:
-            found = cache[value] = convert(value)
-        return found
-
-    return encode
+    """Times as ``UTCDateTime`` binds them (aware UTC on PostgreSQL, SQLite's text)."""
+    return _Times(as_utc if postgres else sqlite_time).__getitem__
 
 
 def _json_encoder(none_as_null: bool) -> Callable[[Any], str | None]:
     """JSON as text: ``json.dumps`` with its defaults, SQLAlchemy's and psycopg's serialiser
     alike (``None`` is SQL NULL only where the column says ``none_as_null``)."""
+    dumps = json.dumps
 
     def encode(value: Any) -> str | None:
         if value is None and none_as_null:
             return None
-        if isinstance(value, list) and not value:
-            return "[]"
-        return json.dumps(value)
+        if not value:  # the documents most rows hold, without encoding them
+            if type(value) is list:
+                return "[]"
+            if type(value) is dict:
+                return "{}"
+        return dumps(value)
 
     return encode
 
@@ -142,6 +149,26 @@ class BulkWriter:
             with_ids = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
             self._copy(table, ["id", *columns], with_ids)
             return ids
+        # SQLite gives a row inserted without an id the table's largest id + 1 (no table here
+        # has AUTOINCREMENT: ``tests/test_bulk.py``). Under the transaction's write lock, those
+        # are the ids the rows would get one by one: given up front, the driver inserts them all
+        # in one ``executemany``. (A stale read fails the insert: SQLite's writers serialise.)
+        conn = self.session.connection()
+        top = conn.exec_driver_sql(f"SELECT max(id) FROM {self.name(table.name)}").scalar()
+        first = int(top or 0) + 1
+        if first + len(rows) > _MAX_ROWID:  # SQLite would pick free ids at random
+            return self._insert_one_by_one(table, columns, rows)
+        ids = list(range(first, first + len(rows)))
+        self.executemany(
+            self._insert_sql(table, ["id", *columns]),
+            [(pk, *row) for pk, row in zip(ids, rows, strict=True)],
+        )
+        return ids
+
+    def _insert_one_by_one(
+        self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> list[int]:
+        """SQLite: each row inserted on its own, its id read back (``lastrowid``)."""
         raw = self.session.connection().connection.driver_connection
         assert raw is not None
         sql = self._insert_sql(table, columns)

@@ -25,6 +25,7 @@ from triagehub.sources import dbt
 from triagehub.store import grouping
 
 Aliases = dict[str, tuple[str, str]]  # fingerprint -> (the issue's fingerprint, reason)
+_RESOLVED = frozenset({IssueState.RESOLVED.value, IssueState.AUTO_RESOLVED.value})
 
 
 class IssueResolver:
@@ -302,9 +303,9 @@ def apply_failure(ctx: IngestContext, work: IssueWork, f: Failure, now: datetime
 def _regress(ctx: IngestContext, work: IssueWork, f: Failure) -> None:
     """A resolved issue that fails again after its resolution is regressed."""
     row = work.row
-    state = IssueState(row["state"])
-    if state not in (IssueState.RESOLVED, IssueState.AUTO_RESOLVED):
+    if row["state"] not in _RESOLVED:
         return
+    state = IssueState(row["state"])
     resolved_at = row["resolved_at"]
     if resolved_at is None or f.at > resolved_at:
         row["state"] = IssueState.REGRESSED.value
