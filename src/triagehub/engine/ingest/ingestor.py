@@ -24,6 +24,7 @@ from triagehub.engine.ingest.state import (
     IngestContext,
     IngestSummary,
     RunKey,
+    collector_paused,
     digest,
 )
 
@@ -138,14 +139,17 @@ class Ingestor:
 
     def flush(self) -> None:
         reports, self._buffer, self._buffered = self._buffer, [], 0
-        if reports:
+        if not reports:
+            return
+        with collector_paused():
             self._process(reports)
-        if reports and self.touched_ids:  # (runs all seen before touch nothing: no import)
-            # On-call: a new or regressed issue whose alert mode is `immediate` (critical, by
-            # default) is assigned and announced in this transaction (triagehub.engine.oncall).
-            from triagehub.engine.oncall import alert_at_once
+            if self.touched_ids:  # (runs all seen before touch nothing: no import)
+                # On-call: a new or regressed issue whose alert mode is `immediate` (critical,
+                # by default) is assigned and announced in this transaction
+                # (triagehub.engine.oncall).
+                from triagehub.engine.oncall import alert_at_once
 
-            alert_at_once(self.session, self.settings, self.touched_ids, self.clock.now())
+                alert_at_once(self.session, self.settings, self.touched_ids, self.clock.now())
 
     # -- batch ----------------------------------------------------------------------------------
 
