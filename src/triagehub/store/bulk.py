@@ -10,7 +10,7 @@ text), and the rows go to the driver as they are:
   taken from the table's sequence first (one ``nextval`` query), then copied with the rows.
 - SQLite: the driver's ``executemany`` (one prepared statement, run over the rows in C); rows
   whose ids a caller needs are given the ids SQLite would give them (the largest id + 1, + 2,
-  ...), read first under the transaction's write lock.
+  ...), read first under the database write lock.
 - Updates and upserts: one statement with positional parameters, run by the driver's
   ``executemany`` (psycopg pipelines them: one round trip).
 
@@ -29,6 +29,7 @@ from sqlalchemy import JSON, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from triagehub.store.dialect import sqlite_write_lock
 from triagehub.store.tables import UTCDateTime, as_utc, sqlite_time
 
 Encoder = Callable[[Any], Any] | None
@@ -150,9 +151,11 @@ class BulkWriter:
             self._copy(table, ["id", *columns], with_ids)
             return ids
         # SQLite gives a row inserted without an id the table's largest id + 1 (no table here
-        # has AUTOINCREMENT: ``tests/test_bulk.py``). Under the transaction's write lock, those
-        # are the ids the rows would get one by one: given up front, the driver inserts them all
-        # in one ``executemany``. (A stale read fails the insert: SQLite's writers serialise.)
+        # has AUTOINCREMENT: ``tests/test_bulk.py``). Read under the database write lock (taken
+        # first, if the transaction does not hold it yet: no other writer comes in between),
+        # those are the ids the rows would get one by one: given up front, the driver inserts
+        # them all in one ``executemany``.
+        sqlite_write_lock(self.session)
         conn = self.session.connection()
         top = conn.exec_driver_sql(f"SELECT max(id) FROM {self.name(table.name)}").scalar()
         first = int(top or 0) + 1
