@@ -4,6 +4,7 @@ searched text. On SQLite the same ingest names the same experts and the search f
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, text
@@ -20,6 +21,8 @@ from triagehub.store.queries import IssueQuery, search_issues
 
 T0 = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)
 CLOCK = FixedClock(T0 + timedelta(days=1))
+# Text that must arrive unchanged through an array parameter: quotes, braces, backslashes.
+AWKWARD = 'it\'s "quoted" {a,b} \\N back\\slash\ttab\nline — é ✓ NULL'
 RUNS, FAILING = 40, 5  # 200 new issues: pages of them, below the storm guard's run size
 
 
@@ -85,3 +88,29 @@ def test_one_trigram_index_holds_an_issues_searched_text(engine: Engine) -> None
         assert ids is not None and len(ids) == 1
         page = search_issues(session=session, query=IssueQuery(text="widget_2_4"), limit=10)
         assert [v.id for v in page.items] == ids
+
+
+def test_jobs_of_a_pass_are_inserted_in_order_but_the_taken_keys(engine: Engine) -> None:
+    """The on-call pass's jobs: one statement on PostgreSQL (``BulkWriter``), the same rows,
+    ids and created keys as SQLAlchemy's ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite."""
+    now = CLOCK.now()
+    with Session(engine) as session, session.begin():
+        first = OncallWrites(now)
+        first.job("notify", "notify:1:alert:1", {"issue_id": 1, "text": AWKWARD})
+        assert first.flush(session) == {"notify:1:alert:1"}
+        again = OncallWrites(now)
+        for key in ("notify:2:alert:2", "notify:1:alert:1", "notify:3:alert:3", "notify:2:alert:2"):
+            again.job("notify", key, {"issue_id": int(key.split(":")[1]), "n": [1, None]})
+        assert again.flush(session) == {"notify:2:alert:2", "notify:3:alert:3"}
+        rows = session.execute(
+            select(t.jobs.c.id, t.jobs.c.key, t.jobs.c.data, t.jobs.c.created_at).order_by(
+                t.jobs.c.id
+            )
+        ).all()
+        stored = session.execute(text("SELECT CAST(data AS TEXT) FROM jobs ORDER BY id"))
+        assert stored.scalars().all()[2] == json.dumps({"issue_id": 3, "n": [1, None]})
+    assert [r.key for r in rows] == ["notify:1:alert:1", "notify:2:alert:2", "notify:3:alert:3"]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    assert rows[0].data == {"issue_id": 1, "text": AWKWARD}
+    assert rows[2].data == {"issue_id": 3, "n": [1, None]}
+    assert {r.created_at for r in rows} == {now}
