@@ -186,6 +186,36 @@ class BulkWriter:
                 cursor.close()
         return found
 
+    def insert_ignoring_returning(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        values: Iterable[Sequence[Any]],
+        key: str,
+        returning: str,
+    ) -> list[Any]:
+        """PostgreSQL: insert the rows in the order given, but those whose ``key`` is taken
+        (``ON CONFLICT (key) DO NOTHING``, rows of this call included); ``returning`` of the rows
+        inserted. One statement whatever the number of rows: a column's values are one array
+        parameter (``INSERT ... SELECT FROM unnest(...) WITH ORDINALITY``, in the order given,
+        so ids follow it), instead of a multi-VALUES statement with a placeholder per value."""
+        assert self.postgres, "insert_ignoring_returning is PostgreSQL's"
+        rows = self.rows(table, columns, values)
+        if not rows:
+            return []
+        names = ", ".join(self.name(c) for c in columns)
+        compiled = [table.c[c].type.compile(dialect=self.dialect) for c in columns]
+        arrays = ", ".join(f"%s::{kind}[]" for kind in compiled)
+        fields = ", ".join(f"v{i}" for i in range(len(columns)))
+        sql = (
+            f"INSERT INTO {self.name(table.name)} ({names}) SELECT {fields} "
+            f"FROM unnest({arrays}) WITH ORDINALITY AS v({fields}, n) ORDER BY n "
+            f"ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
+        )
+        params = [list(column) for column in zip(*rows, strict=True)]
+        result = self.session.connection().exec_driver_sql(sql, tuple(params))
+        return [r[0] for r in result]
+
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Run one statement with positional parameters (``marks``) over the rows."""
         if rows:

@@ -1,5 +1,6 @@
 """What differs between SQLite and PostgreSQL on the concurrent write paths.
 
+- ``one_of``: ``column IN (values)`` for many values, as the database takes it best.
 - ``insert_ignoring``: ``INSERT ... ON CONFLICT DO NOTHING`` (race-free creation: insert, then
   select what another transaction created first).
 - ``greatest`` / ``least``: the two-argument SQL max/min (``greatest`` on PostgreSQL, the scalar
@@ -14,11 +15,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table, false, func, select, text, update
+from sqlalchemy import ColumnElement, Table, any_, bindparam, false, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import Function
@@ -32,6 +33,27 @@ _TRANSIENT_PG = frozenset({"40001", "40P01", "55P03"})
 
 def dialect_name(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+def one_of(
+    session: Session, column: Any, values: Sequence[Any], size: int = 500
+) -> Iterator[ColumnElement[bool]]:
+    """``column IN values`` in slices of ``size`` values, one condition per statement to run
+    (within every database's parameter limit; the rows come slice by slice, as callers' orders
+    expect). PostgreSQL: ``column = ANY(array)``, one parameter per slice instead of one
+    placeholder per value, so the driver parses no list of hundreds of placeholders and the
+    server parses and plans one short statement."""
+    postgres = dialect_name(session) == "postgresql"
+    if postgres:
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        array = ARRAY(column.type)
+    for i in range(0, len(values), size):
+        chunk = values[i : i + size]
+        if postgres:
+            yield column == any_(bindparam(None, list(chunk), type_=array))
+        else:
+            yield column.in_(chunk)
 
 
 def insert_ignoring(session: Session, table: Table, *index_elements: str) -> Any:

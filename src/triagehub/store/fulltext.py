@@ -3,11 +3,13 @@
 
 The indexes come from migration 0016: on SQLite an FTS5 table with the ``trigram`` tokenizer
 (external content, ``detail=none``: it stores which rows hold each three-character sequence, not
-where) kept in step with its table by triggers; on PostgreSQL ``pg_trgm`` GIN indexes on the
-columns. Either index only narrows the candidates: the condition this module returns always
-holds the scan's own test too (``lower(column) LIKE lower('%text%')``), so the rows found are
-exactly the rows a scan finds, whatever the query string holds (quotes, ``*``, ``NEAR``, ``-``,
-``%``, ``_``: every query character is matched literally, never parsed as query syntax).
+where) kept in step with its table by triggers; on PostgreSQL ``pg_trgm`` GIN indexes, on the
+column for checks and on the searched columns joined by new lines for issues (migration 0022:
+one index entry per trigram of a row, not one per column holding it). Either index only narrows
+the candidates: the condition this module returns always holds the scan's own test too
+(``lower(column) LIKE lower('%text%')``), so the rows found are exactly the rows a scan finds,
+whatever the query string holds (quotes, ``*``, ``NEAR``, ``-``, ``%``, ``_``: every query
+character is matched literally, never parsed as query syntax).
 
 The candidates are read first, at most :data:`MAX_CANDIDATES` of them: none means no row holds
 the text (the answer, at once); a few are looked up by primary key; more means the text is
@@ -33,15 +35,25 @@ MAX_TRIGRAMS = 16  # the sequences a query asks the index for (any subset narrow
 
 @dataclass(frozen=True, slots=True)
 class TextIndex:
-    """A table's searched columns and its SQLite FTS5 table (``rowid`` = the table's ``id``)."""
+    """A table's searched columns, its SQLite FTS5 table (``rowid`` = the table's ``id``), and
+    its PostgreSQL trigram index with the SQL expression that index is on (a query must spell
+    the expression the same way for the planner to use the index)."""
 
     table: Table
     columns: tuple[str, ...]
     fts: str
+    trigram_index: str
+    trigram_text: str
 
 
-ISSUES = TextIndex(t.issues, ("title", "template", "sample_message"), "issues_fts")
-CHECKS = TextIndex(t.checks, ("key",), "checks_fts")
+ISSUES = TextIndex(
+    t.issues,
+    ("title", "template", "sample_message"),
+    "issues_fts",
+    "ix_issues_text_trgm",
+    "title || E'\\n' || template || E'\\n' || sample_message",
+)
+CHECKS = TextIndex(t.checks, ("key",), "checks_fts", "ix_checks_key_trgm", "key")
 
 # What migration 0016 creates beside the declared tables (the FTS5 tables with their shadow
 # tables, the GIN indexes): not part of ``tables.metadata``, so Alembic's comparison skips them.
@@ -54,6 +66,7 @@ def owned_by_index(name: str | None, type_: str, parent_names: object = None) ->
 
 
 def trigram_index_name(index: TextIndex, column: str) -> str:
+    """The name of migration 0019's index on one column (0022 replaced those of ``issues``)."""
     return f"ix_{index.table.name}_{column}_trgm"
 
 
@@ -122,8 +135,9 @@ def candidates(
 def has_index(session: Session, index: TextIndex) -> bool:
     """Whether migration 0016 built ``index`` (it is skipped where the database cannot)."""
     if dialect_name(session) == "postgresql":
-        name = trigram_index_name(index, index.columns[0])
-        found = session.execute(select(text("to_regclass(:n) IS NOT NULL")), {"n": name})
+        found = session.execute(
+            select(text("to_regclass(:n) IS NOT NULL")), {"n": index.trigram_index}
+        )
         return bool(found.scalar())
     row = session.execute(
         text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": index.fts}
@@ -140,26 +154,24 @@ def _sqlite_candidates(session: Session, index: TextIndex, needle: str, cap: int
 def _postgres_candidates(
     session: Session, index: TextIndex, needle: str, cap: int
 ) -> list[int] | None:
-    """The rows ``ILIKE`` finds through the GIN indexes. The planner is told to read them
+    """The rows ``ILIKE`` finds through the GIN index. The planner is told to read them
     (``enable_seqscan``/``enable_indexscan`` off for this statement, then put back):
     ``ILIKE '%text%'`` is estimated from statistics that know nothing of the text, and a
     misjudged scan under a ``LIMIT`` reads the whole table when no row matches, the case the
     index is for. Four round trips; None when the index is missing."""
-    name = trigram_index_name(index, index.columns[0])
     exists, seqscan, indexscan = session.execute(
         select(
             text("to_regclass(:n) IS NOT NULL"),
             text("current_setting('enable_seqscan')"),
             text("current_setting('enable_indexscan')"),
         ),
-        {"n": name},
+        {"n": index.trigram_index},
     ).one()
     if not exists:
         return None
-    table, pattern = index.table, like_pattern(needle)
     stmt = (
-        select(table.c.id)
-        .where(or_(*(table.c[c].ilike(pattern) for c in index.columns)))
+        select(index.table.c.id)
+        .where(text(f"({index.trigram_text}) ILIKE :pattern"))
         .limit(cap + 1)
     )
     settings = (
@@ -167,6 +179,7 @@ def _postgres_candidates(
     )
     session.execute(text(settings), {"s": "off", "i": "off"})
     try:
-        return [int(r) for r in session.execute(stmt).scalars()]
+        found = session.execute(stmt, {"pattern": like_pattern(needle)})
+        return [int(r) for r in found.scalars()]
     finally:
         session.execute(text(settings), {"s": seqscan, "i": indexscan})

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter
-from triagehub.store.dialect import insert_ignoring
+from triagehub.store.dialect import insert_ignoring, one_of
 
 CHUNK = 500
 
@@ -25,11 +25,11 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 def _locked_issues(session: Session, column: Any, values: Iterable[Any]) -> list[dict[str, Any]]:
     """The issues whose ``column`` is one of ``values``, locked for update (in id order)."""
     rows: list[dict[str, Any]] = []
-    for chunk in chunks(sorted(set(values))):
+    for condition in one_of(session, column, sorted(set(values))):
         rows.extend(
             dict(r)
             for r in session.execute(
-                select(t.issues).where(column.in_(chunk)).order_by(t.issues.c.id).with_for_update()
+                select(t.issues).where(condition).order_by(t.issues.c.id).with_for_update()
             ).mappings()
         )
     return rows
@@ -60,11 +60,10 @@ def issues_by_id(*, session: Session, ids: Iterable[int]) -> list[dict[str, Any]
 
 def aliases(*, session: Session, fingerprints: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for chunk in chunks(sorted(set(fingerprints))):
+    column = t.issue_aliases.c.fingerprint
+    for condition in one_of(session, column, sorted(set(fingerprints))):
         for fingerprint, issue_id in session.execute(
-            select(t.issue_aliases.c.fingerprint, t.issue_aliases.c.issue_id).where(
-                t.issue_aliases.c.fingerprint.in_(chunk)
-            )
+            select(column, t.issue_aliases.c.issue_id).where(condition)
         ):
             found[fingerprint] = issue_id
     return found

@@ -28,6 +28,7 @@ from triagehub.core.lifecycle import Actor, check_transition
 from triagehub.core.models import IssueState
 from triagehub.engine.jobs.policy import PENDING
 from triagehub.store import tables as t
+from triagehub.store.bulk import BulkWriter
 from triagehub.store.dialect import insert_ignoring
 from triagehub.store.lifecycle import state_values
 
@@ -191,6 +192,13 @@ class OncallWrites:
         created: set[str] = set()
         if not self.jobs:
             return created
+        bulk = BulkWriter(session)
+        if bulk.postgres:  # one statement, a parameter per column (store.bulk)
+            columns = list(self.jobs[0].row)
+            rows = ([e.row[c] for c in columns] for e in self.jobs)
+            return {
+                str(k) for k in bulk.insert_ignoring_returning(t.jobs, columns, rows, "key", "key")
+            }
         statement = insert_ignoring(session, t.jobs, "key").returning(t.jobs.c.key)
         for chunk in _chunks([e.row for e in self.jobs]):
             created.update(str(k) for k in session.execute(statement, chunk).scalars())
