@@ -528,6 +528,7 @@ class Result:
     name: str
     judged: bool
     times_ms: list[float]
+    cpu_ms: float | None = None  # the server process's CPU time per request (server paths)
 
     @property
     def p50(self) -> float:
@@ -699,12 +700,20 @@ def _free_port() -> int:
         return port
 
 
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """``triagehub serve`` (uvicorn, no worker, no monitor) on ``url``, answering."""
+def _tree_env(src: Path | None) -> dict[str, str] | None:
+    """The environment of a process that imports ``triagehub`` from ``src`` (None: this one's)."""
+    return None if src is None else {**os.environ, "PYTHONPATH": str(src)}
+
+
+def _serve(url: str, src: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``triagehub serve`` (uvicorn, no worker, no monitor) on ``url``, answering; from the
+    source tree ``src`` when given."""
     port = _free_port()
     command = [sys.executable, "-m", "triagehub", "--db", url, "serve", "--port", str(port)]
     command += ["--no-worker", "--no-monitor"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_tree_env(src)
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -718,16 +727,30 @@ def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.2)
 
 
-def measure_server(url: str, backend: str, loaded: Loaded, samples: int) -> list[Result]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_server(
+    url: str, backend: str, loaded: Loaded, samples: int, src: Path | None = None
+) -> list[Result]:
     """The judged lists against a real ``triagehub serve`` (a subprocess on loopback, one
     kept-alive connection, one request at a time); the peer is ``GET /healthz`` on the same
-    server (a query of the database, the framework's and the connection's floor)."""
-    engine = open_database(url)
+    server (a query of the database, the framework's and the connection's floor). Each row also
+    has the server's CPU time per request. ``src``: serve another source tree (``--compare-src``;
+    its rows are labelled with the tree and not judged)."""
+    engine = open_database(url, migrate=src is None)
     try:
         deep = _cursor_of_page(engine, 10)
     finally:
         engine.dispose()
-    server, base = _serve(url)
+    tree = " (peer tree)" if src is not None else ""
+    server, base = _serve(url, src)
     results: list[Result] = []
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
@@ -736,24 +759,50 @@ def measure_server(url: str, backend: str, loaded: Loaded, samples: int) -> list
                     continue
                 rng = random.Random(SEED)
                 times: list[float] = []
+                cpu = 0.0
                 for n in range(samples + WARMUP):
                     params = work.params(rng)
                     query = _http_params(params)
                     if params.get("_page") and deep:
                         query["cursor"] = deep
+                    if n == WARMUP:
+                        cpu = _cpu_seconds(server.pid)
                     started = time.perf_counter()
                     answer = client.get("/api/v1/issues", params=query)
                     if n >= WARMUP:
                         times.append((time.perf_counter() - started) * 1000)
                     assert answer.status_code == 200, answer.text
-                results.append(Result(backend, "server", work.name, True, times))
+                cpu = _cpu_seconds(server.pid) - cpu
+                results.append(
+                    Result(
+                        backend,
+                        "server" + tree,
+                        work.name,
+                        src is None,
+                        times,
+                        cpu / samples * 1000,
+                    )
+                )
             times = []
+            cpu = 0.0
             for n in range(samples + WARMUP):
+                if n == WARMUP:
+                    cpu = _cpu_seconds(server.pid)
                 started = time.perf_counter()
                 answer = client.get("/healthz")
                 if n >= WARMUP:
                     times.append((time.perf_counter() - started) * 1000)
-            results.append(Result(backend, "server peer", "GET /healthz", False, times))
+            cpu = _cpu_seconds(server.pid) - cpu
+            results.append(
+                Result(
+                    backend,
+                    "server peer" + tree,
+                    "GET /healthz",
+                    False,
+                    times,
+                    cpu / samples * 1000,
+                )
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -801,12 +850,44 @@ class Postgres:
             self.admin.dispose()
 
 
-def run_backend(url: str, backend: str, size: Size, console: Console) -> list[Result]:
+def _migrate_with(url: str, src: Path) -> None:
+    """The store migrated to the newest revision of the source tree ``src``, by that tree."""
+    script = (
+        "import sys; from triagehub.store.db import open_database as o; o(sys.argv[1]).dispose()"
+    )
+    subprocess.run([sys.executable, "-c", script, url], env=_tree_env(src), check=True)
+
+
+def run_backend(
+    url: str,
+    backend: str,
+    size: Size,
+    console: Console,
+    peer_src: Path | None = None,
+    in_process: bool = True,
+) -> list[Result]:
+    """Load, measure in process, then against a server. With ``peer_src`` (``--compare-src``)
+    the store is first at that tree's schema and served by it, then migrated by this tree (its
+    newer migrations, e.g. an index) and served by this one: before and after in one run."""
     console.print(f"[bold]{backend}[/bold]")
-    engine = open_database(url)
-    try:
+    results: list[Result] = []
+    if peer_src is None:
+        engine = open_database(url)
         loaded = load(engine, size, console)
-        results = measure(engine, backend, loaded, size.samples)
+    else:
+        _migrate_with(url, peer_src)
+        engine = open_database(url, migrate=False)
+        try:
+            loaded = load(engine, size, console)
+        finally:
+            engine.dispose()
+        results += measure_server(url, backend, loaded, size.samples, peer_src)
+        engine = open_database(url)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("ANALYZE"))  # the statistics of this tree's new indexes too
+    try:
+        if in_process:
+            results += measure(engine, backend, loaded, size.samples)
     finally:
         engine.dispose()
     return results + measure_server(url, backend, loaded, size.samples)
@@ -817,8 +898,9 @@ def run_backend(url: str, backend: str, size: Size, console: Console) -> list[Re
 
 def report(results: list[Result], console: Console, quick: bool, notes: list[str]) -> int:
     table = Table(title="API latency (ms, per call)", title_justify="left")
-    for column in ("backend", "via", "query", "p50", "p95", "target", "verdict"):
-        table.add_column(column, justify="right" if column in ("p50", "p95") else "left")
+    numbers = ("p50", "p95", "CPU/req")
+    for column in ("backend", "via", "query", *numbers, "target", "verdict"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for r in results:
         verdict = ("[green]PASS[/green]" if r.ok else "[red]MISS[/red]") if r.judged else "info"
         table.add_row(
@@ -827,6 +909,7 @@ def report(results: list[Result], console: Console, quick: bool, notes: list[str
             r.name,
             f"{r.p50:.1f}",
             f"{r.p95:.1f}",
+            f"{r.cpu_ms:.2f}" if r.cpu_ms is not None else "",
             f"p95 < {r.target:.0f}" if r.judged else "",
             verdict,
         )
@@ -842,13 +925,7 @@ def report(results: list[Result], console: Console, quick: bool, notes: list[str
             if not mine:
                 continue
             if path == "server":
-                floor = [r for r in results if r.backend == backend and r.path == "server peer"]
-                parts.append(
-                    f"{backend} server: list p50 "
-                    f"{statistics.median(r.p50 for r in mine):.1f} ms, worst list p95 "
-                    f"{max(r.p95 for r in mine):.1f} ms (target < {SERVER_TARGET_P95_MS:.0f}; "
-                    f"peer GET /healthz p95 {floor[0].p95 if floor else float('nan'):.1f} ms)"
-                )
+                parts += _server_summary(results, backend)
                 continue
             worst = max(mine, key=lambda r: r.p95)
             lists = [r for r in mine if r.name.startswith("list")]
@@ -880,6 +957,29 @@ def report(results: list[Result], console: Console, quick: bool, notes: list[str
     return len(judged) - met
 
 
+def _server_summary(results: list[Result], backend: str) -> list[str]:
+    """The server rows of a backend, this tree's and (``--compare-src``) the other tree's."""
+    parts = []
+    trees = dict.fromkeys(
+        r.path[len("server") :]
+        for r in results
+        if r.backend == backend and r.path.startswith("server") and r.name.startswith("list")
+    )
+    for tree in trees:
+        mine = [r for r in results if r.backend == backend and r.path == "server" + tree]
+        floor = [r for r in results if r.backend == backend and r.path == "server peer" + tree]
+        cpu = statistics.median(r.cpu_ms or 0.0 for r in mine)
+        parts.append(
+            f"{backend} server{tree}: list p50 "
+            f"{statistics.median(r.p50 for r in mine):.1f} ms, worst list p95 "
+            f"{max(r.p95 for r in mine):.1f} ms, CPU {cpu:.2f} ms/request "
+            f"(target < {SERVER_TARGET_P95_MS:.0f}; peer GET /healthz p95 "
+            f"{floor[0].p95 if floor else float('nan'):.1f} ms, CPU "
+            f"{floor[0].cpu_ms if floor and floor[0].cpu_ms else float('nan'):.2f} ms)"
+        )
+    return parts
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10,000 issues (a smoke run)")
@@ -888,7 +988,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=int, default=None, help="calls per query")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        metavar="DIR",
+        help="also serve the store from this source tree first (e.g. main's src), at its schema",
+    )
+    parser.add_argument(
+        "--server-only",
+        action="store_true",
+        help="skip the in-process measurements (queries and http): only the real servers",
+    )
     args = parser.parse_args(argv)
+    results: list[Result] = []
+    notes: list[str] = []
+    peer = args.compare_src.resolve() if args.compare_src else None
+    if peer is not None:
+        notes.append(f"peer tree (--compare-src): {peer}, at its own schema; then this tree's")
     size = QUICK if args.quick else FULL
     if args.samples:
         size = Size(**{**size.__dict__, "samples": args.samples})
@@ -898,22 +1014,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"repositories, {size.samples} calls per query",
         highlight=False,
     )
-    results: list[Result] = []
-    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="triagehub-bench-") as tmp:
         if args.backend in ("sqlite", "both"):
             url = f"sqlite:///{Path(tmp) / 'api.db'}"
-            results += run_backend(url, "SQLite", size, console)
+            results += run_backend(url, "SQLite", size, console, peer, not args.server_only)
         if args.backend in ("postgresql", "both"):
             pg = Postgres(os.environ.get(PG_ENV, PG_DEFAULT))
             try:
                 version = pg.create()
                 notes.append(f"PostgreSQL {version}, database {pg.name} (dropped at the end)")
-                results += run_backend(pg.url, "PostgreSQL", size, console)
+                results += run_backend(
+                    pg.url, "PostgreSQL", size, console, peer, not args.server_only
+                )
             except sa.exc.OperationalError as exc:
                 notes.append(f"PostgreSQL not measured: {exc.orig}")
             finally:
                 pg.drop()
+    notes.append(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     missed = report(results, console, args.quick, notes)
     return 1 if args.strict and missed else 0
 

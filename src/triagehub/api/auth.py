@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -33,6 +34,9 @@ class Caller:
     @property
     def actor(self) -> str:
         return f"token:{self.token.name}" if self.token is not None else "anonymous"
+
+
+_ANONYMOUS = Caller(None)
 
 
 def _unauthorized(detail: str) -> ApiProblem:
@@ -82,12 +86,17 @@ class ApiAuth:
         return Caller(token)
 
 
-def read_caller(
+async def read_caller(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> Caller:
-    """A reader: anyone, unless ``api.require_token_for_reads``; a token given must be valid."""
-    return api_state(request).auth.caller(request, need="read")
+    """A reader: anyone, unless ``api.require_token_for_reads``; a token given must be valid.
+    ``async``: an open read without a token is answered on the event loop; only a token's
+    check (a query of the store) goes to the thread pool, a hop per request otherwise."""
+    auth = api_state(request).auth
+    if not auth.config.require_token_for_reads and "authorization" not in request.headers:
+        return _ANONYMOUS
+    return await run_in_threadpool(auth.caller, request, need="read")
 
 
 def write_caller(

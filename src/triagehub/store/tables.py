@@ -220,7 +220,8 @@ issues = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "last_seen", "id"),  # keyset pages: ties in order without a sort (0021)
     Index("ix_issues_state_sla_due_at", "state", "sla_due_at"),
-    Index(None, "repository_id", "state"),
+    Index(None, "repository_id", "state", "last_seen", "id"),  # filtered pages (0023)
+    Index(None, "state", "last_seen", "id"),  # a state's pages in order (0023)
     Index(None, "template_hash"),
     Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0021)
     Index(None, "repository_id", "check_id"),

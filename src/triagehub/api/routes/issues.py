@@ -40,6 +40,7 @@ from triagehub.core.models import Category, Decision, HistoryClass, IssueState, 
 from triagehub.errors import InputError
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
+from triagehub.store.db import read_session
 from triagehub.store.remediation import remediation_attempts
 from triagehub.store.triage import apply_override
 from triagehub.work import agents
@@ -102,7 +103,9 @@ def list_issues(
         text=q or None,
         sort=sort.value,
     )
-    with Session(engine) as session:
+    # A page is one statement: no transaction, but for a text search (``store.fulltext`` sets
+    # planner options for the rest of its transaction).
+    with Session(engine) if query.text else read_session(engine) as session:
         page = queries.search_issues(session=session, query=query, limit=limit, cursor=cursor)
     return JSONBody(page_json(page))
 

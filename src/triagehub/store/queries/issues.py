@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import JSON, Select, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
@@ -382,6 +383,70 @@ def get_issue(
         )
     ]
     return IssueDetail(issue, timeline, recent)
+
+
+def _page_extras(dialect: str) -> tuple[Any, Any]:
+    """The checks and the similar issues of each issue as two columns of the page's own query,
+    correlated subqueries (a PostgreSQL array, a SQLite JSON array): a page is one statement,
+    not three (each a round trip, two with an ``IN`` list of the page's ids). The same values
+    as :func:`_checks_of` and :func:`_similar_of`: the first ``MAX_CHECKS_LISTED`` check keys
+    in key order; the first ``MAX_SIMILAR`` other issues of the pattern, newest activity first
+    (index-only reads of ``issue_checks``' key and ``(pattern_id, last_seen, id)``)."""
+    i = t.issues.c
+    ic = t.issue_checks.c
+    other = t.issues.alias("other")
+    checks = (
+        select(t.checks.c.key)
+        .join_from(t.issue_checks, t.checks, t.checks.c.id == ic.check_id)
+        .where(ic.issue_id == i.id)
+        .order_by(t.checks.c.key)
+        .limit(MAX_CHECKS_LISTED)
+        .correlate(t.issues)
+    )
+    similar = (
+        select(other.c.id)
+        .where(other.c.pattern_id == i.pattern_id, other.c.id != i.id)
+        .order_by(other.c.last_seen.desc(), other.c.id.desc())
+        .limit(MAX_SIMILAR)
+        .correlate(t.issues)
+    )
+    if dialect == "postgresql":
+        return (
+            func.array(checks.scalar_subquery()).label("checks"),
+            func.array(similar.scalar_subquery()).label("similar_issues"),
+        )
+    # SQLite: the aggregate reads its subquery's rows in the subquery's order.
+    keys = checks.subquery()
+    ids = similar.subquery()
+    return (
+        type_coerce(
+            select(func.json_group_array(keys.c.key)).correlate(t.issues).scalar_subquery(), JSON
+        ).label("checks"),
+        type_coerce(
+            select(func.json_group_array(ids.c.id)).correlate(t.issues).scalar_subquery(), JSON
+        ).label("similar_issues"),
+    )
+
+
+def issue_page_select(session: Session) -> Select[Any]:
+    """``issues`` joined with its repository, the columns of :class:`IssueView` in its field
+    order (checks and similar issues included: see :func:`_page_extras`); for
+    :func:`page_views`. Built once per dialect (statements are immutable: ``where`` and
+    ``order_by`` return new ones), not per page: building it cost as much as running it."""
+    return _page_select(session.get_bind().dialect.name)
+
+
+@functools.cache
+def _page_select(dialect: str) -> Select[Any]:
+    columns = {c.key: c for c in (*_ISSUE_COLUMNS, *_page_extras(dialect))}
+    return select(*(columns[name] for name in _ISSUE_FIELDS)).join(
+        t.repositories, t.repositories.c.id == t.issues.c.repository_id
+    )
+
+
+def page_views(rows: Sequence[Any]) -> list[IssueView]:
+    """Views of rows of :func:`issue_page_select` (one statement read them all)."""
+    return [IssueView(*r) for r in rows]
 
 
 def _issue_views(session: Session, rows: Sequence[Any]) -> list[IssueView]:

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
 from triagehub.store.fulltext import ISSUES, candidates, text_condition
-from triagehub.store.queries.issues import _ISSUE_COLUMNS, IssueView, _issue_views
+from triagehub.store.queries.issues import IssueView, issue_page_select, page_views
 from triagehub.store.queries.paging import (
     MAX_TEXT_QUERY,
     Page,
@@ -133,11 +132,7 @@ def search_issues(
     terms = _issue_filters(session, query)
     if terms is None:
         return Page([], None)
-    base = (
-        select(*_ISSUE_COLUMNS)
-        .join(t.repositories, t.repositories.c.id == t.issues.c.repository_id)
-        .where(*terms)
-    )
+    base = issue_page_select(session).where(*terms)
     i = t.issues.c
     if name in _RANKED_SORTS:
         wanted = query.priorities if name == "priority" else query.severities
@@ -161,16 +156,16 @@ def search_issues(
             i.id.desc() if descending else i.id.asc(),
         ]
     )
-    rows = session.execute(stmt.order_by(*order).limit(limit + 1)).mappings().all()
+    views = page_views(session.execute(stmt.order_by(*order).limit(limit + 1)).all())
 
-    def cursor_of(last: Any) -> str:
+    def cursor_of(last: IssueView) -> str:
         values_out: list[Any] = (
-            [last["id"]] if name == "id" else [_cursor_value(last[name]), last["id"]]
+            [last.id] if name == "id" else [_cursor_value(getattr(last, name)), last.id]
         )
         return encode_cursor(f"issues:{sort_key}", digest, values_out)
 
-    page, next_cursor = _cut(rows, limit, cursor_of)
-    return Page(_issue_views(session, page), next_cursor)
+    page, next_cursor = _cut(views, limit, cursor_of)
+    return Page(list(page), next_cursor)
 
 
 def _value_type(name: str) -> type:
@@ -208,7 +203,7 @@ def _search_ranked(
             raise InputError("cursor", "", "not a cursor this API gave")
         start = levels.index(level)
         after = (seen, last_id)
-    rows: list[Any] = []
+    rows: list[IssueView] = []
     for position in range(start, len(levels)):
         if wanted and levels[position] not in wanted:
             continue
@@ -216,19 +211,18 @@ def _search_ranked(
         if after is not None and position == start:
             stmt = stmt.where(_after(i.last_seen, i.id, after[0], after[1], True))
         room = limit + 1 - len(rows)
-        found = (
-            session.execute(stmt.order_by(i.last_seen.desc(), i.id.desc()).limit(room))
-            .mappings()
-            .all()
+        rows.extend(
+            page_views(
+                session.execute(stmt.order_by(i.last_seen.desc(), i.id.desc()).limit(room)).all()
+            )
         )
-        rows.extend(found)
         if len(rows) > limit:
             break
     page, next_cursor = _cut(
         rows,
         limit,
         lambda last: encode_cursor(
-            f"issues:{sort_key}", digest, [last[name], _iso(last["last_seen"]), last["id"]]
+            f"issues:{sort_key}", digest, [getattr(last, name), _iso(last.last_seen), last.id]
         ),
     )
-    return Page(_issue_views(session, page), next_cursor)
+    return Page(list(page), next_cursor)
