@@ -96,6 +96,31 @@ def test_reading_a_current_database_loads_no_alembic(tmp_path: Path, db_url: str
     assert among(again, ("alembic", *WEB, *OUTSIDE, "triagehub.engine", "triagehub.config")) == []
 
 
+# What a list of issues does not read with: SQLAlchemy's ORM (a Core connection runs the query)
+# and the other read-side query modules (with what they import).
+NOT_LISTING = (
+    "sqlalchemy.orm",
+    "sqlalchemy.ext",
+    "triagehub.store.queries.overview",
+    "triagehub.store.queries.runs",
+    "triagehub.store.queries.search",
+    "triagehub.store.queries.stream",
+    "triagehub.store.queries.tokens",
+    "triagehub.store.spec_events",
+    "triagehub.core.sanitize",
+)
+
+
+@pytest.mark.parametrize("args", [[], ["--search", "login", "--format", "json"]])
+def test_listing_issues_loads_no_orm_nor_other_queries(
+    tmp_path: Path, db_url: str, args: list[str]
+) -> None:
+    loaded(tmp_path, db_url, "issues", "list")  # a new database: migrated by Alembic
+    again = loaded(tmp_path, db_url, "issues", "list", *args)
+    assert "triagehub.store.queries.issues" in again  # (the names are right)
+    assert among(again, NOT_LISTING) == []
+
+
 # What only a batch with a new run needs: the ingest stages, the classifier's rule tables, the
 # excerpt and template miners, the LLM step and its job queue.
 STAGES = (

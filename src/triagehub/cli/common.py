@@ -21,7 +21,7 @@ from typer.core import TyperOption
 from triagehub.errors import InputError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
     from sqlalchemy.orm import Session
 
     from triagehub.config import Settings
@@ -87,6 +87,13 @@ def session_of(ctx: typer.Context) -> Session:
     from sqlalchemy.orm import Session
 
     return Session(engine_of(ctx))
+
+
+def connection_of(ctx: typer.Context) -> Connection:
+    """A connection on the root command's database, for a command whose query functions take
+    one as well as a session (``issues list``): it starts without SQLAlchemy's ORM, whose import
+    costs more than the rest of the command's database work (about 80 ms)."""
+    return engine_of(ctx).connect()
 
 
 def duration(text: str, option: str = "--since") -> timedelta:

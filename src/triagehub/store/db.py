@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
 
 from triagehub.errors import ConfigError
 from triagehub.store.stored_runs import MIGRATIONS as MIGRATIONS
@@ -27,6 +26,7 @@ from triagehub.store.stored_runs import newest_revision_file as newest_revision_
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -221,4 +221,6 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)
