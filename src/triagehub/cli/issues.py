@@ -1,7 +1,5 @@
 """``triagehub issues``: list and inspect issues, override their triage, move and snooze them."""
 
-from __future__ import annotations
-
 import json
 import os
 import sys
