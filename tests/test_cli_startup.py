@@ -7,9 +7,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
 # Loaded by the commands that serve, call out or migrate, never by `--help` or a read.
 WEB = ("fastapi", "starlette", "uvicorn", "jinja2")
@@ -96,6 +99,31 @@ def test_reading_a_current_database_loads_no_alembic(tmp_path: Path, db_url: str
     assert among(again, ("alembic", *WEB, *OUTSIDE, "triagehub.engine", "triagehub.config")) == []
 
 
+# What a list of issues does not read with: SQLAlchemy's ORM (a Core connection runs the query)
+# and the other read-side query modules (with what they import).
+NOT_LISTING = (
+    "sqlalchemy.orm",
+    "sqlalchemy.ext",
+    "triagehub.store.queries.overview",
+    "triagehub.store.queries.runs",
+    "triagehub.store.queries.search",
+    "triagehub.store.queries.stream",
+    "triagehub.store.queries.tokens",
+    "triagehub.store.spec_events",
+    "triagehub.core.sanitize",
+)
+
+
+@pytest.mark.parametrize("args", [[], ["--search", "login", "--format", "json"]])
+def test_listing_issues_loads_no_orm_nor_other_queries(
+    tmp_path: Path, db_url: str, args: list[str]
+) -> None:
+    loaded(tmp_path, db_url, "issues", "list")  # a new database: migrated by Alembic
+    again = loaded(tmp_path, db_url, "issues", "list", *args)
+    assert "triagehub.store.queries.issues" in again  # (the names are right)
+    assert among(again, NOT_LISTING) == []
+
+
 # What only a batch with a new run needs: the ingest stages, the classifier's rule tables, the
 # excerpt and template miners, the LLM step and its job queue.
 STAGES = (
@@ -141,6 +169,33 @@ def test_a_no_op_ingest_on_sqlite_loads_no_sqlalchemy_or_configuration(tmp_path:
         "sqlalchemy",
         "triagehub.engine.ingest.prepare",
     ]
+
+
+def _callbacks(app: typer.Typer) -> Iterator[Callable[..., Any]]:
+    """Every function Typer reads the signature of: the commands and the groups' callbacks."""
+    for info in (app.registered_callback, *app.registered_groups, *app.registered_commands):
+        if info is not None and callable(info.callback):  # (a default is a placeholder)
+            yield info.callback
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            yield from _callbacks(group.typer_instance)
+
+
+def test_no_command_annotation_is_a_string() -> None:
+    """Typer reads the signature of every command at every start, whatever command runs; a
+    string annotation (``from __future__ import annotations``) is compiled and evaluated there,
+    twice: the command modules' annotations are objects."""
+    from triagehub.cli.main import app
+
+    found = list(_callbacks(app))
+    assert len(found) > 30  # (every command is there)
+    strings = [
+        f"{f.__module__}.{f.__qualname__}: {name}"
+        for f in found
+        for name, annotation in f.__annotations__.items()
+        if isinstance(annotation, str)
+    ]
+    assert strings == []
 
 
 def test_the_configuration_loads_no_classifier_rule_tables() -> None:

@@ -1,7 +1,5 @@
 """``triagehub agents``: AI agent sessions recorded from their hooks (``POST /api/v1/hooks``)."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path

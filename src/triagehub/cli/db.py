@@ -1,7 +1,5 @@
 """``triagehub db``: the database schema and its retention."""
 
-from __future__ import annotations
-
 import json
 import sys
 from typing import Annotated

@@ -1,7 +1,5 @@
 """``triagehub demo``: the bundled demo loaded into a fresh database, then served."""
 
-from __future__ import annotations
-
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -75,7 +73,7 @@ def demo(
         _serve_demo(url, listening)
 
 
-def _serve_demo(url: str, listening: socket.socket) -> None:
+def _serve_demo(url: str, listening: "socket.socket") -> None:
     """The dashboard and the API on the demo database, with a write token to triage with."""
     import yaml
     from sqlalchemy.orm import Session

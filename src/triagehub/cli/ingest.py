@@ -1,7 +1,5 @@
 """``triagehub ingest``: failure reports from files, or polled from GitHub Actions or dbt Cloud."""
 
-from __future__ import annotations
-
 import json
 import os
 from pathlib import Path
@@ -60,7 +58,7 @@ JobOption = Annotated[
 ]
 
 
-def _print_summary(summary: IngestSummary) -> None:
+def _print_summary(summary: "IngestSummary") -> None:
     for path, fmt in summary.formats.items():
         err.print(f"[dim]{path}: read as {fmt}[/dim]")
     table = Table(title="Ingested", show_header=False, title_justify="left")
@@ -185,7 +183,7 @@ def _ingest_files(
     _print_result(summary, output)
 
 
-def _print_result(summary: IngestSummary, output: OutputFormat) -> None:
+def _print_result(summary: "IngestSummary", output: OutputFormat) -> None:
     """The summary as a table or JSON; exit status 2 when a file was not ingested."""
     if output is OutputFormat.json:
         out.print_json(json.dumps(summary.as_dict()))
@@ -290,7 +288,7 @@ def _poll_dbt_cloud(
         err.print(f"warning: run not ingested: {error}", markup=False)
 
 
-def _print_poll(output: OutputFormat, data: Any, summary: IngestSummary, line: str) -> None:
+def _print_poll(output: OutputFormat, data: Any, summary: "IngestSummary", line: str) -> None:
     """A poll's result: JSON, or the ingest summary and a line on what was polled."""
     if output is OutputFormat.json:
         out.print_json(json.dumps(data))

@@ -1,8 +1,6 @@
 """``triagehub investigate ID``: the investigation brief of an issue (Claude), or its evidence
 pack alone when there is no API key, the budget is spent or the answer is unusable."""
 
-from __future__ import annotations
-
 import json
 import os
 import sys

@@ -1,7 +1,5 @@
 """``triagehub issues``: list and inspect issues, override their triage, move and snooze them."""
 
-from __future__ import annotations
-
 import json
 import os
 import sys
@@ -10,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from triagehub.cli.common import OutputFormat, duration, err, out, session_of
+from triagehub.cli.common import OutputFormat, connection_of, duration, err, out, session_of
 from triagehub.cli.tables import (
     COLUMNS,
     ListFormat,
@@ -75,9 +73,9 @@ def issues_list(
     from triagehub.store.queries import list_issues
 
     chosen = parse_columns(columns, wide=wide)
-    with session_of(ctx) as session:
+    with connection_of(ctx) as connection:
         found = list_issues(
-            session=session,
+            session=connection,
             repository=repo,
             state=state and state.value,
             category=category and category.value,

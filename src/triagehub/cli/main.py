@@ -4,8 +4,6 @@ of every command module.
 Exit codes: 0 ok, 2 usage or input error, 1 internal error.
 """
 
-from __future__ import annotations
-
 import logging
 import os
 import sys
@@ -73,10 +71,10 @@ log = logging.getLogger("triagehub.cli")
 class State:
     db_url: str
     config_path: Path | None
-    _settings: Settings | None = None
+    _settings: "Settings | None" = None
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> "Settings":
         if self._settings is None:
             from triagehub.config import load_settings
 
@@ -90,7 +88,7 @@ class State:
             return {}
         return self.settings.dbt_project_repositories()
 
-    def engine(self) -> Engine:
+    def engine(self) -> "Engine":
         from triagehub.store import db
 
         return db.open_database(self.db_url)

@@ -1,7 +1,5 @@
 """``triagehub monitor``: one tick of the lifecycle rules, for cron or a scheduled workflow."""
 
-from __future__ import annotations
-
 import json
 import sys
 from typing import Annotated

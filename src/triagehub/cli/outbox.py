@@ -5,8 +5,6 @@ context object's ``engine()`` so that it never imports :mod:`triagehub.cli.main`
 this module to register it).
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import sys
@@ -38,7 +36,7 @@ class Status(enum.StrEnum):
     dead = "dead"
 
 
-def _note(view: JobView) -> str:
+def _note(view: "JobView") -> str:
     """What a done row's delivery did (e.g. that a notification reached no channel)."""
     result = view.result or {}
     via = result.get("via")

@@ -5,8 +5,6 @@ command's state (``--db``) through the context object's ``engine()``, so this mo
 :mod:`triagehub.cli.main` (which imports this one to ``register`` its commands).
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import os
@@ -105,7 +103,7 @@ def _score(h: float, status: str) -> Text:
     return Text(f"{h:.1f}", style=_STATUS_STYLE.get(status, ""))
 
 
-def _health_table(rows: list[RepositoryHealth], title: str) -> Table:
+def _health_table(rows: "list[RepositoryHealth]", title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for name, justify in (
         ("repository", "left"),
@@ -155,7 +153,7 @@ def _brief_value(value: float | None, unit: str) -> str:
 _TREND = {"up": "↑", "down": "↓", "flat": "→", "-": ""}
 
 
-def _brief_table(rows: list[BriefMetric]) -> Table:
+def _brief_table(rows: "list[BriefMetric]") -> Table:
     """The brief's success metrics: value, target, met, previous range, definition."""
     table = Table(title="Success metrics (the brief's definitions)", title_justify="left")
     for name, justify in (
@@ -181,7 +179,7 @@ def _brief_table(rows: list[BriefMetric]) -> Table:
     return table
 
 
-def _metrics_table(m: Metrics) -> Table:
+def _metrics_table(m: "Metrics") -> Table:
     table = Table(show_header=False, title="Metrics", title_justify="left")
     table.add_column("metric", style="dim")
     table.add_column("value", justify="right")
@@ -228,7 +226,7 @@ def _metrics_table(m: Metrics) -> Table:
     return table
 
 
-def _overrides_table(m: Metrics) -> Table:
+def _overrides_table(m: "Metrics") -> Table:
     table = Table(
         title="Human override rate per field",
         caption=f"{m.overrides_reviewed} issue(s) reviewed by a human",
@@ -243,7 +241,7 @@ def _overrides_table(m: Metrics) -> Table:
     return table
 
 
-def _trend_table(trend: list[DayTrend]) -> Table:
+def _trend_table(trend: "list[DayTrend]") -> Table:
     table = Table(title="Trend per day (UTC)", title_justify="left")
     for name, justify in (("day", "left"), ("failures", "right"), ("new", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -261,7 +259,7 @@ def _trend_table(trend: list[DayTrend]) -> Table:
     return table
 
 
-def _top_table(issues: list[TopIssue]) -> Table:
+def _top_table(issues: "list[TopIssue]") -> Table:
     table = Table(title=f"Top {len(issues)} open issue(s) by priority", title_justify="left")
     for name, kw in (
         ("id", {"justify": "right"}),

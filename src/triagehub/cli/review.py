@@ -1,7 +1,5 @@
 """``triagehub accuracy`` and ``patterns``: how the automatic triage fares, and what recurs."""
 
-from __future__ import annotations
-
 import json
 import sys
 from datetime import timedelta

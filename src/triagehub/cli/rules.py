@@ -8,8 +8,6 @@ file (never half-written). A file without ``classification_rules`` gets the sect
 the command says).
 """
 
-from __future__ import annotations
-
 import os
 import tempfile
 from pathlib import Path

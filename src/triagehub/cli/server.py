@@ -1,7 +1,5 @@
 """``triagehub serve`` and ``worker``: the HTTP server and the outbox's worker."""
 
-from __future__ import annotations
-
 import logging
 import os
 from typing import TYPE_CHECKING, Annotated, Any
@@ -81,7 +79,7 @@ def serve(
     run_server(api, listening, log_level="info")
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> "socket.socket":
     """The listening socket, bound before anything is printed or loaded: a port in use is one
     line and exit 2, not a log after the start-up messages."""
     import socket  # (a command that serves)
@@ -104,14 +102,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(api: Any, sock: socket.socket, *, log_level: str) -> None:
+def run_server(api: Any, sock: "socket.socket", *, log_level: str) -> None:
     import uvicorn
 
     config = uvicorn.Config(api, log_level=log_level, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def integrations_off(secrets: Secrets, *, insecure: bool = False) -> list[str]:
+def integrations_off(secrets: "Secrets", *, insecure: bool = False) -> list[str]:
     """What a server started with these secrets will not do, one line each."""
     off = []
     if secrets.webhook_secret is None:
@@ -129,7 +127,7 @@ def integrations_off(secrets: Secrets, *, insecure: bool = False) -> list[str]:
     return off
 
 
-def github_from_env() -> GitHubClient | None:
+def github_from_env() -> "GitHubClient | None":
     from triagehub.actions.github import GitHubClient
     from triagehub.config import Secrets
 

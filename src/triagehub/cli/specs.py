@@ -6,8 +6,6 @@ state (``--db``, ``--config``) is read through the context object, so this modul
 :mod:`triagehub.cli.main`.
 """
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path
@@ -49,7 +47,7 @@ ProjectOption = Annotated[
 FormatOption = Annotated[Format, typer.Option("--format", help="table or json.")]
 
 
-def _reader(ctx: typer.Context, roots: list[Path] | None) -> OpenSpecReader:
+def _reader(ctx: typer.Context, roots: list[Path] | None) -> "OpenSpecReader":
     from triagehub.work.specs import OpenSpecReader
     from triagehub.work.specs.snapshot import default_snapshot_dir
 
@@ -65,7 +63,7 @@ def _reader(ctx: typer.Context, roots: list[Path] | None) -> OpenSpecReader:
     return OpenSpecReader(configured, snapshot_dir=default_snapshot_dir())
 
 
-def _projects(reader: OpenSpecReader, ref: str | None) -> list[Project]:
+def _projects(reader: "OpenSpecReader", ref: str | None) -> "list[Project]":
     if ref is not None:
         return [reader.project(ref)]
     projects = reader.projects()

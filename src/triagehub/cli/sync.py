@@ -5,8 +5,6 @@ module reads them through the context object so that it never imports :mod:`tria
 (which imports this module to register it).
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sys
@@ -30,7 +28,7 @@ sync_app = typer.Typer(
 )
 
 
-def _print(run: SyncRun) -> None:
+def _print(run: "SyncRun") -> None:
     for issue_id, target, number in run.adopted:
         out.print(f"adopted: issue #{issue_id} -> {target}#{number}", markup=False)
     if run.pulled is not None:

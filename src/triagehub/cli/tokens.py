@@ -5,8 +5,6 @@ from the root command's state (``--db``), read through the context object's ``en
 that this module never imports :mod:`triagehub.cli.main` (which imports it to register it).
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import sys

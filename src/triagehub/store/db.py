@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
 
 from triagehub.errors import ConfigError
 from triagehub.store.stored_runs import MIGRATIONS as MIGRATIONS
@@ -28,6 +27,7 @@ from triagehub.store.stored_runs import newest_revision_file as newest_revision_
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -234,4 +234,6 @@ def read_session(engine: Engine) -> Iterator[Session]:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(engine, expire_on_commit=False)

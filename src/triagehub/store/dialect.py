@@ -17,21 +17,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, false, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    false,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import Function
 
 from triagehub.store import tables as t
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # PostgreSQL SQLSTATEs worth one more try: serialization_failure, deadlock_detected,
 # lock_not_available.
 _TRANSIENT_PG = frozenset({"40001", "40P01", "55P03"})
 
 
-def dialect_name(session: Session) -> str:
+def dialect_name(session: Session | Connection) -> str:
+    """The database's dialect (``sqlite``, ``postgresql``) under a session or a connection."""
+    if isinstance(session, Connection):
+        return session.dialect.name
     return session.get_bind().dialect.name
 
 

@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Table, and_, or_, select, text
-from sqlalchemy.orm import Session
 
 from triagehub.store import tables as t
 from triagehub.store.dialect import dialect_name
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
 
 MIN_INDEXED = 3  # a trigram index cannot narrow a shorter text
 MAX_CANDIDATES = 1000
@@ -100,7 +104,7 @@ def like_pattern(needle: str) -> str:
 
 
 def text_condition(
-    session: Session, index: TextIndex, needle: str, *, cap: int = MAX_CANDIDATES
+    session: Session | Connection, index: TextIndex, needle: str, *, cap: int = MAX_CANDIDATES
 ) -> ColumnElement[bool] | None:
     """The WHERE term for the rows of ``index.table`` holding ``needle`` in a searched column,
     or None when the index shows that no row does (``cap``: the most candidates looked up by
@@ -117,7 +121,7 @@ def text_condition(
 
 
 def candidates(
-    session: Session, index: TextIndex, needle: str, *, cap: int = MAX_CANDIDATES
+    session: Session | Connection, index: TextIndex, needle: str, *, cap: int = MAX_CANDIDATES
 ) -> list[int] | None:
     """The ids of the rows the index finds for ``needle`` (a superset of the rows holding it),
     or None when there is no index or more than ``cap`` of them."""
@@ -132,7 +136,7 @@ def candidates(
     return None if ids is None or len(ids) > cap else ids
 
 
-def has_index(session: Session, index: TextIndex) -> bool:
+def has_index(session: Session | Connection, index: TextIndex) -> bool:
     """Whether migration 0016 built ``index`` (it is skipped where the database cannot)."""
     if dialect_name(session) == "postgresql":
         found = session.execute(
@@ -145,14 +149,16 @@ def has_index(session: Session, index: TextIndex) -> bool:
     return row is not None
 
 
-def _sqlite_candidates(session: Session, index: TextIndex, needle: str, cap: int) -> list[int]:
+def _sqlite_candidates(
+    session: Session | Connection, index: TextIndex, needle: str, cap: int
+) -> list[int]:
     stmt = text(f"SELECT rowid FROM {index.fts} WHERE {index.fts} MATCH :q LIMIT :n")
     rows = session.execute(stmt, {"q": fts_query(needle), "n": cap + 1})
     return [int(r) for r in rows.scalars()]
 
 
 def _postgres_candidates(
-    session: Session, index: TextIndex, needle: str, cap: int
+    session: Session | Connection, index: TextIndex, needle: str, cap: int
 ) -> list[int] | None:
     """The rows ``ILIKE`` finds through the GIN index. The planner is told to read them
     (``enable_seqscan``/``enable_indexscan`` off for this statement, then put back):

@@ -1,4 +1,7 @@
-"""Issues read one by one: their views, timeline, occurrences and lifecycle columns."""
+"""Issues read one by one: their views, timeline, occurrences and lifecycle columns.
+
+The functions only execute Core statements: they take an ORM session or a plain connection
+(``triagehub issues list`` passes a connection, so that it starts without the ORM)."""
 
 from __future__ import annotations
 
@@ -6,13 +9,13 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Select, func, select, type_coerce
-from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+from triagehub.store.dialect import dialect_name
 from triagehub.store.fulltext import ISSUES, text_condition
 from triagehub.store.queries.paging import (
     MAX_TEXT_QUERY,
@@ -24,6 +27,10 @@ from triagehub.store.queries.paging import (
     decode_cursor,
     encode_cursor,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
 
 MAX_CHECKS_LISTED = 100
 MAX_TIMELINE_RUNS = 200
@@ -176,7 +183,7 @@ _ISSUE_KEYS = tuple(c.key for c in _ISSUE_COLUMNS)
 MAX_SIMILAR = 10
 
 
-def _checks_of(session: Session, issue_ids: list[int]) -> dict[int, list[str]]:
+def _checks_of(session: Session | Connection, issue_ids: list[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {pk: [] for pk in issue_ids}
     if not issue_ids:
         return found
@@ -193,7 +200,9 @@ def _checks_of(session: Session, issue_ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
-def _similar_of(session: Session, patterns: dict[int, int | None]) -> dict[int, list[int]]:
+def _similar_of(
+    session: Session | Connection, patterns: dict[int, int | None]
+) -> dict[int, list[int]]:
     """Other issues of the same pattern (template family), newest activity first."""
     found: dict[int, list[int]] = {pk: [] for pk in patterns}
     wanted = sorted({p for p in patterns.values() if p is not None})
@@ -217,7 +226,7 @@ def _similar_of(session: Session, patterns: dict[int, int | None]) -> dict[int, 
 
 def list_issues(
     *,
-    session: Session,
+    session: Session | Connection,
     repository: str | None = None,
     state: str | None = None,
     category: str | None = None,
@@ -249,7 +258,9 @@ def list_issues(
     return _issue_views(session, session.execute(query).mappings().all())
 
 
-def _occurred_entries(session: Session, issue_id: int, max_runs: int) -> list[EventView]:
+def _occurred_entries(
+    session: Session | Connection, issue_id: int, max_runs: int
+) -> list[EventView]:
     """The "occurred" entries of the timeline, one per run, read from the occurrences themselves
     (the newest ``max_runs`` runs)."""
     occ = t.occurrences.c
@@ -345,7 +356,11 @@ def _occurrence_view(r: Any) -> OccurrenceView:
 
 
 def get_issue(
-    *, session: Session, issue_id: int, occurrences: int = 20, max_runs: int = MAX_TIMELINE_RUNS
+    *,
+    session: Session | Connection,
+    issue_id: int,
+    occurrences: int = 20,
+    max_runs: int = MAX_TIMELINE_RUNS,
 ) -> IssueDetail | None:
     row = (
         session.execute(
@@ -428,12 +443,12 @@ def _page_extras(dialect: str) -> tuple[Any, Any]:
     )
 
 
-def issue_page_select(session: Session) -> Select[Any]:
+def issue_page_select(session: Session | Connection) -> Select[Any]:
     """``issues`` joined with its repository, the columns of :class:`IssueView` in its field
     order (checks and similar issues included: see :func:`_page_extras`); for
     :func:`page_views`. Built once per dialect (statements are immutable: ``where`` and
     ``order_by`` return new ones), not per page: building it cost as much as running it."""
-    return _page_select(session.get_bind().dialect.name)
+    return _page_select(dialect_name(session))
 
 
 @functools.cache
@@ -449,7 +464,7 @@ def page_views(rows: Sequence[Any]) -> list[IssueView]:
     return [IssueView(*r) for r in rows]
 
 
-def _issue_views(session: Session, rows: Sequence[Any]) -> list[IssueView]:
+def _issue_views(session: Session | Connection, rows: Sequence[Any]) -> list[IssueView]:
     """Views of rows (mappings) of :data:`_ISSUE_COLUMNS`, with their checks and
     similar issues."""
     checks = _checks_of(session, [r["id"] for r in rows])
@@ -465,7 +480,7 @@ def _issue_views(session: Session, rows: Sequence[Any]) -> list[IssueView]:
     ]
 
 
-def issue_lifecycle(*, session: Session, issue_id: int) -> dict[str, Any] | None:
+def issue_lifecycle(*, session: Session | Connection, issue_id: int) -> dict[str, Any] | None:
     """The lifecycle columns of an issue that ``IssueView`` leaves out (snooze, escalation,
     resolution, links, human overrides), as JSON."""
     i = t.issues.c
@@ -498,7 +513,7 @@ def issue_lifecycle(*, session: Session, issue_id: int) -> dict[str, Any] | None
 
 
 def issue_occurrences(
-    *, session: Session, issue_id: int, limit: int = 50, cursor: str | None = None
+    *, session: Session | Connection, issue_id: int, limit: int = 50, cursor: str | None = None
 ) -> Page[OccurrenceView]:
     """An issue's occurrences, newest first (keyset pages over ``(occurred_at, id)``)."""
     _check_limit(limit)

@@ -7,14 +7,16 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
 
 from triagehub.core.timeparse import parse_time
 from triagehub.errors import InputError
 from triagehub.store import tables as t
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -74,7 +74,7 @@ def _top_sections(doc: Lines) -> list[tuple[str, _Body]]:
     heads = [
         (m.group(2).strip(), i)
         for i, line in enumerate(doc.lines)
-        if not doc.mask[i] and (m := SECTION_TITLE.match(line))
+        if line.startswith("##") and not doc.mask[i] and (m := SECTION_TITLE.match(line))
     ]
     out = []
     for n, (title, index) in enumerate(heads):
@@ -83,39 +83,37 @@ def _top_sections(doc: Lines) -> list[tuple[str, _Body]]:
     return out
 
 
+_SKIPPED_HEADER = re.compile(r"^###\s+(.+?)\s*$")
+
+
 def _blocks(body: _Body, section: str, skipped: list[Skipped] | None) -> list[Block]:
+    """The requirement blocks of a section's body: each from its ``### Requirement:`` header to
+    the next one or the next ``##`` heading (fenced lines are text); the other ``###`` headings
+    go to ``skipped``. Only unfenced lines starting with ``##`` can be either, so the patterns
+    are tried on them alone."""
     lines, mask = body.lines, body.mask
-
-    def is_req(i: int) -> bool:
-        return not mask[i] and REQUIREMENT_HEADER.match(lines[i]) is not None
-
-    def note_skipped(i: int) -> None:
-        if skipped is None or mask[i]:
-            return
-        m = re.match(r"^###\s+(.+?)\s*$", lines[i])
-        if m and not REQUIREMENT_HEADER.match(lines[i]):
-            skipped.append(Skipped(m.group(1).strip(), section, body.start_line + i))
-
     blocks: list[Block] = []
-    i = 0
-    while i < len(lines):
-        while i < len(lines) and not is_req(i):
-            note_skipped(i)
-            i += 1
-        if i >= len(lines):
-            break
-        header = lines[i]
-        m = REQUIREMENT_HEADER.match(header)
-        assert m is not None
-        start = i
-        buf = [header]
-        i += 1
-        while i < len(lines) and not is_req(i) and (mask[i] or not TOP_LEVEL.match(lines[i])):
-            note_skipped(i)
-            buf.append(lines[i])
-            i += 1
-        name = normalize_requirement_name(m.group(1))
-        blocks.append(Block(header, name, "\n".join(buf).rstrip(), tuple(mask[start:i])))
+    opened: tuple[int, re.Match[str]] | None = None  # the open block's header line and match
+
+    def close(end: int) -> None:
+        if opened is not None:
+            start, m = opened
+            name = normalize_requirement_name(m.group(1))
+            raw = "\n".join(lines[start:end]).rstrip()
+            blocks.append(Block(lines[start], name, raw, tuple(mask[start:end])))
+
+    for i, line in enumerate(lines):
+        if not line.startswith("##") or mask[i]:
+            continue
+        if m := REQUIREMENT_HEADER.match(line):
+            close(i)
+            opened = (i, m)
+        elif TOP_LEVEL.match(line):
+            close(i)
+            opened = None
+        elif skipped is not None and (s := _SKIPPED_HEADER.match(line)):
+            skipped.append(Skipped(s.group(1).strip(), section, body.start_line + i))
+    close(len(lines))
     return blocks
 
 
@@ -171,8 +169,8 @@ def parse_delta_spec(text: str) -> DeltaPlan:
     orphans: list[Orphan] = []
     current: str | None = None
     for i, line in enumerate(doc.lines):
-        if doc.mask[i]:
-            continue
+        if not line.startswith("##") or doc.mask[i]:
+            continue  # neither a section title nor a requirement header
         if m := SECTION_TITLE.match(line):
             current = m.group(2).strip()
             continue

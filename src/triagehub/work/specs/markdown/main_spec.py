@@ -9,6 +9,12 @@ from triagehub.work.specs.markdown.delta import Block
 from triagehub.work.specs.markdown.requirements import normalize_requirement_name
 from triagehub.work.specs.markdown.text import REQUIREMENT_HEADER, TOP_LEVEL, Lines
 
+_REQUIREMENTS_TITLE = re.compile(r"^##\s+Requirements\s*$", re.IGNORECASE)
+_DELTA_TITLE = re.compile(
+    r"^##\s+(ADDED|MODIFIED|REMOVED|RENAMED)\s+Requirements\s*$", re.IGNORECASE
+)
+_ANY_REQUIREMENT = re.compile(r"^###\s+Requirement:\s*(.+)\s*$", re.IGNORECASE)
+
 # -- a main spec's requirements section (requirement-blocks.extractRequirementsSection) -----------
 
 
@@ -25,11 +31,7 @@ def extract_requirements_section(text: str) -> RequirementsSection:
     doc = Lines.of(text)
     lines, mask = doc.lines, doc.mask
     start = next(
-        (
-            i
-            for i, line in enumerate(lines)
-            if not mask[i] and re.match(r"^##\s+Requirements\s*$", line, re.I)
-        ),
+        (i for i, line in enumerate(lines) if not mask[i] and _REQUIREMENTS_TITLE.match(line)),
         -1,
     )
     if start == -1:
@@ -84,9 +86,7 @@ def main_spec_structure_issues(text: str) -> list[tuple[int, str]]:
     main spec (spec-structure.findMainSpecStructureIssues)."""
     doc = Lines.of(text)
     lines = [("" if doc.mask[i] else line) for i, line in enumerate(doc.lines)]
-    start = next(
-        (i for i, line in enumerate(lines) if re.match(r"^##\s+Requirements\s*$", line, re.I)), -1
-    )
+    start = next((i for i, line in enumerate(lines) if _REQUIREMENTS_TITLE.match(line)), -1)
     end = len(lines)
     if start != -1:
         end = next((i for i in range(start + 1, len(lines)) if TOP_LEVEL.match(lines[i])), end)
@@ -96,7 +96,7 @@ def main_spec_structure_issues(text: str) -> list[tuple[int, str]]:
         trimmed = line.strip()
         if not trimmed:
             continue
-        if re.match(r"^##\s+(ADDED|MODIFIED|REMOVED|RENAMED)\s+Requirements\s*$", line, re.I):
+        if _DELTA_TITLE.match(line):
             issues.append(
                 (
                     i + 1,
@@ -106,7 +106,7 @@ def main_spec_structure_issues(text: str) -> list[tuple[int, str]]:
                 )
             )
             continue
-        m = re.match(r"^###\s+Requirement:\s*(.+)\s*$", line, re.I)
+        m = _ANY_REQUIREMENT.match(line)
         if not m:
             continue
         if start == -1 or not start < i < end:

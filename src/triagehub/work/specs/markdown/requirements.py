@@ -32,8 +32,15 @@ def normalize_requirement_name(name: str) -> str:
     return CLOSING_HASHES.sub("", name).strip()
 
 
+_WHITESPACE = re.compile(r"\s+")
+_SCENARIO_PREFIX = re.compile(r"^Scenario:\s*", re.IGNORECASE)
+_REQUIREMENT_PREFIX = re.compile(r"^Requirement:\s*", re.IGNORECASE)
+_CANONICAL = re.compile(r"^Requirement:\s*\S", re.IGNORECASE)
+_BLOCK_HEADER = re.compile(r"^###\s*")
+
+
 def fold_requirement_name(name: str) -> str:
-    return re.sub(r"\s+", " ", normalize_requirement_name(name).lower())
+    return _WHITESPACE.sub(" ", normalize_requirement_name(name).lower())
 
 
 def extract_requirement_body(body: Sequence[str], mask: Sequence[bool] | None = None) -> str:
@@ -47,12 +54,12 @@ def extract_requirement_body(body: Sequence[str], mask: Sequence[bool] | None = 
     for i, line in enumerate(body):
         if mask[i]:
             continue
-        if ANY_HEADER.match(line):
+        if line.startswith("#") and ANY_HEADER.match(line):
             break
         trimmed = line.strip()
         if not trimmed:
             continue
-        if METADATA_LINE.match(trimmed):
+        if trimmed.startswith("**") and METADATA_LINE.match(trimmed):
             metadata.append(trimmed)
             continue
         captured.append(trimmed)
@@ -92,7 +99,7 @@ def scenario_names(raw: str) -> list[str]:
             continue
         name = SCENARIO_HEADER.sub("", line, count=1)
         name = CLOSING_HASHES.sub("", name)
-        name = re.sub(r"^Scenario:\s*", "", name, flags=re.IGNORECASE)
+        name = _SCENARIO_PREFIX.sub("", name)
         names.append(name.strip())
     return names
 
@@ -113,8 +120,8 @@ class ParsedRequirement:
     scenarios: tuple[ParsedScenario, ...]
 
 
-def _strip_prefix(title: str, prefix: str) -> str:
-    return re.sub(rf"^{prefix}:\s*", "", title, flags=re.IGNORECASE).strip()
+def _strip_prefix(title: str, prefix: re.Pattern[str]) -> str:
+    return prefix.sub("", title).strip()
 
 
 def requirements_of(
@@ -124,17 +131,17 @@ def requirements_of(
     ``Requirement:`` headings count, as for change deltas)."""
     out: list[ParsedRequirement] = []
     for child in section.children:
-        if only_canonical and not re.match(r"^Requirement:\s*\S", child.title.strip(), re.I):
+        if only_canonical and not _CANONICAL.match(child.title.strip()):
             continue
         start, end = child.line + 1, child.end
         text = extract_requirement_body(doc.lines[start:end], doc.mask[start:end])
         text = text or child.title.strip()
         scenarios = tuple(
-            ParsedScenario(_strip_prefix(s.title, "Scenario"), s.content)
+            ParsedScenario(_strip_prefix(s.title, _SCENARIO_PREFIX), s.content)
             for s in child.children
             if s.content.strip()
         )
-        name = normalize_requirement_name(_strip_prefix(child.title, "Requirement"))
+        name = normalize_requirement_name(_strip_prefix(child.title, _REQUIREMENT_PREFIX))
         out.append(ParsedRequirement(name, text, scenarios))
     return out
 
@@ -145,7 +152,7 @@ def requirement_from_block(
     """One delta requirement block (``### Requirement: ...`` and its body), as the CLI reads it.
     ``mask``: the block's fence mask, from its document."""
     lines = normalize(raw).split("\n")
-    lines[0] = "### " + re.sub(r"^###\s*", "", lines[0]).strip()
+    lines[0] = "### " + _BLOCK_HEADER.sub("", lines[0]).strip()
     if mask is not None and len(mask) >= len(lines):
         doc = Lines(tuple(lines), tuple(mask[: len(lines)]))
     else:

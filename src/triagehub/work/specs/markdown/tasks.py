@@ -25,8 +25,7 @@ def parse_tasks(text: str) -> list[ParsedTask]:
     for i, line in enumerate(normalize(text).split("\n")):
         if line.startswith("## "):
             group = line[3:].strip() or None
-        m = TASK_LINE.match(line)
-        if m:
+        if "[" in line and (m := TASK_LINE.match(line)):  # (a task line holds its checkbox)
             tasks.append(
                 ParsedTask((m.group(1) or "").lower() == "x", m.group(2).strip(), i + 1, group)
             )

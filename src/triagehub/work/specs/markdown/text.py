@@ -67,9 +67,9 @@ def _top_level_fences(lines: Sequence[str]) -> tuple[tuple[int, int], ...] | Non
         if line.lstrip(" ")[:1] == "<":
             return None  # maybe an HTML block, which can hold fence-looking lines
         ticks, tildes = line.find("```"), line.find("~~~")
-        at = min(p for p in (ticks, tildes, len(line)) if p >= 0)
-        if at == len(line):
+        if ticks < 0 and tildes < 0:
             continue
+        at = tildes if ticks < 0 else ticks if tildes < 0 else min(ticks, tildes)
         if at > 0:
             if _CONTAINER_PREFIX.match(line[:at]):
                 return None  # indented, or inside a list item or a block quote
@@ -111,7 +111,10 @@ class Lines:
 
     @classmethod
     def of(cls, text: str) -> Lines:
-        lines = normalize(text).split("\n")
+        text = normalize(text)
+        lines = text.split("\n")
+        if "```" not in text and "~~~" not in text:  # no fence (fence_mask's first test, at once)
+            return cls(tuple(lines), (False,) * len(lines))
         return cls(tuple(lines), tuple(fence_mask(lines)))
 
     def sub(self, start: int, end: int) -> Lines:
@@ -131,27 +134,24 @@ class Section:
     children: list[Section] = field(default_factory=list)
 
 
-def _content_until_next_header(doc: Lines, start: int, level: int) -> tuple[str, int]:
-    end = start
-    while end < len(doc.lines):
-        m = None if doc.mask[end] else HEADER_START.match(doc.lines[end])
-        if m and len(m.group(1)) <= level:
-            break
-        end += 1
-    return "\n".join(doc.lines[start:end]).strip(), end
-
-
 def parse_sections(doc: Lines) -> list[Section]:
+    lines = doc.lines
+    # (line, level) of every unfenced line that ends a section's content (HEADER_START): a
+    # section runs to the first of them after its heading with a level at most its own.
+    starts = [
+        (i, len(m.group(1)))
+        for i, line in enumerate(lines)
+        if line.startswith("#") and not doc.mask[i] and (m := HEADER_START.match(line))
+    ]
     sections: list[Section] = []
     stack: list[Section] = []
-    for i, line in enumerate(doc.lines):
-        if doc.mask[i]:
-            continue
-        m = HEADER.match(line)
+    for n, (i, _) in enumerate(starts):
+        m = HEADER.match(lines[i])
         if not m:
             continue
         level = len(m.group(1))
-        content, end = _content_until_next_header(doc, i + 1, level)
+        end = next((j for j, lv in starts[n + 1 :] if lv <= level), len(lines))
+        content = "\n".join(lines[i + 1 : end]).strip()
         section = Section(level, m.group(2).strip(), content, i, end)
         while stack and stack[-1].level >= level:
             stack.pop()
