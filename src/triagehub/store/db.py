@@ -227,6 +227,8 @@ def read_session(engine: Engine) -> Iterator[Session]:
     its own: one page of a listing). On PostgreSQL it runs in autocommit: no ``BEGIN`` and no
     ``ROLLBACK``, two round trips of the three or four a short read made (a write through it
     commits at once: use ``Session`` for writes)."""
+    from sqlalchemy.orm import Session
+
     with Session(engine) as session:
         if engine.dialect.name == "postgresql":
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
