@@ -23,6 +23,7 @@ from triagehub.core.excerpt.line_patterns import (
     hinted,
     noise,
 )
+from triagehub.core.excerpt.lines import WORDY
 from triagehub.core.informative import is_footer
 
 # Kinds of lines, weakest first. LEVEL is a line whose only error evidence is its log level
@@ -67,24 +68,39 @@ KNOWN_LINES = 4096  # per generation
 KNOWN_CHARS = 160_000  # per generation
 
 
+# What :func:`line_info` tells besides the kind (the kind is ``info & KIND``).
+KIND = 15
+WORDY_LINE = 16  # the line has words (``lines.WORDY``), it is not a separator or a row of dots
+SECTION_LINE = 32  # the line is a section header (``SECTION``: it ends the open block)
+
+
+def line_info(line: str) -> int:
+    """The kind of one cleaned line and its flags (``WORDY_LINE``, ``SECTION_LINE``)."""
+    info = _KNOWN.get(line)
+    if info is None:
+        info = _OLD.get(line)
+        if info is None:
+            info = _classify(line)
+            if WORDY.search(line) is not None:
+                info |= WORDY_LINE
+            if line[:3] in SECTION_STARTS and SECTION.match(line) is not None:
+                info |= SECTION_LINE
+        _remember(line, info)
+    return info
+
+
 def classify_line(line: str) -> int:
     """The kind of one cleaned line."""
-    kind = _KNOWN.get(line)
-    if kind is None:
-        kind = _OLD.get(line)
-        if kind is None:
-            kind = _classify(line)
-        _remember(line, kind)
-    return kind
+    return line_info(line) & KIND
 
 
-def _remember(line: str, kind: int) -> None:
+def _remember(line: str, info: int) -> None:
     global _known_chars, _KNOWN, _OLD
     if len(_KNOWN) >= KNOWN_LINES or _known_chars >= KNOWN_CHARS:
         _OLD = _KNOWN
         _KNOWN = {}
         _known_chars = 0
-    _KNOWN[line] = kind
+    _KNOWN[line] = info
     _known_chars += len(line)
 
 
