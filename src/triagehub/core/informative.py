@@ -177,8 +177,16 @@ def is_informative(message: str) -> bool:
 def informative_part(message: str) -> str:
     """The message without its footer lines (and without leading/trailing blank lines); "" when
     every line is a footer."""
-    lines = message.splitlines()
-    if not any(_meaningful(line) for line in lines):
+    kept = []
+    meaningful = False  # a line that is not a footer, blank or separator (is_informative)
+    for line in message.splitlines():
+        stripped = line.strip()
+        if stripped:
+            if is_footer(stripped):  # the same as is_footer(line): it strips the line first
+                continue
+            if not meaningful and not _SEPARATOR.match(stripped):
+                meaningful = True
+        kept.append(line)
+    if not meaningful:
         return ""
-    kept = [line for line in lines if not line.strip() or not is_footer(line)]
     return "\n".join(kept).strip("\n")

@@ -46,17 +46,24 @@ _KEY_PREFIX = re.compile(r"^(?:\[ERROR\]|E |npm ERR!|npm error|##\[error\])\s*")
 _DIGITS = re.compile(r"\d+")
 
 
-_KEYS: dict[str, str] = {}  # the keys of the error lines seen lately (see kinds.classify_line)
-_KNOWN_KEYS = 1024  # (error lines only: a block keeps at most 60; emptied when full)
+# The keys of the error lines seen lately (a block keeps at most 60): two generations of at most
+# _KNOWN_KEYS each, like the lines' kinds (see kinds.classify_line).
+_KEYS: dict[str, str] = {}
+_OLD_KEYS: dict[str, str] = {}
+_KNOWN_KEYS = 1024
 
 
 def _key_of(text: str) -> str:
     """What makes two error lines the same (Maven repeats each error under its summary)."""
+    global _KEYS, _OLD_KEYS
     key = _KEYS.get(text)
     if key is None:
+        key = _OLD_KEYS.get(text)
+        if key is None:
+            key = " ".join(_DIGITS.sub("#", _KEY_PREFIX.sub("", text.strip())).split())
         if len(_KEYS) >= _KNOWN_KEYS:
-            _KEYS.clear()
-        key = _KEYS[text] = " ".join(_DIGITS.sub("#", _KEY_PREFIX.sub("", text.strip())).split())
+            _OLD_KEYS, _KEYS = _KEYS, {}
+        _KEYS[text] = key
     return key
 
 
@@ -65,6 +72,7 @@ def clear_known() -> None:
     benchmark that measures lines never seen)."""
     clear_kinds()
     _KEYS.clear()
+    _OLD_KEYS.clear()
 
 
 def _duplicates(blocks: Iterable[Block]) -> set[int]:

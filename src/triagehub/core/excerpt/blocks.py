@@ -11,18 +11,19 @@ from triagehub.core.excerpt.kinds import (
     BOILER,
     FRAME,
     INDENT,
+    KIND,
     LEVEL,
     MEDIUM,
     NOISE,
     OPENERS,
     PLAIN,
-    SECTION,
-    SECTION_STARTS,
+    SECTION_LINE,
     STRONG,
     WEAK,
-    classify_line,
+    WORDY_LINE,
+    line_info,
 )
-from triagehub.core.excerpt.lines import WORDY, clean_line
+from triagehub.core.excerpt.lines import clean_line
 
 _BLOCK_LINES = 48  # lines kept verbatim per block
 _BLOCK_OVERFLOW = 12  # error lines kept beyond that (the deepest "Caused by:" of a long trace)
@@ -110,7 +111,8 @@ class Collector:
 
     def feed(self, index: int, text: str) -> None:
         self.count = index + 1
-        kind = classify_line(text)
+        info = line_info(text)
+        kind = info & KIND
         if self.gradle_cause:
             if text.startswith("> ") and kind in (PLAIN, INDENT):
                 kind = MEDIUM
@@ -120,27 +122,31 @@ class Collector:
             text.startswith("* What went wrong") or text.startswith("Execution failed for task")
         ):
             self.gradle_cause = True
-        if text[:3] in SECTION_STARTS and SECTION.match(text):
+        if info & SECTION_LINE:
             self.close()  # a new section
+        block = self.block
         if kind == BLANK:
-            if self.block is not None:
-                self.block.gap += 1
-                if self.block.gap > 1:
+            if block is not None:
+                block.gap += 1
+                if block.gap > 1:
                     self.close()
             return
         self.tail_any.append((index, text))
         if kind == NOISE:
-            self.close()
+            if block is not None:
+                self.close()
             return
-        if WORDY.search(text):  # not a separator or a row of dots
+        if info & WORDY_LINE:  # not a separator or a row of dots
             self.tail.append((index, text))
-        block = self.block
-        if block is not None and not _continues(block, kind):
-            self.close()
-            block = None
         if block is None:
             if kind not in OPENERS:
                 return
+        elif not _continues(block, kind):
+            self.close()
+            if kind not in OPENERS:
+                return
+            block = None
+        if block is None:
             block = self.block = Block(start=index)
             if kind == LEVEL:
                 kind = MEDIUM  # an error-level line that opens a block is its header
@@ -179,6 +185,7 @@ class Collector:
 
 def collect(lines: Iterable[str], max_lines: int) -> Collector:
     collector = Collector(max_lines)
+    feed, clean = collector.feed, clean_line
     for index, raw in enumerate(lines):
-        collector.feed(index, clean_line(raw))
+        feed(index, clean(raw))
     return collector

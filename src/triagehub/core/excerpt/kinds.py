@@ -23,6 +23,7 @@ from triagehub.core.excerpt.line_patterns import (
     hinted,
     noise,
 )
+from triagehub.core.excerpt.lines import WORDY
 from triagehub.core.informative import is_footer
 
 # Kinds of lines, weakest first. LEVEL is a line whose only error evidence is its log level
@@ -55,32 +56,59 @@ def _plain(stripped: str, indented: bool) -> int:
 
 # The kinds of the lines seen lately: a line's kind depends on its text only, and CI logs repeat
 # most of their lines from run to run (set-up, build and test output; timestamps are cleaned
-# off first), so each distinct line is classified once. Bounded (lines and characters): emptied
-# when full, so it stays well under a megabyte.
+# off first), so each distinct line is classified once. Two generations, bounded (lines and
+# characters each): when the young one is full it becomes the old one and the former old one is
+# dropped; a line found in the old generation moves back to the young one. So the lines that
+# every run prints survive a flood of lines seen once (durations, ids, counts), which emptying
+# the whole table would forget. Each generation stays under a megabyte.
 _KNOWN: dict[str, int] = {}
+_OLD: dict[str, int] = {}
 _known_chars = 0
-KNOWN_LINES = 4096
-KNOWN_CHARS = 160_000
+KNOWN_LINES = 4096  # per generation
+KNOWN_CHARS = 160_000  # per generation
+
+
+# What :func:`line_info` tells besides the kind (the kind is ``info & KIND``).
+KIND = 15
+WORDY_LINE = 16  # the line has words (``lines.WORDY``), it is not a separator or a row of dots
+SECTION_LINE = 32  # the line is a section header (``SECTION``: it ends the open block)
+
+
+def line_info(line: str) -> int:
+    """The kind of one cleaned line and its flags (``WORDY_LINE``, ``SECTION_LINE``)."""
+    info = _KNOWN.get(line)
+    if info is None:
+        info = _OLD.get(line)
+        if info is None:
+            info = _classify(line)
+            if WORDY.search(line) is not None:
+                info |= WORDY_LINE
+            if line[:3] in SECTION_STARTS and SECTION.match(line) is not None:
+                info |= SECTION_LINE
+        _remember(line, info)
+    return info
 
 
 def classify_line(line: str) -> int:
     """The kind of one cleaned line."""
-    global _known_chars
-    kind = _KNOWN.get(line)
-    if kind is None:
-        kind = _classify(line)
-        if len(_KNOWN) >= KNOWN_LINES or _known_chars >= KNOWN_CHARS:
-            _KNOWN.clear()
-            _known_chars = 0
-        _KNOWN[line] = kind
-        _known_chars += len(line)
-    return kind
+    return line_info(line) & KIND
+
+
+def _remember(line: str, info: int) -> None:
+    global _known_chars, _KNOWN, _OLD
+    if len(_KNOWN) >= KNOWN_LINES or _known_chars >= KNOWN_CHARS:
+        _OLD = _KNOWN
+        _KNOWN = {}
+        _known_chars = 0
+    _KNOWN[line] = info
+    _known_chars += len(line)
 
 
 def clear_known() -> None:
     """Forget the kinds of the lines seen so far (a benchmark measuring lines never seen)."""
     global _known_chars
     _KNOWN.clear()
+    _OLD.clear()
     _known_chars = 0
 
 
