@@ -5,6 +5,7 @@ Secrets never come from this file: they come from the environment only (see ``Se
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -193,6 +194,11 @@ class RepositoryConfig(_Strict):
             if kind in kinds:
                 return name, rule
         return None
+
+
+@functools.cache
+def _default_repository() -> RepositoryConfig:
+    return RepositoryConfig()
 
 
 class EscalationTriggers(_Strict):
@@ -427,7 +433,9 @@ class Settings(_Strict):
         return value
 
     def repository(self, name: str) -> RepositoryConfig:
-        return self.repositories.get(name) or RepositoryConfig()
+        """``name``'s configuration, or the defaults: one shared frozen instance (it is asked
+        for once per failure; building a new model each time cost a microsecond)."""
+        return self.repositories.get(name) or _default_repository()
 
     def auto_resolve_after(self, repository: str, category: str) -> int:
         """Green runs in a row that resolve an issue of ``category`` in ``repository``."""
