@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from triagehub.api.webhook_batch import DeliveryWriter
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
+from triagehub.core.sanitize import clean_json
 from triagehub.engine.jobs import process_jobs
 from triagehub.store import tables as t
 from triagehub.store.queries import counts
@@ -96,3 +97,24 @@ def test_deliveries_waiting_together_share_a_transaction(engine: Engine) -> None
     with Session(engine) as session:
         stored = session.execute(select(func.count()).select_from(t.jobs)).scalar_one()
     assert stored == 40
+
+
+def test_a_batch_writes_its_jobs_and_records_with_one_statement_each(engine: Engine) -> None:
+    commits: list[int] = []
+    inserts: list[str] = []
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement.split("(")[0].split()[-1])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    writer = DeliveryWriter(engine, Settings(), FixedClock(AT).now)
+    answers = submit_together(writer, [("workflow_job", f"d{n}", job(n)) for n in range(40)])
+    assert [code for code, _ in answers] == [202] * 40
+    # One insert into each table per batch, not one per delivery.
+    assert len(inserts) == 2 * len(commits) < 40
+    assert set(inserts) == {"jobs", "webhook_deliveries"}
+    with Session(engine) as session:
+        data = session.execute(select(t.jobs.c.data).where(t.jobs.c.key == "github:d7")).scalar()
+    assert data == {"event": "workflow_job", "delivery": "d7", "payload": clean_json(job(7))}
