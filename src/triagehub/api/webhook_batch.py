@@ -22,16 +22,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import JSON, Dialect, Engine, bindparam, insert, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeDecorator
 
 from triagehub.api.webhook_delivery import (
     HANDLED,
@@ -45,19 +41,11 @@ from triagehub.api.webhook_delivery import (
     handle_delivery,
     plain_problem,
 )
+from triagehub.api.webhook_rows import BatchRows, WriterConnection, stored_deliveries
 from triagehub.config import Settings
 from triagehub.core.sanitize import clean_json
-from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
-from triagehub.engine.jobs import PENDING
 from triagehub.errors import InputError
-from triagehub.store import tables as t
-from triagehub.store.dialect import (
-    bounded_lock_wait,
-    dialect_name,
-    insert_ignoring,
-    is_transient,
-    sqlite_write_lock,
-)
+from triagehub.store.dialect import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +78,7 @@ class DeliveryWriter:
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        self._db = WriterConnection(engine)  # used by the writer thread only
 
     async def submit(self, event: str, delivery: str, payload: Mapping[str, Any]) -> JSONResponse:
         """Record a verified delivery (with its ingest job) and return its answer."""
@@ -110,6 +99,7 @@ class DeliveryWriter:
                 with self._lock:  # a delivery put meanwhile sees _running and is taken here
                     if self._queue.empty():
                         self._running = False
+                        self._db.close()
                         return
                 continue
             batch = [first]
@@ -164,29 +154,26 @@ class DeliveryWriter:
         refused it (nothing of it stored)."""
         deadline = time.monotonic() + LOCK_WAIT_S
         ids = [p.delivery for p in batch]
-        column = t.webhook_deliveries.c.delivery_id
         while True:
             wait = max(min(deadline - time.monotonic(), attempt_wait(self.engine)), 0.001)
             answers: list[JSONResponse] = []
             try:
-                with (
-                    Session(self.engine) as session,
-                    session.begin(),
-                    bounded_lock_wait(session, wait),
-                ):
-                    sqlite_write_lock(session)  # before the read: no writer slips in between
-                    seen = set(session.execute(select(column).where(column.in_(ids))).scalars())
-                    rows = _Rows()
+                # The write lock first (SQLite): no writer slips in between the read and the
+                # writes.
+                with self._db.transaction(wait) as conn:
+                    seen = stored_deliveries(conn, ids)
+                    rows = BatchRows()
                     for pending in batch:
                         if pending.delivery in seen:
                             answers.append(duplicate(pending.delivery))
                             continue
                         seen.add(pending.delivery)
                         answers.append(self._record(rows, pending))
-                    rows.write(session)
+                    rows.write(conn)
                 break
             except OperationalError as exc:
                 if not is_transient(exc):
+                    self._db.drop()
                     return False
                 if time.monotonic() < deadline:
                     continue  # the write lock was taken: try again
@@ -199,12 +186,13 @@ class DeliveryWriter:
                 break
             except Exception as exc:
                 log.info("a batch of %d deliveries was refused (%s)", len(batch), exc)
+                self._db.drop()
                 return False
         for pending, given in zip(batch, answers, strict=True):
             pending.answer = given
         return True
 
-    def _record(self, rows: _Rows, pending: _Pending) -> JSONResponse:
+    def _record(self, rows: BatchRows, pending: _Pending) -> JSONResponse:
         """The rows of one delivery (its job, its record), and its answer."""
         now = self.now()
         outcome = first_outcome(pending.event, pending.action)
@@ -216,76 +204,6 @@ class DeliveryWriter:
                 outcome.detail = "nothing to record"
         rows.delivery(pending.event, pending.delivery, pending.action, outcome, now)
         return answer(pending.delivery, outcome)
-
-
-class _SerializedJSON(TypeDecorator[Any]):
-    """A JSON column's value serialized already (by orjson, compact): bound as it is."""
-
-    impl = JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> None:
-        return None
-
-
-_ROWS: dict[str, tuple[Any, Any]] = {}
-
-
-def _inserts(session: Session) -> tuple[Any, Any]:
-    """The batch's two inserts (jobs, deliveries), built once per database kind: the jobs'
-    ``ON CONFLICT (key) DO NOTHING`` as :func:`~triagehub.engine.jobs.enqueue` writes them,
-    their data serialized by orjson (a tenth of the standard library's time on a payload)."""
-    name = dialect_name(session)
-    if name not in _ROWS:
-        jobs = insert_ignoring(session, t.jobs, "key").values(
-            data=bindparam("data", type_=_SerializedJSON())
-        )
-        _ROWS[name] = (jobs, insert(t.webhook_deliveries))
-    return _ROWS[name]
-
-
-@dataclass(slots=True)
-class _Rows:
-    """The rows of a batch, written by one statement per table (an ``executemany``: one round
-    trip on PostgreSQL where each row took one)."""
-
-    jobs: list[dict[str, Any]] = field(default_factory=list)
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-
-    def job(self, key: str, data: dict[str, Any], now: datetime) -> None:
-        self.jobs.append(
-            {
-                "kind": INGEST_WEBHOOK,
-                "key": key,
-                "data": orjson.dumps(data).decode(),
-                "status": PENDING,
-                "attempts": 0,
-                "next_try_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-
-    def delivery(
-        self, event: str, delivery: str, action: str | None, outcome: Outcome, at: datetime
-    ) -> None:
-        self.deliveries.append(
-            {
-                "delivery_id": delivery,
-                "event": event,
-                "action": action,
-                "status": outcome.status,
-                "detail": outcome.detail,
-                "received_at": at,
-            }
-        )
-
-    def write(self, session: Session) -> None:
-        jobs, deliveries = _inserts(session)
-        if self.jobs:
-            session.execute(jobs, self.jobs)
-        if self.deliveries:
-            session.execute(deliveries, self.deliveries)
 
 
 def _answer(batch: list[_Pending]) -> None:
