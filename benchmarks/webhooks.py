@@ -10,7 +10,7 @@ same deliveries with no worker writing meanwhile (what waiting on the writer cos
 
     python benchmarks/webhooks.py [--quick] [--deliveries N] [--concurrency C]
         [--backend sqlite|postgresql|both] [--worker separate|in-process|none]
-        [--peer-without-worker]
+        [--peer-without-worker] [--compare-src DIR [--rounds R]]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import copy
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,11 +122,19 @@ class Result:
     exactly_once: bool
     server_cpu_ms: float
     lines: list[str]
+    tree: str = "this tree"
+    worker_cpu_ms: float = 0.0
+    client_cpu_ms: float = 0.0
 
 
-def serve(db: str, worker_mode: str, port: int) -> list[subprocess.Popen[bytes]]:
-    """The server (and the worker beside it) on ``db``, started in subprocesses."""
+def serve(
+    db: str, worker_mode: str, port: int, src: Path | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """The server (and the worker beside it) on ``db``, started in subprocesses (importing
+    triagehub from ``src`` when given: another checkout's ``src``)."""
     env = {**os.environ, "TRIAGEHUB_WEBHOOK_SECRET": SECRET.decode()}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src.resolve()), *_other_paths()])
     command = [sys.executable, "-m", "triagehub", "--db", db, "serve", "--port", str(port)]
     if worker_mode != "in-process":
         command.append("--no-worker")
@@ -139,6 +148,17 @@ def serve(db: str, worker_mode: str, port: int) -> list[subprocess.Popen[bytes]]
             start([sys.executable, "-m", "triagehub", "--db", db, "worker", "--interval", "1"])
         )
     return started
+
+
+def _other_paths() -> list[str]:
+    """The entries of ``PYTHONPATH`` that are not a triagehub ``src`` (extra packages)."""
+    entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    return [e for e in entries if e and not (Path(e) / "triagehub").is_dir()]
+
+
+def load_average() -> str:
+    path = Path("/proc/loadavg")
+    return " ".join(path.read_text().split()[:3]) if path.exists() else "?"
 
 
 def wait_until_up(url: str, server: subprocess.Popen[bytes]) -> bool:
@@ -170,22 +190,31 @@ def count(db: str, table: Any, where: Any = None) -> int:
         engine.dispose()
 
 
-def run(db: str, backend: str, worker_mode: str, items: list[tuple[str, bytes]], c: int) -> Result:
+def run(
+    db: str,
+    backend: str,
+    worker_mode: str,
+    items: list[tuple[str, bytes]],
+    c: int,
+    tree: tuple[str, Path | None] = ("this tree", None),
+) -> Result:
     """Deliver ``items`` (then replays of 5%) to a fresh server on ``db``."""
     n = len(items)
     replays = items[: max(1, n // 20)]
     open_database(db).dispose()  # migrated before the server starts, as after an upgrade
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    processes = serve(db, worker_mode, port)
+    processes = serve(db, worker_mode, port, tree[1])
     try:
         if not wait_until_up(url, processes[0]):
             raise SystemExit("the server did not start")
         floor = asyncio.run(health(url, 500))
         cpu_before = [cpu_seconds(p.pid) for p in processes]
+        client_before = time.process_time()
         started = time.perf_counter()
         latencies, statuses = asyncio.run(send(url, items, c))
         elapsed = time.perf_counter() - started
+        client_cpu = time.process_time() - client_before
         _, replay_statuses = asyncio.run(send(url, replays, c))
         server_cpu = cpu_seconds(processes[0].pid) - cpu_before[0]
         # The worker ingests behind the acknowledgements: wait until no job is left to do.
@@ -205,19 +234,98 @@ def run(db: str, backend: str, worker_mode: str, items: list[tuple[str, bytes]],
     )
     rate = n / elapsed
     p50, p99 = pct(latencies, 0.50), pct(latencies, 0.99)
+    label = "" if tree[1] is None else f" [{tree[0]}]"
     lines = [
-        f"{n:,} signed workflow_job deliveries, {c} connections, {backend}, worker {worker_mode}",
+        f"{n:,} signed workflow_job deliveries, {c} connections, {backend}, worker {worker_mode}"
+        f"{label}, load average {load_average()}",
         f"  answers: {statuses}; replays of {len(replays)}: {replay_statuses}",
         f"  stored deliveries: {stored:,}; runs: {runs:,} (jobs of {n // 4:,} runs x 4 jobs)",
         f"  deliveries/s: {rate:,.0f}  p50 {p50:.1f} ms  p99 {p99:.1f} ms",
         f"  peer GET /healthz: p50 {pct(floor, 0.5):.1f} ms  p99 {pct(floor, 0.99):.1f} ms",
         f"  CPU per delivery: server {server_cpu / (n + len(replays)) * 1000:.2f} ms"
-        + (f", worker {worker_cpu / n * 1000:.2f} ms" if worker_cpu else ""),
+        + (f", worker {worker_cpu / n * 1000:.2f} ms" if worker_cpu else "")
+        + f", client {client_cpu / n * 1000:.2f} ms",
     ]
     if worker_mode != "none":
         lines.insert(3, f"  all ingested after {drained:.1f} s ({n / drained:,.0f}/s end to end)")
     cpu_ms = server_cpu / (n + len(replays)) * 1000
-    return Result(backend, worker_mode, n, rate, p50, p99, drained, exactly_once, cpu_ms, lines)
+    return Result(
+        backend,
+        worker_mode,
+        n,
+        rate,
+        p50,
+        p99,
+        drained,
+        exactly_once,
+        cpu_ms,
+        lines,
+        tree[0],
+        worker_cpu / n * 1000,
+        client_cpu / n * 1000,
+    )
+
+
+def measure_all(
+    args: argparse.Namespace,
+    items: list[tuple[str, bytes]],
+    trees: list[tuple[str, Path | None]],
+    tmp: Path,
+) -> list[Result]:
+    """Every backend and worker mode asked for, for each tree, round after round (the trees
+    alternate, so that a change in the machine's load falls on both)."""
+    modes = [args.worker] + (["none"] if args.peer_without_worker and args.worker != "none" else [])
+    results: list[Result] = []
+    number = 0
+    for _ in range(args.rounds if len(trees) > 1 else 1):
+        for tree in trees:
+            for backend in ("sqlite", "postgresql"):
+                if args.backend not in (backend, "both"):
+                    continue
+                for mode in modes:
+                    number += 1
+                    if backend == "sqlite":
+                        db = f"sqlite:///{tmp / f'bench{number}.db'}"
+                        results.append(run(db, "SQLite", mode, items, args.concurrency, tree))
+                        continue
+                    pg = Postgres(os.environ.get(PG_ENV, PG_DEFAULT))
+                    try:
+                        version = pg.create()
+                        label = f"PostgreSQL {version.split()[0]}"
+                        results.append(run(pg.url, label, mode, items, args.concurrency, tree))
+                    except sa.exc.OperationalError as exc:
+                        print(f"PostgreSQL not measured: {exc.orig}")
+                    finally:
+                        pg.drop()
+    return results
+
+
+def compared(results: list[Result]) -> str:
+    """Per backend and worker mode: each tree's median rate, p99 and CPU per delivery over the
+    rounds, and this tree's ratio to the other's."""
+    parts = []
+    keys = dict.fromkeys((r.backend, r.worker) for r in results)
+    for backend, worker in keys:
+        mine = {}
+        for tree in ("other", "this tree"):
+            rs = [r for r in results if (r.backend, r.worker, r.tree) == (backend, worker, tree)]
+            if not rs:
+                continue
+            mine[tree] = (
+                statistics.median(r.rate for r in rs),
+                statistics.median(r.p99 for r in rs),
+                statistics.median(r.server_cpu_ms for r in rs),
+                statistics.median(r.worker_cpu_ms for r in rs),
+            )
+        if len(mine) < 2:
+            continue
+        (ro, po, co, wo), (rt, pt, ct, wt) = mine["other"], mine["this tree"]
+        parts.append(
+            f"{backend} worker {worker}: other {ro:,.0f}/s p99 {po:.0f} ms server CPU {co:.2f} ms"
+            f" worker CPU {wo:.2f} ms -> this tree {rt:,.0f}/s p99 {pt:.0f} ms server CPU "
+            f"{ct:.2f} ms worker CPU {wt:.2f} ms (rate x{rt / ro:.2f}, server CPU x{ct / co:.2f})"
+        )
+    return "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,45 +346,48 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run each backend with no worker (what waiting on the writer costs)",
     )
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        metavar="DIR",
+        help="also run the server and worker from DIR (another checkout's src), alternating "
+        "with this tree's, and print the ratios",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-src")
     args = parser.parse_args(argv)
     n = args.deliveries or (2_000 if args.quick else 20_000)
     if not FIXTURES.is_dir():
         print(f"fixtures not found at {FIXTURES}", file=sys.stderr)
         return 2
     items = bodies(n)
-    modes = [args.worker] + (["none"] if args.peer_without_worker and args.worker != "none" else [])
-    results: list[Result] = []
+    trees: list[tuple[str, Path | None]] = [("this tree", None)]
+    if args.compare_src is not None:
+        if not (args.compare_src / "triagehub").is_dir():
+            print(f"no triagehub package in {args.compare_src}", file=sys.stderr)
+            return 2
+        trees = [("other", args.compare_src), ("this tree", ROOT / "src")]
     with tempfile.TemporaryDirectory(prefix="triagehub-webhooks-") as tmp:
-        for backend in ("sqlite", "postgresql"):
-            if args.backend not in (backend, "both"):
-                continue
-            for number, mode in enumerate(modes):
-                if backend == "sqlite":
-                    db = f"sqlite:///{Path(tmp) / f'bench{number}.db'}"
-                    results.append(run(db, "SQLite", mode, items, args.concurrency))
-                    continue
-                pg = Postgres(os.environ.get(PG_ENV, PG_DEFAULT))
-                try:
-                    version = pg.create()
-                    label = f"PostgreSQL {version.split()[0]}"
-                    results.append(run(pg.url, label, mode, items, args.concurrency))
-                except sa.exc.OperationalError as exc:
-                    print(f"PostgreSQL not measured: {exc.orig}")
-                finally:
-                    pg.drop()
+        results = measure_all(args, items, trees, Path(tmp))
     for result in results:
         print("\n".join(result.lines))
     figures = "; ".join(
-        f"{r.backend} worker {r.worker}: {r.rate:,.0f}/s p50 {r.p50:.1f} ms p99 {r.p99:.1f} ms "
+        f"{r.backend} worker {r.worker}{'' if len(trees) == 1 else f' [{r.tree}]'}: "
+        f"{r.rate:,.0f}/s p50 {r.p50:.1f} ms p99 {r.p99:.1f} ms "
         f"(server CPU {r.server_cpu_ms:.2f} ms each)"
         f"{'' if r.exactly_once else ' NOT EXACTLY ONCE'}"
         for r in results
     )
-    headline = [r for r in results if r.worker == args.worker]
+    headline = [r for r in results if r.worker == args.worker and r.tree == "this tree"]
     met = bool(headline) and all(r.rate >= 300 and r.p99 < 100 and r.exactly_once for r in headline)
+    if len(trees) > 1:
+        print(
+            f"COMPARE webhooks (median of {args.rounds} rounds; other = {args.compare_src}): "
+            + compared(results)
+        )
     print(
-        f"SUMMARY webhooks: {n:,} deliveries; {figures} (targets >= 300/s, p99 < 100 ms, "
-        f"stored exactly once); {'all targets met' if met else 'TARGET MISSED'}"
+        f"SUMMARY webhooks: {n:,} deliveries, load average {load_average()}; {figures} "
+        f"(targets >= 300/s, p99 < 100 ms, stored exactly once); "
+        f"{'all targets met' if met else 'TARGET MISSED'}"
     )
     return 0
 

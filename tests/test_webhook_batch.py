@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from triagehub.api.webhook_batch import DeliveryWriter
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
+from triagehub.core.sanitize import clean_json
 from triagehub.engine.jobs import process_jobs
 from triagehub.store import tables as t
 from triagehub.store.queries import counts
@@ -96,3 +98,58 @@ def test_deliveries_waiting_together_share_a_transaction(engine: Engine) -> None
     with Session(engine) as session:
         stored = session.execute(select(func.count()).select_from(t.jobs)).scalar_one()
     assert stored == 40
+
+
+def test_a_batch_writes_its_jobs_and_records_with_one_statement_each(engine: Engine) -> None:
+    commits: list[int] = []
+    inserts: list[str] = []
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement.split("(")[0].split()[-1])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    writer = DeliveryWriter(engine, Settings(), FixedClock(AT).now)
+    answers = submit_together(writer, [("workflow_job", f"d{n}", job(n)) for n in range(40)])
+    assert [code for code, _ in answers] == [202] * 40
+    # One insert into each table per batch, not one per delivery.
+    assert len(inserts) == 2 * len(commits) < 40
+    assert set(inserts) == {"jobs", "webhook_deliveries"}
+    with Session(engine) as session:
+        data = session.execute(select(t.jobs.c.data).where(t.jobs.c.key == "github:d7")).scalar()
+    assert data == {"event": "workflow_job", "delivery": "d7", "payload": clean_json(job(7))}
+
+
+def test_a_batch_takes_four_statements_whatever_its_size(engine: Engine) -> None:
+    """The write lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``SET LOCAL lock_timeout``), the
+    read of the deliveries stored already, one insert per table: no PRAGMA and no lock-taking
+    ``UPDATE`` per batch (each statement hands the GIL to the event loop and waits for it back)."""
+    writer = DeliveryWriter(engine, Settings(), FixedClock(AT).now)
+    submit_together(writer, [("workflow_job", f"warm{n}", job(n)) for n in range(4)])
+    commits: list[int] = []
+    statements: list[str] = []
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *_: statements.append(statement.split()[0].upper()),
+    )
+    answers = submit_together(writer, [("workflow_job", f"d{n}", job(n)) for n in range(30)])
+    assert [code for code, _ in answers] == [202] * 30
+    assert commits and len(statements) == 4 * len(commits)
+    assert "PRAGMA" not in statements and "UPDATE" not in statements
+
+
+def test_the_writers_connection_goes_back_to_the_pool_as_it_was(engine: Engine) -> None:
+    writer = DeliveryWriter(engine, Settings(), FixedClock(AT).now)
+    submit_together(writer, [("workflow_job", f"d{n}", job(n)) for n in range(4)])
+    deadline = time.monotonic() + 10
+    while writer._running and time.monotonic() < deadline:  # its thread ends when idle
+        time.sleep(0.05)
+    assert not writer._running
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        else:
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"

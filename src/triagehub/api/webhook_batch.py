@@ -26,9 +26,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from triagehub.api.webhook_delivery import (
     HANDLED,
@@ -40,16 +39,13 @@ from triagehub.api.webhook_delivery import (
     duplicate,
     first_outcome,
     handle_delivery,
-    insert_delivery,
     plain_problem,
 )
+from triagehub.api.webhook_rows import BatchRows, WriterConnection, stored_deliveries
 from triagehub.config import Settings
 from triagehub.core.sanitize import clean_json
-from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
-from triagehub.engine.jobs import enqueue
 from triagehub.errors import InputError
-from triagehub.store import tables as t
-from triagehub.store.dialect import bounded_lock_wait, is_transient, sqlite_write_lock
+from triagehub.store.dialect import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +78,7 @@ class DeliveryWriter:
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        self._db = WriterConnection(engine)  # used by the writer thread only
 
     async def submit(self, event: str, delivery: str, payload: Mapping[str, Any]) -> JSONResponse:
         """Record a verified delivery (with its ingest job) and return its answer."""
@@ -102,6 +99,7 @@ class DeliveryWriter:
                 with self._lock:  # a delivery put meanwhile sees _running and is taken here
                     if self._queue.empty():
                         self._running = False
+                        self._db.close()
                         return
                 continue
             batch = [first]
@@ -156,27 +154,26 @@ class DeliveryWriter:
         refused it (nothing of it stored)."""
         deadline = time.monotonic() + LOCK_WAIT_S
         ids = [p.delivery for p in batch]
-        column = t.webhook_deliveries.c.delivery_id
         while True:
             wait = max(min(deadline - time.monotonic(), attempt_wait(self.engine)), 0.001)
             answers: list[JSONResponse] = []
             try:
-                with (
-                    Session(self.engine) as session,
-                    session.begin(),
-                    bounded_lock_wait(session, wait),
-                ):
-                    sqlite_write_lock(session)  # before the read: no writer slips in between
-                    seen = set(session.execute(select(column).where(column.in_(ids))).scalars())
+                # The write lock first (SQLite): no writer slips in between the read and the
+                # writes.
+                with self._db.transaction(wait) as conn:
+                    seen = stored_deliveries(conn, ids)
+                    rows = BatchRows()
                     for pending in batch:
                         if pending.delivery in seen:
                             answers.append(duplicate(pending.delivery))
                             continue
                         seen.add(pending.delivery)
-                        answers.append(self._record(session, pending))
+                        answers.append(self._record(rows, pending))
+                    rows.write(conn)
                 break
             except OperationalError as exc:
                 if not is_transient(exc):
+                    self._db.drop()
                     return False
                 if time.monotonic() < deadline:
                     continue  # the write lock was taken: try again
@@ -189,27 +186,23 @@ class DeliveryWriter:
                 break
             except Exception as exc:
                 log.info("a batch of %d deliveries was refused (%s)", len(batch), exc)
+                self._db.drop()
                 return False
         for pending, given in zip(batch, answers, strict=True):
             pending.answer = given
         return True
 
-    def _record(self, session: Session, pending: _Pending) -> JSONResponse:
+    def _record(self, rows: BatchRows, pending: _Pending) -> JSONResponse:
+        """The rows of one delivery (its job, its record), and its answer."""
         now = self.now()
         outcome = first_outcome(pending.event, pending.action)
         if pending.action == "completed":
             if pending.report:
-                enqueue(
-                    session,
-                    kind=INGEST_WEBHOOK,
-                    key=f"github:{pending.delivery}",
-                    data=pending.data,
-                    now=now,
-                )
+                rows.job(f"github:{pending.delivery}", pending.data, now)
                 outcome = Outcome("queued", "", 202)
             else:
                 outcome.detail = "nothing to record"
-        insert_delivery(session, pending.event, pending.delivery, pending.action, outcome, now)
+        rows.delivery(pending.event, pending.delivery, pending.action, outcome, now)
         return answer(pending.delivery, outcome)
 
 
