@@ -37,8 +37,9 @@ from triagehub.core.excerpt import (
     line_patterns,
 )
 from triagehub.core.excerpt.kinds import classify_line
-from triagehub.core.excerpt.line_patterns import Probes, any_word
+from triagehub.core.excerpt.line_patterns import Probes
 from triagehub.core.redact import redact
+from triagehub.core.wordtree import any_word
 
 TESTS = Path(__file__).resolve().parent
 SHARED_DATA = TESTS.parent.parent / "shared" / "data"

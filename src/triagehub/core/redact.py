@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from triagehub.core.excerpt.line_patterns import any_word
+from triagehub.core.wordtree import any_word
 
 REDACTED = "[REDACTED]"
 

@@ -6,8 +6,9 @@ together so that a new format is one line here (splitting it would scatter the f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
+
+from triagehub.core.wordtree import any_word
 
 
 def _anchored(*alternatives: str) -> re.Pattern[str]:
@@ -28,32 +29,6 @@ class _Probe:
 def _p(guards: str | tuple[str, ...], pattern: str | None = None) -> _Probe:
     compiled = re.compile(pattern) if pattern is not None else None
     return _Probe((guards,) if isinstance(guards, str) else guards, compiled)
-
-
-_Tree = dict[str, "_Tree"]
-
-
-def any_word(words: Iterable[str]) -> str:
-    """A regex that matches exactly the given words, written as their prefix tree
-    (``a(?:bort|ssert)|c(?:annot|aused)``): at each position the regex engine then tries the few
-    first characters instead of every word, which is about twice as fast as ``abort|assert|...``.
-    """
-    tree: _Tree = {}
-    for word in words:
-        node = tree
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a word ends here
-
-    def emit(node: _Tree) -> str:
-        branches = [re.escape(char) + emit(child) for char, child in sorted(node.items()) if char]
-        if not branches:
-            return ""
-        ends = "" in node
-        body = branches[0] if len(branches) == 1 and not ends else f"(?:{'|'.join(branches)})"
-        return body + "?" if ends else body
-
-    return emit(tree)
 
 
 _PREFILTER_GUARDS = 12  # from this many guards on, one regex scan for all of them is cheaper
