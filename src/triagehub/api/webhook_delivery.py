@@ -190,14 +190,18 @@ def insert_delivery(
     session: Session, event: str, delivery: str, action: str | None, outcome: Outcome, at: Any
 ) -> None:
     """The delivery's record (its outcome: status and detail)."""
-    session.execute(
-        _INSERT_DELIVERY,
-        {
-            "delivery_id": delivery,
-            "event": event,
-            "action": action,
-            "status": outcome.status,
-            "detail": outcome.detail,
-            "received_at": at,
-        },
-    )
+    session.execute(_INSERT_DELIVERY, delivery_row(event, delivery, action, outcome, at))
+
+
+def delivery_row(
+    event: str, delivery: str, action: str | None, outcome: Outcome, at: Any
+) -> dict[str, Any]:
+    """The values of a ``webhook_deliveries`` row (one insert, or a batch's ``executemany``)."""
+    return {
+        "delivery_id": delivery,
+        "event": event,
+        "action": action,
+        "status": outcome.status,
+        "detail": outcome.detail,
+        "received_at": at,
+    }

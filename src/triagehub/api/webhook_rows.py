@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
 
-from triagehub.api.webhook_delivery import Outcome
+from triagehub.api.webhook_delivery import Outcome, delivery_row
 from triagehub.engine.ingest_jobs import INGEST_WEBHOOK
 from triagehub.engine.jobs import PENDING
 from triagehub.store import tables as t
@@ -147,16 +147,7 @@ class BatchRows:
     def delivery(
         self, event: str, delivery: str, action: str | None, outcome: Outcome, at: datetime
     ) -> None:
-        self.deliveries.append(
-            {
-                "delivery_id": delivery,
-                "event": event,
-                "action": action,
-                "status": outcome.status,
-                "detail": outcome.detail,
-                "received_at": at,
-            }
-        )
+        self.deliveries.append(delivery_row(event, delivery, action, outcome, at))
 
     def write(self, conn: Connection) -> None:
         jobs, deliveries = _inserts(conn.dialect.name)

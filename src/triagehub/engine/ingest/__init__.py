@@ -16,10 +16,10 @@ with a new run (``reclassify_issue`` and ``_excerpt`` are in ``classify`` and ``
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from triagehub.engine.ingest.state import IngestSummary
+from triagehub.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from triagehub.engine.ingest.ingestor import Ingestor
@@ -52,11 +52,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
