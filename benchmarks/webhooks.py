@@ -127,14 +127,31 @@ class Result:
     client_cpu_ms: float = 0.0
 
 
+def _env(src: Path | None) -> dict[str, str]:
+    """The environment of a triagehub process importing from ``src`` (another checkout's) when
+    given, else from this tree."""
+    env = {**os.environ, "TRIAGEHUB_WEBHOOK_SECRET": SECRET.decode()}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src.resolve()), *_other_paths()])
+    return env
+
+
+def migrate(db: str, src: Path | None) -> None:
+    """``db`` migrated by the tree that will serve it: another checkout may not know this tree's
+    newest migrations (its server refuses a database newer than its code)."""
+    if src is None:
+        open_database(db).dispose()
+        return
+    code = "import sys; from triagehub.store.db import open_database; open_database(sys.argv[1])"
+    subprocess.run([sys.executable, "-c", code, db], env=_env(src), check=True)
+
+
 def serve(
     db: str, worker_mode: str, port: int, src: Path | None = None
 ) -> list[subprocess.Popen[bytes]]:
     """The server (and the worker beside it) on ``db``, started in subprocesses (importing
     triagehub from ``src`` when given: another checkout's ``src``)."""
-    env = {**os.environ, "TRIAGEHUB_WEBHOOK_SECRET": SECRET.decode()}
-    if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(src.resolve()), *_other_paths()])
+    env = _env(src)
     command = [sys.executable, "-m", "triagehub", "--db", db, "serve", "--port", str(port)]
     if worker_mode != "in-process":
         command.append("--no-worker")
@@ -201,7 +218,7 @@ def run(
     """Deliver ``items`` (then replays of 5%) to a fresh server on ``db``."""
     n = len(items)
     replays = items[: max(1, n // 20)]
-    open_database(db).dispose()  # migrated before the server starts, as after an upgrade
+    migrate(db, tree[1])  # before the server starts, as after an upgrade
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     processes = serve(db, worker_mode, port, tree[1])
