@@ -13,6 +13,15 @@ text), and the rows go to the driver as they are:
   ...), read first under the database write lock.
 - Updates and upserts: one statement with positional parameters, run by the driver's
   ``executemany`` (psycopg pipelines them: one round trip).
+- SQLite, a table with triggers (``issues`` and ``checks``: their search index, migration
+  0019): a statement whose row fires a trigger writes more than one row, so each run of it
+  opens a statement journal (a copy of every page it changes), and FTS5 writes the index it
+  holds in memory out as a new segment at each statement's start (merged with the others
+  later). ``executemany`` runs its statement once per row: most of an issue's insert went
+  there, more than to indexing its text. Their inserts are multi-row ``VALUES`` statements
+  and their updates (``update``) ``UPDATE ... FROM (VALUES ...)``, a few hundred rows a
+  statement: one journal and one segment each. The rows stored are the same; the index
+  finds the same rows (its segments are cut differently).
 
 Stored values are exactly the ones SQLAlchemy would store (``tests/test_bulk.py``).
 """
@@ -20,6 +29,7 @@ Stored values are exactly the ones SQLAlchemy would store (``tests/test_bulk.py`
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,6 +44,8 @@ from triagehub.store.tables import UTCDateTime, as_utc, sqlite_time
 
 Encoder = Callable[[Any], Any] | None
 _MAX_ROWID = 2**63 - 1  # SQLite's largest rowid
+_MAX_ROWS = 500  # rows in one multi-row statement (SQLite, tables with triggers)
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # SQLite's UPDATE ... FROM
 
 
 class _Times(dict[Any, Any]):
@@ -86,6 +98,7 @@ class BulkWriter:
         self.dialect = session.get_bind().dialect
         self.postgres = self.dialect.name == "postgresql"
         self._quote = self.dialect.identifier_preparer.quote
+        self._triggered: dict[str, bool] = {}
 
     # -- statements --------------------------------------------------------------------------
 
@@ -135,7 +148,7 @@ class BulkWriter:
         if self.postgres:
             self._copy(table, columns, rows)
         else:
-            self.executemany(self._insert_sql(table, columns), rows)
+            self._sqlite_insert(table, columns, rows)
         return len(rows)
 
     def insert_returning_ids(
@@ -162,9 +175,8 @@ class BulkWriter:
         if first + len(rows) > _MAX_ROWID:  # SQLite would pick free ids at random
             return self._insert_one_by_one(table, columns, rows)
         ids = list(range(first, first + len(rows)))
-        self.executemany(
-            self._insert_sql(table, ["id", *columns]),
-            [(pk, *row) for pk, row in zip(ids, rows, strict=True)],
+        self._sqlite_insert(
+            table, ["id", *columns], [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
         )
         return ids
 
@@ -216,10 +228,114 @@ class BulkWriter:
         result = self.session.connection().exec_driver_sql(sql, tuple(params))
         return [r[0] for r in result]
 
+    def update(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        key: str,
+        values: Iterable[Sequence[Any]],
+        *,
+        added: Sequence[str] = (),
+    ) -> None:
+        """Update rows by ``key``: each row of ``values`` holds the new values of ``columns``,
+        then the amounts to add to ``added`` (deltas in SQL, never a value read earlier), then
+        its key. On SQLite, a table with triggers is updated a few hundred rows a statement."""
+        names = [*columns, *added, key]
+        rows = self.rows(table, names, values)
+        if not rows:
+            return
+        if (
+            not self.postgres
+            and _UPDATE_FROM
+            and self._has_triggers(table)
+            and len({row[-1] for row in rows}) == len(rows)  # a key twice: updated twice
+        ):
+            self._sqlite_update_from(table, columns, key, rows, added)
+            return
+        mark = self.marks(1)
+        sets = [f"{self.name(c)} = {mark}" for c in columns]
+        sets += [f"{self.name(c)} = {self.name(c)} + {mark}" for c in added]
+        self.executemany(
+            f"UPDATE {self.name(table.name)} SET {', '.join(sets)} WHERE {self.name(key)} = {mark}",
+            rows,
+        )
+
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Run one statement with positional parameters (``marks``) over the rows."""
         if rows:
             self.session.connection().exec_driver_sql(sql, rows)
+
+    def _has_triggers(self, table: Table) -> bool:
+        """SQLite: whether a trigger fires on a write of ``table`` (read once per writer)."""
+        found = self._triggered.get(table.name)
+        if found is None:
+            row = (
+                self.session.connection()
+                .exec_driver_sql(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                    (table.name,),
+                )
+                .first()
+            )
+            found = self._triggered[table.name] = row is not None
+        return found
+
+    def _sqlite_insert(
+        self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """SQLite: one prepared statement over the rows, or for a table with triggers
+        multi-row statements (one statement journal per statement, not per row)."""
+        if not self._has_triggers(table):
+            self.executemany(self._insert_sql(table, columns), rows)
+            return
+        names = ", ".join(self.name(c) for c in columns)
+        row_marks = f"({self.marks(len(columns))})"
+        conn = self.session.connection()
+        for chunk in self._chunks(rows, len(columns)):
+            conn.exec_driver_sql(
+                f"INSERT INTO {self.name(table.name)} ({names}) VALUES "
+                + ", ".join([row_marks] * len(chunk)),
+                tuple(v for row in chunk for v in row),
+            )
+
+    def _sqlite_update_from(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        key: str,
+        rows: list[tuple[Any, ...]],
+        added: Sequence[str],
+    ) -> None:
+        """SQLite: ``update``'s rows a few hundred a statement, joined from ``VALUES`` (a
+        row's values in the columns ``v0``, ``v1``, ... of ``v``, in the order ``update``
+        takes them). The keys must be distinct: a row is updated once, from one row of ``v``."""
+        width = len(columns) + len(added) + 1
+        fields = [f"v{i}" for i in range(width)]
+        target = self.name(table.name)
+        sets = [f"{self.name(c)} = v.{f}" for c, f in zip(columns, fields, strict=False)]
+        sets += [
+            f"{self.name(c)} = {target}.{self.name(c)} + v.{f}"
+            for c, f in zip(added, fields[len(columns) :], strict=False)
+        ]
+        row_marks = f"({self.marks(width)})"
+        conn = self.session.connection()
+        for chunk in self._chunks(rows, width):
+            conn.exec_driver_sql(
+                f"WITH v({', '.join(fields)}) AS (VALUES "
+                + ", ".join([row_marks] * len(chunk))
+                + f") UPDATE {target} SET {', '.join(sets)} FROM v "
+                f"WHERE {target}.{self.name(key)} = v.{fields[-1]}",
+                tuple(v for row in chunk for v in row),
+            )
+
+    def _chunks(self, rows: list[tuple[Any, ...]], width: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows in slices of at most :data:`_MAX_ROWS`, within SQLite's limit of
+        parameters in one statement."""
+        raw = self.session.connection().connection.driver_connection
+        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if raw is not None else 999
+        size = max(1, min(_MAX_ROWS, limit // width))
+        for start in range(0, len(rows), size):
+            yield rows[start : start + size]
 
     def _insert_sql(self, table: Table, columns: Sequence[str]) -> str:
         names = ", ".join(self.name(c) for c in columns)

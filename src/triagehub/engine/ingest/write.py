@@ -95,21 +95,14 @@ class BatchWriter:
             ids = bulk.insert_returning_ids(t.issues, cols, ([w.row[c] for c in cols] for w in new))
             for w, pk in zip(new, ids, strict=True):
                 w.row["id"] = pk
-        if old:
-            # ``occurrences`` is a delta in SQL, not the value read earlier: no update is lost.
-            sets = ", ".join(f"{bulk.name(c)} = {bulk.marks(1)}" for c in ISSUE_MUTABLE)
-            mark = bulk.marks(1)
-            bulk.executemany(
-                f"UPDATE issues SET {sets}, occurrences = occurrences + {mark} WHERE id = {mark}",
-                bulk.rows(
-                    t.issues,
-                    [*ISSUE_MUTABLE, "occurrences", "id"],
-                    (
-                        [*(w.row[c] for c in ISSUE_MUTABLE), w.new_occurrences, w.row["id"]]
-                        for w in old
-                    ),
-                ),
-            )
+        # ``occurrences`` is a delta in SQL, not the value read earlier: no update is lost.
+        bulk.update(
+            t.issues,
+            ISSUE_MUTABLE,
+            "id",
+            ([*(w.row[c] for c in ISSUE_MUTABLE), w.new_occurrences, w.row["id"]] for w in old),
+            added=("occurrences",),
+        )
 
     def _write_links(
         self,
