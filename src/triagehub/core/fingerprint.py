@@ -67,6 +67,10 @@ def _m(
     return Mask(re.compile(pattern), replacement, guards, digits, folded, compiled_hint)
 
 
+# Runs of blanks (a single space needs no work): a run of two or more, or a lone tab. The last
+# mask: ``Normalizer.normalize`` collapses them with the lines' ends in ASCII text.
+_BLANKS = _m(r"[ \t]{2,}|\t", " ", "  ", "\t")
+
 # Order matters: the specific shapes first, bare numbers last. A hint is a part of every match
 # (the hyphens and hex groups in the middle of a UUID, ":12:34" in a time of day).
 _V1_MASKS: tuple[Mask, ...] = (
@@ -156,8 +160,7 @@ _V1_MASKS: tuple[Mask, ...] = (
         "<n>",
         digits=True,
     ),
-    # Runs of blanks (a single space needs no work): a run of two or more, or a lone tab.
-    _m(r"[ \t]{2,}|\t", " ", "  ", "\t"),
+    _BLANKS,
 )
 
 MAX_TEMPLATE_CHARS = 2000
@@ -195,6 +198,11 @@ class Normalizer:
                     continue
             if mask.hint is not None and mask.hint.search(text) is None:
                 continue
+            if mask is _BLANKS and mask is self.masks[-1] and text.isascii() and "\x1f" not in text:
+                # The last pass, with the lines' ends: a line's only blanks are spaces and tabs
+                # (the other ASCII ones, but for \x1f, end lines), so split() cuts at the runs.
+                lines = [" ".join(line.split()) for line in text.splitlines()]
+                return "\n".join(line for line in lines if line)[:MAX_TEMPLATE_CHARS]
             masked = mask.pattern.sub(mask.replacement, text)
             if masked is not text:  # no match returns the same object
                 text, lower = masked, None
