@@ -327,7 +327,7 @@ class _Seen:
 
 _DIRECT = _Seen("")  # a shape whose recipe could not be worked out (never happens)
 _SHAPES: dict[tuple[bytes, int], str | Recipe | _Seen] = {}
-_SHAPES_LIMIT = 8192
+_SHAPES_LIMIT = 4096  # (as many as the message cache: at most a few MB)
 
 
 def _by_shape(text: str, version: int) -> str:
