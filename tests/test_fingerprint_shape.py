@@ -173,7 +173,7 @@ def test_the_digits_left_in_a_template_are_the_messages_own() -> None:
     clear_caches()
     assert normalize("E501 line too long (120 > 100)") == "E501 line too long (<n> > <n>)"
     [seen] = fingerprint._SHAPES.values()
-    assert seen == fingerprint._Seen("E222 line too long (<n> > <n>)")
+    assert seen == fingerprint._Seen("E501 line too long (<n> > <n>)")
     assert normalize("E302 line too long (121 > 100)") == "E302 line too long (<n> > <n>)"
     # The second of the shape works out which digits are left: the first three of the message.
     assert list(fingerprint._SHAPES.values()) == [

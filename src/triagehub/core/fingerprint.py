@@ -319,10 +319,10 @@ def _recipe(shape: str, template: str, version: int) -> Recipe | None:
 
 @dataclass(frozen=True, slots=True)
 class _Seen:
-    """A shape seen once, whose template keeps digits of the message (``shaped``: with them
-    written "2"); its recipe is worked out when it comes again."""
+    """A shape seen once, whose template (``template``, of the message seen) keeps digits of
+    the message; its recipe is worked out when the shape comes again."""
 
-    shaped: str
+    template: str
 
 
 _DIRECT = _Seen("")  # a shape whose recipe could not be worked out (never happens)
@@ -342,11 +342,13 @@ def _by_shape(text: str, version: int) -> str:
         if len(_SHAPES) >= _SHAPES_LIMIT:
             _SHAPES.clear()
         digit = _ASCII_DIGIT.search(template) is not None
-        _SHAPES[key] = _Seen(_ASCII_DIGIT.sub("2", template)) if digit else template
+        _SHAPES[key] = _Seen(template) if digit else template
         return template
     if isinstance(found, _Seen):
-        shape = key[0].decode("utf-8", "surrogatepass")
-        recipe = None if found is _DIRECT else _recipe(shape, found.shaped, version)
+        recipe = None
+        if found is not _DIRECT:  # the second of its shape: the digits left are worked out
+            shape = key[0].decode("utf-8", "surrogatepass")
+            recipe = _recipe(shape, _ASCII_DIGIT.sub("2", found.template), version)
         if recipe is None:
             _SHAPES[key] = _DIRECT
             return normalizer(version).normalize(text)
