@@ -93,6 +93,8 @@ class FailurePath:
         self.redact = module("redact").redact
         self.extract, self.error_text = excerpt.extract, excerpt.error_text
         self.normalize, self.strip_ansi = fingerprint.normalize, fingerprint.strip_ansi
+        # The message cache, and from issue #24 on the template cache by shape (digits aside).
+        self.clear_normalize = getattr(fingerprint, "clear_caches", self.normalize.cache_clear)
         self.detect_kind, self.exit_code_of = classify.detect_kind, classify.exit_code_of
         self.input = classify.ClassifyInput
         self.classifier = classify.Classifier(Settings())
@@ -102,7 +104,7 @@ class FailurePath:
 
     def clear_caches(self) -> None:
         classify = importlib.import_module(f"{self.core}.classify")
-        self.normalize.cache_clear()
+        self.clear_normalize()
         self.clear_lines()
         for name in ("_text_rule", "_check_rule", "_facts", "_check_facts"):
             getattr(classify, name).cache_clear()
@@ -194,8 +196,9 @@ def compare(messages: list[Failure], rev: str, repeat: int) -> tuple[float, floa
     """Failures/s of the whole path of this tree and of ``triagehub.core`` at ``rev``, in the same
     run: chunks of 1,000 failures, each timed ``repeat`` times alternating the two, the best CPU
     time of each chunk (on a shared machine, wall time also counts other processes' turns).
-    The per-message cache is emptied before each timing (every message is new); the others (the
-    log lines' kinds among them) warm up over the run, as they do in the main figure."""
+    The normaliser's caches are emptied before each timing (every message is new, and a template
+    is shared only with the chunk's messages of the same shape); the others (the log lines' kinds
+    among them) warm up over the run, as they do in the main figure."""
     paths = (CURRENT, FailurePath(load_core_at(rev).__name__))
     for path in paths:
         path.clear_caches()
@@ -205,7 +208,7 @@ def compare(messages: list[Failure], rev: str, repeat: int) -> tuple[float, floa
         best = [float("inf"), float("inf")]
         for _ in range(repeat):
             for i, path in enumerate(paths):
-                path.normalize.cache_clear()
+                path.clear_normalize()
                 best[i] = min(best[i], whole_path_seconds(chunk, path))
         times = [t + b for t, b in zip(times, best, strict=True)]
     return len(messages) / times[0], len(messages) / times[1]

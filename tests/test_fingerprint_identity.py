@@ -205,6 +205,9 @@ _PIECES = (
     "/home/", "/Users/", "pytest-of-", "Jan", "Dec", "deadbeef", "3f2c1e9", "::", "fe80",
     "C:\\Users\\", "\\AppData\\Local\\Temp\\", "✖", "[x] ", "✗ [404] ", "https://x.io/a",
     "aB3xY9kLmN2pQr7T", "sess_", "\x1b[31m",
+    # Blanks other than spaces and tabs: ASCII ones that end a line and one that does not (\x1f),
+    # and a no-break space.
+    "\r\n", "\x0b", "\x1c", "\x1f", "\xa0", " \t ",
     # Whole shapes, for the masks that need several pieces in a row.
     "2024-01-02T03:04:05.123Z", "2024-01-02 03:04", "+02:00", "Nov 20 06:30:00", "Dec  1 ",
     "06:30:00,5", "2024/01/02", "10.0.0.1", "192.168.1.20:6543", "fe80::1ff:fe23:4567:890a",

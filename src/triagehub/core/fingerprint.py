@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 from triagehub.core.models import Scope
 
@@ -65,6 +66,10 @@ def _m(
     compiled_hint = re.compile(hint) if hint is not None else None
     return Mask(re.compile(pattern), replacement, guards, digits, folded, compiled_hint)
 
+
+# Runs of blanks (a single space needs no work): a run of two or more, or a lone tab. The last
+# mask: ``Normalizer.normalize`` collapses them with the lines' ends in ASCII text.
+_BLANKS = _m(r"[ \t]{2,}|\t", " ", "  ", "\t")
 
 # Order matters: the specific shapes first, bare numbers last. A hint is a part of every match
 # (the hyphens and hex groups in the middle of a UUID, ":12:34" in a time of day).
@@ -155,8 +160,7 @@ _V1_MASKS: tuple[Mask, ...] = (
         "<n>",
         digits=True,
     ),
-    # Runs of blanks (a single space needs no work): a run of two or more, or a lone tab.
-    _m(r"[ \t]{2,}|\t", " ", "  ", "\t"),
+    _BLANKS,
 )
 
 MAX_TEMPLATE_CHARS = 2000
@@ -194,6 +198,11 @@ class Normalizer:
                     continue
             if mask.hint is not None and mask.hint.search(text) is None:
                 continue
+            if mask is _BLANKS and mask is self.masks[-1] and text.isascii() and "\x1f" not in text:
+                # The last pass, with the lines' ends: a line's only blanks are spaces and tabs
+                # (the other ASCII ones, but for \x1f, end lines), so split() cuts at the runs.
+                lines = [" ".join(line.split()) for line in text.splitlines()]
+                return "\n".join(line for line in lines if line)[:MAX_TEMPLATE_CHARS]
             masked = mask.pattern.sub(mask.replacement, text)
             if masked is not text:  # no match returns the same object
                 text, lower = masked, None
@@ -262,10 +271,111 @@ def normalizer(version: int = CURRENT_VERSION) -> Normalizer:
         raise ValueError(f"unknown normalizer version {version}") from None
 
 
+# The template of a message depends on its ASCII digits only through where they are: every test
+# the masks of versions 1 and 2 make of a digit is a class that holds all ten (\d, \w, [0-9a-f],
+# [A-Za-z0-9_-]...), except two literals, "0x" (hex literals) and "[::1]" (the IPv6 loopback).
+# So all messages with the same *shape*, their ASCII digits written "2", have the shape's template
+# but for the digits left in it (E501, py311), each one a digit of the message. Recurring failures
+# differ in their numbers, ids and durations much more often than in their shapes.
+# (In UTF-8, a byte 0x30-0x39 is always an ASCII digit: the shape is made of the bytes, ten times
+# faster than str.translate on a text that is not all ASCII.)
+_SHAPE = bytes.maketrans(b"0123456789", b"2222222222")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+_VARIANT_DIGITS = "23456789"  # never 0 or 1: a variant must not write a literal's digit
+SHAPE_VERSIONS = frozenset({1, 2})
+"""The normaliser versions whose masks test digits only by class (checked by a test)."""
+
+Recipe = tuple[tuple[str, ...], tuple[int, ...]]
+"""A shape's template cut at the digits left in it, and which digit of the message each one is."""
+
+
+def _variant(shape: str, place: int) -> str:
+    """The shape with its n-th digit written as the digit of ``place`` of n, in base 8."""
+    parts = shape.split("2")
+    out = [parts[0]]
+    for n, part in enumerate(parts[1:]):
+        out += (_VARIANT_DIGITS[n // place % 8], part)
+    return "".join(out)
+
+
+def _recipe(shape: str, template: str, version: int) -> Recipe | None:
+    """Which digits of the message are left in the shape's template: the shape is normalised
+    again with its n-th digit written as a digit of n in base 8 (the same masks match: only
+    digits change), and the template's digits spell out n."""
+    kept = [i for i, char in enumerate(template) if char == "2"]
+    indices = [0] * len(kept)
+    place, count = 1, shape.count("2")
+    while place < count:
+        variant = normalizer(version).normalize(_variant(shape, place))
+        if len(variant) != len(template) or _ASCII_DIGIT.sub("2", variant) != template:
+            return None  # (never: the masks would test a digit's value)
+        for k, i in enumerate(kept):
+            indices[k] += _VARIANT_DIGITS.index(variant[i]) * place
+        place *= 8
+    if any(a >= b for a, b in pairwise(indices)):
+        return None  # (never: masks keep the order of what they do not mask)
+    return tuple(template.split("2")), tuple(indices)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A shape seen once, whose template (``template``, of the message seen) keeps digits of
+    the message; its recipe is worked out when the shape comes again."""
+
+    template: str
+
+
+_DIRECT = _Seen("")  # a shape whose recipe could not be worked out (never happens)
+_SHAPES: dict[tuple[bytes, int], str | Recipe | _Seen] = {}
+_SHAPES_LIMIT = 4096  # (as many as the message cache: at most a few MB)
+
+
+def _by_shape(text: str, version: int) -> str:
+    """The template of ``text`` (ANSI escapes stripped, no digit literal in it), from the
+    template or the recipe of its shape when it has been seen before."""
+    key = (text.encode("utf-8", "surrogatepass").translate(_SHAPE), version)
+    found = _SHAPES.get(key)
+    if isinstance(found, str):
+        return found
+    if found is None:  # the first of its shape: its template tells whether digits are left
+        template = normalizer(version).normalize(text)
+        if len(_SHAPES) >= _SHAPES_LIMIT:
+            _SHAPES.clear()
+        digit = _ASCII_DIGIT.search(template) is not None
+        _SHAPES[key] = _Seen(template) if digit else template
+        return template
+    if isinstance(found, _Seen):
+        recipe = None
+        if found is not _DIRECT:  # the second of its shape: the digits left are worked out
+            shape = key[0].decode("utf-8", "surrogatepass")
+            recipe = _recipe(shape, _ASCII_DIGIT.sub("2", found.template), version)
+        if recipe is None:
+            _SHAPES[key] = _DIRECT
+            return normalizer(version).normalize(text)
+        _SHAPES[key] = found = recipe
+    parts, indices = found
+    digits = _ASCII_DIGIT.findall(text)
+    out = [parts[0]]
+    for part, index in zip(parts[1:], indices, strict=True):
+        out += (digits[index], part)
+    return "".join(out)
+
+
 @lru_cache(maxsize=4096)
 def normalize(message: str, version: int = CURRENT_VERSION) -> str:
-    """The template of a message (cached: identical messages are common in CI output)."""
+    """The template of a message (cached: identical messages are common in CI output, and so
+    are messages that differ only in their digits: see ``_by_shape``)."""
+    if version in SHAPE_VERSIONS:
+        text = strip_ansi(message)  # (the literals are looked for where the masks see them)
+        if "0x" not in text and "[::1]" not in text:
+            return _by_shape(text, version)
     return normalizer(version).normalize(message)
+
+
+def clear_caches() -> None:
+    """Empty the message and the shape caches (benchmarks time every message at full price)."""
+    normalize.cache_clear()
+    _SHAPES.clear()
 
 
 _SPECIFIC = re.compile(r"[_\-.\d]")
