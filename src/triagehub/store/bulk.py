@@ -216,6 +216,48 @@ class BulkWriter:
         result = self.session.connection().exec_driver_sql(sql, tuple(params))
         return [r[0] for r in result]
 
+    def update_by_key(
+        self, table: Table, key: str, columns: Sequence[str], values: Iterable[Sequence[Any]]
+    ) -> int:
+        """Set ``columns`` of the rows whose ``key`` is each value's last item (values in
+        ``[*columns, key]`` order, one per row, keys distinct); returns how many were given.
+
+        PostgreSQL: one statement whatever the number of rows, ``UPDATE ... FROM
+        json_to_recordset(%s)``: the rows go as one JSON document (written by orjson, in C),
+        so the server parses, plans and runs one statement instead of one per row, and the
+        driver adapts one parameter instead of one per value. A JSON column's value travels as
+        its text (what ``rows`` encoded) and is cast back, so the stored text is the one the
+        other writes store. SQLite: one prepared ``UPDATE ... WHERE key = ?`` run over the rows
+        by the driver (in C)."""
+        fields = [*columns, key]
+        rows = self.rows(table, fields, values)
+        if not rows:
+            return 0
+        name = self.name(table.name)
+        if not self.postgres:
+            sets = ", ".join(f"{self.name(c)} = ?" for c in columns)
+            self.executemany(f"UPDATE {name} SET {sets} WHERE {self.name(key)} = ?", rows)
+            return len(rows)
+        import orjson
+
+        kinds = [table.c[c].type for c in fields]
+        declared = ", ".join(
+            f"v{i} {'text' if isinstance(k, JSON) else k.compile(dialect=self.dialect)}"
+            for i, k in enumerate(kinds)
+        )
+        sets = ", ".join(
+            f"{self.name(c)} = v.v{i}" + ("::json" if isinstance(kinds[i], JSON) else "")
+            for i, c in enumerate(columns)
+        )
+        sql = (
+            f"UPDATE {name} SET {sets} FROM json_to_recordset(%s::json) AS v({declared}) "
+            f"WHERE {name}.{self.name(key)} = v.v{len(columns)}"
+        )
+        names = [f"v{i}" for i in range(len(fields))]
+        document = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
+        self.session.connection().exec_driver_sql(sql, (document.decode(),))
+        return len(rows)
+
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Run one statement with positional parameters (``marks``) over the rows."""
         if rows:
