@@ -896,26 +896,35 @@ def measure_child(workload: str, path: Path, url: str, expected: int) -> None:
     print(json.dumps({"seconds": seconds, "cpu": cpu, "server": used, "new": summary.new_issues}))
 
 
-def compare_trees(other_src: Path, failing: int, rounds: int, console: Console) -> None:
-    """The failing workload ingested by this tree and by ``other_src`` (another checkout's
-    ``src``), alternating, each run in a fresh process on an empty database; the best of
-    ``rounds`` per tree and backend."""
+def compare_trees(
+    other_src: Path, workload: str, total: int, rounds: int, console: Console
+) -> None:
+    """The failing (or passing) workload ingested by this tree and by ``other_src`` (another
+    checkout's ``src``), alternating, each run in a fresh process on an empty database; the
+    best of ``rounds`` per tree and backend."""
     settings = Settings()
-    size = min(FAILING_RUN_SIZE, settings.grouping.storm_min_checks - 1)
+    if workload == "passing":
+        size, share, seed = PASSING_RUN_SIZE, 0.0, SEED + 2
+    else:
+        size, share, seed = (
+            min(FAILING_RUN_SIZE, settings.grouping.storm_min_checks - 1),
+            1.0,
+            SEED + 1,
+        )
     trees = {"this tree": Path(__file__).resolve().parent.parent / "src", "other": other_src}
     best: dict[tuple[str, str], tuple[float, float, float | None]] = {}
     with tempfile.TemporaryDirectory(prefix="triagehub-bench-") as tmp:
         root = Path(tmp)
         checks = catalogue(random.Random(SEED))
         path = write_jsonl(
-            root / "failing.jsonl",
+            root / f"{workload}.jsonl",
             generate_runs(
-                random.Random(SEED + 1),
+                random.Random(seed),
                 checks,
-                total=failing,
+                total=total,
                 run_size=size,
-                fail_share=1.0,
-                prefix="fail",
+                fail_share=share,
+                prefix=workload[:4],
             ),
         )
         pg = Postgres(os.environ.get(PG_ENV, PG_DEFAULT))
@@ -930,7 +939,7 @@ def compare_trees(other_src: Path, failing: int, rounds: int, console: Console) 
                             pg.reset()
                             url = pg.url
                         env = {**os.environ, "PYTHONPATH": str(src.resolve())}
-                        args = ["--measure-child", "failing", str(path), url, str(failing)]
+                        args = ["--measure-child", workload, str(path), url, str(total)]
                         proc = subprocess.run(
                             [sys.executable, __file__, *args],
                             capture_output=True,
@@ -950,7 +959,7 @@ def compare_trees(other_src: Path, failing: int, rounds: int, console: Console) 
     parts = []
     for name in trees:
         lite, post = best[name, "sqlite"], best[name, "postgresql"]
-        rate_l, rate_p = failing / lite[0], failing / post[0]
+        rate_l, rate_p = total / lite[0], total / post[0]
         server = post[2]
         # Under load the server's work overlaps the client's wait for a CPU: the CPU seconds of
         # both (SQLite's process does all of its work itself) are the steadier comparison.
@@ -964,7 +973,7 @@ def compare_trees(other_src: Path, failing: int, rounds: int, console: Console) 
     this_l, other_l = best["this tree", "sqlite"][0], best["other", "sqlite"][0]
     this_p, other_p = best["this tree", "postgresql"][0], best["other", "postgresql"][0]
     console.print(
-        f"SUMMARY ingest compare ({failing:,} failing results, best of {rounds}, load {load}; "
+        f"SUMMARY ingest compare ({total:,} {workload} results, best of {rounds}, load {load}; "
         f"other = {other_src}): " + "; ".join(parts) + f"; this tree ÷ other: SQLite "
         f"{other_l / this_l:.2f}x, PostgreSQL {other_p / this_p:.2f}x",
         soft_wrap=True,
@@ -987,8 +996,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--compare-src",
         type=Path,
         metavar="DIR",
-        help="only the failing workload, ingested by this tree and by DIR (another checkout's "
-        "src) alternately, each in a fresh process",
+        help="only one workload (--workload), ingested by this tree and by DIR (another "
+        "checkout's src) alternately, each in a fresh process",
+    )
+    parser.add_argument(
+        "--workload",
+        choices=("failing", "passing"),
+        default="failing",
+        help="the workload of --compare-src",
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-src")
     parser.add_argument("--measure-child", nargs=4, help=argparse.SUPPRESS)
@@ -1002,7 +1017,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.compare_src:
         sizes = QUICK if args.quick else FULL
-        compare_trees(args.compare_src, sizes.failing, max(1, args.rounds), Console(width=150))
+        total = sizes.passing if args.workload == "passing" else sizes.failing
+        rounds = max(1, args.rounds)
+        compare_trees(args.compare_src, args.workload, total, rounds, Console(width=150))
         return 0
 
     sizes = QUICK if args.quick else FULL

@@ -192,6 +192,60 @@ def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(engine: Engine) -> None:
         )
 
 
+def test_bulk_updates_are_stored_as_sqlalchemy_stores_them(engine: Engine) -> None:
+    """``BulkWriter.update`` (PostgreSQL: one ``UPDATE ... FROM json_to_recordset``) sets what
+    SQLAlchemy's ``update`` sets, value for value, text for text: times in other zones or naive,
+    NULLs, quotes and backslashes, a 63-bit integer, JSON documents and JSON's null."""
+    with Session(engine) as session, session.begin():
+        repo = parents(session)["repo"]
+        made = session.execute(
+            insert(t.checks).returning(t.checks.c.id),
+            [{"repository_id": repo, "key": f"upd{n}", "created_at": T0} for n in range(6)],
+        )
+        ids = sorted(made.scalars().all())
+        session.execute(insert(t.check_stats), [{"check_id": pk} for pk in ids])
+        base = {
+            "runs": 9,
+            "failures": 4,
+            "consecutive_failures": 0,
+            "last_status": "pass",
+            "last_run_at": datetime(2026, 11, 10, 8, 0, 0, 5, tzinfo=PLUS_TWO),
+            "last_pass_at": datetime(2026, 11, 10, 5, 59, 58, 123456),  # naive: taken as UTC
+            "last_fail_at": None,
+            "last_pass_commit": AWKWARD[:64],
+            "last_fail_commit": None,
+            "last_run_key": "1:generic:" + AWKWARD,
+            "recent": 2**62 + 5,
+            "flaky": True,
+            "flaky_clean_runs": 1,
+            "pass_times": [1, 2, 2**53 + 1],
+        }
+        variants = [
+            base,
+            {**base, "pass_times": None, "flaky": False, "last_status": None},
+            {**base, "pass_times": [], "recent": 0, "last_run_at": None},
+        ]
+        for pk, values in zip(ids[:3], variants, strict=True):
+            session.execute(
+                t.check_stats.update().where(t.check_stats.c.check_id == pk).values(**values)
+            )
+        fields = list(base)
+        bulk = BulkWriter(session)
+        given = [[*(v[f] for f in fields), pk] for pk, v in zip(ids[3:], variants, strict=True)]
+        assert bulk.update(t.check_stats, fields, "check_id", given) == 3
+        assert bulk.update(t.check_stats, fields, "check_id", []) == 0
+        names = [c.name for c in t.check_stats.columns]
+        skip = names.index("check_id")
+        expect = [
+            r[:skip] + r[skip + 1 :] for r in stored(session, t.check_stats, ids[:3], "check_id")
+        ]
+        got = [
+            r[:skip] + r[skip + 1 :] for r in stored(session, t.check_stats, ids[3:], "check_id")
+        ]
+        assert got == expect
+        assert len({r[-1] for r in got}) == 3  # the three JSON documents differ
+
+
 def test_bulk_ids_follow_the_order_of_the_rows(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         repo = parents(session)["repo"]

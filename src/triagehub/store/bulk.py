@@ -236,29 +236,62 @@ class BulkWriter:
         values: Iterable[Sequence[Any]],
         *,
         added: Sequence[str] = (),
-    ) -> None:
+    ) -> int:
         """Update rows by ``key``: each row of ``values`` holds the new values of ``columns``,
         then the amounts to add to ``added`` (deltas in SQL, never a value read earlier), then
-        its key. On SQLite, a table with triggers is updated a few hundred rows a statement."""
+        its key; returns how many rows were given.
+
+        With distinct keys the rows go set-wise: on PostgreSQL (no ``added``) one ``UPDATE ...
+        FROM json_to_recordset(%s)`` whatever their number (one JSON document written by
+        orjson: the server plans one statement, the driver adapts one parameter); on SQLite, a
+        table with triggers a few hundred rows a statement. Otherwise one prepared statement
+        run over the rows by the driver (a key given twice is updated twice)."""
         names = [*columns, *added, key]
         rows = self.rows(table, names, values)
         if not rows:
-            return
-        if (
-            not self.postgres
-            and _UPDATE_FROM
-            and self._has_triggers(table)
-            and len({row[-1] for row in rows}) == len(rows)  # a key twice: updated twice
-        ):
+            return 0
+        distinct = len({row[-1] for row in rows}) == len(rows)
+        if distinct and self.postgres and not added:
+            self._postgres_update_json(table, columns, key, rows)
+        elif distinct and not self.postgres and _UPDATE_FROM and self._has_triggers(table):
             self._sqlite_update_from(table, columns, key, rows, added)
-            return
-        mark = self.marks(1)
-        sets = [f"{self.name(c)} = {mark}" for c in columns]
-        sets += [f"{self.name(c)} = {self.name(c)} + {mark}" for c in added]
-        self.executemany(
-            f"UPDATE {self.name(table.name)} SET {', '.join(sets)} WHERE {self.name(key)} = {mark}",
-            rows,
+        else:
+            mark = self.marks(1)
+            sets = [f"{self.name(c)} = {mark}" for c in columns]
+            sets += [f"{self.name(c)} = {self.name(c)} + {mark}" for c in added]
+            self.executemany(
+                f"UPDATE {self.name(table.name)} SET {', '.join(sets)} "
+                f"WHERE {self.name(key)} = {mark}",
+                rows,
+            )
+        return len(rows)
+
+    def _postgres_update_json(
+        self, table: Table, columns: Sequence[str], key: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        """PostgreSQL: ``update``'s rows in one statement from one JSON document. A JSON
+        column's value travels as its text (what ``rows`` encoded) and is cast back, so the
+        stored text is the one the other writes store."""
+        import orjson
+
+        fields = [*columns, key]
+        name = self.name(table.name)
+        kinds = [table.c[c].type for c in fields]
+        declared = ", ".join(
+            f"v{i} {'text' if isinstance(k, JSON) else k.compile(dialect=self.dialect)}"
+            for i, k in enumerate(kinds)
         )
+        sets = ", ".join(
+            f"{self.name(c)} = v.v{i}" + ("::json" if isinstance(kinds[i], JSON) else "")
+            for i, c in enumerate(columns)
+        )
+        sql = (
+            f"UPDATE {name} SET {sets} FROM json_to_recordset(%s::json) AS v({declared}) "
+            f"WHERE {name}.{self.name(key)} = v.v{len(columns)}"
+        )
+        names = [f"v{i}" for i in range(len(fields))]
+        document = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
+        self.session.connection().exec_driver_sql(sql, (document.decode(),))
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Run one statement with positional parameters (``marks``) over the rows."""

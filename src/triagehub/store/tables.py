@@ -221,6 +221,7 @@ issues = Table(
     Index(None, "last_seen", "id"),  # keyset pages: ties in order without a sort (0021)
     Index("ix_issues_state_sla_due_at", "state", "sla_due_at"),
     Index(None, "repository_id", "state", "last_seen", "id"),  # filtered pages (0023)
+    Index(None, "repository_id", "last_seen", "id"),  # a repository's pages in order (0024)
     Index(None, "state", "last_seen", "id"),  # a state's pages in order (0023)
     Index(None, "template_hash"),
     Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0021)

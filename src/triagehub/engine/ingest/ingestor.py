@@ -78,6 +78,11 @@ class Ingestor:
         self._buffer: list[RunReport] = []
         self._buffered = 0
         self._catalog = Catalog(session, settings)
+        # The checks' history changed by this ingest's batches and not written yet (and which of
+        # them have no stored row): a check in every run is written once per ``flush``, not once
+        # per batch (on PostgreSQL each write is a new row version, all kept until the commit).
+        self._stats: dict[int, CheckHistory] = {}
+        self._stats_new: set[int] = set()
 
     @property
     def normalizers(self) -> Mapping[int, Normalizer]:
@@ -131,18 +136,26 @@ class Ingestor:
         self._buffer.append(report)
         self._buffered += len(report.results) + 1
         if self._buffered >= self.batch_results:
-            self.flush()
+            self._flush_batch()
 
     def add_all(self, reports: Iterable[RunReport]) -> None:
         for report in reports:
             self.add(report)
 
     def flush(self) -> None:
+        """Ingest what is buffered, and write every check's history this ingest changed: the
+        store then holds all that was added (callers flush before their transaction ends)."""
+        self._flush_batch()
+        self._write_stats()
+
+    def _flush_batch(self) -> None:
         reports, self._buffer, self._buffered = self._buffer, [], 0
         if not reports:
             return
         with collector_paused():
             self._process(reports)
+            if len(self._stats) >= self.batch_results:  # memory bounded like a batch's
+                self._write_stats()
             if self.touched_ids:  # (runs all seen before touch nothing: no import)
                 # On-call: a new or regressed issue whose alert mode is `immediate` (critical,
                 # by default) is assigned and announced in this transaction
@@ -177,7 +190,7 @@ class Ingestor:
         check_pks = self._catalog.ensure_checks(
             {(key[0], res.check) for key, _, results, _ in runs for res in results}, now
         )
-        walk = _Walk(*self._catalog.load_stats(set(check_pks.values())))
+        walk = self._load_stats(set(check_pks.values()))
         for run, run_pk in zip(runs, run_pks, strict=True):
             self._walk_run(walk, run, run_pk, check_pks, now)
         failures, stats = walk.failures, walk.stats
@@ -198,7 +211,9 @@ class Ingestor:
         )
         writer = BatchWriter(self._ctx, self.touched_ids, self.failed_runs)
         writer.write(failures, works, resolver.aliases, now)
-        writer.write_stats(stats, walk.stats_new, walk.touched_stats)
+        for pk in walk.touched_stats:  # written by ``_write_stats``
+            self._stats[pk] = stats[pk]
+        self._stats_new.update(walk.stats_new & walk.touched_stats)
         evidence_store.record_logs(
             session=self.session,
             passes=walk.pass_logs,
@@ -208,6 +223,28 @@ class Ingestor:
                 if f.result.log and not f.storm
             ],
         )
+
+    def _load_stats(self, check_pks: set[int]) -> _Walk:
+        """The history of these checks: as an earlier batch left it (not written yet), or as
+        stored."""
+        stats, stats_new = self._catalog.load_stats(check_pks - self._stats.keys())
+        for pk in check_pks & self._stats.keys():
+            stats[pk] = self._stats[pk]
+            if pk in self._stats_new:
+                stats_new.add(pk)
+        return _Walk(stats, stats_new)
+
+    def _write_stats(self) -> None:
+        """Write the checks' history changed since the last write (inserted the first time,
+        then updated)."""
+        if not self._stats:
+            return
+        from triagehub.engine.ingest.write import BatchWriter
+
+        stats, self._stats = self._stats, {}
+        stats_new, self._stats_new = self._stats_new, set()
+        writer = BatchWriter(self._ctx, self.touched_ids, self.failed_runs)
+        writer.write_stats(stats, stats_new, set(stats))
 
     def _new_runs(self, reports: list[RunReport], now: datetime) -> dict[RunKey, RunReport]:
         """The reports of runs not stored yet, by key; a run sent again is counted as a

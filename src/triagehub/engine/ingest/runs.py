@@ -15,7 +15,7 @@ from triagehub.engine.ingest.state import STATS_FIELDS, RunKey
 from triagehub.store import grouping, retention
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter, data_columns
-from triagehub.store.dialect import insert_ignoring, lock_repositories
+from triagehub.store.dialect import dialect_name, insert_ignoring, lock_repositories, one_of
 
 if TYPE_CHECKING:
     from triagehub.config import Settings
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # A run to store: its key, its report, one result per check, whether it is a storm.
 NewRun = tuple[RunKey, RunReport, list[CheckResult], bool]
 RUN_COLUMNS = data_columns(t.runs)  # rows are built in this order
+ARRAY_SLICE = 50_000  # values per PostgreSQL array parameter (a batch holds 20,000 results)
 
 
 class Catalog:
@@ -34,6 +35,9 @@ class Catalog:
         self.settings = settings
         self._repos: dict[str, int] = {}
         self._checks: dict[tuple[int, str], int] = {}
+        # Values per ``IN``: SQLite's parameter limit; PostgreSQL takes them as one array
+        # parameter (``one_of``), so a batch's lookup is one statement.
+        self._slice = ARRAY_SLICE if dialect_name(session) == "postgresql" else grouping.CHUNK
 
     def ensure_repositories(self, names: set[str], now: datetime) -> dict[str, int]:
         """The ids of these repositories (created if new, race-free), write-locked until the
@@ -78,7 +82,8 @@ class Catalog:
         """The digest of each of these runs that is stored already."""
         found: dict[Any, str] = {}
         wanted = set(keys)
-        for chunk in grouping.chunks(sorted({k[2] for k in keys})):
+        ids = sorted({k[2] for k in keys})
+        for condition in one_of(self.session, t.runs.c.external_id, ids, self._slice):
             rows = self.session.execute(
                 select(
                     t.runs.c.repository_id,
@@ -86,7 +91,7 @@ class Catalog:
                     t.runs.c.external_id,
                     t.runs.c.attempt,
                     t.runs.c.digest,
-                ).where(t.runs.c.external_id.in_(chunk))
+                ).where(condition)
             )
             for repo_id, source, ext, attempt, digest in rows:
                 key = (repo_id, source, ext, attempt)
@@ -144,10 +149,10 @@ class Catalog:
         for repo_id, check in missing:
             by_repo.setdefault(repo_id, []).append(check)
         for repo_id, names in by_repo.items():
-            for chunk in grouping.chunks(names):
+            for condition in one_of(self.session, t.checks.c.key, names, self._slice):
                 rows = self.session.execute(
                     select(t.checks.c.key, t.checks.c.id).where(
-                        t.checks.c.repository_id == repo_id, t.checks.c.key.in_(chunk)
+                        t.checks.c.repository_id == repo_id, condition
                     )
                 )
                 self._checks.update({(repo_id, key): pk for key, pk in rows})
@@ -181,10 +186,9 @@ class Catalog:
 
         stats: dict[int, CheckHistory] = {}
         cols = [t.check_stats.c.check_id, *(t.check_stats.c[f] for f in STATS_FIELDS)]
-        for chunk in grouping.chunks(sorted(check_pks)):
-            for row in self.session.execute(
-                select(*cols).where(t.check_stats.c.check_id.in_(chunk))
-            ):
+        pks = sorted(check_pks)
+        for condition in one_of(self.session, t.check_stats.c.check_id, pks, self._slice):
+            for row in self.session.execute(select(*cols).where(condition)):
                 stats[row[0]] = CheckHistory(*row[1:])
         new = check_pks - stats.keys()
         for pk in new:

@@ -235,16 +235,12 @@ class BatchWriter:
             ([pk, *(getattr(stats[pk], f) for f in STATS_FIELDS)] for pk in inserts),
         )
         stats_new.difference_update(inserts)
-        if updates:
-            sets = ", ".join(f"{bulk.name(f)} = {bulk.marks(1)}" for f in STATS_FIELDS)
-            bulk.executemany(
-                f"UPDATE check_stats SET {sets} WHERE check_id = {bulk.marks(1)}",
-                bulk.rows(
-                    t.check_stats,
-                    [*STATS_FIELDS, "check_id"],
-                    ([*(getattr(stats[pk], f) for f in STATS_FIELDS), pk] for pk in updates),
-                ),
-            )
+        bulk.update(
+            t.check_stats,
+            STATS_FIELDS,
+            "check_id",
+            ([*(getattr(stats[pk], f) for f in STATS_FIELDS), pk] for pk in updates),
+        )
 
     def _count_checks(self, new: list[IssueWork], old: list[IssueWork]) -> None:
         """Set ``checks_count``: new issues have only this batch's checks; old ones gain the
