@@ -20,7 +20,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from triagehub.config import Settings
+from triagehub.config import AlertMode, Settings
 from triagehub.core.models import Category
 from triagehub.engine.issue_rows import WORKING, snoozed
 from triagehub.engine.oncall.alerts import alert_mode
@@ -54,15 +54,20 @@ def columns_at_insert(
     on-call columns (:data:`ONCALL_COLUMNS`) the pass at ``now`` is expected to give it, or
     ``{}`` when it is expected to leave them as they are."""
     names = _repository_names(session, {int(r["repository_id"]) for r in rows})
-    announced = [
-        n
-        for n, r in enumerate(rows)
-        if r["state"] in WORKING
-        and not snoozed(r, now)
-        and r["category"] != Category.FALSE_POSITIVE.value
-        and alert_mode(settings, names[int(r["repository_id"])], r["category"], r["priority"])
-        == "immediate"
-    ]
+    modes: dict[tuple[int, str, str], AlertMode] = {}  # (a batch has few distinct ones)
+    announced: list[int] = []
+    for n, r in enumerate(rows):
+        if (
+            r["state"] not in WORKING
+            or snoozed(r, now)
+            or r["category"] == Category.FALSE_POSITIVE.value
+        ):
+            continue
+        key = (int(r["repository_id"]), r["category"], r["priority"])
+        if key not in modes:
+            modes[key] = alert_mode(settings, names[key[0]], key[1], key[2])
+        if modes[key] == "immediate":
+            announced.append(n)
     out: list[dict[str, Any]] = [{} for _ in rows]
     if not announced:
         return out
