@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from triagehub.core.classify import Classifier
     from triagehub.core.fingerprint import Normalizer
     from triagehub.core.history import CheckHistory
+    from triagehub.engine.oncall.writes import Carried
     from triagehub.store.evidence import PassLog
 
 
@@ -83,6 +84,10 @@ class Ingestor:
         # per batch (on PostgreSQL each write is a new row version, all kept until the commit).
         self._stats: dict[int, CheckHistory] = {}
         self._stats_new: set[int] = set()
+        # The on-call pass of the current batch: its time (read when first needed) and the new
+        # issues (their rows) inserted with the columns it is expected to set.
+        self._pass_at: datetime | None = None
+        self._carried: list[tuple[dict[str, Any], Carried]] = []
 
     @property
     def normalizers(self) -> Mapping[int, Normalizer]:
@@ -162,7 +167,26 @@ class Ingestor:
                 # (triagehub.engine.oncall).
                 from triagehub.engine.oncall import alert_at_once
 
-                alert_at_once(self.session, self.settings, self.touched_ids, self.clock.now())
+                carried = {int(row["id"]): c for row, c in self._carried}
+                now = self._pass_now()
+                alert_at_once(self.session, self.settings, self.touched_ids, now, carried=carried)
+            self._carried = []
+            self._pass_at = None
+
+    def _pass_now(self) -> datetime:
+        """The time of the batch's on-call pass (one clock reading, after the batch's own)."""
+        if self._pass_at is None:
+            self._pass_at = self.clock.now()
+        return self._pass_at
+
+    def _at_insert(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The on-call columns the inserts of the batch's new issues carry: those the batch's
+        on-call pass is expected to set (``engine.oncall.at_insert``), so that it need not."""
+        from triagehub.engine.oncall.at_insert import carried, columns_at_insert
+
+        columns = columns_at_insert(self.session, self.settings, rows, self._pass_now())
+        self._carried += [(r, carried(r, c)) for r, c in zip(rows, columns, strict=True) if c]
+        return columns
 
     # -- batch ----------------------------------------------------------------------------------
 
@@ -209,7 +233,7 @@ class Ingestor:
             works,
             now,
         )
-        writer = BatchWriter(self._ctx, self.touched_ids, self.failed_runs)
+        writer = BatchWriter(self._ctx, self.touched_ids, self.failed_runs, self._at_insert)
         writer.write(failures, works, resolver.aliases, now)
         for pk in walk.touched_stats:  # written by ``_write_stats``
             self._stats[pk] = stats[pk]

@@ -4,6 +4,7 @@ as deltas in SQL (never a value read earlier), so concurrent ingests never lose 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -37,15 +38,19 @@ EVENT_COLUMNS = data_columns(t.issue_events)
 
 class BatchWriter:
     """Writes what one batch changed. ``touched_ids`` and ``failed_runs`` are the ingestor's,
-    grown here (each run with failures, and the issues its failures went to)."""
+    grown here (each run with failures, and the issues its failures went to). ``at_insert``:
+    for the new issues' rows, the on-call columns each insert carries instead of the row's
+    (``engine.oncall.at_insert``: the on-call pass then need not update them)."""
 
     def __init__(
         self,
         ctx: IngestContext,
         touched_ids: set[int],
         failed_runs: list[FailedRun],
+        at_insert: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.ctx = ctx
+        self.at_insert = at_insert
         self.session = ctx.session
         self.bulk = BulkWriter(ctx.session)
         self.touched_ids = touched_ids
@@ -92,7 +97,10 @@ class BatchWriter:
         bulk = self.bulk
         if new:
             cols = data_columns(t.issues)
-            ids = bulk.insert_returning_ids(t.issues, cols, ([w.row[c] for c in cols] for w in new))
+            rows = [w.row for w in new]
+            carry = self.at_insert(rows) if self.at_insert is not None else [{}] * len(new)
+            values = ([c.get(k, r[k]) for k in cols] for r, c in zip(rows, carry, strict=True))
+            ids = bulk.insert_returning_ids(t.issues, cols, values)
             for w, pk in zip(new, ids, strict=True):
                 w.row["id"] = pk
         # ``occurrences`` is a delta in SQL, not the value read earlier: no update is lost.

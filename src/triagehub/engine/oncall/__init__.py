@@ -27,7 +27,9 @@ Alerts (:func:`dispatch_alerts`, :func:`send_digests`)
     (``notify:{issue}:alert:{event}``): it is sent once, whoever notices it first.
 
 Modules: :mod:`.routing` (experts and assignment), :mod:`.alerts`, :mod:`.digests`,
-:mod:`.github` (the assignee and mention on GitHub), :mod:`.tick` (the monitor's step).
+:mod:`.github` (the assignee and mention on GitHub), :mod:`.tick` (the monitor's step),
+:mod:`.at_insert` (the expert or assignee an ingest's new issue is inserted with, so that the
+ingest's pass does not write the row a second time).
 """
 
 from triagehub.engine.notify import NOTIFY

@@ -16,7 +16,7 @@ from triagehub.engine.issue_rows import WORKING, snoozed
 from triagehub.engine.notify import NOTIFY, notification_data, notification_key
 from triagehub.engine.oncall.common import CHUNK, GITHUB_ONCALL, OncallSummary, issue_rows
 from triagehub.engine.oncall.routing import open_workload, pass_spans, plan_assignment
-from triagehub.engine.oncall.writes import OncallWrites
+from triagehub.engine.oncall.writes import Carried, OncallWrites
 from triagehub.store import tables as t
 
 DEFAULT_MODES: Final[Mapping[Level, AlertMode]] = {
@@ -193,12 +193,16 @@ def dispatch_alerts(
     modes: Sequence[AlertMode] = ("immediate", "tick"),
     issue_ids: Iterable[int] | None = None,
     summary: OncallSummary | None = None,
+    carried: Mapping[int, Carried] | None = None,
 ) -> list[tuple[int, str]]:
     """Announce the new and regressed issues whose mode is one of ``modes`` (in the caller's
     transaction); return (issue, mode) pairs.
 
     Decided issue by issue in event order, written as one pass (:class:`OncallWrites`): a
-    handful of statements, whatever the number of issues."""
+    handful of statements, whatever the number of issues. ``carried``: the issues this
+    transaction inserted with the on-call columns it expected of this pass (see
+    ``engine.oncall.at_insert``)."""
+    carried = carried or {}
     ids = sorted(set(issue_ids)) if issue_ids is not None else None
     if ids is not None and not ids:
         return []
@@ -218,6 +222,7 @@ def dispatch_alerts(
         if mode in modes and mode not in ("digest", "off"):
             chosen.append((event_id, issue_id, what, mode))
     if not chosen:
+        OncallWrites(now, carried=carried).flush(session)  # the carried columns, if not these
         return []
     wanted = sorted({iid for _, iid, _, _ in chosen})
     rows = {
@@ -225,10 +230,13 @@ def dispatch_alerts(
         for n in range(0, len(wanted), CHUNK)
         for r in issue_rows(session, t.issues.c.id.in_(wanted[n : n + CHUNK]))
     }
+    for iid, row in rows.items():  # decided from the row as it was before the guess
+        if iid in carried:
+            row.update(carried[iid].before)
     immediate = [rows[iid] for _, iid, _, mode in chosen if mode == "immediate"]
-    workload: Counter[str] | None = open_workload(session) if immediate else None
+    workload = _workload(session, carried) if immediate else None
     systems = pass_spans(session, immediate)
-    writes = OncallWrites(now)
+    writes = OncallWrites(now, carried=carried)
     planned: list[tuple[int, str, str]] = []
     for event_id, issue_id, what, mode in chosen:
         row = rows[issue_id]
@@ -247,8 +255,30 @@ def dispatch_alerts(
     return done
 
 
+def _workload(session: Session, carried: Mapping[int, Carried]) -> Counter[str]:
+    """``open_workload`` without the assignees the carried issues were inserted with (a new
+    issue has none before its pass)."""
+    workload = open_workload(session)
+    for c in carried.values():
+        assignee = c.after["assignee"]
+        if assignee is not None and c.after["state"] in WORKING:
+            key = str(assignee).lower()
+            workload[key] -= 1
+            if workload[key] <= 0:
+                del workload[key]
+    return workload
+
+
 def alert_at_once(
-    session: Session, settings: Settings, issue_ids: Iterable[int], now: datetime
+    session: Session,
+    settings: Settings,
+    issue_ids: Iterable[int],
+    now: datetime,
+    *,
+    carried: Mapping[int, Carried] | None = None,
 ) -> list[tuple[int, str]]:
-    """The ingest hook: announce (and assign) the touched issues whose mode is ``immediate``."""
-    return dispatch_alerts(session, settings, now, modes=("immediate",), issue_ids=issue_ids)
+    """The ingest hook: announce (and assign) the touched issues whose mode is ``immediate``;
+    ``carried``: the batch's issues inserted with the columns expected of this pass."""
+    return dispatch_alerts(
+        session, settings, now, modes=("immediate",), issue_ids=issue_ids, carried=carried
+    )

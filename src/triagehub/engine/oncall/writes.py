@@ -12,11 +12,15 @@ A notification job another transaction wrote first (the same ``notify:{issue}:al
 key) means that alert was sent by someone else: like the one-at-a-time path, its ``alerted``
 event and its mention are then not written (a mention inserted in the same statement is deleted
 again).
+
+An issue inserted with the columns this pass was expected to give it (``engine.oncall.at_insert``,
+one :class:`Carried` each) is decided from its columns as they were before that guess; it gets
+no update where the decision is the one it carries, and an update to the decision otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -33,6 +37,16 @@ from triagehub.store.dialect import insert_ignoring
 from triagehub.store.lifecycle import state_values
 
 ROWS: Final = 500  # rows of one statement (bound parameters stay far below every limit)
+ONCALL_COLUMNS: Final = ("expert", "assignee", "state", "updated_at")  # what a pass may set
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """An issue inserted with the on-call columns ``after`` (:data:`ONCALL_COLUMNS`) instead of
+    ``before``, in the transaction of the pass that decides them."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -63,6 +77,7 @@ class OncallWrites:
     # The timeline, in order; an assignment's ``state_changed`` event is filled in at flush time
     # (its ``from`` is the state read under lock then).
     events: list[_Entry | _Assignment] = field(default_factory=list)
+    carried: Mapping[int, Carried] = field(default_factory=dict)
 
     # -- what a pass decides -------------------------------------------------------------------
 
@@ -107,12 +122,20 @@ class OncallWrites:
     def flush(self, session: Session) -> set[str]:
         """Write everything; returns the keys of the jobs this pass created."""
         i = t.issues.c
-        if self.experts:
+        finals = {pk: dict(c.before) for pk, c in self.carried.items()}
+        experts = [e for e in self.experts if e["_id"] not in finals]
+        for e in self.experts:
+            if e["_id"] in finals:
+                finals[e["_id"]]["expert"] = e["_expert"]
+        if experts:
             named = (
                 update(t.issues).where(i.id == bindparam("_id")).values(expert=bindparam("_expert"))
             )
-            session.execute(named, self.experts)
-        states = self._assign(session)
+            session.execute(named, experts)
+        states = self._assign(session, finals)
+        for pk, final in finals.items():  # an insert that carried another decision
+            if final != self.carried[pk].after:
+                session.execute(update(t.issues).where(i.id == pk).values(final))
         created = self._insert_jobs(session)
         lost = {e.row["key"] for e in self.jobs if e.needs is not None and e.needs not in created}
         lost &= created
@@ -151,14 +174,19 @@ class OncallWrites:
             "data": data,
         }
 
-    def _assign(self, session: Session) -> dict[int, IssueState]:
+    def _assign(self, session: Session, finals: dict[int, dict[str, Any]]) -> dict[int, IssueState]:
         """The assignments' columns and states, after reading each issue's state under lock (as
-        ``store.lifecycle.change_state`` does); returns the states they left."""
+        ``store.lifecycle.change_state`` does); returns the states they left. The columns of a
+        carried issue (inserted by this transaction: no one else sees it) go to ``finals``."""
         if not self.assignments:
             return {}
         i = t.issues.c
-        ids = sorted({a.issue_id for a in self.assignments})
-        states: dict[int, IssueState] = {}
+        states = {
+            a.issue_id: IssueState(finals[a.issue_id]["state"])
+            for a in self.assignments
+            if a.issue_id in finals
+        }
+        ids = sorted({a.issue_id for a in self.assignments} - set(states))
         for chunk in _chunks(ids):
             locked = select(i.id, i.state).where(i.id.in_(chunk)).order_by(i.id).with_for_update()
             states.update({int(pk): IssueState(state) for pk, state in session.execute(locked)})
@@ -168,7 +196,9 @@ class OncallWrites:
             check_transition(current, IssueState.ASSIGNED, Actor.RULE)
             values = state_values(current, IssueState.ASSIGNED, self.now)
             values.update(expert=a.expert, assignee=a.assignee)
-            if set(values) == {"state", "updated_at", "expert", "assignee"}:
+            if a.issue_id in finals:
+                finals[a.issue_id].update(values)
+            elif set(values) == {"state", "updated_at", "expert", "assignee"}:
                 plain.append({"_id": a.issue_id, **{f"_{k}": v for k, v in values.items()}})
             else:  # leaving a closed state also clears its resolution: a statement of its own
                 session.execute(update(t.issues).where(i.id == a.issue_id).values(values))
