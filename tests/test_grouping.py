@@ -160,6 +160,33 @@ def test_patterns_link_a_template_across_repositories(engine: Engine) -> None:
     assert only_b.occurrences_in_range == 1
 
 
+def test_a_tie_between_near_patterns_goes_to_the_oldest(engine: Engine) -> None:
+    """A template as near to two stored patterns (as many shared LSH bands, both near duplicates)
+    joins the oldest, whatever the order in which the database returns their bands: it once
+    joined the first one met (SQLite and PostgreSQL met different ones)."""
+    source = "Source raw.{} is past due: the freshness check of the {} warehouse failed"
+    older = source.format("auth", "preview")
+    newer = source.format("search", "production")
+    new = source.format("search", "preview")
+    bands = band_keys(new)
+    shared = [len(set(bands) & set(band_keys(m))) for m in (older, newer)]
+    assert shared[0] == shared[1] > 0
+    assert near_duplicate(new, older) and near_duplicate(new, newer)
+    first_met = next(b for b in bands if b in band_keys(older) or b in band_keys(newer))
+    assert first_met in band_keys(newer) and first_met not in band_keys(older)
+    for i, (check, message) in enumerate([("fresh a", older), ("fresh b", newer)]):
+        at = T0 + timedelta(hours=i)
+        ingest_reports(engine, [report(str(i), [(check, message)], at=at)], Settings(), clock=CLOCK)
+    at = T0 + timedelta(1)
+    ingest_reports(engine, [report("9", [("fresh c", new)], at=at)], Settings(), clock=CLOCK)
+    with Session(engine) as session:
+        pattern_of = {i.template: i.pattern_id for i in list_issues(session=session)}
+    assert set(pattern_of) == {older, newer, new}
+    first, second = pattern_of[older], pattern_of[newer]
+    assert first is not None and second is not None and first < second  # two families
+    assert pattern_of[new] == first
+
+
 def test_detail_shows_similar_issues(engine: Engine) -> None:
     msg = "Error: connect ECONNREFUSED 10.0.0.1:5432"
     ingest_reports(

@@ -133,15 +133,15 @@ def patterns_by_hash(*, session: Session, hashes: Iterable[str]) -> dict[str, in
 
 
 def band_members(*, session: Session, bands: Iterable[str]) -> dict[str, list[int]]:
-    """The patterns stored under each LSH band."""
+    """The patterns stored under each LSH band, oldest (lowest id) first: the order does not
+    depend on the database's plan."""
     found: dict[str, list[int]] = {}
+    band, pattern_id = t.pattern_bands.c.band, t.pattern_bands.c.pattern_id
     for chunk in chunks(sorted(set(bands))):
-        for band, pk in session.execute(
-            select(t.pattern_bands.c.band, t.pattern_bands.c.pattern_id).where(
-                t.pattern_bands.c.band.in_(chunk)
-            )
+        for band_key, pk in session.execute(
+            select(band, pattern_id).where(band.in_(chunk)).order_by(band, pattern_id)
         ):
-            found.setdefault(band, []).append(pk)
+            found.setdefault(band_key, []).append(pk)
     return found
 
 
@@ -149,7 +149,9 @@ def pattern_templates(*, session: Session, ids: Iterable[int]) -> dict[int, str]
     found: dict[int, str] = {}
     for chunk in chunks(sorted(set(ids))):
         for pk, template in session.execute(
-            select(t.patterns.c.id, t.patterns.c.template).where(t.patterns.c.id.in_(chunk))
+            select(t.patterns.c.id, t.patterns.c.template)
+            .where(t.patterns.c.id.in_(chunk))
+            .order_by(t.patterns.c.id)
         ):
             found[pk] = template
     return found

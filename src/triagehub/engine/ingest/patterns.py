@@ -3,9 +3,10 @@ repositories (exact template, else a near-identical one found by MinHash LSH ban
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -50,11 +51,13 @@ def assign_patterns(session: Session, touched: list[IssueWork], now: datetime) -
             continue
         template = w.row["template"]
         bands = bands_of[id(w)]
-        match = _near_pattern(template, bands, stored, templates, budget)
+        match = _near_pattern(template, bands, stored, templates, budget, age=_pattern_id)
         if match is not None:
             w.row["pattern_id"] = match
             continue
-        batch_match = _near_pattern(template, bands, batch.bands, batch.templates, budget)
+        batch_match = _near_pattern(
+            template, bands, batch.bands, batch.templates, budget, age=batch.order.__getitem__
+        )
         member_of[id(w)] = batch_match if batch_match is not None else batch.add(key, w, bands)
     ids = grouping.insert_patterns(session=session, rows=list(batch.rows.values()))
     grouping.insert_bands(
@@ -79,6 +82,7 @@ class _BatchPatterns:
         self.rows: dict[str, dict[str, Any]] = {}
         self.bands: dict[str, list[str]] = {}  # band -> keys of patterns made in this batch
         self.templates: dict[str, str] = {}
+        self.order: dict[str, int] = {}  # key -> rank of creation in the batch
 
     def add(self, key: str, w: IssueWork, bands: Sequence[str]) -> str:
         template = w.row["template"]
@@ -95,6 +99,7 @@ class _BatchPatterns:
             "updated_at": self.now,
         }
         self.templates[key] = template
+        self.order[key] = len(self.order)
         for band in bands:
             self.bands.setdefault(band, []).append(key)
         return key
@@ -106,13 +111,21 @@ def _near_pattern(
     members: Mapping[str, Sequence[_K]],
     templates: Mapping[_K, str],
     budget: FuzzyBudget,
+    age: Callable[[_K], int],
 ) -> _K | None:
-    """The pattern sharing the most LSH bands with ``template`` that is a near duplicate."""
+    """The pattern sharing the most LSH bands with ``template`` that is a near duplicate; among
+    candidates sharing as many bands, the oldest (lowest ``age``: a stored pattern's id, a batch
+    pattern's rank of creation) first, so the choice never depends on the order of the rows."""
     hits: Counter[_K] = Counter(k for band in bands for k in members.get(band, ()))
-    for candidate, _ in hits.most_common(MAX_PATTERN_CANDIDATES):
+    ranked = heapq.nsmallest(MAX_PATTERN_CANDIDATES, hits, key=lambda k: (-hits[k], age(k)))
+    for candidate in ranked:
         if not budget.spend():
             return None
         other = templates.get(candidate)
         if other is not None and near_duplicate(template, other):
             return candidate
     return None
+
+
+def _pattern_id(pk: int) -> int:
+    return pk
