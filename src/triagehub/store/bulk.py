@@ -33,6 +33,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import JSON, Table
@@ -43,28 +44,29 @@ from triagehub.store.dialect import sqlite_write_lock
 from triagehub.store.tables import UTCDateTime, as_utc, sqlite_time
 
 Encoder = Callable[[Any], Any] | None
+RowsEncoder = Callable[[Iterable[Any]], list[tuple[Any, ...]]]
 _MAX_ROWID = 2**63 - 1  # SQLite's largest rowid
 _MAX_ROWS = 500  # rows in one multi-row statement (SQLite, tables with triggers)
+_MAX_TIMES = 1 << 16  # distinct times a writer keeps encoded
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # SQLite's UPDATE ... FROM
 
 
 class _Times(dict[Any, Any]):
     """Each distinct time encoded once: a batch repeats its times (a run's, the batch's ``now``).
     Its ``__getitem__`` is the encoder (a lookup in C for a time seen before, and for ``None``).
-    Times equal as instants encode alike, so they may share an entry."""
+    Times equal as instants encode alike, so they may share an entry. One per writer, for all
+    its columns and calls; emptied past :data:`_MAX_TIMES` entries (memory stays bounded)."""
 
     def __init__(self, convert: Callable[[datetime], Any]) -> None:
         super().__init__({None: None})
         self.convert = convert
 
     def __missing__(self, value: datetime) -> Any:
+        if len(self) > _MAX_TIMES:
+            self.clear()
+            self[None] = None
         found = self[value] = self.convert(value)
         return found
-
-
-def _time_encoder(postgres: bool) -> Callable[[datetime | None], Any]:
-    """Times as ``UTCDateTime`` binds them (aware UTC on PostgreSQL, SQLite's text)."""
-    return _Times(as_utc if postgres else sqlite_time).__getitem__
 
 
 def _json_encoder(none_as_null: bool) -> Callable[[Any], str | None]:
@@ -85,6 +87,26 @@ def _json_encoder(none_as_null: bool) -> Callable[[Any], str | None]:
     return encode
 
 
+def _rows_encoder(encoders: Sequence[Encoder], with_ids: bool) -> RowsEncoder:
+    """A function encoding rows of ``len(encoders)`` values (pairs of an id and such a row
+    where ``with_ids``), made once per table and columns: one comprehension that unpacks each
+    row into names and builds its tuple, a column's encoder called on its value only, for
+    ``[(v0, e1(v1), v2) for v0, v1, v2 in rows]`` (no per-value dispatch, no list per row). A
+    row of another width raises ``ValueError``."""
+    names = [f"v{i}" for i in range(len(encoders))]
+    built = [
+        n if e is None else f"e{i}({n})"
+        for i, (n, e) in enumerate(zip(names, encoders, strict=True))
+    ]
+    unpacked = f"({', '.join(names)},)" if names else "()"
+    if with_ids:
+        unpacked, built = f"pk, {unpacked}", ["pk", *built]
+    scope = {f"e{i}": e for i, e in enumerate(encoders) if e is not None}
+    source = f"lambda rows: [({''.join(f'{b}, ' for b in built)}) for {unpacked} in rows]"
+    encode: RowsEncoder = eval(source, scope)  # source built here from names only
+    return encode
+
+
 def data_columns(table: Table) -> tuple[str, ...]:
     """The table's columns but its ``id``, in the table's order (the order rows are given in)."""
     return tuple(c.name for c in table.columns if c.name != "id")
@@ -99,6 +121,9 @@ class BulkWriter:
         self.postgres = self.dialect.name == "postgresql"
         self._quote = self.dialect.identifier_preparer.quote
         self._triggered: dict[str, bool] = {}
+        self._times = _Times(as_utc if self.postgres else sqlite_time)
+        self._encoders: dict[tuple[str, tuple[str, ...]], tuple[Encoder, ...]] = {}
+        self._row_encoders: dict[tuple[str, tuple[str, ...], bool], RowsEncoder] = {}
 
     # -- statements --------------------------------------------------------------------------
 
@@ -110,33 +135,45 @@ class BulkWriter:
         """``n`` positional parameter markers, comma separated."""
         return ", ".join(["%s" if self.postgres else "?"] * n)
 
-    def encoders(self, table: Table, columns: Sequence[str]) -> list[Encoder]:
-        """How each column's value is encoded (None: as it is)."""
-        found: list[Encoder] = []
-        for name in columns:
-            kind = table.c[name].type
-            if isinstance(kind, UTCDateTime):
-                found.append(_time_encoder(self.postgres))
-            elif isinstance(kind, JSON):
-                found.append(_json_encoder(kind.none_as_null))
-            else:
-                found.append(None)
+    def encoders(self, table: Table, columns: Sequence[str]) -> tuple[Encoder, ...]:
+        """How each column's value is encoded (None: as it is, ints and text being final),
+        worked out once per table and columns. Times share the writer's cache of encoded
+        times (:class:`_Times`)."""
+        key = (table.name, tuple(columns))
+        found = self._encoders.get(key)
+        if found is None:
+            found = self._encoders[key] = tuple(self._encoder(table, c) for c in columns)
         return found
+
+    def _encoder(self, table: Table, name: str) -> Encoder:
+        kind = table.c[name].type
+        if isinstance(kind, UTCDateTime):
+            return self._times.__getitem__
+        if isinstance(kind, JSON):
+            return _json_encoder(kind.none_as_null)
+        return None
 
     def rows(
         self, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]
     ) -> list[tuple[Any, ...]]:
         """The rows as the database stores them, each value encoded once."""
-        encoders = [(i, e) for i, e in enumerate(self.encoders(table, columns)) if e is not None]
-        if not encoders:
-            return [tuple(v) for v in values]
-        rows: list[tuple[Any, ...]] = []
-        for v in values:
-            row = list(v)
-            for i, encode in encoders:
-                row[i] = encode(row[i])
-            rows.append(tuple(row))
-        return rows
+        return self._rows(table, columns, values)
+
+    def _rows(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        values: Iterable[Sequence[Any]],
+        ids: Iterable[int] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """``rows``, each led by its id where ``ids`` are given (one per row)."""
+        key = (table.name, tuple(columns), ids is not None)
+        encode = self._row_encoders.get(key)
+        if encode is None:
+            encode = self._row_encoders[key] = _rows_encoder(
+                self.encoders(table, columns), ids is not None
+            )
+        return encode(values) if ids is None else encode(zip(ids, values, strict=True))
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -155,13 +192,12 @@ class BulkWriter:
         self, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]
     ) -> list[int]:
         """Insert the rows; their new ids (``id`` column), in the order given."""
-        rows = self.rows(table, columns, values)
-        if not rows:
+        listed = values if isinstance(values, list) else list(values)
+        if not listed:
             return []
         if self.postgres:
-            ids = self._next_ids(table, len(rows))
-            with_ids = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
-            self._copy(table, ["id", *columns], with_ids)
+            ids = self._next_ids(table, len(listed))
+            self._copy(table, ["id", *columns], self._rows(table, columns, listed, ids))
             return ids
         # SQLite gives a row inserted without an id the table's largest id + 1 (no table here
         # has AUTOINCREMENT: ``tests/test_bulk.py``). Read under the database write lock (taken
@@ -172,12 +208,10 @@ class BulkWriter:
         conn = self.session.connection()
         top = conn.exec_driver_sql(f"SELECT max(id) FROM {self.name(table.name)}").scalar()
         first = int(top or 0) + 1
-        if first + len(rows) > _MAX_ROWID:  # SQLite would pick free ids at random
-            return self._insert_one_by_one(table, columns, rows)
-        ids = list(range(first, first + len(rows)))
-        self._sqlite_insert(
-            table, ["id", *columns], [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
-        )
+        if first + len(listed) > _MAX_ROWID:  # SQLite would pick free ids at random
+            return self._insert_one_by_one(table, columns, self.rows(table, columns, listed))
+        ids = list(range(first, first + len(listed)))
+        self._sqlite_insert(table, ["id", *columns], self._rows(table, columns, listed, ids))
         return ids
 
     def _insert_one_by_one(
@@ -328,7 +362,7 @@ class BulkWriter:
             conn.exec_driver_sql(
                 f"INSERT INTO {self.name(table.name)} ({names}) VALUES "
                 + ", ".join([row_marks] * len(chunk)),
-                tuple(v for row in chunk for v in row),
+                tuple(chain.from_iterable(chunk)),
             )
 
     def _sqlite_update_from(
@@ -358,7 +392,7 @@ class BulkWriter:
                 + ", ".join([row_marks] * len(chunk))
                 + f") UPDATE {target} SET {', '.join(sets)} FROM v "
                 f"WHERE {target}.{self.name(key)} = v.{fields[-1]}",
-                tuple(v for row in chunk for v in row),
+                tuple(chain.from_iterable(chunk)),
             )
 
     def _chunks(self, rows: list[tuple[Any, ...]], width: int) -> Iterator[list[tuple[Any, ...]]]:

@@ -45,9 +45,13 @@ def as_utc(value: datetime) -> datetime:
 def sqlite_time(value: datetime) -> str:
     """The text SQLite stores for a time: UTC, naive, to the microsecond (SQLAlchemy's SQLite
     DATETIME format, so stored values compare and sort alike)."""
-    if value.tzinfo is not None and value.utcoffset():
+    zone = value.tzinfo
+    if zone is None:
+        return value.isoformat(" ", "microseconds")
+    if zone is not UTC and value.utcoffset():
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    # UTC now: its text but the offset (a four-digit year: 26 characters, not counting it)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
