@@ -1,4 +1,4 @@
-"""``BulkWriter.rows`` (one comprehension per table and columns, times through the writer's
+"""``BulkWriter.rows`` (one encoder per table and columns, times through the writer's
 cache) encodes each value as the former value-by-value encoding did, kept here as the
 reference; ``sqlite_time`` gives the text it gave. What the database then stores from those
 values is ``tests/test_bulk.py``'s."""
@@ -126,9 +126,9 @@ def test_a_row_of_another_width_is_refused(engine: Engine) -> None:
     with Session(engine) as session:
         writer = BulkWriter(session)
         columns = ["issue_id", "kind", "at"]
-        with pytest.raises(ValueError, match="values to unpack"):
+        with pytest.raises(ValueError, match="values for 3 columns"):
             writer.rows(t.issue_events, columns, [(1, "created", None, "more")])
-        with pytest.raises(ValueError, match="values to unpack"):
+        with pytest.raises(ValueError, match="values for 3 columns"):
             writer.rows(t.issue_events, columns, [(1, "created")])
         with pytest.raises(ValueError, match="zip"):
             writer._rows(t.issue_events, columns, [(1, "created", None)], [1, 2])

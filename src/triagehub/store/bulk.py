@@ -89,22 +89,25 @@ def _json_encoder(none_as_null: bool) -> Callable[[Any], str | None]:
 
 def _rows_encoder(encoders: Sequence[Encoder], with_ids: bool) -> RowsEncoder:
     """A function encoding rows of ``len(encoders)`` values (pairs of an id and such a row
-    where ``with_ids``), made once per table and columns: one comprehension that unpacks each
-    row into names and builds its tuple, a column's encoder called on its value only, for
-    ``[(v0, e1(v1), v2) for v0, v1, v2 in rows]`` (no per-value dispatch, no list per row). A
-    row of another width raises ``ValueError``."""
-    names = [f"v{i}" for i in range(len(encoders))]
-    built = [
-        n if e is None else f"e{i}({n})"
-        for i, (n, e) in enumerate(zip(names, encoders, strict=True))
-    ]
-    unpacked = f"({', '.join(names)},)" if names else "()"
+    where ``with_ids``), made once per table and columns: only the columns with an encoder are
+    touched, and a row with none is taken as it is. A row of another width raises
+    ``ValueError``."""
+    width = len(encoders)
+    active = [(i, e) for i, e in enumerate(encoders) if e is not None]
+
+    def encode_row(row: Sequence[Any]) -> tuple[Any, ...]:
+        if len(row) != width:
+            raise ValueError(f"a row of {len(row)} values for {width} columns")
+        if not active:
+            return tuple(row)
+        values = list(row)
+        for i, encode in active:
+            values[i] = encode(values[i])
+        return tuple(values)
+
     if with_ids:
-        unpacked, built = f"pk, {unpacked}", ["pk", *built]
-    scope = {f"e{i}": e for i, e in enumerate(encoders) if e is not None}
-    source = f"lambda rows: [({''.join(f'{b}, ' for b in built)}) for {unpacked} in rows]"
-    encode: RowsEncoder = eval(source, scope)  # source built here from names only
-    return encode
+        return lambda rows: [(pk, *encode_row(row)) for pk, row in rows]
+    return lambda rows: [encode_row(row) for row in rows]
 
 
 def data_columns(table: Table) -> tuple[str, ...]:
