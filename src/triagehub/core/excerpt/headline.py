@@ -25,6 +25,7 @@ _HEADER = re.compile(
     r"|_{3,} .+ _{3,}$|Failures:?$|\S+ > \S.* FAILED$|> Task \S+ FAILED$"
 )
 _TITLE_PREFIX = re.compile(r"^(?:E\s+|>\s+|##\[error\]\s*|::error[^:]*::\s*|\[ERROR\]\s+|\*\*\s+)")
+_TOP_RANK = 8  # a named error: no line ranks higher
 _TITLE_RANK = {STRONG: 6, MEDIUM: 5, LEVEL: 4, PLAIN: 2, INDENT: 2, WEAK: 1}
 # An exception or error named with its message: what a human quotes first.
 _NAMED_ERROR = re.compile(
@@ -47,7 +48,7 @@ def _title_rank(line: str, kind: int, gradle: bool) -> int:
     if kind in (PLAIN, INDENT) and line.startswith(_SETUP_PREFIXES):
         return 0
     if _NAMED_ERROR.match(line):
-        return 8
+        return _TOP_RANK
     rank = _TITLE_RANK.get(kind, 0)
     if rank > 2 and _CODE.search(bare):  # a line of source code quoted by a traceback
         return 2
@@ -76,7 +77,9 @@ def _line_ranks(raw: str) -> _LineRanks:
     else:
         kind = classify_line(line)
         plain = _title_rank(line, kind, False)
-        after_opener = _title_rank(line, kind, True)
+        # After Gradle's opener only its cause ranks otherwise (see _title_rank).
+        cause = kind != NOISE and line.startswith("> ")
+        after_opener = 7 if cause and not line.startswith(_GRADLE_NOT_CAUSE) else plain
         effect = 1 if _GRADLE_OPENER.match(line) else 0 if line.startswith("> ") else -1
         known = (line, plain, after_opener, effect)
     if len(_LINES) >= MAX_LINES or _LINE_CHARS >= MAX_LINE_MEMO_CHARS:
@@ -111,6 +114,8 @@ def headline(text: str, *, limit: int = 160) -> str:
             gradle = effect > 0
         if rank > best_rank:
             best_rank, best = rank, line
+            if rank >= _TOP_RANK:  # no later line can rank higher: the first of equals wins
+                break
     line = best if best_rank > 0 else fallback
     line = _TITLE_PREFIX.sub("", line).strip() or line
     return line if len(line) <= limit else line[: limit - 1] + "…"
