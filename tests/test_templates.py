@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from triagehub.core.templates import (
     MAX_TOKENS,
     WILDCARD,
+    Masker,
     Mined,
     TemplateMiner,
     mine,
@@ -196,6 +197,24 @@ def test_online_miner_groups_a_loghub_slice_by_template(system: str) -> None:
     labels = [miner.add(line).cluster_id for line in lines]
     assert _same_partition(labels, truth)
     assert len(miner) == len(set(truth))
+
+
+def test_miners_sharing_a_masker_mine_as_miners_with_their_own() -> None:
+    """Ingest gives the miners of one batch one masker (issue #24): it only remembers how each
+    token is masked, so every miner's clusters and templates stay those of a miner alone."""
+    systems = sorted(p.name for p in LOGHUB.iterdir() if p.is_dir()) if LOGHUB.is_dir() else []
+    slices = [_loghub_slice(system, 2000)[0] for system in systems]
+    if not slices:
+        pytest.skip(f"Loghub-2k data not found at {LOGHUB}")
+    masker = Masker()
+    shared = [TemplateMiner(masker=masker) for _ in slices]
+    alone = [TemplateMiner() for _ in slices]
+    for i in range(max(len(lines) for lines in slices)):  # interleaved, as scopes are
+        for lines, a, b in zip(slices, shared, alone, strict=True):
+            if i < len(lines):
+                assert a.add(lines[i]) == b.add(lines[i])
+                assert a.match(lines[-1 - i]) == b.match(lines[-1 - i])
+    assert [a.templates() for a in shared] == [b.templates() for b in alone]
 
 
 @pytest.mark.parametrize("system", ["HDFS", "OpenStack", "Proxifier"])

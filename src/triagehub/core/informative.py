@@ -154,8 +154,27 @@ def _core(line: str) -> str:
     return _PREFIX.sub("", line.strip()).strip()
 
 
+# The answers of :func:`is_footer` for the lines seen lately (bounded): the same footers, tallies
+# and assertions recur across the failures of a batch.
+_FOOTER_MEMO: dict[str, bool] = {}
+_MEMO_LINES = 8192
+_MEMO_LINE_CHARS = 600
+
+
 def is_footer(line: str) -> bool:
     """Whether one line names no error: a CI/build footer, an exit code, a runner's tally."""
+    known = _FOOTER_MEMO.get(line)
+    if known is not None:
+        return known
+    known = _is_footer(line)
+    if len(line) <= _MEMO_LINE_CHARS:
+        if len(_FOOTER_MEMO) >= _MEMO_LINES:
+            _FOOTER_MEMO.clear()
+        _FOOTER_MEMO[line] = known
+    return known
+
+
+def _is_footer(line: str) -> bool:
     core = _core(line)
     if not core:
         return True

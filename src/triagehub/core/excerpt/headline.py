@@ -25,6 +25,7 @@ _HEADER = re.compile(
     r"|_{3,} .+ _{3,}$|Failures:?$|\S+ > \S.* FAILED$|> Task \S+ FAILED$"
 )
 _TITLE_PREFIX = re.compile(r"^(?:E\s+|>\s+|##\[error\]\s*|::error[^:]*::\s*|\[ERROR\]\s+|\*\*\s+)")
+_TOP_RANK = 8  # a named error: no line ranks higher
 _TITLE_RANK = {STRONG: 6, MEDIUM: 5, LEVEL: 4, PLAIN: 2, INDENT: 2, WEAK: 1}
 # An exception or error named with its message: what a human quotes first.
 _NAMED_ERROR = re.compile(
@@ -47,11 +48,46 @@ def _title_rank(line: str, kind: int, gradle: bool) -> int:
     if kind in (PLAIN, INDENT) and line.startswith(_SETUP_PREFIXES):
         return 0
     if _NAMED_ERROR.match(line):
-        return 8
+        return _TOP_RANK
     rank = _TITLE_RANK.get(kind, 0)
     if rank > 2 and _CODE.search(bare):  # a line of source code quoted by a traceback
         return 2
     return rank
+
+
+# What :func:`headline` works out for one raw line (the same whatever text it is in): the cleaned
+# line ("" when it has no words: skipped), its rank after a line that is not Gradle's opener and
+# after one that is, and what it does to the Gradle state (1 opens, 0 keeps, -1 ends). Lines recur
+# across the failures of a batch (the same assertion, a footer), so they are remembered, bounded.
+_LineRanks = tuple[str, int, int, int]
+_LINES: dict[str, _LineRanks] = {}
+_LINE_CHARS = 0
+MAX_LINES = 8192
+MAX_LINE_MEMO_CHARS = 400_000
+
+
+def _line_ranks(raw: str) -> _LineRanks:
+    global _LINE_CHARS
+    known = _LINES.get(raw)
+    if known is not None:
+        return known
+    line = clean_line(raw).strip()
+    if not line or not WORDY.search(line):
+        known = ("", 0, 0, 0)
+    else:
+        kind = classify_line(line)
+        plain = _title_rank(line, kind, False)
+        # After Gradle's opener only its cause ranks otherwise (see _title_rank).
+        cause = kind != NOISE and line.startswith("> ")
+        after_opener = 7 if cause and not line.startswith(_GRADLE_NOT_CAUSE) else plain
+        effect = 1 if _GRADLE_OPENER.match(line) else 0 if line.startswith("> ") else -1
+        known = (line, plain, after_opener, effect)
+    if len(_LINES) >= MAX_LINES or _LINE_CHARS >= MAX_LINE_MEMO_CHARS:
+        _LINES.clear()
+        _LINE_CHARS = 0
+    _LINES[raw] = known
+    _LINE_CHARS += len(raw)
+    return known
 
 
 def headline(text: str, *, limit: int = 160) -> str:
@@ -64,22 +100,23 @@ def headline(text: str, *, limit: int = 160) -> str:
     a line of quoted source code, git or set-up noise ("Cloning into ...", "Looking in indexes:
     ..."), unless nothing else is there. Annotation and pytest ``E`` prefixes are removed.
     """
-    best: tuple[int, str] | None = None
+    best_rank = 0
+    best = ""
     fallback = ""
     gradle = False
     for raw in iter_lines(text):
-        line = clean_line(raw).strip()
-        if not line or not WORDY.search(line):
+        line, plain, after_opener, effect = _line_ranks(raw)
+        if not line:
             continue
         fallback = fallback or line
-        rank = _title_rank(line, classify_line(line), gradle)
-        if _GRADLE_OPENER.match(line):
-            gradle = True
-        elif not line.startswith("> "):
-            gradle = False
-        if best is None or rank > best[0]:
-            best = (rank, line)
-    line = best[1] if best is not None and best[0] > 0 else fallback
+        rank = after_opener if gradle else plain
+        if effect:
+            gradle = effect > 0
+        if rank > best_rank:
+            best_rank, best = rank, line
+            if rank >= _TOP_RANK:  # no later line can rank higher: the first of equals wins
+                break
+    line = best if best_rank > 0 else fallback
     line = _TITLE_PREFIX.sub("", line).strip() or line
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

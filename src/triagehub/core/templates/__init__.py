@@ -53,6 +53,7 @@ from triagehub.core.templates.masking import (
     MAX_TOKENS,
     VARIABLE_THRESHOLD,
     WILDCARD,
+    Masker,
     tokenize,
 )
 from triagehub.core.templates.online import Mined, TemplateMiner
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_TOKENS",
     "VARIABLE_THRESHOLD",
     "WILDCARD",
+    "Masker",
     "Mined",
     "TemplateMiner",
     "mine",

@@ -58,6 +58,7 @@ class TemplateMiner:
         *,
         variable_threshold: int = VARIABLE_THRESHOLD,
         max_diff_ratio: float = 0.5,
+        masker: Masker | None = None,
     ) -> None:
         if variable_threshold < 2:
             raise ValueError("variable_threshold must be at least 2")
@@ -65,7 +66,8 @@ class TemplateMiner:
             raise ValueError("max_diff_ratio must be between 0 and 1")
         self._threshold = variable_threshold
         self._max_diff_ratio = max_diff_ratio
-        self._masker = Masker()
+        # A masker may be shared by miners: it only remembers how each token is masked.
+        self._masker = masker if masker is not None else Masker()
         self._clusters: list[_Cluster] = []
         self._exact: dict[TokenKey, _Cluster] = {}
         # (length, position, constant token) -> clusters with that constant there.

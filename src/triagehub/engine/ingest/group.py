@@ -10,7 +10,7 @@ from typing import Any
 from triagehub.core.fingerprint import grouping_key, template_hash
 from triagehub.core.models import HistoryClass, IssueState, Scope
 from triagehub.core.patterns import FuzzyBudget, near_duplicate, same_identifiers
-from triagehub.core.templates import TemplateMiner, same_dbt_test, same_family
+from triagehub.core.templates import Masker, TemplateMiner, same_dbt_test, same_family
 from triagehub.engine.ingest.prepare import placeholder, title
 from triagehub.engine.ingest.state import (
     MAX_AFFECTED,
@@ -127,12 +127,13 @@ class _NearJoiner:
         self.budget = FuzzyBudget(time.perf_counter)
         self.rows_by_fp = {r["fingerprint"]: r for rows in self.candidates.values() for r in rows}
         self.miners: dict[tuple[Any, ...], tuple[TemplateMiner, dict[int, str]]] = {}
+        self.masker = Masker()  # one for the batch's miners: the tokens recur across scopes
 
     def miner_for(self, key: tuple[Any, ...]) -> tuple[TemplateMiner, dict[int, str]]:
         """A template miner over the scope's issue templates, oldest first: it learns which
         tokens vary among them (cluster id -> the issue that opened the cluster)."""
         if key not in self.miners:
-            miner, owners = TemplateMiner(), dict[int, str]()
+            miner, owners = TemplateMiner(masker=self.masker), dict[int, str]()
             for row in reversed(self.candidates.get(key, [])):
                 owners.setdefault(miner.add(row["template"]).cluster_id, row["fingerprint"])
             self.miners[key] = (miner, owners)
