@@ -100,8 +100,8 @@ def _alert_events(
     key = literal("notify:") + cast(e.issue_id, String) + literal(":alert:") + cast(e.id, String)
     query = (
         select(
-            e.id.label("_event"),
-            e.kind.label("_what"),
+            e.id,
+            e.kind,
             *(i[c] for c in _ROW_COLUMNS),
             t.repositories.c.name.label("repository"),
         )
@@ -125,14 +125,16 @@ def _alert_events(
         query = query.where(e.issue_id.in_(issue_ids))
     else:
         query = query.where(e.at >= now - LOOKBACK)
+    names = (*_ROW_COLUMNS, "repository")
     rows: dict[int, dict[str, Any]] = {}
     found: list[tuple[int, int, str, dict[str, Any]]] = []
-    for r in session.execute(query).mappings():
-        row = dict(r)
-        event_id, kind = int(row.pop("_event")), row.pop("_what")
-        row = rows.setdefault(int(row["id"]), row)
+    for event_id, kind, *values in session.execute(query):
+        issue_id = int(values[0])
+        row = rows.get(issue_id)
+        if row is None:
+            row = rows[issue_id] = dict(zip(names, values, strict=True))
         what = "regressed" if kind == "state_changed" else "created"
-        found.append((event_id, int(row["id"]), what, row))
+        found.append((int(event_id), issue_id, what, row))
     return found
 
 
