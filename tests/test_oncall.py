@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from fake_github import DEFAULT_TOKEN, FakeGitHub
@@ -23,7 +23,7 @@ from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.engine.ingest import ingest_reports
 from triagehub.engine.jobs import RetryPolicy, process_jobs
 from triagehub.engine.monitor import run_tick
-from triagehub.engine.oncall import alert_mode, default_expert, pick_assignee
+from triagehub.engine.oncall import alert_mode, default_expert, dispatch_alerts, pick_assignee
 from triagehub.engine.oncall.writes import OncallWrites
 from triagehub.errors import ConfigError
 from triagehub.store import tables as t
@@ -616,3 +616,32 @@ def test_the_brief_s_repositories_load_with_a_routing_table() -> None:
     assert rules["acme/roy_kent"] == {"workflow_failures": "github-sleuth-expert"}
     assert rules["acme/da-agent-hub"] == {"dashboard_failures": "tableau-expert"}
     assert all(e in settings.experts for r in rules.values() for e in r.values())
+
+
+def test_a_pass_reads_the_announced_issues_once_and_only_the_columns_it_uses(
+    engine: Engine,
+) -> None:
+    hub = Hub(engine, config())
+    hub.fail("high_x", "high_y", "low_z")  # announced by the tick, not at ingest
+    issues = hub.issues()
+    statements: list[str] = []
+
+    def seen(_c: Any, _cur: Any, sql: str, *_rest: Any) -> None:
+        statements.append(sql)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with Session(engine) as session, session.begin():
+            done = dispatch_alerts(session, hub.settings, T0, modes=("tick",))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sorted(done) == sorted(
+        [(issues["high_x"]["id"], "tick"), (issues["high_y"]["id"], "tick")]
+    )
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "issues." in s]
+    # One statement reads the events with their issues' alert and routing columns; none reads
+    # an issue's other columns (its fingerprint, labels, GitHub mirror...).
+    assert len([s for s in reads if "issue_events" in s]) == 1
+    assert not [s for s in reads if "fingerprint" in s or "github_labels" in s]
+    alerted = [a["data"]["summary"]["title"] for a in hub.alerts()]
+    assert len(alerted) == 2 and all(alerted)

@@ -14,7 +14,7 @@ from triagehub.config import AlertMode, Settings
 from triagehub.core.models import Category, IssueState, Level
 from triagehub.engine.issue_rows import WORKING, snoozed
 from triagehub.engine.notify import NOTIFY, notification_data, notification_key
-from triagehub.engine.oncall.common import CHUNK, GITHUB_ONCALL, OncallSummary, issue_rows
+from triagehub.engine.oncall.common import CHUNK, GITHUB_ONCALL, OncallSummary
 from triagehub.engine.oncall.routing import open_workload, pass_spans, plan_assignment
 from triagehub.engine.oncall.writes import Carried, OncallWrites
 from triagehub.store import tables as t
@@ -64,24 +64,46 @@ def alert_channel(settings: Settings, repository: str, category: str, expert: st
     return found.slack if found is not None and found.slack else ""
 
 
+# What a pass reads of an announced issue: its alert (``_announce``, ``notification_data``) and
+# routing (``routing.plan_assignment``) columns, not the issue's other ones.
+_ROW_COLUMNS: Final = (
+    "id",
+    "title",
+    "category",
+    "priority",
+    "occurrences",
+    "first_seen",
+    "last_seen",
+    "github_url",
+    "expert",
+    "assignee",
+    "state",
+    "overrides",
+    "snoozed_until",
+    "snooze_occurrences",
+    "sample_message",
+    "template",
+    "pattern_id",
+    "source",
+    "kind",
+)
+
+
 def _alert_events(
     session: Session, now: datetime, issue_ids: Sequence[int] | None
 ) -> list[tuple[int, int, str, dict[str, Any]]]:
-    """(event id, issue id, what, the issue's alert columns) of the announceable events not
-    announced yet, in event order: what deciding an alert's mode needs, without the issues' long
-    columns (read afterwards for the events that are announced)."""
+    """(event id, issue id, what, the issue's row) of the announceable events not announced
+    yet, in event order, in one statement: the row holds the columns a pass reads
+    (:data:`_ROW_COLUMNS` and the repository's name), one dict per issue (its events share
+    it)."""
     e, i = t.issue_events.c, t.issues.c
     key = literal("notify:") + cast(e.issue_id, String) + literal(":alert:") + cast(e.id, String)
     query = (
         select(
             e.id,
-            e.issue_id,
             e.kind,
-            i.category,
-            i.priority,
-            i.snoozed_until,
-            i.snooze_occurrences,
-            t.repositories.c.name,
+            *(i[c] for c in _ROW_COLUMNS),
+            t.repositories.c.name.label("repository"),
         )
         .join(t.issues, i.id == e.issue_id)
         .join(t.repositories, t.repositories.c.id == i.repository_id)
@@ -103,21 +125,17 @@ def _alert_events(
         query = query.where(e.issue_id.in_(issue_ids))
     else:
         query = query.where(e.at >= now - LOOKBACK)
-    return [
-        (
-            int(eid),
-            int(iid),
-            "regressed" if kind == "state_changed" else "created",
-            {
-                "category": category,
-                "priority": priority,
-                "snoozed_until": until,
-                "snooze_occurrences": left,
-                "repository": repository,
-            },
-        )
-        for eid, iid, kind, category, priority, until, left, repository in session.execute(query)
-    ]
+    names = (*_ROW_COLUMNS, "repository")
+    rows: dict[int, dict[str, Any]] = {}
+    found: list[tuple[int, int, str, dict[str, Any]]] = []
+    for event_id, kind, *values in session.execute(query):
+        issue_id = int(values[0])
+        row = rows.get(issue_id)
+        if row is None:
+            row = rows[issue_id] = dict(zip(names, values, strict=True))
+        what = "regressed" if kind == "state_changed" else "created"
+        found.append((int(event_id), issue_id, what, row))
+    return found
 
 
 def _mentions(settings: Settings, row: Mapping[str, Any]) -> list[str]:
@@ -215,21 +233,17 @@ def dispatch_alerts(
             for event in _alert_events(session, now, ids[n : n + CHUNK])
         ]
     chosen: list[tuple[int, int, str, AlertMode]] = []
-    for event_id, issue_id, what, cols in events:
-        if snoozed(cols, now) or cols["category"] == Category.FALSE_POSITIVE.value:
+    rows: dict[int, dict[str, Any]] = {}
+    for event_id, issue_id, what, row in events:
+        if snoozed(row, now) or row["category"] == Category.FALSE_POSITIVE.value:
             continue
-        mode = alert_mode(settings, cols["repository"], cols["category"], cols["priority"])
+        mode = alert_mode(settings, row["repository"], row["category"], row["priority"])
         if mode in modes and mode not in ("digest", "off"):
             chosen.append((event_id, issue_id, what, mode))
+            rows[issue_id] = row
     if not chosen:
         OncallWrites(now, carried=carried).flush(session)  # the carried columns, if not these
         return []
-    wanted = sorted({iid for _, iid, _, _ in chosen})
-    rows = {
-        r["id"]: r
-        for n in range(0, len(wanted), CHUNK)
-        for r in issue_rows(session, t.issues.c.id.in_(wanted[n : n + CHUNK]))
-    }
     for iid, row in rows.items():  # decided from the row as it was before the guess
         if iid in carried:
             row.update(carried[iid].before)

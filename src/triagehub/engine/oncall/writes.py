@@ -33,7 +33,6 @@ from triagehub.core.models import IssueState
 from triagehub.engine.jobs.policy import PENDING
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter
-from triagehub.store.dialect import insert_ignoring
 from triagehub.store.lifecycle import state_values
 
 ROWS: Final = 500  # rows of one statement (bound parameters stay far below every limit)
@@ -160,8 +159,11 @@ class OncallWrites:
                 rows.append(self._event_row(entry.issue_id, "assigned", entry.data))
             elif entry.needs is None or entry.needs in created:
                 rows.append(entry.row)
-        for chunk in _chunks(rows):
-            session.execute(t.issue_events.insert(), chunk)
+        if rows:  # (one COPY, or one prepared statement: ``store.bulk``)
+            columns = list(rows[0])
+            BulkWriter(session).insert(
+                t.issue_events, columns, ([r[c] for c in columns] for r in rows)
+            )
         return created - lost
 
     def _event_row(self, issue_id: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -223,15 +225,27 @@ class OncallWrites:
         if not self.jobs:
             return created
         bulk = BulkWriter(session)
+        columns = list(self.jobs[0].row)
+        values = ([e.row[c] for c in columns] for e in self.jobs)
         if bulk.postgres:  # one statement, a parameter per column (store.bulk)
-            columns = list(self.jobs[0].row)
-            rows = ([e.row[c] for c in columns] for e in self.jobs)
             return {
-                str(k) for k in bulk.insert_ignoring_returning(t.jobs, columns, rows, "key", "key")
+                str(k)
+                for k in bulk.insert_ignoring_returning(t.jobs, columns, values, "key", "key")
             }
-        statement = insert_ignoring(session, t.jobs, "key").returning(t.jobs.c.key)
-        for chunk in _chunks([e.row for e in self.jobs]):
-            created.update(str(k) for k in session.execute(statement, chunk).scalars())
+        # SQLite: multi-row statements of the values as ``store.bulk`` encodes them (the rows
+        # are inserted in the order given, so their ids are the ones one statement per row gives)
+        rows = bulk.rows(t.jobs, columns, values)
+        names = ", ".join(bulk.name(c) for c in columns)
+        marks = f"({bulk.marks(len(columns))})"
+        conn = session.connection()
+        for chunk in _chunks(rows):
+            sql = (
+                f"INSERT INTO {bulk.name(t.jobs.name)} ({names}) VALUES "
+                + ", ".join([marks] * len(chunk))
+                + f" ON CONFLICT ({bulk.name('key')}) DO NOTHING RETURNING {bulk.name('key')}"
+            )
+            params = tuple(v for row in chunk for v in row)
+            created.update(str(k) for k in conn.exec_driver_sql(sql, params).scalars())
         return created
 
 
