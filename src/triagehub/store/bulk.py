@@ -243,15 +243,18 @@ class BulkWriter:
         key: str,
         returning: str,
     ) -> list[Any]:
-        """PostgreSQL: insert the rows in the order given, but those whose ``key`` is taken
-        (``ON CONFLICT (key) DO NOTHING``, rows of this call included); ``returning`` of the rows
-        inserted. One statement whatever the number of rows: a column's values are one array
+        """Insert the rows in the order given, but those whose ``key`` is taken (``ON CONFLICT
+        (key) DO NOTHING``, rows of this call included); ``returning`` of the rows inserted.
+        PostgreSQL: one statement whatever the number of rows: a column's values are one array
         parameter (``INSERT ... SELECT FROM unnest(...) WITH ORDINALITY``, in the order given,
-        so ids follow it), instead of a multi-VALUES statement with a placeholder per value."""
-        assert self.postgres, "insert_ignoring_returning is PostgreSQL's"
+        so ids follow it), instead of a multi-VALUES statement with a placeholder per value.
+        SQLite: multi-row ``VALUES`` statements of a few hundred rows (inserted in the order
+        given, so their ids are the ones one statement per row gives)."""
         rows = self.rows(table, columns, values)
         if not rows:
             return []
+        if not self.postgres:
+            return self._sqlite_insert_ignoring(table, columns, rows, key, returning)
         names = ", ".join(self.name(c) for c in columns)
         compiled = [table.c[c].type.compile(dialect=self.dialect) for c in columns]
         arrays = ", ".join(f"%s::{kind}[]" for kind in compiled)
@@ -264,6 +267,27 @@ class BulkWriter:
         params = [list(column) for column in zip(*rows, strict=True)]
         result = self.session.connection().exec_driver_sql(sql, tuple(params))
         return [r[0] for r in result]
+
+    def _sqlite_insert_ignoring(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        key: str,
+        returning: str,
+    ) -> list[Any]:
+        names = ", ".join(self.name(c) for c in columns)
+        marks = f"({self.marks(len(columns))})"
+        conn = self.session.connection()
+        found: list[Any] = []
+        for chunk in self._chunks(rows, len(columns)):
+            sql = (
+                f"INSERT INTO {self.name(table.name)} ({names}) VALUES "
+                + ", ".join([marks] * len(chunk))
+                + f" ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
+            )
+            found.extend(conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))).scalars())
+        return found
 
     def update(
         self,

@@ -227,26 +227,9 @@ class OncallWrites:
         bulk = BulkWriter(session)
         columns = list(self.jobs[0].row)
         values = ([e.row[c] for c in columns] for e in self.jobs)
-        if bulk.postgres:  # one statement, a parameter per column (store.bulk)
-            return {
-                str(k)
-                for k in bulk.insert_ignoring_returning(t.jobs, columns, values, "key", "key")
-            }
-        # SQLite: multi-row statements of the values as ``store.bulk`` encodes them (the rows
-        # are inserted in the order given, so their ids are the ones one statement per row gives)
-        rows = bulk.rows(t.jobs, columns, values)
-        names = ", ".join(bulk.name(c) for c in columns)
-        marks = f"({bulk.marks(len(columns))})"
-        conn = session.connection()
-        for chunk in _chunks(rows):
-            sql = (
-                f"INSERT INTO {bulk.name(t.jobs.name)} ({names}) VALUES "
-                + ", ".join([marks] * len(chunk))
-                + f" ON CONFLICT ({bulk.name('key')}) DO NOTHING RETURNING {bulk.name('key')}"
-            )
-            params = tuple(v for row in chunk for v in row)
-            created.update(str(k) for k in conn.exec_driver_sql(sql, params).scalars())
-        return created
+        return {
+            str(k) for k in bulk.insert_ignoring_returning(t.jobs, columns, values, "key", "key")
+        }
 
 
 def _chunks(rows: Sequence[Any]) -> list[Sequence[Any]]:
