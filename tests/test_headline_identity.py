@@ -8,13 +8,13 @@ full, emptied and overflowing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus_texts import corpus_texts, windows
 from triagehub.core.excerpt.headline import (
     _GRADLE_OPENER,
     _LINES,
@@ -53,11 +53,6 @@ def reference_headline(text: str, *, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _windows(text: str, size: int = 12) -> list[str]:
-    lines = text.splitlines()
-    return ["\n".join(lines[i : i + size]) for i in range(0, len(lines), 5)]
-
-
 def _assert_same(texts: list[str], what: str) -> None:
     assert texts, f"no {what}"
     for _ in range(2):  # the lines unknown, then remembered
@@ -66,15 +61,7 @@ def _assert_same(texts: list[str], what: str) -> None:
 
 
 def test_corpus_messages_and_logs_keep_their_headline() -> None:
-    texts = []
-    path = TESTS / "data" / "classification" / "cases.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            case = json.loads(line)
-            for field in ("message", "log"):
-                text = case.get(field) or ""
-                texts += [text, *_windows(text)]
-    _assert_same(texts, "corpus texts")
+    _assert_same(corpus_texts(size=12, step=5), "corpus texts")
 
 
 @pytest.mark.parametrize(("folder", "pattern"), [("cidiff", "*/*.log"), ("loghub2k", "*/*.log")])
@@ -84,7 +71,7 @@ def test_real_logs_keep_their_headline(folder: str, pattern: str) -> None:
         pytest.skip(f"{root} is absent (../shared/data beside the repository)")
     texts = []
     for path in sorted(root.glob(pattern)):
-        texts += _windows(path.read_text(encoding="utf-8", errors="replace"))[:400]
+        texts += windows(path.read_text(encoding="utf-8", errors="replace"), 12, 5)[:400]
     _assert_same(texts, f"{folder} windows")
 
 

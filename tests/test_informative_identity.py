@@ -7,13 +7,13 @@ on real messages and logs (the classification corpus, the CiDiff logs) and on ge
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus_texts import corpus_texts, windows
 from triagehub.core.informative import _meaningful, informative_part, is_footer
 
 TESTS = Path(__file__).resolve().parent
@@ -29,11 +29,6 @@ def reference_informative_part(message: str) -> str:
     return "\n".join(kept).strip("\n")
 
 
-def _windows(text: str, size: int = 6) -> list[str]:
-    lines = text.splitlines()
-    return ["\n".join(lines[i : i + size]) for i in range(0, len(lines), 3)]
-
-
 def _assert_same(texts: list[str], what: str) -> None:
     assert texts, f"no {what}"
     differ = [t for t in texts if informative_part(t) != reference_informative_part(t)]
@@ -41,14 +36,7 @@ def _assert_same(texts: list[str], what: str) -> None:
 
 
 def test_corpus_messages_and_logs_keep_their_informative_part() -> None:
-    texts = []
-    path = TESTS / "data" / "classification" / "cases.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            case = json.loads(line)
-            for field in ("message", "log"):
-                texts += [case.get(field, ""), *_windows(case.get(field, ""))]
-    _assert_same(texts, "corpus texts")
+    _assert_same(corpus_texts(size=6, step=3), "corpus texts")
 
 
 def test_cidiff_logs_keep_their_informative_part() -> None:
@@ -57,7 +45,7 @@ def test_cidiff_logs_keep_their_informative_part() -> None:
         pytest.skip(f"{folder} is absent (../shared/data beside the repository)")
     texts = []
     for path in sorted(folder.glob("*/*.log")):
-        texts += _windows(path.read_text(encoding="utf-8", errors="replace"))
+        texts += windows(path.read_text(encoding="utf-8", errors="replace"), 6, 3)
     _assert_same(texts, "CiDiff windows")
 
 

@@ -9,7 +9,6 @@ the pieces the patterns look for.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus_texts import corpus_texts
 from triagehub.core.redact import REDACTED, redact
 
 TESTS = Path(__file__).resolve().parent
@@ -96,13 +96,8 @@ def _require(path: Path) -> Path:
 
 
 def test_classification_corpus_redacts_as_before() -> None:
-    texts = []
-    path = TESTS / "data" / "classification" / "cases.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            case = json.loads(line)
-            texts += [case.get("message", ""), case.get("log", "")]
-            texts += case.get("log", "").splitlines()
+    logs = corpus_texts(("log",))
+    texts = corpus_texts() + [line for log in logs for line in log.splitlines()]
     _assert_same(texts, "corpus messages, logs and log lines")
 
 
