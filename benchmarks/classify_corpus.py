@@ -108,6 +108,7 @@ class FailurePath:
         self.clear_lines()
         for name in ("_text_rule", "_check_rule", "_facts", "_check_facts"):
             getattr(classify, name).cache_clear()
+        getattr(classify, "clear_caches", lambda: None)()  # the kinds too (from issue #24 on)
 
 
 CURRENT = FailurePath()

@@ -100,9 +100,34 @@ def _generic_step(check: str, rule: KindRule) -> bool:
     return rule.name in ("check_build", "dbt_model_node") or _GENERIC_STEP.search(check) is not None
 
 
+# The kinds worked out lately (bounded): a check fails again and again with one template.
+# ``_detect_kind`` reads nothing but its arguments and the built-in rules (module constants).
+_KINDS: dict[tuple[str, str, str, int | None], KindMatch] = {}
+_KINDS_LIMIT = 8192
+
+
 def detect_kind(source: str, check: str, template: str, exit_code: int | None = None) -> KindMatch:
     """The failure kind of an error: the first matching text rule; a weak text rule yields to
     the check's name; then the check-name rules; then the exit code (124: a time limit)."""
+    key = (source, check, template, exit_code)
+    found = _KINDS.get(key)
+    if found is None:
+        found = _detect_kind(source, check, template, exit_code)
+        if len(_KINDS) >= _KINDS_LIMIT:
+            _KINDS.clear()
+        _KINDS[key] = found
+    return found
+
+
+def clear_caches() -> None:
+    """Forget every kind and rule worked out so far (a benchmark measuring failures never seen)."""
+    _KINDS.clear()
+    for cached in (_text_rule, _check_rule, _facts, _check_facts):
+        cached.cache_clear()
+
+
+def _detect_kind(source: str, check: str, template: str, exit_code: int | None) -> KindMatch:
+    """:func:`detect_kind`, worked out."""
     text_match = _text_rule(template)
     check_rule, test_like = _check_rule(source, check)
     if text_match is not None:
@@ -403,7 +428,13 @@ _EXIT_CODE = re.compile(
 def exit_code_of(*texts: str) -> int | None:
     """The exit code a message or log reports (``Process completed with exit code 2``)."""
     for text in texts:
-        codes = _EXIT_CODE.findall(text[-20_000:])
+        tail = text[-20_000:]
+        # Every match holds "exit": under IGNORECASE its ASCII letters match their two cases
+        # only in ASCII text (in other text, "ı" and "İ" match "i"), so ASCII text without
+        # "exit" in any case cannot match.
+        if tail.isascii() and "exit" not in tail.lower():
+            continue
+        codes = _EXIT_CODE.findall(tail)
         if codes:
             return int(codes[-1])
     return None
