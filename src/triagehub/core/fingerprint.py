@@ -402,15 +402,26 @@ def _check_names(check: str) -> list[str]:
     return sorted(specific, key=len, reverse=True)
 
 
+@lru_cache(maxsize=4096)
+def _names_of(check: str) -> tuple[str, ...]:
+    """:func:`_check_names`, once per check (a check fails again and again)."""
+    return tuple(_check_names(check))
+
+
+@lru_cache(maxsize=4096)
+def _standalone(name: str) -> re.Pattern[str]:
+    """The pattern of a check's name standing alone (not part of a longer name)."""
+    return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+
+
 def mask_check(template: str, check: str) -> str:
     """A repository-scoped template without the name of the check it came from: a warehouse
     timeout that names its model (``... in model stg_orders``) is one failure across models."""
     if not check or not template:
         return template
-    for name in _check_names(check):
+    for name in _names_of(check):
         if name in template:
-            pattern = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
-            template = re.sub(pattern, "<check>", template)
+            template = _standalone(name).sub("<check>", template)
     return template
 
 
@@ -423,11 +434,23 @@ def template_hash(template: str, version: int = CURRENT_VERSION) -> str:
     return _digest(f"v{version}", template)[:16]
 
 
+# The fingerprints made lately (bounded): a check fails again and again with one template.
+_KEYS: dict[tuple[int, Scope, str, str | None, str], str] = {}
+_KEYS_LIMIT = 8192
+
+
 def grouping_key(
     *, scope: Scope, repository: str, check: str | None, template: str, version: int
 ) -> str:
     """The fingerprint that decides which issue an occurrence belongs to."""
-    return _digest(f"v{version}", scope.value, repository, check or "", template)[:32]
+    key = (version, scope, repository, check, template)
+    found = _KEYS.get(key)
+    if found is None:
+        found = _digest(f"v{version}", scope.value, repository, check or "", template)[:32]
+        if len(_KEYS) >= _KEYS_LIMIT:
+            _KEYS.clear()
+        _KEYS[key] = found
+    return found
 
 
 def content_id(*parts: str) -> str:
