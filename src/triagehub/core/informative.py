@@ -154,23 +154,34 @@ def _core(line: str) -> str:
     return _PREFIX.sub("", line.strip()).strip()
 
 
-# The answers of :func:`is_footer` for the lines seen lately (bounded): the same footers, tallies
-# and assertions recur across the failures of a batch.
-_FOOTER_MEMO: dict[str, bool] = {}
+# The answers of :func:`is_footer` for the lines seen lately (bounded), by the lines' *shape*:
+# their ASCII digits written "2" (in UTF-8, a byte 0x30-0x39 is always an ASCII digit). The same
+# footers, tallies and assertions recur across the failures of a batch, with other numbers. The
+# answer depends on a line's ASCII digits only through where they are: every test that the
+# patterns (``_PREFIX``, ``_FOOTERS``) make of a digit is a class holding all ten (\d, \w, \s,
+# [\d.]...), but for one literal, the "2" of "collect2" (checked by a test), so a line holding
+# "collect" is remembered as it is (a str key, never equal to a shape's bytes).
+_FOOTER_MEMO: dict[bytes | str, bool] = {}
 _MEMO_LINES = 8192
 _MEMO_LINE_CHARS = 600
+_SHAPE = bytes.maketrans(b"0123456789", b"2222222222")
+DIGIT_LITERAL_CONTEXT = "collect"
+"""The text before the only digit literal of the patterns (a test checks it)."""
 
 
 def is_footer(line: str) -> bool:
     """Whether one line names no error: a CI/build footer, an exit code, a runner's tally."""
-    known = _FOOTER_MEMO.get(line)
+    key: bytes | str = line
+    if DIGIT_LITERAL_CONTEXT not in line:
+        key = line.encode("utf-8", "surrogatepass").translate(_SHAPE)
+    known = _FOOTER_MEMO.get(key)
     if known is not None:
         return known
     known = _is_footer(line)
     if len(line) <= _MEMO_LINE_CHARS:
         if len(_FOOTER_MEMO) >= _MEMO_LINES:
             _FOOTER_MEMO.clear()
-        _FOOTER_MEMO[line] = known
+        _FOOTER_MEMO[key] = known
     return known
 
 
