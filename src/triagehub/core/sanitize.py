@@ -89,7 +89,10 @@ def clean_text(text: str, limit: int, *, secrets: bool = True) -> str:
     redacted; then the length limit, marked."""
     if len(text) > limit:  # cut first (a 1 GB string is not scanned whole), then clean
         text = truncate(text, limit)
-    if _TEXT_BAD.search(text):
+    # A printable text holds none of ``_TEXT_BAD`` (controls and surrogates are not printable:
+    # ``tests/test_sanitize_fast.py``); ``isprintable`` is the cheaper scan, and it stops at the
+    # first newline of a multi-line text.
+    if not text.isprintable() and _TEXT_BAD.search(text):
         text = _TEXT_BAD.sub("", text)
     return redact(text) if secrets else text
 
@@ -130,9 +133,14 @@ def sanitize_result(result: CheckResult) -> CheckResult:
     # and the log's excerpt: the log itself is never stored), after this cleaning.
     message = clean_text(result.message, MESSAGE_CHARS, secrets=False) if result.message else ""
     log = clean_text(result.log, LOG_CHARS, secrets=False) if result.log else ""
-    owner = clean_optional(result.owner, OWNER_CHARS)
-    links = tuple(clean_line(x, URL_CHARS) for x in result.links)
-    affected = tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected)
+    # (What most results carry: no owner, links nor affected nodes, read without a call.)
+    owner = None if result.owner is None else clean_optional(result.owner, OWNER_CHARS)
+    links = tuple(clean_line(x, URL_CHARS) for x in result.links) if result.links else ()
+    affected = (
+        tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected)
+        if result.affected
+        else ()
+    )
     if (
         check == result.check
         and message == result.message

@@ -1,0 +1,317 @@
+"""Reading and walking results gives what it gave before it was made cheaper (issue #24).
+
+``core/sanitize.py`` skips the control-character scan of a printable text and the calls for a
+result's absent owner, links and affected nodes; ``engine/ingest/state.digest`` concatenates a
+result's status instead of reading its ``.value``; ``Status.is_failure`` is read once per member;
+the events reader words a result's path only for a result that is not plain. Every input from
+outside stays hostile, so this module keeps the previous code, as it was on main at f626d51, and
+compares the two on generated hostile text (controls, NUL, surrogates, huge, any unicode) and on
+real logs (the classification corpus, CiDiff, Loghub).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corpus_texts import corpus_texts
+from triagehub.core import sanitize
+from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.redact import redact
+from triagehub.core.sanitize import (
+    AFFECTED_CHARS,
+    CHECK_CHARS,
+    LOG_CHARS,
+    MESSAGE_CHARS,
+    OWNER_CHARS,
+    URL_CHARS,
+    clean_line,
+    clean_optional,
+    clean_text,
+    sanitize_report,
+    sanitize_result,
+)
+from triagehub.engine.ingest.state import digest
+from triagehub.errors import InputError
+from triagehub.sources import events
+from triagehub.sources.events import _result, _str, _time, _Where, event_to_report
+
+TESTS = Path(__file__).resolve().parent
+SHARED_DATA = TESTS.parent.parent / "shared" / "data"
+
+# -- the reference: the code at f626d51, unchanged ------------------------------------------------
+
+_TEXT_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def ref_clean_text(text: str, limit: int, *, secrets: bool = True) -> str:
+    if len(text) > limit:
+        text = sanitize.truncate(text, limit)
+    if _TEXT_BAD.search(text):
+        text = _TEXT_BAD.sub("", text)
+    return redact(text) if secrets else text
+
+
+def ref_sanitize_result(result: CheckResult) -> CheckResult:
+    check = (
+        sanitize._clean_check(result.check)
+        if len(result.check) <= CHECK_CHARS
+        else (clean_line(result.check, CHECK_CHARS, key=True) or "<unnamed check>")
+    )
+    message = ref_clean_text(result.message, MESSAGE_CHARS, secrets=False) if result.message else ""
+    log = ref_clean_text(result.log, LOG_CHARS, secrets=False) if result.log else ""
+    owner = clean_optional(result.owner, OWNER_CHARS)
+    links = tuple(clean_line(x, URL_CHARS) for x in result.links)
+    affected = tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected)
+    if (
+        check == result.check
+        and message == result.message
+        and log == result.log
+        and owner == result.owner
+        and links == result.links
+        and affected == result.affected
+    ):
+        return result
+    return replace(
+        result,
+        check=check,
+        message=message,
+        log=log,
+        links=links,
+        affected=affected,
+        owner=owner,
+    )
+
+
+def ref_digest(report: RunReport) -> str:
+    h = hashlib.sha256()
+    for r in report.results:
+        h.update(f"{r.check}\x1f{r.status.value}\x1f{r.message}\x1f{r.log}\x1e".encode())
+    return h.hexdigest()
+
+
+def ref_run_event(w: _Where, obj: dict[str, Any], source: str, repository: str) -> RunReport:
+    events._unknown(w, obj, events._EVENT_KEYS, "")
+    run = events._required(w, obj, "run", dict, "an object")
+    events._unknown(w, run, events._RUN_KEYS, "run.")
+    run_id = _str(w, run, "id", "run.", required=True, allow_int=True)
+    assert run_id is not None
+    attempt = run.get("attempt", 1)
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise w.error("run.attempt", f"expected a positive integer, got {attempt!r}")
+    results = events._required(w, obj, "results", list, "an array")
+    return RunReport(
+        source=source,
+        repository=repository,
+        run_id=run_id,
+        attempt=attempt,
+        commit=_str(w, run, "commit", "run."),
+        branch=_str(w, run, "branch", "run."),
+        url=_str(w, run, "url", "run."),
+        started_at=_time(w, run, "started_at", "run."),
+        finished_at=_time(w, run, "finished_at", "run."),
+        status=_str(w, run, "status", "run."),
+        results=tuple(_result(w, r, f"results[{i}].") for i, r in enumerate(results)),
+    )
+
+
+# -- hostile text ---------------------------------------------------------------------------------
+
+_ODD = [chr(c) for c in (*range(0x00, 0x21), *range(0x7F, 0xA1), 0xAD, 0x2028, 0x2029, 0xFEFF)]
+_ODD += ["\ud800", "\udfff", "\udc80x", "\U0001f600", "é", "\u200b", "\x1b[31m", "\r\n", " "]
+HOSTILE = st.lists(
+    st.one_of(st.sampled_from(_ODD), st.characters(), st.characters(max_codepoint=0x7F)),
+    max_size=60,
+).map("".join)
+
+
+def hostile_texts() -> list[str]:
+    """Fixed hostile texts: every odd character alone, at the start, the end and amid text; the
+    limits; huge ones."""
+    texts = ["", "plain", "AssertionError: assert 3 == 4", "line\nline\ttab\r\n"]
+    for c in _ODD:
+        texts += [c, c * 3, f"{c}start", f"end{c}", f"mid{c}dle\nnext{c}"]
+    for limit in (MESSAGE_CHARS, URL_CHARS, CHECK_CHARS, AFFECTED_CHARS):
+        texts += ["x" * limit, "x" * (limit + 1), "é" * (limit + 7), "x" * limit + "\x00"]
+    texts += ["a" * (LOG_CHARS + 3), "\n" * 100_000 + "\x00", "ok " * 300_000 + "\x7f"]
+    return texts
+
+
+def real_texts() -> list[str]:
+    texts = corpus_texts()
+    texts += [line for log in corpus_texts(("log",)) for line in log.splitlines()]
+    for path in sorted((SHARED_DATA / "cidiff").glob("*/*.log"))[:40]:
+        log = path.read_text(encoding="utf-8", errors="surrogateescape")
+        texts += [log, *log.splitlines()[:400]]
+    for path in sorted((SHARED_DATA / "loghub2k").glob("*/*_2k.log")):
+        texts += path.read_text(encoding="utf-8", errors="replace").splitlines()[:300]
+    if len(texts) < 1000:  # the shared data is part of the proof: never skipped silently
+        pytest.fail(f"expected the corpus and the shared logs, found {len(texts)} texts")
+    return texts
+
+
+def _same_clean_text(text: str) -> None:
+    for limit in (MESSAGE_CHARS, LOG_CHARS, 40):
+        for secrets in (False, True):
+            assert clean_text(text, limit, secrets=secrets) == ref_clean_text(
+                text, limit, secrets=secrets
+            ), (text[:200], limit, secrets)
+
+
+def test_no_character_clean_text_removes_is_printable() -> None:
+    """The proof behind the fast path: ``str.isprintable`` is false for every character of
+    ``_TEXT_BAD`` (so a printable text holds none), over every code point."""
+    for code in range(sys.maxunicode + 1):
+        c = chr(code)
+        if sanitize._TEXT_BAD.match(c):
+            assert not c.isprintable(), hex(code)
+    assert sanitize._TEXT_BAD.pattern == _TEXT_BAD.pattern
+
+
+def test_hostile_texts_clean_as_before() -> None:
+    for text in hostile_texts():
+        _same_clean_text(text)
+
+
+def test_real_texts_clean_as_before() -> None:
+    for text in real_texts():
+        assert clean_text(text, MESSAGE_CHARS, secrets=False) == ref_clean_text(
+            text, MESSAGE_CHARS, secrets=False
+        )
+        assert clean_text(text, 200) == ref_clean_text(text, 200)
+
+
+@settings(max_examples=400, deadline=None)
+@given(HOSTILE)
+def test_generated_texts_clean_as_before(text: str) -> None:
+    _same_clean_text(text)
+
+
+# -- results, reports and digests -----------------------------------------------------------------
+
+
+def _results(texts: list[str]) -> list[CheckResult]:
+    found = []
+    statuses = list(Status)
+    for i, text in enumerate(texts):
+        other = texts[(i * 7 + 3) % len(texts)]
+        found.append(CheckResult(check=other[:1200] or "t", status=statuses[i % 5], message=text))
+        found.append(CheckResult(check="t", status=statuses[i % 5], log=text, message=other))
+        found.append(
+            CheckResult(
+                check=text[:900] or "c",
+                status=Status.FAIL,
+                links=(text[:300],) if i % 3 else (),
+                affected=(other[:300], text[:50]) if i % 2 else (),
+                owner=other[:150] if i % 4 else None,
+            )
+        )
+    return found
+
+
+def _same_result(result: CheckResult) -> None:
+    new, old = sanitize_result(result), ref_sanitize_result(result)
+    assert new == old, result
+    assert (new is result) == (old is result), result
+
+
+def test_results_sanitize_as_before() -> None:
+    texts = hostile_texts()[:-3] + real_texts()[::7]
+    for result in _results(texts):
+        _same_result(result)
+    lists = CheckResult(check="t", status=Status.FAIL, links=[], affected=[])  # type: ignore[arg-type]
+    _same_result(lists)
+
+
+@settings(max_examples=300, deadline=None)
+@given(HOSTILE, HOSTILE, st.sampled_from(list(Status)), st.booleans())
+def test_generated_results_sanitize_as_before(
+    text: str, other: str, status: Status, extras: bool
+) -> None:
+    result = CheckResult(check=other or "t", status=status, message=text, log=other + text)
+    if extras:
+        result = replace(result, links=(text,), affected=(other,), owner=text)
+    _same_result(result)
+    report = RunReport(source=text, repository="acme/x", run_id=other, results=(result,))
+    assert sanitize_report(report) == replace(
+        sanitize_report(report), results=(ref_sanitize_result(result),)
+    )
+
+
+def _report(results: list[CheckResult]) -> RunReport:
+    return RunReport(source="generic", repository="acme/x", run_id="1", results=tuple(results))
+
+
+def test_digests_as_before() -> None:
+    results = _results(hostile_texts()[:-3] + real_texts()[::11])
+    for i in range(0, len(results), 17):
+        report = _report(results[i : i + 17])
+        try:
+            expected: str | type = ref_digest(report)
+        except UnicodeEncodeError as exc:  # a lone surrogate (never left by the sanitiser)
+            with pytest.raises(UnicodeEncodeError) as raised:
+                digest(report)
+            assert str(raised.value) == str(exc)
+            continue
+        assert digest(report) == expected
+        assert digest(sanitize_report(report)) == ref_digest(sanitize_report(report))
+    assert digest(_report([])) == ref_digest(_report([]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(HOSTILE, HOSTILE, st.sampled_from(list(Status))), max_size=6))
+def test_generated_digests_as_before(parts: list[tuple[str, str, Status]]) -> None:
+    report = _report([CheckResult(check=c, status=s, message=m, log=c + m) for c, m, s in parts])
+    clean = sanitize_report(report)
+    assert digest(clean) == ref_digest(clean)
+
+
+def test_is_failure_as_before() -> None:
+    for status in Status:
+        for _ in range(2):  # computed, then read back
+            assert status.is_failure is (status in (Status.FAIL, Status.ERROR))
+    assert list(Status) == [Status(v) for v in ("pass", "fail", "error", "skip", "flaky")]
+
+
+# -- the events reader ----------------------------------------------------------------------------
+
+
+def _outcome(read: Any, obj: dict[str, Any]) -> RunReport | str:
+    try:
+        result: RunReport = read(_Where("e.jsonl", "line 1: "), obj, "generic", "acme/x")
+    except InputError as exc:
+        return str(exc)
+    return result
+
+
+RESULTS: list[Any] = [
+    {"check": "t", "status": "fail", "message": "m"},
+    {"check": " t ", "status": "PASS", "log": "l\x00", "duration_s": 1, "exit_code": 2},
+    {"check": "t", "status": "fail", "extra": 1},
+    {"check": "", "status": "fail"},
+    {"check": "t", "status": "nope"},
+    {"check": "t", "status": "fail", "duration_s": -1},
+    {"check": "x" * 1001, "status": "fail"},
+    {"check": "t", "status": "skip", "message": 5},
+    "result",
+    None,
+    [],
+]
+
+
+@pytest.mark.parametrize("i", range(len(RESULTS)))
+def test_run_events_read_as_before(i: int) -> None:
+    for results in ([RESULTS[i]], [RESULTS[0], RESULTS[i]], [RESULTS[i], *RESULTS]):
+        obj = {"repository": "acme/x", "run": {"id": 7, "commit": "c"}, "results": results}
+        expected = _outcome(ref_run_event, obj)
+        assert _outcome(events._run_event, obj) == expected
+        if isinstance(expected, RunReport):
+            assert event_to_report(obj, _Where("e.jsonl", "line 1: "), None) == expected
