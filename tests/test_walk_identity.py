@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+from copy import deepcopy
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 
 from corpus_texts import corpus_texts
 from triagehub.core import sanitize
-from triagehub.core.models import CheckResult, RunReport, Status
+from triagehub.core.models import CheckResult, RunReport, Scope, Status
 from triagehub.core.redact import redact
 from triagehub.core.sanitize import (
     AFFECTED_CHARS,
@@ -39,7 +41,15 @@ from triagehub.core.sanitize import (
     sanitize_report,
     sanitize_result,
 )
-from triagehub.engine.ingest.state import digest
+from triagehub.engine.ingest import group
+from triagehub.engine.ingest.state import (
+    MAX_AFFECTED,
+    Failure,
+    IngestContext,
+    IngestSummary,
+    IssueWork,
+    digest,
+)
 from triagehub.errors import InputError
 from triagehub.sources import events
 from triagehub.sources.events import _result, _str, _time, _Where, event_to_report
@@ -315,3 +325,163 @@ def test_run_events_read_as_before(i: int) -> None:
         assert _outcome(events._run_event, obj) == expected
         if isinstance(expected, RunReport):
             assert event_to_report(obj, _Where("e.jsonl", "line 1: "), None) == expected
+
+
+# -- sanitize_report ------------------------------------------------------------------------------
+
+
+def ref_sanitize_report(report: RunReport) -> RunReport:
+    where = f"{report.repository[:200]!r} run {report.run_id[:200]!r}"
+    sanitize.check_int(
+        report.attempt, source=where, location="attempt", minimum=0, maximum=sanitize.INT32_MAX
+    )
+    return replace(
+        report,
+        source=clean_line(report.source, sanitize.SOURCE_CHARS, key=True) or "unknown",
+        repository=clean_line(report.repository, 200, key=True, secrets=False) or "unknown/unknown",
+        run_id=clean_line(report.run_id, sanitize.RUN_ID_CHARS, key=True) or "unknown",
+        commit=clean_optional(report.commit, sanitize.COMMIT_CHARS),
+        branch=clean_optional(report.branch, sanitize.BRANCH_CHARS),
+        url=clean_optional(report.url, URL_CHARS),
+        status=clean_optional(report.status, sanitize.STATUS_CHARS),
+        results=tuple(ref_sanitize_result(r) for r in report.results),
+    )
+
+
+_FIELDS = ("source", "repository", "run_id", "commit", "branch", "url", "status", "results")
+
+
+def _same_report(report: RunReport) -> None:
+    for _ in range(2):  # the second time with the fields' cleaning remembered
+        try:
+            old = ref_sanitize_report(report)
+        except InputError as exc:
+            with pytest.raises(InputError) as raised:
+                sanitize_report(report)
+            assert str(raised.value) == str(exc)
+            return
+        new = sanitize_report(report)
+        assert new == old, report
+        for name in _FIELDS:  # the same values of the same types
+            assert type(getattr(new, name)) is type(getattr(old, name)), name
+        assert all(type(a) is type(b) for a, b in zip(new.results, old.results, strict=True))
+
+
+class Text(str):
+    """A ``str`` of another type: cleaned each time, never taken from what was remembered."""
+
+
+def test_reports_sanitize_as_before() -> None:
+    texts = [*hostile_texts()[:-3], *real_texts()[::97], "main", "generic", "acme/x", "failure"]
+    for i, text in enumerate(texts):
+        other = texts[(i * 13 + 5) % len(texts)]
+        for values in ((text, other), (other, text), ("generic", text), (text, "main")):
+            a, b = values
+            _same_report(
+                RunReport(
+                    source=a, repository=b or "acme/x", run_id=a, commit=b, branch=a, url=b,
+                    status=a, results=tuple(_results([a, b])),
+                )
+            )  # fmt: skip
+    for value in (Text("main"), Text("main\x00"), Text("")):
+        _same_report(RunReport(source=value, repository=value, run_id="1", branch=value))
+    for attempt in (0, 1, -1, 2**31, True):
+        _same_report(RunReport(source="g", repository="a/b", run_id="1", attempt=attempt))
+    lists = RunReport(source="g", repository="a/b", run_id="1", results=[])  # type: ignore[arg-type]
+    _same_report(lists)
+
+
+@settings(max_examples=300, deadline=None)
+@given(HOSTILE, HOSTILE, st.sampled_from(["main", "generic", "acme/x", "", "x" * 300]))
+def test_generated_reports_sanitize_as_before(text: str, other: str, repeated: str) -> None:
+    for source, repository, branch in ((text, other, repeated), (repeated, repeated, text)):
+        report = RunReport(
+            source=source,
+            repository=repository,
+            run_id=other,
+            commit=text,
+            branch=branch,
+            url=other,
+            status=repeated,
+            results=(CheckResult(check=text or "t", status=Status.FAIL, message=other),),
+        )
+        _same_report(report)
+
+
+# -- apply_failure --------------------------------------------------------------------------------
+
+
+def ref_apply_failure(ctx: IngestContext, work: IssueWork, f: Failure, now: datetime) -> None:
+    row = work.row
+    work.touched = True
+    latest = f.at >= row["last_seen"] or (work.is_new and row["occurrences"] == 0)
+    if f.at < row["first_seen"] or (work.is_new and work.earliest is None):
+        work.earliest = f
+    row["occurrences"] += 1
+    work.new_occurrences += 1
+    row["first_seen"] = min(row["first_seen"], f.at)
+    row["last_seen"] = max(row["last_seen"], f.at)
+    row["updated_at"] = now
+    entry = work.checks.get(f.check_pk)
+    if entry is None:
+        work.checks[f.check_pk] = [f.at, f.at, 1]
+    else:
+        entry[0], entry[1], entry[2] = min(entry[0], f.at), max(entry[1], f.at), entry[2] + 1
+    group._regress(ctx, work, f)
+    group._count_down_snooze(work, f)
+    if f.result.affected:
+        known = row["affected_models"]
+        merged = list(dict.fromkeys((*known, *f.result.affected)))[:MAX_AFFECTED]
+        if merged != known:
+            row["affected_models"] = merged
+    if latest:
+        work.latest = f
+
+
+def _failure(at: datetime, check_pk: int, affected: tuple[str, ...]) -> Failure:
+    result = CheckResult(check=f"c{check_pk}", status=Status.FAIL, affected=affected)
+    report = RunReport(source="g", repository="a/b", run_id="1", commit="abc", results=(result,))
+    kind: Any = None  # (not read by ``apply_failure``)
+    return Failure(
+        1, check_pk, 1, report, result, at, "m", "m", "m", "t", kind, Scope.CHECK, "", False
+    )
+
+
+def _works(base: datetime) -> list[IssueWork]:
+    works = []
+    for state in ("open", "resolved", "auto_resolved", "regressed", "ignored"):
+        for snooze in (None, 1, 3):
+            for resolved_at in (None, base, base + timedelta(hours=5)):
+                for is_new, occurrences in ((False, 4), (True, 0), (True, 2)):
+                    row = {
+                        "state": state,
+                        "resolved_at": resolved_at,
+                        "snooze_occurrences": snooze,
+                        "snoozed_until": base if snooze else None,
+                        "occurrences": occurrences,
+                        "first_seen": base,
+                        "last_seen": base + timedelta(hours=2),
+                        "affected_models": ["m1"],
+                    }
+                    works.append(IssueWork(row, is_new, ()))
+    return works
+
+
+def test_failures_apply_as_before() -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    ats = [base + timedelta(hours=h) for h in (-3, 0, 1, 2, 3, 6, 2, -3)]
+    now = base + timedelta(days=1)
+    for work in _works(base):
+        old, new = deepcopy(work), deepcopy(work)
+        ctx_old, ctx_new = (
+            IngestContext(None, None, IngestSummary(), {}, 1, None)  # type: ignore[arg-type]
+            for _ in range(2)
+        )
+        for i, at in enumerate(ats):
+            affected = (("m1", f"m{i}") if i % 2 else ()) + (("x",) * i)
+            f = _failure(at, i % 3, affected)
+            ref_apply_failure(ctx_old, old, f, now)
+            group.apply_failure(ctx_new, new, f, now)
+            assert new == old
+            assert (new.latest is old.latest) and (new.earliest is old.earliest)
+            assert ctx_new.summary == ctx_old.summary
