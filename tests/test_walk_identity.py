@@ -12,11 +12,13 @@ real logs (the classification corpus, CiDiff, Loghub).
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import sys
 from copy import deepcopy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from hypothesis import strategies as st
 
 from corpus_texts import corpus_texts
 from triagehub.core import sanitize
+from triagehub.core.history import MAX_PASS_TIMES, CheckHistory, _later
 from triagehub.core.models import CheckResult, RunReport, Scope, Status
 from triagehub.core.redact import redact
 from triagehub.core.sanitize import (
@@ -485,3 +488,128 @@ def test_failures_apply_as_before() -> None:
             assert new == old
             assert (new.latest is old.latest) and (new.earliest is old.earliest)
             assert ctx_new.summary == ctx_old.summary
+
+
+# -- a check's history ----------------------------------------------------------------------------
+
+_OLD_FAILED = ("fail", "error")
+
+
+def ref_add_pass_time(h: CheckHistory, at: datetime) -> None:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    value = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    times = list(h.pass_times or ())
+    if value in times:
+        return
+    times.append(value)
+    times.sort()
+    h.pass_times = times[-MAX_PASS_TIMES:]
+
+
+def ref_apply(
+    h: CheckHistory,
+    status: Status,
+    *,
+    at: datetime | None,
+    commit: str | None,
+    run_key: str,
+    attempt: int,
+    flaky_clean_runs: int,
+) -> bool:
+    if status is Status.SKIP:
+        return False
+    failed = status.is_failure
+    retried = attempt > 1 and run_key == h.last_run_key and h.last_status in _OLD_FAILED
+    evidence = (
+        status is Status.FLAKY
+        or (failed and commit is not None and commit == h.last_pass_commit)
+        or (not failed and commit is not None and commit == h.last_fail_commit)
+        or (not failed and retried)
+    )
+    h.runs += 1
+    h.recent = ((h.recent << 1) | int(failed or evidence)) & ((1 << 63) - 1)
+    if failed:
+        h.failures += 1
+        h.consecutive_failures += 1
+        h.last_fail_at = _later(h.last_fail_at, at)
+        h.last_fail_commit = commit or h.last_fail_commit
+    else:
+        h.consecutive_failures = 0
+        h.last_pass_at = _later(h.last_pass_at, at)
+        h.last_pass_commit = commit or h.last_pass_commit
+        if status is Status.FLAKY:
+            h.failures += 1
+        elif at is not None:
+            ref_add_pass_time(h, at)
+    h.last_status = status.value
+    h.last_run_at = _later(h.last_run_at, at)
+    h.last_run_key = run_key
+    if evidence:
+        h.flaky = True
+        h.flaky_clean_runs = 0
+    elif h.flaky:
+        if failed:
+            h.flaky_clean_runs = 0
+        else:
+            h.flaky_clean_runs += 1
+            if h.flaky_clean_runs >= flaky_clean_runs:
+                h.flaky = False
+                h.flaky_clean_runs = 0
+    return evidence
+
+
+_BASE = datetime(2026, 11, 1, tzinfo=UTC)
+OUTCOMES = st.lists(
+    st.tuples(
+        st.sampled_from(list(Status)),
+        st.one_of(st.none(), st.integers(-5, 90)),  # minutes after _BASE (None: no time)
+        st.booleans(),  # naive (no time zone)
+        st.sampled_from([None, "", "c1", "c2"]),
+        st.sampled_from(["r1", "r2"]),
+        st.integers(1, 3),
+    ),
+    max_size=160,
+)
+
+
+def _outcome_of(apply: Any, status: Status, clean_runs: int, kw: dict[str, Any]) -> object:
+    """What ``apply`` returns, or the words of what it raises (naive and aware times mixed)."""
+    try:
+        return bool(apply(status, flaky_clean_runs=clean_runs, **kw))
+    except TypeError as exc:
+        return str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(OUTCOMES, st.integers(1, 4))
+def test_histories_apply_as_before(outcomes: list[Any], clean_runs: int) -> None:
+    new, old = CheckHistory(), CheckHistory()
+    for status, minutes, naive, commit, run_key, attempt in outcomes:
+        at = None if minutes is None else _BASE + timedelta(minutes=minutes, microseconds=minutes)
+        if at is not None and naive:
+            at = at.replace(tzinfo=None)
+        kw: Any = {"at": at, "commit": commit, "run_key": run_key, "attempt": attempt}
+        old_before, new_before = old.pass_times, new.pass_times
+        kept = list(new_before or ())
+        assert _outcome_of(new.apply, status, clean_runs, kw) == _outcome_of(
+            partial(ref_apply, old), status, clean_runs, kw
+        )
+        assert new == old
+        # a new list when the old code made one, and never a change to the list it replaced
+        assert (new.pass_times is new_before) == (old.pass_times is old_before)
+        assert list(new_before or ()) == kept
+
+
+def test_long_histories_keep_their_latest_pass_times_as_before() -> None:
+    rng = random.Random(24)
+    new, old = CheckHistory(), CheckHistory()
+    for i in range(3000):
+        at = _BASE + timedelta(seconds=rng.choice([37 * i, rng.randrange(0, 37 * i + 1)]))
+        status = rng.choice([Status.PASS] * 6 + [Status.FAIL, Status.FLAKY, Status.SKIP])
+        kw: Any = {"at": at, "commit": f"c{i % 7}", "run_key": f"r{i}", "attempt": 1}
+        assert new.apply(status, flaky_clean_runs=3, **kw) == ref_apply(
+            old, status, flaky_clean_runs=3, **kw
+        )
+        assert new == old
+    assert old.pass_times is not None and len(old.pass_times) == MAX_PASS_TIMES
