@@ -8,6 +8,7 @@ as a set so that the arrival order of the runs never changes it.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,13 +19,18 @@ _MASK64 = (1 << 63) - 1  # fits a signed BIGINT
 _FAILED = ("fail", "error")
 MAX_PASS_TIMES = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# What ``apply`` reads of a status, read once (an enum's ``.value`` and a member looked up on its
+# class are calls: ``apply`` runs once per result).
+_SKIP, _FLAKY = Status.SKIP, Status.FLAKY
+_VALUE = {s: s.value for s in Status}
 
 
 def to_micros(at: datetime) -> int:
     """A UTC time as integer microseconds since the epoch (exact, compact in JSON)."""
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return (at - _EPOCH) // timedelta(microseconds=1)
+    return (at - _EPOCH) // _MICROSECOND
 
 
 def from_micros(value: int) -> datetime:
@@ -53,12 +59,12 @@ class CheckHistory:
         """Remember a green run's finish time; the newest ``MAX_PASS_TIMES`` (by event time, not
         arrival) are kept."""
         value = to_micros(at)
-        times = list(self.pass_times or ())
-        if value in times:
+        times = self.pass_times or []
+        i = bisect_left(times, value)
+        if i < len(times) and times[i] == value:
             return
-        times.append(value)
-        times.sort()
-        self.pass_times = times[-MAX_PASS_TIMES:]
+        # (a new list, as sorted as ever: where ``value`` goes in the ascending times)
+        self.pass_times = [*times[:i], value, *times[i:]][-MAX_PASS_TIMES:]
 
     def passes(self) -> list[datetime]:
         return [from_micros(v) for v in self.pass_times or ()]
@@ -78,12 +84,12 @@ class CheckHistory:
         Flaky evidence: the result itself says flaky (failed, then passed on retry); a pass on a
         later attempt of the run that failed; a pass and a failure on the same commit.
         """
-        if status is Status.SKIP:
+        if status is _SKIP:
             return False
         failed = status.is_failure
         retried = attempt > 1 and run_key == self.last_run_key and self.last_status in _FAILED
         evidence = (
-            status is Status.FLAKY
+            status is _FLAKY
             or (failed and commit is not None and commit == self.last_pass_commit)
             or (not failed and commit is not None and commit == self.last_fail_commit)
             or (not failed and retried)
@@ -100,11 +106,11 @@ class CheckHistory:
             self.consecutive_failures = 0
             self.last_pass_at = _later(self.last_pass_at, at)
             self.last_pass_commit = commit or self.last_pass_commit
-            if status is Status.FLAKY:
+            if status is _FLAKY:
                 self.failures += 1
             elif at is not None:
                 self.add_pass_time(at)
-        self.last_status = status.value
+        self.last_status = _VALUE[status]
         self.last_run_at = _later(self.last_run_at, at)
         self.last_run_key = run_key
 

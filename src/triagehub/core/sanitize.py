@@ -89,7 +89,10 @@ def clean_text(text: str, limit: int, *, secrets: bool = True) -> str:
     redacted; then the length limit, marked."""
     if len(text) > limit:  # cut first (a 1 GB string is not scanned whole), then clean
         text = truncate(text, limit)
-    if _TEXT_BAD.search(text):
+    # A printable text holds none of ``_TEXT_BAD`` (controls and surrogates are not printable:
+    # ``tests/test_sanitize_fast.py``); ``isprintable`` is the cheaper scan, and it stops at the
+    # first newline of a multi-line text.
+    if not text.isprintable() and _TEXT_BAD.search(text):
         text = _TEXT_BAD.sub("", text)
     return redact(text) if secrets else text
 
@@ -130,9 +133,14 @@ def sanitize_result(result: CheckResult) -> CheckResult:
     # and the log's excerpt: the log itself is never stored), after this cleaning.
     message = clean_text(result.message, MESSAGE_CHARS, secrets=False) if result.message else ""
     log = clean_text(result.log, LOG_CHARS, secrets=False) if result.log else ""
-    owner = clean_optional(result.owner, OWNER_CHARS)
-    links = tuple(clean_line(x, URL_CHARS) for x in result.links)
-    affected = tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected)
+    # (What most results carry: no owner, links nor affected nodes, read without a call.)
+    owner = None if result.owner is None else clean_optional(result.owner, OWNER_CHARS)
+    links = tuple(clean_line(x, URL_CHARS) for x in result.links) if result.links else ()
+    affected = (
+        tuple(clean_line(x, AFFECTED_CHARS, secrets=False) for x in result.affected)
+        if result.affected
+        else ()
+    )
     if (
         check == result.check
         and message == result.message
@@ -153,22 +161,58 @@ def sanitize_result(result: CheckResult) -> CheckResult:
     )
 
 
+@lru_cache(maxsize=1 << 12)
+def _line_is_clean(text: str, limit: int, key: bool, secrets: bool) -> bool:
+    return clean_line(text, limit, key=key, secrets=secrets) == text
+
+
+def _clean_repeated(text: str, limit: int, key: bool = False, secrets: bool = True) -> str:
+    """``clean_line`` of a field whose values repeat report after report (a source, a
+    repository, a branch, a status): a plain ``str`` found clean once is not scanned again."""
+    if type(text) is str and len(text) <= limit and _line_is_clean(text, limit, key, secrets):
+        return text
+    return clean_line(text, limit, key=key, secrets=secrets)
+
+
 def sanitize_report(report: RunReport) -> RunReport:
     """Every text field of a report cleaned for its column, secrets redacted, integers checked
     (see the module docstring). A report that is already clean comes back equal."""
     where = f"{report.repository[:REPOSITORY_CHARS]!r} run {report.run_id[:RUN_ID_CHARS]!r}"
     check_int(report.attempt, source=where, location="attempt", minimum=0, maximum=INT32_MAX)
+    source = _clean_repeated(report.source, SOURCE_CHARS, True, True) or "unknown"
+    repository = (
+        _clean_repeated(report.repository, REPOSITORY_CHARS, True, False) or "unknown/unknown"
+    )
+    run_id = clean_line(report.run_id, RUN_ID_CHARS, key=True) or "unknown"
+    commit = clean_optional(report.commit, COMMIT_CHARS)
+    branch = None if report.branch is None else _clean_repeated(report.branch, BRANCH_CHARS) or None
+    url = clean_optional(report.url, URL_CHARS)
+    status = None if report.status is None else _clean_repeated(report.status, STATUS_CHARS) or None
+    results = tuple(sanitize_result(r) for r in report.results)
+    if (
+        source is report.source
+        and repository is report.repository
+        and run_id is report.run_id
+        and commit is report.commit
+        and branch is report.branch
+        and url is report.url
+        and status is report.status
+        and type(report.results) is tuple
+        and all(new is old for new, old in zip(results, report.results, strict=True))
+    ):
+        # Every field comes back as the very object it was: the copy ``replace`` would make
+        # holds the same objects (it cost more than all the cleaning of a clean report).
+        return report
     return replace(
         report,
-        source=clean_line(report.source, SOURCE_CHARS, key=True) or "unknown",
-        repository=clean_line(report.repository, REPOSITORY_CHARS, key=True, secrets=False)
-        or "unknown/unknown",
-        run_id=clean_line(report.run_id, RUN_ID_CHARS, key=True) or "unknown",
-        commit=clean_optional(report.commit, COMMIT_CHARS),
-        branch=clean_optional(report.branch, BRANCH_CHARS),
-        url=clean_optional(report.url, URL_CHARS),
-        status=clean_optional(report.status, STATUS_CHARS),
-        results=tuple(sanitize_result(r) for r in report.results),
+        source=source,
+        repository=repository,
+        run_id=run_id,
+        commit=commit,
+        branch=branch,
+        url=url,
+        status=status,
+        results=results,
     )
 
 

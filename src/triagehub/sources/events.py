@@ -278,7 +278,11 @@ def _run_event(w: _Where, obj: dict[str, Any], source: str, repository: str) -> 
         started_at=_time(w, run, "started_at", "run."),
         finished_at=_time(w, run, "finished_at", "run."),
         status=_str(w, run, "status", "run."),
-        results=tuple(_result(w, r, f"results[{i}].") for i, r in enumerate(results)),
+        # (``_result`` inlined: the path of a result is worded only for one that is not plain)
+        results=tuple(
+            _plain_result(r) or _checked_result(w, r, f"results[{i}].")
+            for i, r in enumerate(results)
+        ),
     )
 
 

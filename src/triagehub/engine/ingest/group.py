@@ -277,21 +277,25 @@ def apply_failure(ctx: IngestContext, work: IssueWork, f: Failure, now: datetime
     failure does to a resolved (regressed) or snoozed issue."""
     row = work.row
     work.touched = True
-    latest = f.at >= row["last_seen"] or (work.is_new and row["occurrences"] == 0)
-    if f.at < row["first_seen"] or (work.is_new and work.earliest is None):
+    at, last_seen = f.at, row["last_seen"]
+    latest = at >= last_seen or (work.is_new and row["occurrences"] == 0)
+    first_seen = row["first_seen"]
+    if at < first_seen or (work.is_new and work.earliest is None):
         work.earliest = f
     row["occurrences"] += 1
     work.new_occurrences += 1
-    row["first_seen"] = min(row["first_seen"], f.at)
-    row["last_seen"] = max(row["last_seen"], f.at)
+    row["first_seen"] = min(first_seen, at)
+    row["last_seen"] = max(last_seen, at)
     row["updated_at"] = now
     entry = work.checks.get(f.check_pk)
     if entry is None:
-        work.checks[f.check_pk] = [f.at, f.at, 1]
+        work.checks[f.check_pk] = [at, at, 1]
     else:
-        entry[0], entry[1], entry[2] = min(entry[0], f.at), max(entry[1], f.at), entry[2] + 1
-    _regress(ctx, work, f)
-    _count_down_snooze(work, f)
+        entry[0], entry[1], entry[2] = min(entry[0], at), max(entry[1], at), entry[2] + 1
+    if row["state"] in _RESOLVED:  # (what ``_regress`` looks at first)
+        _regress(ctx, work, f)
+    if row["snooze_occurrences"] is not None:  # (what ``_count_down_snooze`` looks at first)
+        _count_down_snooze(work, f)
     if f.result.affected:
         known = row["affected_models"]
         merged = list(dict.fromkeys((*known, *f.result.affected)))[:MAX_AFFECTED]

@@ -28,6 +28,8 @@ from triagehub.engine.ingest.state import (
     digest,
 )
 
+_SKIP, _PASS, _FLAKY = Status.SKIP, Status.PASS, Status.FLAKY
+
 if TYPE_CHECKING:
     from triagehub.config import Settings
     from triagehub.core.classify import Classifier
@@ -322,35 +324,48 @@ class Ingestor:
         run_key = f"{repo_id}:{report.source}:{report.run_id}"
         s.runs += 1
         s.storms += int(storm)
+        # What every result of the run reads, read once (the loop runs once per result).
+        commit, attempt = report.commit, report.attempt
+        flaky_clean_runs = self.settings.history.flaky_clean_runs
+        stats, touched, pass_logs = walk.stats, walk.touched_stats, walk.pass_logs
+        ctx = self._ctx  # (built for the batch anyway: its issues are resolved after the walk)
         run_failures: list[Failure] = []
-        for res in results:
-            s.results += 1
-            check_pk = check_pks[(repo_id, res.check)]
-            if res.status is Status.SKIP:
-                s.skipped += 1
-                continue
-            is_failure = res.status.is_failure
-            if is_failure:
-                s.failures += 1
-            else:
-                s.passes += 1
-                if res.log and res.status is Status.PASS:
-                    walk.pass_logs.append(PassLog(check_pk, run_pk, report.commit, at, res.log))
-            if not (storm and is_failure):
-                evidence = walk.stats[check_pk].apply(
-                    res.status,
-                    at=at,
-                    commit=report.commit,
-                    run_key=run_key,
-                    attempt=report.attempt,
-                    flaky_clean_runs=self.settings.history.flaky_clean_runs,
-                )
-                walk.touched_stats.add(check_pk)
-                if evidence and not is_failure:
-                    walk.flaky_checks.add(check_pk)
-            if is_failure or (res.status is Status.FLAKY and (res.message or res.log)):
-                ids = (repo_id, run_pk, check_pk)
-                run_failures.append(prepare.prepare_failure(self._ctx, report, res, ids, at, storm))
+        counted = skipped = failed = passed = 0
+        try:
+            for res in results:
+                counted += 1
+                status = res.status
+                check_pk = check_pks[(repo_id, res.check)]
+                if status is _SKIP:
+                    skipped += 1
+                    continue
+                is_failure = status.is_failure
+                if is_failure:
+                    failed += 1
+                else:
+                    passed += 1
+                    if res.log and status is _PASS:
+                        pass_logs.append(PassLog(check_pk, run_pk, commit, at, res.log))
+                if not (storm and is_failure):
+                    evidence = stats[check_pk].apply(
+                        status,
+                        at=at,
+                        commit=commit,
+                        run_key=run_key,
+                        attempt=attempt,
+                        flaky_clean_runs=flaky_clean_runs,
+                    )
+                    touched.add(check_pk)
+                    if evidence and not is_failure:
+                        walk.flaky_checks.add(check_pk)
+                if is_failure or (status is _FLAKY and (res.message or res.log)):
+                    ids = (repo_id, run_pk, check_pk)
+                    run_failures.append(prepare.prepare_failure(ctx, report, res, ids, at, storm))
+        finally:  # (the counts as the loop left them, whatever stopped it)
+            s.results += counted
+            s.skipped += skipped
+            s.failures += failed
+            s.passes += passed
         if storm and run_failures:
             prepare.roll_up_storm(self.version, report, run_failures, len(results))
         walk.failures.extend(run_failures)

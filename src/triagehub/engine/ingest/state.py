@@ -213,8 +213,12 @@ class IssueWork:
 def digest(report: RunReport) -> str:
     """A digest of a run's results: a run sent again is compared with the stored one by it."""
     h = hashlib.sha256()
+    update = h.update
     for r in report.results:
-        h.update(f"{r.check}\x1f{r.status.value}\x1f{r.message}\x1f{r.log}\x1e".encode())
+        # ``r.status`` is a ``str``: concatenated, it is its value (without ``.value``'s call).
+        update(
+            (r.check + "\x1f" + r.status + "\x1f" + r.message + "\x1f" + r.log + "\x1e").encode()
+        )
     return h.hexdigest()
 
 
