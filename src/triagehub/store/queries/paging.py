@@ -16,6 +16,7 @@ from triagehub.errors import InputError
 from triagehub.store import tables as t
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -100,7 +101,7 @@ def _after(column: Any, id_column: Any, value: Any, last_id: int, descending: bo
     return and_(column >= value, or_(column > value, id_column > last_id))
 
 
-def _repository_ids(session: Session, names: tuple[str, ...]) -> list[int]:
+def _repository_ids(session: Session | Connection, names: tuple[str, ...]) -> list[int]:
     return list(
         session.execute(
             select(t.repositories.c.id).where(t.repositories.c.name.in_(sorted(set(names))))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from triagehub.errors import InputError
@@ -74,7 +75,7 @@ class IssueQuery:
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
 
 
-def _issue_filters(session: Session, query: IssueQuery) -> list[Any] | None:
+def _issue_filters(session: Session | Connection, query: IssueQuery) -> list[Any] | None:
     """The WHERE terms of ``query`` (None: it cannot match, e.g. an unknown repository or a
     text the search index finds nowhere)."""
     i = t.issues.c
@@ -120,9 +121,14 @@ def narrowed_by_index(*, session: Session, text: str) -> bool:
 
 
 def search_issues(
-    *, session: Session, query: IssueQuery, limit: int = 50, cursor: str | None = None
+    *,
+    session: Session | Connection,
+    query: IssueQuery,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Page[IssueView]:
     """One page of the issues matching ``query``, in its sort order (see :class:`IssueQuery`).
+    ``session``: a session or a connection (``store.db.read_connection``).
 
     Raises ``InputError`` for a bad sort, limit or cursor."""
     _check_limit(limit)
@@ -177,7 +183,7 @@ def _cursor_value(value: Any) -> Any:
 
 
 def _search_ranked(
-    session: Session,
+    session: Session | Connection,
     base: Any,
     name: str,
     descending: bool,
