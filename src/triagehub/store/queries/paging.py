@@ -93,7 +93,7 @@ def _check_limit(limit: int) -> None:
         raise InputError("limit", str(limit), f"must be from 1 to {MAX_PAGE_SIZE}")
 
 
-def _after(column: Any, id_column: Any, value: Any, last_id: int, descending: bool) -> Any:
+def _after(column: Any, id_column: Any, value: Any, last_id: Any, descending: bool) -> Any:
     """Rows after ``(value, last_id)`` in the order ``column, id`` (both ``descending`` or
     not), written so that an index on ``column`` bounds the scan."""
     if descending:
