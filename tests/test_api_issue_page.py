@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, insert, text
+from sqlalchemy import Engine, create_engine, event, insert, text
 from sqlalchemy.orm import Session
 
 from triagehub.api.app import WebhookConfig, create_app
+from triagehub.api.common import JSONBody, issue_page_body, page_json
 from triagehub.config import Settings
 from triagehub.store import tables as t
-from triagehub.store.db import read_session
+from triagehub.store.db import read_connection
+from triagehub.store.queries import IssueQuery, search_issues
 from triagehub.store.queries.issues import MAX_CHECKS_LISTED, MAX_SIMILAR
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -181,14 +184,86 @@ def test_pages_by_cursor_and_by_priority_keep_checks_and_similar_issues(
 
 
 @pytest.mark.postgres
-def test_read_session_reads_outside_a_transaction_on_postgresql(engine: Engine) -> None:
+def test_read_connection_reads_outside_a_transaction_on_postgresql(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite's driver begins no transaction for a read")
     # now() is the start of the transaction: outside one, each statement starts its own.
     later = "SELECT now() = statement_timestamp()"
-    with read_session(engine) as session:
-        session.execute(text("SELECT pg_sleep(0.02)"))
-        assert session.execute(text(later)).scalar() is True
+    with read_connection(engine) as conn:
+        conn.execute(text("SELECT pg_sleep(0.02)"))
+        assert conn.execute(text(later)).scalar() is True
     with Session(engine) as session:
         session.execute(text("SELECT pg_sleep(0.02)"))
         assert session.execute(text(later)).scalar() is False
+
+
+def test_the_page_rendered_from_the_views_is_the_bytes_of_their_to_json(
+    engine: Engine, client: TestClient
+) -> None:
+    """``issue_page_body`` (orjson over the views) against the reference rendering,
+    ``JSONBody(page_json(page))`` (each view's ``to_json``), on pages read from the store:
+    times with and without microseconds, empty and absent ones, labels, models, text."""
+    seed(engine)
+    rng = random.Random(7)
+    with Session(engine) as session, session.begin():
+        for n in range(1, 31):
+            at = T0 + timedelta(days=1, seconds=rng.randrange(86400), microseconds=n % 3 * 1001)
+            session.execute(
+                t.issues.update()
+                .where(t.issues.c.id == n)
+                .values(
+                    labels=[f"l{n}", "ünïcode ✓"] if n % 2 else [],
+                    affected_models=[f"model_{n}"] if n % 3 else [],
+                    title=f'issue {n} "quoted" \\ tab\t',
+                    confidence=rng.random(),
+                    sla_due_at=at if n % 4 else None,
+                    resolved_at=at + timedelta(hours=1) if n % 5 == 0 else None,
+                    sla_breached_at=at if n % 7 == 0 else None,
+                    priority=("critical", "high", "medium", "low")[n % 4],
+                    assignee=f"dev{n % 3}" if n % 2 else None,
+                )
+            )
+    queries_ = (
+        IssueQuery(),
+        IssueQuery(sort="priority"),
+        IssueQuery(sort="-first_seen", assignees=("dev1",)),
+        IssueQuery(states=("open",), sort="-occurrences"),
+    )
+    for query in queries_:
+        for limit in (1, 7, 100):
+            with read_connection(engine) as conn:
+                page = search_issues(session=conn, query=query, limit=limit)
+            assert page.items
+            assert issue_page_body(page).body == JSONBody(page_json(page)).body
+    listed = client.get("/api/v1/issues", params={"limit": 100})
+    with Session(engine) as session:
+        page = search_issues(session=session, query=IssueQuery(), limit=100)
+    assert listed.content == JSONBody(page_json(page)).body
+    assert listed.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        datetime(2026, 11, 1, 6, 30),
+        datetime(2026, 11, 1, 6, 30, 0, 17, tzinfo=UTC),
+        datetime(2026, 11, 1, 6, 30, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2026, 11, 1, 6, 30, tzinfo=ZoneInfo("Etc/UTC")),
+    ],
+)
+def test_utc_datetime_reads_as_process_result_value_on_every_dialect(
+    value: datetime | None,
+) -> None:
+    """The store's time type without TypeDecorator's wrapper where the driver reads times
+    itself: the same values (and zones) as ``process_result_value``."""
+    dialects = [create_engine(u).dialect for u in ("postgresql+psycopg://", "sqlite://")]
+    for dialect in dialects:  # (engines that never connect: their dialects)
+        column = t.UTCDateTime().dialect_impl(dialect)
+        reference = t.UTCDateTime().process_result_value(value, dialect)
+        process = column.result_processor(dialect, None)
+        assert process is not None
+        if dialect.name == "sqlite":
+            continue  # its processor parses SQLite's text first (a string, not a datetime)
+        read = process(value)
+        assert read == reference and (read is None or read.tzinfo is UTC)

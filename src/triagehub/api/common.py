@@ -70,6 +70,15 @@ def page_json(page: queries.Page[Any]) -> dict[str, Any]:
     return {"items": [item.to_json() for item in page.items], "next_cursor": page.next_cursor}
 
 
+def issue_page_body(page: queries.Page[queries.IssueView]) -> Response:
+    """``JSONBody(page_json(page))`` of a page of issues, rendered by orjson from the views
+    themselves (dataclasses: their fields in order; datetimes as ``IssueView.to_json`` writes
+    them, ``Z`` for UTC: the store reads every time in UTC): the same bytes without a dict and
+    five ISO strings per issue made first (a tenth of a list request's CPU)."""
+    body = {"items": page.items, "next_cursor": page.next_cursor}
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type=JSONBody.media_type)
+
+
 def declared_too_large(request: Request, limit: int) -> bool:
     """The request's ``Content-Length`` is over ``limit`` bytes (or is not a number)."""
     length = request.headers.get("content-length")

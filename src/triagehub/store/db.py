@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -222,17 +222,16 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
 
 
 @contextmanager
-def read_session(engine: Engine) -> Iterator[Session]:
-    """A session for a read whose statements need not share a snapshot (each is consistent on
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for a read whose statements need not share a snapshot (each is consistent on
     its own: one page of a listing). On PostgreSQL it runs in autocommit: no ``BEGIN`` and no
     ``ROLLBACK``, two round trips of the three or four a short read made (a write through it
-    commits at once: use ``Session`` for writes)."""
-    from sqlalchemy.orm import Session
-
-    with Session(engine) as session:
+    commits at once: use a ``Session`` for writes). A Core connection, not an ORM session: the
+    session's bookkeeping around a page's one statement cost a quarter of the page's CPU."""
+    with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

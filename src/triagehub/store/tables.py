@@ -79,11 +79,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return _utc_or_none(value)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], datetime | None] | None:
+        # Where the driver reads datetimes itself (psycopg: aware ones), the conversion alone,
+        # not TypeDecorator's wrapper calling ``process_result_value``: five times a row of an
+        # issue page, the wrapper cost as much as the conversion. SQLite: its DATETIME parser,
+        # then ``process_result_value``.
+        if self.impl_instance.result_processor(dialect, coltype) is not None:
+            return super().result_processor(dialect, coltype)
+        return _utc_or_none
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _id() -> Column[Any]:
@@ -227,6 +242,7 @@ issues = Table(
     Index(None, "repository_id", "state", "last_seen", "id"),  # filtered pages (0023)
     Index(None, "repository_id", "last_seen", "id"),  # a repository's pages in order (0024)
     Index(None, "state", "last_seen", "id"),  # a state's pages in order (0023)
+    Index(None, "priority", "last_seen", "id"),  # sort=priority, level by level (0026)
     Index(None, "template_hash"),
     Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0021)
     Index(None, "repository_id", "check_id"),

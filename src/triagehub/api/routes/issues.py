@@ -22,6 +22,7 @@ from triagehub.api.common import (
     Person,
     RepoName,
     check_range,
+    issue_page_body,
     page_json,
     utc,
 )
@@ -40,7 +41,7 @@ from triagehub.core.models import Category, Decision, HistoryClass, IssueState, 
 from triagehub.errors import InputError
 from triagehub.store import lifecycle as store_lifecycle
 from triagehub.store import queries
-from triagehub.store.db import read_session
+from triagehub.store.db import read_connection
 from triagehub.store.remediation import remediation_attempts
 from triagehub.store.triage import apply_override
 from triagehub.work import agents
@@ -105,9 +106,13 @@ def list_issues(
     )
     # A page is one statement: no transaction, but for a text search (``store.fulltext`` sets
     # planner options for the rest of its transaction).
-    with Session(engine) if query.text else read_session(engine) as session:
-        page = queries.search_issues(session=session, query=query, limit=limit, cursor=cursor)
-    return JSONBody(page_json(page))
+    if query.text:
+        with Session(engine) as session:
+            page = queries.search_issues(session=session, query=query, limit=limit, cursor=cursor)
+    else:
+        with read_connection(engine) as conn:
+            page = queries.search_issues(session=conn, query=query, limit=limit, cursor=cursor)
+    return issue_page_body(page)
 
 
 def issue_detail(engine: Engine, issue_id: int, occurrences: int, now: datetime) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from sqlalchemy import JSON, Select, func, select, type_coerce
 
 from triagehub.errors import InputError
 from triagehub.store import tables as t
-from triagehub.store.dialect import dialect_name
 from triagehub.store.fulltext import ISSUES, text_condition
 from triagehub.store.queries.paging import (
     MAX_TEXT_QUERY,
@@ -443,16 +442,12 @@ def _page_extras(dialect: str) -> tuple[Any, Any]:
     )
 
 
-def issue_page_select(session: Session | Connection) -> Select[Any]:
+@functools.cache
+def page_select(dialect: str) -> Select[Any]:
     """``issues`` joined with its repository, the columns of :class:`IssueView` in its field
     order (checks and similar issues included: see :func:`_page_extras`); for
     :func:`page_views`. Built once per dialect (statements are immutable: ``where`` and
     ``order_by`` return new ones), not per page: building it cost as much as running it."""
-    return _page_select(dialect_name(session))
-
-
-@functools.cache
-def _page_select(dialect: str) -> Select[Any]:
     columns = {c.key: c for c in (*_ISSUE_COLUMNS, *_page_extras(dialect))}
     return select(*(columns[name] for name in _ISSUE_FIELDS)).join(
         t.repositories, t.repositories.c.id == t.issues.c.repository_id
@@ -460,7 +455,7 @@ def _page_select(dialect: str) -> Select[Any]:
 
 
 def page_views(rows: Sequence[Any]) -> list[IssueView]:
-    """Views of rows of :func:`issue_page_select` (one statement read them all)."""
+    """Views of rows of :func:`page_select` (one statement read them all)."""
     return [IssueView(*r) for r in rows]
 
 

@@ -16,6 +16,7 @@ from triagehub.errors import InputError
 from triagehub.store import tables as t
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -92,7 +93,7 @@ def _check_limit(limit: int) -> None:
         raise InputError("limit", str(limit), f"must be from 1 to {MAX_PAGE_SIZE}")
 
 
-def _after(column: Any, id_column: Any, value: Any, last_id: int, descending: bool) -> Any:
+def _after(column: Any, id_column: Any, value: Any, last_id: Any, descending: bool) -> Any:
     """Rows after ``(value, last_id)`` in the order ``column, id`` (both ``descending`` or
     not), written so that an index on ``column`` bounds the scan."""
     if descending:
@@ -100,7 +101,7 @@ def _after(column: Any, id_column: Any, value: Any, last_id: int, descending: bo
     return and_(column >= value, or_(column > value, id_column > last_id))
 
 
-def _repository_ids(session: Session, names: tuple[str, ...]) -> list[int]:
+def _repository_ids(session: Session | Connection, names: tuple[str, ...]) -> list[int]:
     return list(
         session.execute(
             select(t.repositories.c.id).where(t.repositories.c.name.in_(sorted(set(names))))
