@@ -21,6 +21,7 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.engine.ingest import Ingestor
+from triagehub.engine.ingest.state import MAX_LINKS
 from triagehub.store import grouping
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter, _json_dumps
@@ -443,3 +444,25 @@ def test_json_text_is_json_dumps_text() -> None:
         with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
             _json_dumps(bad)
     assert _json_dumps({"ok": 1}) == '{"ok": 1}'  # (a failed call leaves nothing behind)
+
+
+def test_an_ingests_occurrences_store_their_links_as_json_text(engine: Engine) -> None:
+    """The occurrence rows an ingest builds already encoded: the links as ``json.dumps`` of the
+    first ``MAX_LINKS`` (non-ASCII escaped), none as ``[]``; the time as the other writes."""
+    links = tuple(f"traces/é-{n}.zip" for n in range(MAX_LINKS + 5))
+    with Session(engine) as session, session.begin():
+        ingestor = Ingestor(session, Settings(), clock=CLOCK)
+        results = (
+            CheckResult("tests/test_a.py::t", Status.FAIL, "AssertionError: 1 != 2", links=links),
+            CheckResult("tests/test_b.py::t", Status.FAIL, "AssertionError: 3 != 4"),
+        )
+        ingestor.add(RunReport("generic", "acme/app", "r1", finished_at=T0, results=results))
+        ingestor.flush()
+        ids = session.execute(select(t.occurrences.c.id)).scalars().all()
+        rows = stored(session, t.occurrences, sorted(ids), "id")
+    names = [c.name for c in t.occurrences.columns if c.name != "id"]
+    got = sorted((r[names.index("links")], r[names.index("status")]) for r in rows)
+    assert got == [(json.dumps(list(links[:MAX_LINKS])), "fail"), ("[]", "fail")]
+    occurred = {r[names.index("occurred_at")] for r in rows}
+    sqlite = engine.dialect.name == "sqlite"
+    assert occurred == {"2026-11-10 06:00:00.000000" if sqlite else "2026-11-10 06:00:00+00"}
