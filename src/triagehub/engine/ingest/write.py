@@ -80,17 +80,21 @@ class BatchWriter:
         summary.new_issues += len(new)
         summary.updated_issues += len(old)
         self.touched_ids.update(w.row["id"] for w in touched)
+        # a failure's issue is touched (``apply_failure``), and has its id now
+        issue_ids = {key: w.row["id"] for key, w in works.items() if w.touched}
         by_run: dict[int, tuple[RunReport, set[int]]] = {}
         for f in failures:
-            entry = by_run.setdefault(f.run_pk, (f.report, set()))
-            entry[1].add(works[f.issue_key].row["id"])
+            entry = by_run.get(f.run_pk)
+            if entry is None:
+                entry = by_run[f.run_pk] = (f.report, set())
+            entry[1].add(issue_ids[f.issue_key])
         self.failed_runs.extend(
             FailedRun(r.repository, r.source, r.run_id, r.attempt, frozenset(ids))
             for r, ids in by_run.values()
         )
         self._write_links(touched, works, aliases, now)
         if failures:
-            self._insert_occurrences(failures, works)
+            self._insert_occurrences(failures, issue_ids)
             summary.occurrences += len(failures)
             self._upsert_issue_checks(touched)
         self._restamp_created(touched)
@@ -151,13 +155,12 @@ class BatchWriter:
             ],
         )
 
-    def _insert_occurrences(self, failures: list[Failure], works: dict[str, IssueWork]) -> None:
+    def _insert_occurrences(self, failures: list[Failure], ids: dict[str, int]) -> None:
         """One row per failure, its values encoded as they are gathered (one pass, not two:
         the time by the writer's encoder, the links as JSON text)."""
         version = self.ctx.version
         when, links = self.bulk.encoders(t.occurrences, ("occurred_at", "links"))
         assert when is not None and links is not None
-        ids = {key: w.row["id"] for key, w in works.items()}
         self.bulk.insert_encoded(
             t.occurrences,
             OCCURRENCE_COLUMNS,
