@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +15,6 @@ from sqlalchemy import Engine, Table, delete, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from test_fingerprint_identity import SHARED_DATA
 from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
@@ -24,7 +22,7 @@ from triagehub.engine.ingest import Ingestor
 from triagehub.engine.ingest.state import MAX_LINKS
 from triagehub.store import grouping
 from triagehub.store import tables as t
-from triagehub.store.bulk import BulkWriter, _json_dumps
+from triagehub.store.bulk import BulkWriter
 
 T0 = datetime(2026, 11, 10, 6, 0, tzinfo=UTC)
 CLOCK = FixedClock(T0 + timedelta(days=1))
@@ -409,41 +407,6 @@ def test_an_ingest_keeps_no_report_past_its_batch(engine: Engine) -> None:
         )
         issue_ids = set(session.execute(select(t.issues.c.id)).scalars())
         assert run.issue_ids and run.issue_ids <= issue_ids
-
-
-def _documents() -> Iterator[Any]:
-    """JSON documents of every shape a column holds, with awkward text, numbers and keys, and
-    real log lines (Loghub-2k, when ../shared/data is there) as values and keys."""
-    texts = [AWKWARD, "", "\x00\x1f\x7f", "\ud800 lone surrogate", "emoji 🎉 ✓", "<>&'\"/"]
-    root = SHARED_DATA / "loghub2k"
-    for path in sorted(root.glob("*/*_2k.log")) if root.is_dir() else []:
-        texts += path.read_text(encoding="utf-8", errors="replace").splitlines()[::7]
-    numbers: list[Any] = [0, -1, 2**63, -(2**100), 0.1, -0.0, 1e308, 5e-324, float("nan")]
-    numbers += [float("inf"), float("-inf"), True, False, None, 1.5, 123456789.123456789]
-    yield from ([], {}, (), [[]], {"a": {}}, 7, 2.5, None, True)
-    for n, text in enumerate(texts):
-        yield {"text": text, "n": numbers[n % len(numbers)], "list": [text, n, None]}
-        yield [text, {text[:40]: numbers[(n + 3) % len(numbers)]}, (n, text[:5])]
-        yield {n: text, 1.5: n, True: None, None: [], "nested": {"deep": [{"x": text}]}}
-    yield {"numbers": numbers, "tuple": tuple(numbers)}
-
-
-def test_json_text_is_json_dumps_text() -> None:
-    """The bulk writer's JSON text (the C encoder set up as ``json.dumps`` sets it up) is
-    ``json.dumps``'s, document for document; what ``json.dumps`` refuses it refuses alike."""
-    checked = 0
-    for doc in _documents():
-        assert _json_dumps(doc) == json.dumps(doc), doc
-        checked += 1
-    assert checked > 50
-    circular: list[Any] = []
-    circular.append(circular)
-    for bad in ({"a": {1, 2}}, [object()], circular, {(1, 2): "tuple key"}):
-        with pytest.raises((TypeError, ValueError)) as expected:
-            json.dumps(bad)
-        with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
-            _json_dumps(bad)
-    assert _json_dumps({"ok": 1}) == '{"ok": 1}'  # (a failed call leaves nothing behind)
 
 
 def test_an_ingests_occurrences_store_their_links_as_json_text(engine: Engine) -> None:

@@ -29,7 +29,6 @@ Stored values are exactly the ones SQLAlchemy would store (``tests/test_bulk.py`
 from __future__ import annotations
 
 import json
-import json.encoder
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -70,31 +69,10 @@ class _Times(dict[Any, Any]):
         return found
 
 
-_C_ENCODER: Callable[..., Callable[[Any, int], Sequence[str]]] | None = getattr(
-    json.encoder, "c_make_encoder", None
-)
-_DEFAULT = json.JSONEncoder().default  # (raises ``TypeError`` for what JSON cannot hold)
-
-
-def _json_dumps(value: Any) -> str:
-    """``json.dumps(value)``, its defaults: the same text (``tests/test_bulk.py``), made by the
-    standard library's C encoder set up as ``json.dumps`` sets it up, without the Python
-    layers around it (half the time of a small document's ``json.dumps``)."""
-    if _C_ENCODER is None or isinstance(value, str):
-        return json.dumps(value)
-    # json.JSONEncoder.iterencode's arguments for the defaults: a fresh ``markers`` dict (the
-    # circular-reference check), ASCII-escaped strings, no indent, separators ": " and ", ",
-    # keys unsorted, no key skipped, NaN and infinities allowed.
-    encode = _C_ENCODER(
-        {}, _DEFAULT, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
-    return "".join(encode(value, 0))
-
-
 def _json_encoder(none_as_null: bool) -> Callable[[Any], str | None]:
     """JSON as text: ``json.dumps`` with its defaults, SQLAlchemy's and psycopg's serialiser
     alike (``None`` is SQL NULL only where the column says ``none_as_null``)."""
-    dumps = _json_dumps
+    dumps = json.dumps
 
     def encode(value: Any) -> str | None:
         if value is None and none_as_null:
