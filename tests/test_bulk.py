@@ -5,6 +5,7 @@ of one batch add up in one statement; an ingest keeps no report past its batch."
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -18,6 +19,7 @@ from triagehub.clock import FixedClock
 from triagehub.config import Settings
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.engine.ingest import Ingestor
+from triagehub.engine.ingest.state import MAX_LINKS
 from triagehub.store import grouping
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter
@@ -405,3 +407,25 @@ def test_an_ingest_keeps_no_report_past_its_batch(engine: Engine) -> None:
         )
         issue_ids = set(session.execute(select(t.issues.c.id)).scalars())
         assert run.issue_ids and run.issue_ids <= issue_ids
+
+
+def test_an_ingests_occurrences_store_their_links_as_json_text(engine: Engine) -> None:
+    """The occurrence rows an ingest builds already encoded: the links as ``json.dumps`` of the
+    first ``MAX_LINKS`` (non-ASCII escaped), none as ``[]``; the time as the other writes."""
+    links = tuple(f"traces/é-{n}.zip" for n in range(MAX_LINKS + 5))
+    with Session(engine) as session, session.begin():
+        ingestor = Ingestor(session, Settings(), clock=CLOCK)
+        results = (
+            CheckResult("tests/test_a.py::t", Status.FAIL, "AssertionError: 1 != 2", links=links),
+            CheckResult("tests/test_b.py::t", Status.FAIL, "AssertionError: 3 != 4"),
+        )
+        ingestor.add(RunReport("generic", "acme/app", "r1", finished_at=T0, results=results))
+        ingestor.flush()
+        ids = session.execute(select(t.occurrences.c.id)).scalars().all()
+        rows = stored(session, t.occurrences, sorted(ids), "id")
+    names = [c.name for c in t.occurrences.columns if c.name != "id"]
+    got = sorted((r[names.index("links")], r[names.index("status")]) for r in rows)
+    assert got == [(json.dumps(list(links[:MAX_LINKS])), "fail"), ("[]", "fail")]
+    occurred = {r[names.index("occurred_at")] for r in rows}
+    sqlite = engine.dialect.name == "sqlite"
+    assert occurred == {"2026-11-10 06:00:00.000000" if sqlite else "2026-11-10 06:00:00+00"}

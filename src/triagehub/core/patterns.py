@@ -3,16 +3,15 @@
 Near-identical templates that masking missed (a word differs, lines in another order) are found
 with a MinHash LSH prefilter over the templates' word sets (``band_keys``: stored in the database,
 so lookups stay O(1) however many patterns exist) and a bounded exact check (``near_duplicate``,
-RapidFuzz's token-sort ratio). ``FuzzyBudget`` caps the exact checks and the time spent per batch,
-so clustering can never run away: once spent, templates simply start families of their own.
+RapidFuzz's token-sort ratio). ``FuzzyBudget`` caps the exact checks per batch, so clustering
+can never run away: once spent, templates simply start families of their own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -140,26 +139,20 @@ def pattern_key(template_hash: str) -> str:
 
 @dataclass
 class FuzzyBudget:
-    """Caps the exact comparisons and the time that fuzzy clustering may spend. ``timer`` is a
-    monotonic seconds counter given by the caller (core reads no clock): ``time.perf_counter``
-    in the engine, a counter of one's own in tests."""
+    """Caps the exact comparisons fuzzy clustering may spend. A count, not a time: what joins
+    what never depends on how loaded the machine is (a comparison costs a few microseconds:
+    the count bounds the time too)."""
 
-    timer: Callable[[], float]
     max_checks: int = 20_000
-    max_seconds: float = 2.0
     checks: int = 0
-    started: float = field(init=False)
     exhausted: bool = False
-
-    def __post_init__(self) -> None:
-        self.started = self.timer()
 
     def spend(self, n: int = 1) -> bool:
         """Account for ``n`` comparisons; False (and stays False) once the budget is gone."""
         if self.exhausted:
             return False
         self.checks += n
-        if self.checks > self.max_checks or self.timer() - self.started > self.max_seconds:
+        if self.checks > self.max_checks:
             self.exhausted = True
             return False
         return True

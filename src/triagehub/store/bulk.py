@@ -182,7 +182,13 @@ class BulkWriter:
 
     def insert(self, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]) -> int:
         """Insert the rows (values in ``columns`` order); returns how many."""
-        rows = self.rows(table, columns, values)
+        return self.insert_encoded(table, columns, self.rows(table, columns, values))
+
+    def insert_encoded(
+        self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> int:
+        """``insert`` of rows already encoded, each value what :meth:`rows` would make of it
+        (a caller building its rows encodes their values in the same pass: ``encoders``)."""
         if not rows:
             return 0
         if self.postgres:

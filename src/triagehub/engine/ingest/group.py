@@ -3,7 +3,6 @@ normaliser, near-identical template), else open a new one; then apply the failur
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
@@ -124,7 +123,7 @@ class _NearJoiner:
             version=ctx.version,
             per_scope=MAX_SCOPE_CANDIDATES,
         )
-        self.budget = FuzzyBudget(time.perf_counter)
+        self.budget = FuzzyBudget()
         self.rows_by_fp = {r["fingerprint"]: r for rows in self.candidates.values() for r in rows}
         self.miners: dict[tuple[Any, ...], tuple[TemplateMiner, dict[int, str]]] = {}
         self.masker = Masker()  # one for the batch's miners: the tokens recur across scopes

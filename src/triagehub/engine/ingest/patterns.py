@@ -4,7 +4,6 @@ repositories (exact template, else a near-identical one found by MinHash LSH ban
 from __future__ import annotations
 
 import heapq
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -36,7 +35,7 @@ def assign_patterns(session: Session, touched: list[IssueWork], now: datetime) -
     templates = grouping.pattern_templates(
         session=session, ids={pk for members in stored.values() for pk in members}
     )
-    budget = FuzzyBudget(time.perf_counter)
+    budget = FuzzyBudget()
     batch = _BatchPatterns(now)
     member_of: dict[int, str] = {}  # id(work) -> key of a pattern made in this batch
     for w in todo:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -33,6 +34,8 @@ from triagehub.store.bulk import BulkWriter, data_columns
 
 # Rows are built in the tables' column order.
 OCCURRENCE_COLUMNS = data_columns(t.occurrences)
+ISSUE_COLUMNS = data_columns(t.issues)
+ISSUE_ROW = itemgetter(*ISSUE_COLUMNS)  # an issue's row dict -> its values in column order
 EVENT_COLUMNS = data_columns(t.issue_events)
 
 
@@ -77,17 +80,21 @@ class BatchWriter:
         summary.new_issues += len(new)
         summary.updated_issues += len(old)
         self.touched_ids.update(w.row["id"] for w in touched)
+        # a failure's issue is touched (``apply_failure``), and has its id now
+        issue_ids = {key: w.row["id"] for key, w in works.items() if w.touched}
         by_run: dict[int, tuple[RunReport, set[int]]] = {}
         for f in failures:
-            entry = by_run.setdefault(f.run_pk, (f.report, set()))
-            entry[1].add(works[f.issue_key].row["id"])
+            entry = by_run.get(f.run_pk)
+            if entry is None:
+                entry = by_run[f.run_pk] = (f.report, set())
+            entry[1].add(issue_ids[f.issue_key])
         self.failed_runs.extend(
             FailedRun(r.repository, r.source, r.run_id, r.attempt, frozenset(ids))
             for r, ids in by_run.values()
         )
         self._write_links(touched, works, aliases, now)
         if failures:
-            self._insert_occurrences(failures, works)
+            self._insert_occurrences(failures, issue_ids)
             summary.occurrences += len(failures)
             self._upsert_issue_checks(touched)
         self._restamp_created(touched)
@@ -96,11 +103,11 @@ class BatchWriter:
     def _write_issues(self, new: list[IssueWork], old: list[IssueWork]) -> None:
         bulk = self.bulk
         if new:
-            cols = data_columns(t.issues)
             rows = [w.row for w in new]
             carry = self.at_insert(rows) if self.at_insert is not None else [{}] * len(new)
-            values = ([c.get(k, r[k]) for k in cols] for r, c in zip(rows, carry, strict=True))
-            ids = bulk.insert_returning_ids(t.issues, cols, values)
+            # each row's values in column order, the carried ones over the row's own
+            values = [ISSUE_ROW(r | c if c else r) for r, c in zip(rows, carry, strict=True)]
+            ids = bulk.insert_returning_ids(t.issues, ISSUE_COLUMNS, values)
             for w, pk in zip(new, ids, strict=True):
                 w.row["id"] = pk
         # ``occurrences`` is a delta in SQL, not the value read earlier: no update is lost.
@@ -148,28 +155,32 @@ class BatchWriter:
             ],
         )
 
-    def _insert_occurrences(self, failures: list[Failure], works: dict[str, IssueWork]) -> None:
+    def _insert_occurrences(self, failures: list[Failure], ids: dict[str, int]) -> None:
+        """One row per failure, its values encoded as they are gathered (one pass, not two:
+        the time by the writer's encoder, the links as JSON text)."""
         version = self.ctx.version
-        self.bulk.insert(
+        when, links = self.bulk.encoders(t.occurrences, ("occurred_at", "links"))
+        assert when is not None and links is not None
+        self.bulk.insert_encoded(
             t.occurrences,
             OCCURRENCE_COLUMNS,
-            (
+            [
                 (
-                    works[f.issue_key].row["id"],
+                    ids[f.issue_key],
                     f.run_pk,
                     f.check_pk,
-                    f.result.status.value,
+                    f.result.status._value_,  # (``value`` is a property: a call per row)
                     f.message,
                     f.excerpt,
                     f.template,
                     f.fingerprint,
                     version,
                     f.result.duration_s,
-                    f.at,
-                    list(f.result.links[:MAX_LINKS]),
+                    when(f.at),
+                    links(list(f.result.links[:MAX_LINKS])) if f.result.links else "[]",
                 )
                 for f in failures
-            ),
+            ],
         )
 
     def _upsert_issue_checks(self, touched: list[IssueWork]) -> None:
