@@ -37,7 +37,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, String, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -266,24 +266,42 @@ class BulkWriter:
     ) -> list[Any]:
         """Insert the rows in the order given, but those whose ``key`` is taken (``ON CONFLICT
         (key) DO NOTHING``, rows of this call included); ``returning`` of the rows inserted.
-        PostgreSQL: one statement whatever the number of rows: a column's values are one array
-        parameter (``INSERT ... SELECT FROM unnest(...) WITH ORDINALITY``, in the order given,
-        so ids follow it), instead of a multi-VALUES statement with a placeholder per value.
-        SQLite: multi-row ``VALUES`` statements of a few hundred rows (inserted in the order
-        given, so their ids are the ones one statement per row gives)."""
+        PostgreSQL: one statement whatever the number of rows, from one JSON document
+        (``INSERT ... SELECT FROM ROWS FROM (json_to_recordset(...)) WITH ORDINALITY``, in the
+        order given, so ids follow it; orjson writes it, where the driver would adapt each
+        element of an array parameter per column in Python), or, for a float JSON cannot
+        spell, a column's values as one array parameter (``unnest``). SQLite: multi-row
+        ``VALUES`` statements of a few hundred rows (inserted in the order given, so their ids
+        are the ones one statement per row gives)."""
         rows = self.rows(table, columns, values)
         if not rows:
             return []
         if not self.postgres:
             return self._sqlite_insert_ignoring(table, columns, rows, key, returning)
         names = ", ".join(self.name(c) for c in columns)
+        tail = f"ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
         compiled = [table.c[c].type.compile(dialect=self.dialect) for c in columns]
+        if _json_exact(rows):
+            # Text read as text, then cast as the arrays' elements are (an explicit cast).
+            kinds = [table.c[c].type for c in columns]
+            declared = ", ".join(
+                f"v{i} {'text' if isinstance(k, JSON | String) else compiled[i]}"
+                for i, k in enumerate(kinds)
+            )
+            cast = ", ".join(f"v{i}::{kind}" for i, kind in enumerate(compiled))
+            fields = ", ".join(f"v{i}" for i in range(len(columns)))
+            found = self.session.connection().exec_driver_sql(
+                f"INSERT INTO {self.name(table.name)} ({names}) SELECT {cast} "
+                f"FROM ROWS FROM (json_to_recordset(%s::json) AS ({declared})) "
+                f"WITH ORDINALITY AS v({fields}, n) ORDER BY n {tail}",
+                (_json_document(rows),),
+            )
+            return [r[0] for r in found]
         arrays = ", ".join(f"%s::{kind}[]" for kind in compiled)
         fields = ", ".join(f"v{i}" for i in range(len(columns)))
         sql = (
             f"INSERT INTO {self.name(table.name)} ({names}) SELECT {fields} "
-            f"FROM unnest({arrays}) WITH ORDINALITY AS v({fields}, n) ORDER BY n "
-            f"ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
+            f"FROM unnest({arrays}) WITH ORDINALITY AS v({fields}, n) ORDER BY n {tail}"
         )
         params = [list(column) for column in zip(*rows, strict=True)]
         result = self.session.connection().exec_driver_sql(sql, tuple(params))
