@@ -16,6 +16,7 @@ from sqlalchemy import Engine, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from test_bulk import AWKWARD, PLUS_TWO, T0, parents, stored
+from triagehub.store import grouping
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter
 
@@ -272,3 +273,42 @@ def test_an_insert_ignoring_with_a_float_json_cannot_spell_keeps_it(session: Ses
         sent.close()
     assert len(got) == 1 and math.isnan(got[0])
     assert len(sent.sent) == 1 and "unnest" in sent.sent[0][0]
+
+
+def test_the_bands_of_patterns_are_inserted_once_each(session: Session) -> None:
+    """``insert_bands``: a band stored already is left, the others inserted; on PostgreSQL in
+    one statement; a band given twice in a call goes in once."""
+    made = grouping.insert_patterns(
+        session=session,
+        rows=[
+            {
+                "key": key,
+                "normalizer_version": 2,
+                "template": f"{key} <num>",
+                "template_hash": key,
+                "issues_count": 1,
+                "occurrences": 1,
+                "first_seen": T0,
+                "last_seen": T0,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+            for key in ("a", "b")
+        ],
+    )
+    grouping.insert_bands(session=session, rows=[{"band": "0:x", "pattern_id": made["a"]}])
+    rows = [
+        {"band": band, "pattern_id": made[key]}
+        for band, key in (("0:x", "a"), ("0:x", "b"), ("1:y", "a"), ("1:y", "b"))
+    ]
+    sent = Statements(session)
+    try:
+        grouping.insert_bands(session=session, rows=rows)
+        grouping.insert_bands(session=session, rows=rows[:1] * 2)
+    finally:
+        sent.close()
+    if session.get_bind().dialect.name == "postgresql":
+        assert "json_to_recordset" in sent.sent[0][0] and not sent.sent[0][1]
+    b = t.pattern_bands.c
+    got = session.execute(select(b.band, b.pattern_id).order_by(b.band, b.pattern_id)).all()
+    assert [tuple(r) for r in got] == sorted((r["band"], r["pattern_id"]) for r in rows)
