@@ -29,6 +29,7 @@ Stored values are exactly the ones SQLAlchemy would store (``tests/test_bulk.py`
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, String, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -108,6 +109,26 @@ def _rows_encoder(encoders: Sequence[Encoder], with_ids: bool) -> RowsEncoder:
     if with_ids:
         return lambda rows: [(pk, *encode_row(row)) for pk, row in rows]
     return lambda rows: [encode_row(row) for row in rows]
+
+
+def _json_exact(rows: Iterable[Sequence[Any]]) -> bool:
+    """Whether JSON spells every value of the rows: not a float NaN or infinity (orjson
+    writes those as ``null``)."""
+    isfinite = math.isfinite
+    return all(isfinite(v) for row in rows for v in row if type(v) is float)
+
+
+def _json_document(rows: Iterable[Sequence[Any]]) -> str:
+    """The rows as one JSON array of objects (``v0``, ``v1``, ... by position), written by
+    orjson: times as RFC 3339 with their offset and microseconds, floats in the shortest text
+    that reads back as the same float (PostgreSQL's ``float8in`` reads it exactly)."""
+    import orjson
+
+    listed = rows if isinstance(rows, list) else list(rows)
+    if not listed:
+        return "[]"
+    names = [f"v{i}" for i in range(len(listed[0]))]
+    return orjson.dumps([dict(zip(names, row, strict=True)) for row in listed]).decode()
 
 
 def data_columns(table: Table) -> tuple[str, ...]:
@@ -251,24 +272,42 @@ class BulkWriter:
     ) -> list[Any]:
         """Insert the rows in the order given, but those whose ``key`` is taken (``ON CONFLICT
         (key) DO NOTHING``, rows of this call included); ``returning`` of the rows inserted.
-        PostgreSQL: one statement whatever the number of rows: a column's values are one array
-        parameter (``INSERT ... SELECT FROM unnest(...) WITH ORDINALITY``, in the order given,
-        so ids follow it), instead of a multi-VALUES statement with a placeholder per value.
-        SQLite: multi-row ``VALUES`` statements of a few hundred rows (inserted in the order
-        given, so their ids are the ones one statement per row gives)."""
+        PostgreSQL: one statement whatever the number of rows, from one JSON document
+        (``INSERT ... SELECT FROM ROWS FROM (json_to_recordset(...)) WITH ORDINALITY``, in the
+        order given, so ids follow it; orjson writes it, where the driver would adapt each
+        element of an array parameter per column in Python), or, for a float JSON cannot
+        spell, a column's values as one array parameter (``unnest``). SQLite: multi-row
+        ``VALUES`` statements of a few hundred rows (inserted in the order given, so their ids
+        are the ones one statement per row gives)."""
         rows = self.rows(table, columns, values)
         if not rows:
             return []
         if not self.postgres:
             return self._sqlite_insert_ignoring(table, columns, rows, key, returning)
         names = ", ".join(self.name(c) for c in columns)
+        tail = f"ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
         compiled = [table.c[c].type.compile(dialect=self.dialect) for c in columns]
+        if _json_exact(rows):
+            # Text read as text, then cast as the arrays' elements are (an explicit cast).
+            kinds = [table.c[c].type for c in columns]
+            declared = ", ".join(
+                f"v{i} {'text' if isinstance(k, JSON | String) else compiled[i]}"
+                for i, k in enumerate(kinds)
+            )
+            cast = ", ".join(f"v{i}::{kind}" for i, kind in enumerate(compiled))
+            fields = ", ".join(f"v{i}" for i in range(len(columns)))
+            found = self.session.connection().exec_driver_sql(
+                f"INSERT INTO {self.name(table.name)} ({names}) SELECT {cast} "
+                f"FROM ROWS FROM (json_to_recordset(%s::json) AS ({declared})) "
+                f"WITH ORDINALITY AS v({fields}, n) ORDER BY n {tail}",
+                (_json_document(rows),),
+            )
+            return [r[0] for r in found]
         arrays = ", ".join(f"%s::{kind}[]" for kind in compiled)
         fields = ", ".join(f"v{i}" for i in range(len(columns)))
         sql = (
             f"INSERT INTO {self.name(table.name)} ({names}) SELECT {fields} "
-            f"FROM unnest({arrays}) WITH ORDINALITY AS v({fields}, n) ORDER BY n "
-            f"ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
+            f"FROM unnest({arrays}) WITH ORDINALITY AS v({fields}, n) ORDER BY n {tail}"
         )
         params = [list(column) for column in zip(*rows, strict=True)]
         result = self.session.connection().exec_driver_sql(sql, tuple(params))
@@ -308,18 +347,19 @@ class BulkWriter:
         then the amounts to add to ``added`` (deltas in SQL, never a value read earlier), then
         its key; returns how many rows were given.
 
-        With distinct keys the rows go set-wise: on PostgreSQL (no ``added``) one ``UPDATE ...
-        FROM json_to_recordset(%s)`` whatever their number (one JSON document written by
-        orjson: the server plans one statement, the driver adapts one parameter); on SQLite, a
-        table with triggers a few hundred rows a statement. Otherwise one prepared statement
-        run over the rows by the driver (a key given twice is updated twice)."""
+        With distinct keys the rows go set-wise: on PostgreSQL one ``UPDATE ... FROM
+        json_to_recordset(%s)`` whatever their number (one JSON document written by orjson:
+        the server plans one statement, the driver adapts one parameter, instead of a bind and
+        an execute per row); on SQLite, a table with triggers a few hundred rows a statement.
+        Otherwise (or on PostgreSQL a float JSON cannot spell: NaN, infinities) one prepared
+        statement run over the rows by the driver (a key given twice is updated twice)."""
         names = [*columns, *added, key]
         rows = self.rows(table, names, values)
         if not rows:
             return 0
         distinct = len({row[-1] for row in rows}) == len(rows)
-        if distinct and self.postgres and not added:
-            self._postgres_update_json(table, columns, key, rows)
+        if distinct and self.postgres and _json_exact(rows):
+            self._postgres_update_json(table, columns, key, rows, added)
         elif distinct and not self.postgres and _UPDATE_FROM and self._has_triggers(table):
             self._sqlite_update_from(table, columns, key, rows, added)
         else:
@@ -334,31 +374,77 @@ class BulkWriter:
         return len(rows)
 
     def _postgres_update_json(
-        self, table: Table, columns: Sequence[str], key: str, rows: list[tuple[Any, ...]]
+        self,
+        table: Table,
+        columns: Sequence[str],
+        key: str,
+        rows: list[tuple[Any, ...]],
+        added: Sequence[str] = (),
     ) -> None:
-        """PostgreSQL: ``update``'s rows in one statement from one JSON document. A JSON
-        column's value travels as its text (what ``rows`` encoded) and is cast back, so the
-        stored text is the one the other writes store."""
-        import orjson
-
-        fields = [*columns, key]
+        """PostgreSQL: ``update``'s rows in one statement from one JSON document (``added``
+        as deltas on the row's own value). A JSON column's value travels as its text (what
+        ``rows`` encoded) and is cast back, so the stored text is the one the other writes
+        store."""
         name = self.name(table.name)
+        fields = [*columns, *added, key]
+        declared, cast = self._recordset(table, fields)
+        sets = [f"{self.name(c)} = {cast[i]}" for i, c in enumerate(columns)]
+        sets += [
+            f"{self.name(c)} = {name}.{self.name(c)} + {cast[i]}"
+            for i, c in enumerate(added, start=len(columns))
+        ]
+        sql = (
+            f"UPDATE {name} SET {', '.join(sets)} FROM json_to_recordset(%s::json) AS "
+            f"v({declared}) WHERE {name}.{self.name(key)} = {cast[-1]}"
+        )
+        self.session.connection().exec_driver_sql(sql, (_json_document(rows),))
+
+    def _recordset(self, table: Table, fields: Sequence[str]) -> tuple[str, list[str]]:
+        """PostgreSQL: the column list of ``json_to_recordset(...) AS v(...)`` for ``fields``
+        (``v0``, ``v1``, ...: JSON columns as text) and each field's value as SQL (``v.v0``,
+        JSON cast back from its text)."""
         kinds = [table.c[c].type for c in fields]
         declared = ", ".join(
             f"v{i} {'text' if isinstance(k, JSON) else k.compile(dialect=self.dialect)}"
             for i, k in enumerate(kinds)
         )
-        sets = ", ".join(
-            f"{self.name(c)} = v.v{i}" + ("::json" if isinstance(kinds[i], JSON) else "")
-            for i, c in enumerate(columns)
-        )
-        sql = (
-            f"UPDATE {name} SET {sets} FROM json_to_recordset(%s::json) AS v({declared}) "
-            f"WHERE {name}.{self.name(key)} = v.v{len(columns)}"
-        )
-        names = [f"v{i}" for i in range(len(fields))]
-        document = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
-        self.session.connection().exec_driver_sql(sql, (document.decode(),))
+        cast = [f"v.v{i}" + ("::json" if isinstance(k, JSON) else "") for i, k in enumerate(kinds)]
+        return declared, cast
+
+    def upsert(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        conflict: str,
+        values: Iterable[Sequence[Any]],
+    ) -> int:
+        """Insert the rows (values in ``columns`` order), a row whose ``keys`` are taken doing
+        ``conflict`` instead (``ON CONFLICT (keys) ...``: SQL that may name ``excluded`` and
+        the table); returns how many rows were given. On PostgreSQL, rows with distinct keys
+        go in one ``INSERT ... SELECT FROM json_to_recordset(%s)`` (a row is inserted or
+        updated once either way: the same rows result); otherwise one prepared statement run
+        over the rows by the driver, in their order."""
+        rows = self.rows(table, columns, values)
+        if not rows:
+            return 0
+        names = ", ".join(self.name(c) for c in columns)
+        target = f"{self.name(table.name)} ({names})"
+        on_conflict = f"ON CONFLICT ({', '.join(self.name(k) for k in keys)}) {conflict}"
+        at = [columns.index(k) for k in keys]
+        distinct = len({tuple(row[i] for i in at) for row in rows}) == len(rows)
+        if self.postgres and distinct and _json_exact(rows):
+            declared, cast = self._recordset(table, columns)
+            self.session.connection().exec_driver_sql(
+                f"INSERT INTO {target} SELECT {', '.join(cast)} FROM json_to_recordset(%s::json)"
+                f" AS v({declared}) {on_conflict}",
+                (_json_document(rows),),
+            )
+        else:
+            self.executemany(
+                f"INSERT INTO {target} VALUES ({self.marks(len(columns))}) {on_conflict}", rows
+            )
+        return len(rows)
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         """Run one statement with positional parameters (``marks``) over the rows."""

@@ -181,7 +181,17 @@ def insert_patterns(*, session: Session, rows: list[dict[str, Any]]) -> dict[str
 
 
 def insert_bands(*, session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
+    """The patterns' bands, a row already stored left as it is. PostgreSQL: one statement
+    (``BulkWriter.upsert``), not a bind and an execute per row."""
+    if not rows:
+        return
+    bulk = BulkWriter(session)
+    if bulk.postgres:
+        columns = ("band", "pattern_id")
+        bulk.upsert(
+            t.pattern_bands, columns, columns, "DO NOTHING", ([r[c] for c in columns] for r in rows)
+        )
+    else:
         session.execute(insert_ignoring(session, t.pattern_bands, "band", "pattern_id"), rows)
 
 

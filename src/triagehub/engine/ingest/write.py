@@ -187,21 +187,17 @@ class BatchWriter:
         """Each issue's checks: inserted, or their counters added to (deltas in SQL)."""
         bulk = self.bulk
         least, greatest = ("least", "greatest") if bulk.postgres else ("min", "max")
-        cols = ("issue_id", "check_id", "first_seen", "last_seen", "occurrences")
-        bulk.executemany(
-            f"INSERT INTO issue_checks ({', '.join(cols)}) VALUES ({bulk.marks(len(cols))}) "
-            "ON CONFLICT (issue_id, check_id) DO UPDATE SET "
-            "occurrences = issue_checks.occurrences + excluded.occurrences, "
+        bulk.upsert(
+            t.issue_checks,
+            ("issue_id", "check_id", "first_seen", "last_seen", "occurrences"),
+            ("issue_id", "check_id"),
+            "DO UPDATE SET occurrences = issue_checks.occurrences + excluded.occurrences, "
             f"first_seen = {least}(issue_checks.first_seen, excluded.first_seen), "
             f"last_seen = {greatest}(issue_checks.last_seen, excluded.last_seen)",
-            bulk.rows(
-                t.issue_checks,
-                cols,
-                (
-                    (w.row["id"], check_pk, first, last, n)
-                    for w in touched
-                    for check_pk, (first, last, n) in w.checks.items()
-                ),
+            (
+                (w.row["id"], check_pk, first, last, n)
+                for w in touched
+                for check_pk, (first, last, n) in w.checks.items()
             ),
         )
 
