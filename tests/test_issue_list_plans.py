@@ -1,5 +1,5 @@
 """The issues list filtered by a repository alone (migration 0024) and the list sorted by priority
-(one level at a time, migration 0026) are read in their order from an index (issue #24): no sort
+(one level at a time, migration 0025) are read in their order from an index (issue #24): no sort
 of the matching issues for each page, on either backend."""
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ critical issues of ``benchmarks/api_latency.py``'s 100,000; 5 % are critical), a
 ``state=open`` it walked ``(state, last_seen, id)`` (about 20 open issues per critical open one).
 ``(priority, last_seen, id)`` gives each level's page in order on both backends.
 
-Revision ID: 0026
-Revises: 0024 (to be re-chained after 0025 at merge)
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-06
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0026"
+revision: str = "0025"
 down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
