@@ -234,10 +234,14 @@ def dispatch_alerts(
         ]
     chosen: list[tuple[int, int, str, AlertMode]] = []
     rows: dict[int, dict[str, Any]] = {}
+    known: dict[tuple[str, str, str], AlertMode] = {}  # alert_mode's (a pass has few distinct)
     for event_id, issue_id, what, row in events:
         if snoozed(row, now) or row["category"] == Category.FALSE_POSITIVE.value:
             continue
-        mode = alert_mode(settings, row["repository"], row["category"], row["priority"])
+        asked = (row["repository"], row["category"], row["priority"])
+        mode = known.get(asked)
+        if mode is None:
+            mode = known[asked] = alert_mode(settings, *asked)
         if mode in modes and mode not in ("digest", "off"):
             chosen.append((event_id, issue_id, what, mode))
             rows[issue_id] = row
@@ -248,14 +252,14 @@ def dispatch_alerts(
         if iid in carried:
             row.update(carried[iid].before)
     immediate = [rows[iid] for _, iid, _, mode in chosen if mode == "immediate"]
-    workload = _workload(session, carried) if immediate else None
+    # (without a routing table no one is assigned: routing never reads the workload)
+    workload = _workload(session, carried) if immediate and settings.experts else Counter[str]()
     systems = pass_spans(session, immediate)
     writes = OncallWrites(now, carried=carried)
     planned: list[tuple[int, str, str]] = []
     for event_id, issue_id, what, mode in chosen:
         row = rows[issue_id]
         if mode == "immediate":
-            assert workload is not None
             assigned = plan_assignment(settings, row, now, workload, systems, writes)
             if assigned is not None and summary is not None:
                 summary.assigned.append((issue_id, assigned))
