@@ -286,14 +286,21 @@ def apply_failure(ctx: IngestContext, work: IssueWork, f: Failure, now: datetime
         work.earliest = f
     row["occurrences"] += 1
     work.new_occurrences += 1
-    row["first_seen"] = min(first_seen, at)
-    row["last_seen"] = max(last_seen, at)
+    # min() and max() of two, spelt out (once per failure): each keeps the first of equals.
+    if at < first_seen:
+        row["first_seen"] = at
+    if at > last_seen:
+        row["last_seen"] = at
     row["updated_at"] = now
     entry = work.checks.get(f.check_pk)
     if entry is None:
         work.checks[f.check_pk] = [at, at, 1]
     else:
-        entry[0], entry[1], entry[2] = min(entry[0], at), max(entry[1], at), entry[2] + 1
+        if at < entry[0]:
+            entry[0] = at
+        if at > entry[1]:
+            entry[1] = at
+        entry[2] += 1
     if row["state"] in _RESOLVED:  # (what ``_regress`` looks at first)
         _regress(ctx, work, f)
     if row["snooze_occurrences"] is not None:  # (what ``_count_down_snooze`` looks at first)
