@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,16 @@ from triagehub.core.classify import Classifier, ClassifyInput, detect_kind, exit
 from triagehub.core.classify.rules import TEXT_RULES
 from triagehub.core.fingerprint import normalize
 from triagehub.core.history import CheckHistory
-from triagehub.core.models import HistoryClass, Status
+from triagehub.core.models import (
+    Category,
+    Decision,
+    HistoryClass,
+    IssueState,
+    Kind,
+    Level,
+    Scope,
+    Status,
+)
 from triagehub.errors import ConfigError
 
 # One real-looking message per built-in text rule: (rule name, source, check, message).
@@ -658,3 +668,24 @@ def test_critical_priority_needs_a_high_severity_failure() -> None:
         _input("AssertionError: assert total == 42", branch="main")
     )
     assert (broken_main.severity.value, broken_main.priority.value) == ("high", "critical")
+
+
+@pytest.mark.parametrize(
+    "vocabulary", [Category, Kind, Level, HistoryClass, Decision, IssueState, Scope]
+)
+def test_a_vocabulary_member_formats_as_its_plain_value(vocabulary: type[enum.Enum]) -> None:
+    # The classifier's rationale formats members as themselves and the ingest stores str() of
+    # them (both cheaper than ``.value``, issue #24): each must give the plain value.
+    for member in vocabulary:
+        assert type(str(member)) is str
+        assert str(member) == f"{member}" == f"{member:}" == member.value
+
+
+def test_the_rationale_names_values_not_members() -> None:
+    c = CLASSIFIER.classify(_input("AssertionError: assert 1 == 2", branch="main"))
+    assert c.rationale == (
+        "kind=test: rule assertion matched 'AssertionError'; history=new; "
+        "category=code_fix_required: test failure; severity=high: fails on the main branch; "
+        "priority=high: severity high, repository medium, history new; "
+        "decision=one_off_fix: score -1 (new -1; spec at >= 2)"
+    )

@@ -25,6 +25,9 @@ from triagehub.store import grouping
 
 Aliases = dict[str, tuple[str, str]]  # fingerprint -> (the issue's fingerprint, reason)
 _RESOLVED = frozenset({IssueState.RESOLVED.value, IssueState.AUTO_RESOLVED.value})
+# The values a new issue opens with (read once: an enum's ``.value`` is a slow property).
+_OPEN = IssueState.OPEN.value
+_NEW = HistoryClass.NEW.value
 
 
 class IssueResolver:
@@ -145,7 +148,7 @@ class _NearJoiner:
         for f in unknown:
             if f.fingerprint in works:
                 continue
-            key = grouping.scope_key(f.scope.value, f.repo_id, f.check_pk)
+            key = grouping.scope_key(str(f.scope), f.repo_id, f.check_pk)  # (its value)
             match: dict[str, Any] | None = None
             reason = "near-identical template"
             cluster_id: int | None = None
@@ -211,19 +214,19 @@ def new_issue(f: Failure, version: int, now: datetime) -> IssueWork:
         "fingerprint": f.fingerprint,
         "normalizer_version": version,
         "source": f.report.source,
-        "scope": f.scope.value,
+        "scope": str(f.scope),  # a StrEnum's str() is its value, cheaper than ``.value``
         "check_id": f.check_pk if f.scope is Scope.CHECK else None,
         "pattern_id": None,
         "title": title(f, checks=1)[:300],
         "template": f.template,
         "template_hash": template_hash(f.template),
         "sample_message": f.message[:4096],
-        "state": IssueState.OPEN.value,
+        "state": _OPEN,
         "category": "pending_classification",
-        "kind": f.kind.kind.value,
+        "kind": str(f.kind.kind),
         "severity": "medium",
         "priority": "medium",
-        "history_class": HistoryClass.NEW.value,
+        "history_class": _NEW,
         "decision": "pending",
         "rationale": "",
         "confidence": 0.0,
@@ -283,14 +286,21 @@ def apply_failure(ctx: IngestContext, work: IssueWork, f: Failure, now: datetime
         work.earliest = f
     row["occurrences"] += 1
     work.new_occurrences += 1
-    row["first_seen"] = min(first_seen, at)
-    row["last_seen"] = max(last_seen, at)
+    # min() and max() of two, spelt out (once per failure): each keeps the first of equals.
+    if at < first_seen:
+        row["first_seen"] = at
+    if at > last_seen:
+        row["last_seen"] = at
     row["updated_at"] = now
     entry = work.checks.get(f.check_pk)
     if entry is None:
         work.checks[f.check_pk] = [at, at, 1]
     else:
-        entry[0], entry[1], entry[2] = min(entry[0], at), max(entry[1], at), entry[2] + 1
+        if at < entry[0]:
+            entry[0] = at
+        if at > entry[1]:
+            entry[1] = at
+        entry[2] += 1
     if row["state"] in _RESOLVED:  # (what ``_regress`` looks at first)
         _regress(ctx, work, f)
     if row["snooze_occurrences"] is not None:  # (what ``_count_down_snooze`` looks at first)
