@@ -25,11 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
 
+_NONE = type(None)
+_TZINFO = attrgetter("tzinfo")
+_COMPILED: dict[Column[Any], str] = {}  # the tables' columns: a bounded set
 _INTS = {"SMALLINT": ("int2", 15), "INTEGER": ("int4", 31), "BIGINT": ("int8", 63)}
 _OTHERS: dict[str, tuple[str, type]] = {
     "FLOAT": ("float8", float),
@@ -43,13 +47,15 @@ _OTHERS: dict[str, tuple[str, type]] = {
 
 def _column_type(compiled: str, values: Sequence[Any]) -> str | None:
     """The binary type of a column (its SQL type ``compiled``) for ``values``, or ``None``."""
-    present = [v for v in values if v is not None]
-    kinds = set(map(type, present))
+    kinds = set(map(type, values))
+    nulls = _NONE in kinds
+    kinds.discard(_NONE)
     if not kinds:
         return "text"  # NULLs only: any type will do, a NULL has no bytes
     if len(kinds) > 1:
         return None
     kind = kinds.pop()
+    present = [v for v in values if v is not None] if nulls else values
     if compiled in _INTS:
         name, bits = _INTS[compiled]
         if kind is not int or min(present) < -(2**bits) or max(present) >= 2**bits:
@@ -62,9 +68,17 @@ def _column_type(compiled: str, values: Sequence[Any]) -> str | None:
         return None
     if kind is str and "\x00" in "".join(present):
         return None  # psycopg refuses it as text: let it
-    if kind is datetime and any(v.tzinfo is None for v in present):
+    if kind is datetime and None in set(map(_TZINFO, present)):
         return None
     return found[0]
+
+
+def _compiled(column: Column[Any], dialect: Dialect) -> str:
+    """The column's SQL type on ``dialect``, compiled once per column."""
+    found = _COMPILED.get(column)
+    if found is None:
+        found = _COMPILED[column] = column.type.compile(dialect=dialect)
+    return found
 
 
 def binary_types(
@@ -77,8 +91,7 @@ def binary_types(
         return None
     found: list[str] = []
     for name, values in zip(columns, zip(*rows, strict=True), strict=True):
-        compiled = table.c[name].type.compile(dialect=dialect)
-        kind = _column_type(compiled, values)
+        kind = _column_type(_compiled(table.c[name], dialect), values)
         if kind is None:
             return None
         found.append(kind)
