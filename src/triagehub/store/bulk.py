@@ -6,8 +6,9 @@ multi-VALUES statement that psycopg parses anew each batch. Here each value is e
 into what the store keeps (``BulkWriter.row``: times as ``UTCDateTime`` binds them, JSON as
 text), and the rows go to the driver as they are:
 
-- PostgreSQL: ``COPY ... FROM STDIN`` (psycopg 3 ``cursor.copy``); ids a caller needs are
-  taken from the table's sequence first (one ``nextval`` query), then copied with the rows.
+- PostgreSQL: ``COPY ... FROM STDIN`` (psycopg 3 ``cursor.copy``; its binary format where the
+  values allow it: ``copy_binary``); ids a caller needs are taken from the table's sequence
+  first (one ``nextval`` query), then copied with the rows.
 - SQLite: the driver's ``executemany`` (one prepared statement, run over the rows in C); rows
   whose ids a caller needs are given the ids SQLite would give them (the largest id + 1, + 2,
   ...), read first under the database write lock.
@@ -41,6 +42,7 @@ from sqlalchemy import JSON, String, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from triagehub.store.copy_binary import binary_types
 from triagehub.store.dialect import sqlite_write_lock
 from triagehub.store.tables import UTCDateTime, as_utc, sqlite_time
 
@@ -543,8 +545,14 @@ class BulkWriter:
         raw = self.session.connection().connection.driver_connection
         assert raw is not None
         names = ", ".join(self.name(c) for c in columns)
+        # The binary format where every value allows it (``copy_binary``), else text.
+        kinds = binary_types(table, columns, rows, self.dialect)
         sql = f"COPY {self.name(table.name)} ({names}) FROM STDIN"
+        if kinds is not None:
+            sql += " (FORMAT BINARY)"
         with self._driver_errors(sql), raw.cursor() as cursor, cursor.copy(sql) as copy:
+            if kinds is not None:
+                copy.set_types(kinds)
             for row in rows:
                 copy.write_row(row)
 
