@@ -29,7 +29,15 @@ from triagehub.core.excerpt.kinds import (
     WORDY_LINE,
     _classify,
 )
-from triagehub.core.excerpt.lines import _RAW_CHARS, MAX_LINE_CHARS, WORDY, Excerpt, iter_lines
+from triagehub.core.excerpt.lines import (
+    MAX_LINE_CHARS,
+    WORDY,
+    Excerpt,
+    iter_lines,
+)
+from triagehub.core.excerpt.lines import (
+    RAW_CHARS as _RAW_CHARS,
+)
 from triagehub.core.fingerprint import strip_ansi
 from triagehub.core.informative import informative_part, is_footer
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from triagehub.core.excerpt.blocks import Block, Collector, Line, collect
+from triagehub.core.excerpt.blocks import (
+    INDEX,
+    LINE_KIND,
+    TEXT,
+    VALUE,
+    Block,
+    Collector,
+    Line,
+    collect,
+)
 from triagehub.core.excerpt.kinds import BOILER, FRAME, MEDIUM, PLAIN, WEAK
 from triagehub.core.excerpt.kinds import clear_known as clear_kinds
-from triagehub.core.excerpt.lines import WORDY, Excerpt, iter_lines
+from triagehub.core.excerpt.lines import CHUNK_CHARS, WORDY, Excerpt, iter_lines
 from triagehub.core.informative import informative_part, is_footer
 
 _HEAD = 3  # lines each block contributes before any block is extended
@@ -23,7 +32,7 @@ def _strength(block: Block) -> tuple[int, int]:
 
 def _names_more(block: Block) -> bool:
     """Whether a weak block holds a consequence (``ls: cannot access ...``), not only footers."""
-    return any(ln.kind == WEAK and not is_footer(ln.text) for ln in block.candidates())
+    return any(ln[LINE_KIND] == WEAK and not is_footer(ln[TEXT]) for ln in block.candidates())
 
 
 def _rank(blocks: list[Block]) -> tuple[list[Block], list[Block]]:
@@ -76,16 +85,19 @@ def clear_known() -> None:
 
 
 def _duplicates(blocks: Iterable[Block]) -> set[int]:
-    """Indexes of lines that repeat an earlier line: the first occurrence is the one kept."""
+    """Indexes of lines that repeat an earlier line: the first occurrence is the one kept.
+
+    ``blocks`` are in log order (``Collector.blocks``), each over lines after the previous one's,
+    and a block's candidates are in log order: so are their lines, one block after the other."""
     seen: set[str] = set()
     repeated: set[int] = set()
-    lines = sorted((ln for b in blocks for ln in b.candidates()), key=lambda ln: ln.index)
-    for line in lines:
-        key = _key_of(line.text)
-        if key in seen:
-            repeated.add(line.index)
-        else:
-            seen.add(key)
+    for block in blocks:
+        for index, text, _, _ in block.candidates():
+            key = _key_of(text)
+            if key in seen:
+                repeated.add(index)
+            else:
+                seen.add(key)
     return repeated
 
 
@@ -99,8 +111,9 @@ def _select(blocks: list[Block], max_lines: int) -> list[Line]:
         for line in block.ranked():
             if len(chosen) >= max_lines or taken >= limit:
                 return
-            if line.index not in chosen and line.index not in skip:
-                chosen[line.index] = line
+            index = line[INDEX]
+            if index not in chosen and index not in skip:
+                chosen[index] = line
                 taken += 1
 
     for position, block in enumerate(cluster):  # heads of the final cluster, best block first
@@ -115,34 +128,34 @@ def _select(blocks: list[Block], max_lines: int) -> list[Line]:
     footers = [
         b
         for b in blocks
-        if b.tier == WEAK and b not in cluster and not b.lines[0].text.startswith("[INFO]")
+        if b.tier == WEAK and b not in cluster and not b.lines[0][TEXT].startswith("[INFO]")
     ]
     if footers and len(chosen) < max_lines:  # how the run ended, for the reader
         take(footers[-1], 1)
-    return sorted(chosen.values(), key=lambda ln: ln.index)
+    return [chosen[index] for index in sorted(chosen)]
 
 
 def _fit(lines: list[Line], max_chars: int) -> list[Line]:
     """Drop the least valuable lines until the joined text fits in ``max_chars``."""
-    size = sum(len(ln.text) for ln in lines) + max(0, len(lines) - 1)
+    size = sum(len(ln[TEXT]) for ln in lines) + max(0, len(lines) - 1)
     if size <= max_chars:
         return lines
     keep = list(lines)
-    for victim in sorted(lines, key=lambda ln: (ln.value, -ln.index)):
+    for victim in sorted(lines, key=lambda ln: (ln[VALUE], -ln[INDEX])):
         if size <= max_chars or len(keep) == 1:
             break
         keep.remove(victim)
-        size -= len(victim.text) + 1
+        size -= len(victim[TEXT]) + 1
     if size > max_chars:  # one line left, still too long
-        only = keep[0]
-        keep = [Line(only.index, only.text[:max_chars], only.kind, only.value)]
+        index, text, kind, value = keep[0]
+        keep = [(index, text[:max_chars], kind, value)]
     return keep
 
 
 def _excerpt(lines: list[Line], total: int, *, fallback: bool) -> Excerpt:
     return Excerpt(
-        lines=tuple(ln.text for ln in lines),
-        line_numbers=tuple(ln.index for ln in lines),
+        lines=tuple([ln[TEXT] for ln in lines]),
+        line_numbers=tuple([ln[INDEX] for ln in lines]),
         total_lines=total,
         fallback=fallback,
     )
@@ -151,8 +164,15 @@ def _excerpt(lines: list[Line], total: int, *, fallback: bool) -> Excerpt:
 def _fallback(collector: Collector, max_lines: int, max_chars: int) -> Excerpt:
     """The last non-empty lines, preferring those that are neither noise nor separators."""
     tail = collector.tail or collector.tail_any
-    picked = [Line(i, t, PLAIN, 1.0) for i, t in list(tail)[-max_lines:]]
+    picked: list[Line] = [(i, t, PLAIN, 1.0) for i, t in list(tail)[-max_lines:]]
     return _excerpt(_fit(picked, max_chars) if picked else [], collector.count, fallback=True)
+
+
+def _lines_of(text: str) -> Iterable[str]:
+    """The lines of a text for the collector: ``iter_lines`` (bounded copies), or for a text of
+    less than a chunk all at once (the same lines: the collector cuts each to ``RAW_CHARS`` as
+    ``iter_lines`` does, and a text of one chunk is split by ``str.splitlines`` alone)."""
+    return text.splitlines() if len(text) <= CHUNK_CHARS else iter_lines(text)
 
 
 def extract_lines(lines: Iterable[str], *, max_lines: int = 20, max_chars: int = 4000) -> Excerpt:
@@ -176,7 +196,7 @@ def extract(text: str, *, max_lines: int = 20, max_chars: int = 4000) -> Excerpt
 
     ``line_numbers`` are 0-based indexes into ``text.splitlines()``.
     """
-    return extract_lines(iter_lines(text), max_lines=max_lines, max_chars=max_chars)
+    return extract_lines(_lines_of(text), max_lines=max_lines, max_chars=max_chars)
 
 
 def extract_key(
@@ -189,7 +209,7 @@ def extract_key(
     strongest lines (repeats dropped), then the detail lines right after them. Falls back to the
     last non-empty lines, like :func:`extract`.
     """
-    source = iter_lines(text) if isinstance(text, str) else text
+    source = _lines_of(text) if isinstance(text, str) else text
     if max_lines <= 0 or max_chars <= 0:
         return Excerpt((), ())
     collector = collect(source, max_lines)
@@ -201,22 +221,22 @@ def extract_key(
     seen: set[str] = set()
 
     def pick(line: Line) -> None:
-        key = _key_of(line.text)
+        key = _key_of(line[TEXT])
         if key and key not in seen and len(picked) < max_lines:
             seen.add(key)
             picked.append(line)
 
     candidates = best.candidates()
-    tops = [i for i, line in enumerate(candidates) if line.kind == best.tier]
+    tops = [i for i, line in enumerate(candidates) if line[LINE_KIND] == best.tier]
     for i in tops:
         pick(candidates[i])
     for i in tops:  # then the detail right after them: a message's second line, a diff
         for line in candidates[i + 1 : i + 1 + _KEY_DETAIL_SPAN]:
-            if line.kind in (FRAME, BOILER, WEAK) or line.kind == best.tier:
+            if line[LINE_KIND] in (FRAME, BOILER, WEAK) or line[LINE_KIND] == best.tier:
                 break
-            if WORDY.search(line.text):
+            if WORDY.search(line[TEXT]):
                 pick(line)
-    picked.sort(key=lambda ln: ln.index)
+    picked.sort(key=lambda ln: ln[INDEX])
     return _excerpt(_fit(picked, max_chars), collector.count, fallback=False)
 
 

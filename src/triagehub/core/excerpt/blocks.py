@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from typing import Final
 
 from triagehub.core.excerpt.kinds import (
     BLANK,
@@ -21,9 +21,10 @@ from triagehub.core.excerpt.kinds import (
     STRONG,
     WEAK,
     WORDY_LINE,
+    known_info,
     line_info,
 )
-from triagehub.core.excerpt.lines import clean_line
+from triagehub.core.excerpt.lines import MAX_LINE_CHARS, RAW_CHARS, clean_line
 
 _BLOCK_LINES = 48  # lines kept verbatim per block
 _BLOCK_OVERFLOW = 12  # error lines kept beyond that (the deepest "Caused by:" of a long trace)
@@ -38,41 +39,54 @@ _FRAME_VALUE = 0.1
 _FILL_MIN = 1.0  # lines worth less are never chosen
 
 
-@dataclass(slots=True)
-class Line:
-    index: int
-    text: str
-    kind: int
-    value: float
+# A kept line: its index, its cleaned text, its kind and its value (a tuple: one is made for most
+# lines of a block, and a tuple costs a tenth of an object).
+Line = tuple[int, str, int, float]
+INDEX: Final = 0
+TEXT: Final = 1
+LINE_KIND: Final = 2
+VALUE: Final = 3
 
 
-@dataclass(slots=True)
 class Block:
-    start: int
-    end: int = 0
-    tier: int = PLAIN
-    lines: list[Line] = field(default_factory=list)
-    overflow: deque[Line] = field(default_factory=lambda: deque(maxlen=_BLOCK_OVERFLOW))
-    since_error: int = 0
-    frames_since_error: int = 0
-    plain_run: int = 0
-    gap: int = 0  # blank lines just seen inside the block
+    """An error block: where it starts and ends, its strongest kind, its lines (the first
+    ``_BLOCK_LINES`` and the last error lines beyond them) and the state that decides how it goes
+    on."""
 
-    def add(self, line: Line) -> None:
-        self.tier = max(self.tier, MEDIUM if line.kind == LEVEL else line.kind)
-        self.end = line.index
-        if len(self.lines) < _BLOCK_LINES:
-            self.lines.append(line)
-        elif line.kind >= MEDIUM:
-            self.overflow.append(line)
+    __slots__ = (
+        "end", "frames_since_error", "gap", "lines", "overflow", "plain_run", "ranking",
+        "since_error", "start", "tier",
+    )  # fmt: skip
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.end = 0
+        self.tier = PLAIN
+        self.lines: list[Line] = []
+        self.overflow: deque[Line] = deque(maxlen=_BLOCK_OVERFLOW)
+        self.since_error = 0
+        self.frames_since_error = 0
+        self.plain_run = 0
+        self.gap = 0  # blank lines just seen inside the block
+        self.ranking: list[Line] | None = None
 
     def candidates(self) -> list[Line]:
+        """The kept lines, in log order (the overflow comes after the first lines)."""
         return [*self.lines, *self.overflow]
 
     def ranked(self) -> list[Line]:
-        """The lines worth choosing, best first (the earlier of equals)."""
-        worth = [ln for ln in self.candidates() if ln.value >= _FILL_MIN]
-        return sorted(worth, key=lambda ln: (-ln.value, ln.index))
+        """The lines worth choosing, best first (the earlier of equals), worked out once.
+
+        The candidates are in log order and the sort is stable (``reverse`` too), so sorting by
+        value alone gives the order of (-value, index)."""
+        if self.ranking is None:
+            worth = [ln for ln in self.candidates() if ln[VALUE] >= _FILL_MIN]
+            self.ranking = sorted(worth, key=_value, reverse=True)
+        return self.ranking
+
+
+def _value(line: Line) -> float:
+    return line[VALUE]
 
 
 def _continues(block: Block, kind: int) -> bool:
@@ -84,6 +98,46 @@ def _continues(block: Block, kind: int) -> bool:
     if kind == INDENT:
         return True
     return block.plain_run < _MAX_PLAIN_RUN and block.since_error <= _DETAIL_SPAN + 1
+
+
+def _grow(block: Block | None, index: int, text: str, kind: int) -> Block:
+    """Add a line that opens a block (``block`` None) or goes on with it; the block."""
+    if block is None:
+        block = Block(index)
+        if kind == LEVEL:
+            kind = MEDIUM  # an error-level line that opens a block is its header
+    block.gap = 0
+    if kind in OPENERS and kind != LEVEL:
+        value = _VALUE[kind]
+        block.frames_since_error = block.plain_run = 0
+        if kind != WEAK:  # what follows a consequence is not its detail
+            block.since_error = 0
+        else:
+            block.since_error += _DETAIL_SPAN
+    else:
+        block.since_error += 1
+        near = block.since_error <= _DETAIL_SPAN
+        if kind == FRAME:
+            value = _FIRST_FRAMES_VALUE if block.frames_since_error < 2 else _FRAME_VALUE
+            block.frames_since_error += 1
+            block.plain_run = 0
+        elif kind == BOILER:
+            value = _VALUE[BOILER]
+        elif kind == LEVEL:
+            value = _DETAIL_VALUE if near else _LEVEL_VALUE
+            block.plain_run = 0
+        else:
+            value = _DETAIL_VALUE if near else _FAR_VALUE
+            block.plain_run = block.plain_run + 1 if kind == PLAIN else 0
+    tier = MEDIUM if kind == LEVEL else kind
+    if tier > block.tier:
+        block.tier = tier
+    block.end = index
+    if len(block.lines) < _BLOCK_LINES:
+        block.lines.append((index, text, kind, value))
+    elif kind >= MEDIUM:
+        block.overflow.append((index, text, kind, value))
+    return block
 
 
 class Collector:
@@ -103,77 +157,72 @@ class Collector:
         self.count = 0
         self.gradle_cause = False  # after Gradle's "* What went wrong:": "> ..." is the cause
 
-    def close(self) -> None:
-        block = self.block
-        if block is not None and block.tier in self.closed:
+    def _keep(self, block: Block) -> None:
+        if block.tier in self.closed:
             self.closed[block.tier].append(block)
+
+    def close(self) -> None:
+        if self.block is not None:
+            self._keep(self.block)
         self.block = None
 
-    def feed(self, index: int, text: str) -> None:
-        self.count = index + 1
-        info = line_info(text)
-        kind = info & KIND
-        if self.gradle_cause:
-            if text.startswith("> ") and kind in (PLAIN, INDENT):
-                kind = MEDIUM
-            elif kind == BLANK or text.startswith("* "):
-                self.gradle_cause = False
-        if kind == WEAK and (
-            text.startswith("* What went wrong") or text.startswith("Execution failed for task")
-        ):
-            self.gradle_cause = True
-        if info & SECTION_LINE:
-            self.close()  # a new section
-        block = self.block
-        if kind == BLANK:
-            if block is not None:
-                block.gap += 1
-                if block.gap > 1:
-                    self.close()
-            return
-        self.tail_any.append((index, text))
-        if kind == NOISE:
-            if block is not None:
-                self.close()
-            return
-        if info & WORDY_LINE:  # not a separator or a row of dots
-            self.tail.append((index, text))
-        if block is None:
-            if kind not in OPENERS:
-                return
-        elif not _continues(block, kind):
-            self.close()
-            if kind not in OPENERS:
-                return
-            block = None
-        if block is None:
-            block = self.block = Block(start=index)
-            if kind == LEVEL:
-                kind = MEDIUM  # an error-level line that opens a block is its header
-        block.gap = 0
-        if kind in OPENERS and kind != LEVEL:
-            value = _VALUE[kind]
-            block.frames_since_error = block.plain_run = 0
-            if kind != WEAK:  # what follows a consequence is not its detail
-                block.since_error = 0
+    def run(self, lines: Iterable[str]) -> None:
+        """Read the lines that follow (raw: each is cleaned first): each line's kind opens, goes
+        on with or ends the open block. One loop, its state in local variables (it runs for every
+        line of every log)."""
+        known, info_of, clean, keep = known_info, line_info, clean_line, self._keep
+        tail, tail_any = self.tail.append, self.tail_any.append
+        block, gradle, index = self.block, self.gradle_cause, self.count - 1
+        for index, raw in enumerate(lines, self.count):
+            # clean_line's own fast path, inline: a printable line holds no ANSI escape, CR, tab
+            # or BOM, and only one that starts with a digit or "[" may have a timestamp prefix.
+            if raw.isprintable() and not (raw[:1].isdigit() or raw[:1] == "["):
+                text = (raw if len(raw) <= RAW_CHARS else raw[:RAW_CHARS]).rstrip()
+                if len(text) > MAX_LINE_CHARS:
+                    text = text[: MAX_LINE_CHARS - 1] + "…"
             else:
-                block.since_error += _DETAIL_SPAN
-        else:
-            block.since_error += 1
-            near = block.since_error <= _DETAIL_SPAN
-            if kind == FRAME:
-                value = _FIRST_FRAMES_VALUE if block.frames_since_error < 2 else _FRAME_VALUE
-                block.frames_since_error += 1
-                block.plain_run = 0
-            elif kind == BOILER:
-                value = _VALUE[BOILER]
-            elif kind == LEVEL:
-                value = _DETAIL_VALUE if near else _LEVEL_VALUE
-                block.plain_run = 0
-            else:
-                value = _DETAIL_VALUE if near else _FAR_VALUE
-                block.plain_run = block.plain_run + 1 if kind == PLAIN else 0
-        block.add(Line(index, text, kind, value))
+                text = clean(raw)
+            info = known(text)
+            if info is None:
+                info = info_of(text)
+            kind = info & KIND
+            if gradle:
+                if text.startswith("> ") and kind in (PLAIN, INDENT):
+                    kind = MEDIUM
+                elif kind == BLANK or text.startswith("* "):
+                    gradle = False
+            if kind == WEAK and (
+                text.startswith("* What went wrong") or text.startswith("Execution failed for task")
+            ):
+                gradle = True
+            if info & SECTION_LINE and block is not None:  # a new section
+                keep(block)
+                block = None
+            if kind == BLANK:
+                if block is not None:
+                    block.gap += 1
+                    if block.gap > 1:
+                        keep(block)
+                        block = None
+                continue
+            tail_any((index, text))
+            if kind == NOISE:
+                if block is not None:
+                    keep(block)
+                    block = None
+                continue
+            if info & WORDY_LINE:  # not a separator or a row of dots
+                tail((index, text))
+            if block is None:
+                if kind not in OPENERS:
+                    continue
+            elif not _continues(block, kind):
+                keep(block)
+                block = None
+                if kind not in OPENERS:
+                    continue
+            block = _grow(block, index, text, kind)
+        self.block, self.gradle_cause, self.count = block, gradle, index + 1
 
     def blocks(self) -> list[Block]:
         """Every kept block, in log order."""
@@ -185,7 +234,5 @@ class Collector:
 
 def collect(lines: Iterable[str], max_lines: int) -> Collector:
     collector = Collector(max_lines)
-    feed, clean = collector.feed, clean_line
-    for index, raw in enumerate(lines):
-        feed(index, clean(raw))
+    collector.run(lines)
     return collector

@@ -89,16 +89,21 @@ def line_info(line: str) -> int:
     return info
 
 
+known_info = _KNOWN.get
+"""The info of a line of the young generation, or None: the first look of :func:`line_info`, for a
+loop over many lines to call without a Python frame (the young generation is never replaced)."""
+
+
 def classify_line(line: str) -> int:
     """The kind of one cleaned line."""
     return line_info(line) & KIND
 
 
 def _remember(line: str, info: int) -> None:
-    global _known_chars, _KNOWN, _OLD
+    global _known_chars, _OLD
     if len(_KNOWN) >= KNOWN_LINES or _known_chars >= KNOWN_CHARS:
-        _OLD = _KNOWN
-        _KNOWN = {}
+        _OLD = _KNOWN.copy()  # the young generation stays the same dict (see known_info)
+        _KNOWN.clear()
         _known_chars = 0
     _KNOWN[line] = info
     _known_chars += len(line)

@@ -12,8 +12,8 @@ from triagehub.core.fingerprint import strip_ansi
 MAX_LINE_CHARS = 500
 """Excerpt lines are cut to this many characters (an ellipsis marks the cut)."""
 
-_RAW_CHARS = MAX_LINE_CHARS * 4  # raw characters looked at per line (ANSI codes take room)
-_CHUNK_CHARS = 1 << 20  # characters of a text split at once
+RAW_CHARS = MAX_LINE_CHARS * 4  # raw characters looked at per line (ANSI codes take room)
+CHUNK_CHARS = 1 << 20  # characters of a text split at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ _LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 def iter_lines(
-    text: str, *, max_chars: int = _RAW_CHARS, chunk_chars: int = _CHUNK_CHARS
+    text: str, *, max_chars: int = RAW_CHARS, chunk_chars: int = CHUNK_CHARS
 ) -> Iterator[str]:
     """The lines of ``text`` as ``str.splitlines()`` gives them, lazily, a chunk at a time.
 
@@ -96,7 +96,13 @@ _PREFIX = re.compile(
 def clean_line(raw: str) -> str:
     """One line without ANSI escapes, timestamp prefix, carriage-return redraws or trailing blanks,
     cut to ``MAX_LINE_CHARS``."""
-    line = raw[:_RAW_CHARS] if len(raw) > _RAW_CHARS else raw
+    if raw.isprintable() and not (raw[:1].isdigit() or raw[:1] == "["):
+        # Most lines: a printable line holds no ANSI escape, CR, tab or BOM, and only one that
+        # starts with a digit or "[" may have a timestamp prefix (see _PREFIX): what is left of
+        # the work below is the cuts and the trailing blanks.
+        line = (raw if len(raw) <= RAW_CHARS else raw[:RAW_CHARS]).rstrip()
+        return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 1] + "…"
+    line = raw[:RAW_CHARS] if len(raw) > RAW_CHARS else raw
     line = line.rstrip("\r\n")
     if "\r" in line:  # a progress bar redrawn in place: keep what the terminal would show
         parts = [part for part in line.split("\r") if part.strip()]
