@@ -13,6 +13,8 @@ long lines, any unicode).
 
 from __future__ import annotations
 
+import re
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,7 +168,8 @@ _WORDS = [
     "  File \"a.py\", line 3", "    at Foo.bar(Foo.java:1)", "Caused by: x",
     "2026-11-20T06:30:00Z ", "12:00:00  ", "job\tstep\t2026-11-20T06:30:00.1234567Z ",
     "npm ERR! code 1", "0 failed", "1 failed", "=== FAILURES ===", "___ test ___",
-    "* What went wrong:", "> cause", "BUILD FAILURE",
+    "* What went wrong:", "> cause", "BUILD FAILURE", "[2026-11-20 06:30:00,123] ", "[INFO] ",
+    "[\u0663\u0663\u0663\u0663-\u0661\u0661-\u0662\u0662 \u0660\u0660:\u0660\u0660] ", "[²",
     "make: *** [x] Error 2", "Process completed with exit code 1.", "[INFO] x", "ok ", "PASSED",
     "404 Not Found", "0x1f", "collect2: error", "SC2086", "\n", "\n\n", "  ", "x" * 700, "9" * 30,
 ]  # fmt: skip
@@ -187,6 +190,24 @@ def test_hostile_text_gives_the_same_excerpts(text: str) -> None:
     differ = list(_differences(text))
     assert not differ, differ[:5]
     assert not list(_differences(text))  # its lines now remembered
+
+
+def test_the_fast_path_of_clean_line_skips_only_lines_without_a_prefix() -> None:
+    """The proof behind ``clean_line``'s fast path (inline in ``Collector.run`` too): a printable
+    line holds none of the characters the slow path handles (ESC, CR, LF, tab, BOM), and the
+    timestamp prefix needs a tab or a ``\\d`` at its start or after "[": every character that
+    ``\\d`` matches is ``isdigit`` (over every code point), so a line that starts with neither a
+    digit nor "[" and a digit has no prefix."""
+    for c in ("\x1b", "\r", "\n", "\t", "\ufeff", "\x0b", "\x0c", "\x85", "\u2028"):
+        assert not c.isprintable()
+    digit = re.compile(r"\d")
+    for code in range(sys.maxunicode + 1):
+        c = chr(code)
+        if digit.match(c):
+            assert c.isdigit(), hex(code)
+    assert ref.ref_clean_line("[INFO] x") == clean_line("[INFO] x") == "[INFO] x"
+    stamped = "[2026-11-20T06:30:00Z] boom"
+    assert ref.ref_clean_line(stamped) == clean_line(stamped) == "boom"
 
 
 def test_very_long_lines_give_the_same_excerpts() -> None:
