@@ -69,10 +69,29 @@ def _key_of(text: str) -> str:
     if key is None:
         key = _OLD_KEYS.get(text)
         if key is None:
-            key = " ".join(_DIGITS.sub("#", _KEY_PREFIX.sub("", text.strip())).split())
+            key = _key_by_shape(text)
         if len(_KEYS) >= _KNOWN_KEYS:
             _OLD_KEYS, _KEYS = _KEYS, {}
         _KEYS[text] = key
+    return key
+
+
+# The keys by the lines' shape, ASCII digits written "0" (in UTF-8 a byte 0x30-0x39 is always an
+# ASCII digit): a key does not depend on which ASCII digits a line holds, every run of them is
+# "#" (_DIGITS; _KEY_PREFIX and the blanks hold none), so a line seen with other numbers (a
+# re-run's durations, ids, counts) has a known key. Bounded: emptied when full.
+_SHAPED_KEYS: dict[bytes, str] = {}
+_SHAPE = bytes.maketrans(b"0123456789", b"0000000000")
+
+
+def _key_by_shape(text: str) -> str:
+    shape = text.encode("utf-8", "surrogatepass").translate(_SHAPE)
+    key = _SHAPED_KEYS.get(shape)
+    if key is None:
+        key = " ".join(_DIGITS.sub("#", _KEY_PREFIX.sub("", text.strip())).split())
+        if len(_SHAPED_KEYS) >= _KNOWN_KEYS:
+            _SHAPED_KEYS.clear()
+        _SHAPED_KEYS[shape] = key
     return key
 
 
@@ -82,6 +101,7 @@ def clear_known() -> None:
     clear_kinds()
     _KEYS.clear()
     _OLD_KEYS.clear()
+    _SHAPED_KEYS.clear()
 
 
 def _duplicates(blocks: Iterable[Block]) -> set[int]:
