@@ -10,6 +10,7 @@ from triagehub.core.excerpt.line_patterns import (
     EXCEPTION,
     FRAME_LINE,
     GHC_WARNING,
+    HTTP_REASONS,
     LEVEL_PROBE,
     LEVEL_WORD,
     MEDIUM_ANY,
@@ -25,6 +26,7 @@ from triagehub.core.excerpt.line_patterns import (
 )
 from triagehub.core.excerpt.lines import WORDY
 from triagehub.core.informative import is_footer
+from triagehub.core.wordtree import any_word
 
 # Kinds of lines, weakest first. LEVEL is a line whose only error evidence is its log level
 # ("[ERROR] realm = ...", "[main] ERROR Foo - bar"): it opens a block like MEDIUM, but inside a
@@ -80,12 +82,54 @@ def line_info(line: str) -> int:
     if info is None:
         info = _OLD.get(line)
         if info is None:
-            info = _classify(line)
-            if WORDY.search(line) is not None:
-                info |= WORDY_LINE
-            if line[:3] in SECTION_STARTS and SECTION.match(line) is not None:
-                info |= SECTION_LINE
+            info = _info_by_shape(line)
         _remember(line, info)
+    return info
+
+
+def _work_out(line: str) -> int:
+    info = _classify(line)
+    if WORDY.search(line) is not None:
+        info |= WORDY_LINE
+    if line[:3] in SECTION_STARTS and SECTION.match(line) is not None:
+        info |= SECTION_LINE
+    return info
+
+
+# The infos of the lines seen lately by their *shape*: their ASCII digits written "0" (in UTF-8 a
+# byte 0x30-0x39 is always an ASCII digit). A re-run prints the same lines with other durations,
+# ids and counts. A line's info depends on its ASCII digits only through where they are: every
+# test that the patterns (``line_patterns``, ``SECTION``, the counts here, ``informative``'s
+# footers, ``lines.WORDY``) and the probes' guards make of a digit is a class holding all ten,
+# but in branches that need one of ``DIGIT_CONTEXT``'s words ("0 failed", "[1-9]\d* errors",
+# "0x7f", "sha256sum", "collect2", "404 Not Found"): a line holding one of them is never looked
+# up by its shape. ``tests/test_excerpt_shape.py`` walks every pattern to prove it. Lines without
+# an ASCII digit are their own shape: the table above is enough for them. Bounded like a
+# generation of that table; emptied when full.
+_SHAPED: dict[bytes, int] = {}
+_shaped_chars = 0
+_SHAPE = bytes.maketrans(b"0123456789", b"0000000000")
+DIGIT_WORDS = ("fail", "error", "0x", "sum", "collect", *HTTP_REASONS)
+DIGIT_CONTEXT = re.compile(any_word(DIGIT_WORDS), re.IGNORECASE)
+# What DIGIT_CONTEXT finds in an ASCII line, found faster in the line lower-cased (an ASCII
+# letter matches another case-insensitively iff both lower-case alike).
+_LOWER_CONTEXT = re.compile(any_word(word.lower() for word in DIGIT_WORDS))
+
+
+def _info_by_shape(line: str) -> int:
+    global _shaped_chars
+    raw = line.encode("utf-8", "surrogatepass")
+    shape = raw.translate(_SHAPE)
+    if shape == raw or not line.isascii() or _LOWER_CONTEXT.search(line.lower()) is not None:
+        return _work_out(line)
+    info = _SHAPED.get(shape)
+    if info is None:
+        info = _work_out(line)
+        if len(_SHAPED) >= KNOWN_LINES or _shaped_chars >= KNOWN_CHARS:
+            _SHAPED.clear()
+            _shaped_chars = 0
+        _SHAPED[shape] = info
+        _shaped_chars += len(line)
     return info
 
 
@@ -111,10 +155,11 @@ def _remember(line: str, info: int) -> None:
 
 def clear_known() -> None:
     """Forget the kinds of the lines seen so far (a benchmark measuring lines never seen)."""
-    global _known_chars
+    global _known_chars, _shaped_chars
     _KNOWN.clear()
     _OLD.clear()
-    _known_chars = 0
+    _SHAPED.clear()
+    _known_chars = _shaped_chars = 0
 
 
 def _classify(line: str) -> int:

@@ -288,7 +288,7 @@ STRONG_START = _anchored(
     r"ERR_[A-Z_]+",
 )
 
-_HTTP_REASONS = (
+HTTP_REASONS = (
     "Service Unavailable", "Not Found", "Forbidden", "Unauthorized", "Bad Gateway",
     "Internal Server Error", "Too Many Requests", "Gateway Timeout", "Gateway Time-out",
 )  # fmt: skip
@@ -315,7 +315,7 @@ STRONG_ANY = Probes(
     _p(("undefined reference to", "multiple definition of", "Undefined symbols for architecture")),
     _p(("cannot find -l", "undefined symbol: "), r"cannot find -l\S|undefined symbol: \S"),
     _p("expected to ", r"\bexpected to (?:eventually )?(?:not )?\w.*, got "),  # Quick/Nimble
-    _p(_HTTP_REASONS, rf"\b[45]\d\d (?:{'|'.join(_HTTP_REASONS)})"),
+    _p(HTTP_REASONS, rf"\b[45]\d\d (?:{'|'.join(HTTP_REASONS)})"),
 )
 
 # A log level that says "error" and nothing more.
