@@ -194,10 +194,10 @@ def test_hostile_text_gives_the_same_excerpts(text: str) -> None:
 
 def test_the_fast_path_of_clean_line_skips_only_lines_without_a_prefix() -> None:
     """The proof behind ``clean_line``'s fast path (inline in ``Collector.run`` too): a printable
-    line holds none of the characters the slow path handles (ESC, CR, LF, tab, BOM), and the
-    timestamp prefix needs a tab or a ``\\d`` at its start or after "[": every character that
-    ``\\d`` matches is ``isdigit`` (over every code point), so a line that starts with neither a
-    digit nor "[" and a digit has no prefix."""
+    line holds none of the characters the slow path handles (ESC, CR, LF, tab, BOM), and without a
+    tab the timestamp prefix starts with "[" or a ``\\d``, then a ``\\d``: every character that
+    ``\\d`` matches is ``isdigit`` (over every code point), so a line whose second character is
+    not a digit has no prefix."""
     for c in ("\x1b", "\r", "\n", "\t", "\ufeff", "\x0b", "\x0c", "\x85", "\u2028"):
         assert not c.isprintable()
     digit = re.compile(r"\d")
@@ -206,8 +206,13 @@ def test_the_fast_path_of_clean_line_skips_only_lines_without_a_prefix() -> None
         if digit.match(c):
             assert c.isdigit(), hex(code)
     assert ref.ref_clean_line("[INFO] x") == clean_line("[INFO] x") == "[INFO] x"
-    stamped = "[2026-11-20T06:30:00Z] boom"
-    assert ref.ref_clean_line(stamped) == clean_line(stamped) == "boom"
+    for stamped in (
+        "[2026-11-20T06:30:00Z] boom",
+        "2026-11-20 06:30:00,123 boom",
+        "12:00:00  boom",
+    ):
+        assert ref.ref_clean_line(stamped) == clean_line(stamped) == "boom"
+    assert ref.ref_clean_line("1 failed ") == clean_line("1 failed ") == "1 failed"
 
 
 def test_very_long_lines_give_the_same_excerpts() -> None:

@@ -175,11 +175,8 @@ class Collector:
         block, gradle, index = self.block, self.gradle_cause, self.count - 1
         for index, raw in enumerate(lines, self.count):
             # clean_line's own fast path, inline: a printable line holds no ANSI escape, CR, tab
-            # or BOM, and only one that starts with a digit, or "[" and a digit, may have a
-            # timestamp prefix.
-            if raw.isprintable() and not (
-                raw[:1].isdigit() or (raw[:1] == "[" and raw[1:2].isdigit())
-            ):
+            # or BOM, and only one whose second character is a digit may have a timestamp prefix.
+            if raw.isprintable() and not raw[1:2].isdigit():
                 text = (raw if len(raw) <= RAW_CHARS else raw[:RAW_CHARS]).rstrip()
                 if len(text) > MAX_LINE_CHARS:
                     text = text[: MAX_LINE_CHARS - 1] + "…"

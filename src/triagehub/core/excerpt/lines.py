@@ -96,12 +96,16 @@ _PREFIX = re.compile(
 def clean_line(raw: str) -> str:
     """One line without ANSI escapes, timestamp prefix, carriage-return redraws or trailing blanks,
     cut to ``MAX_LINE_CHARS``."""
-    if raw.isprintable() and not (raw[:1].isdigit() or (raw[:1] == "[" and raw[1:2].isdigit())):
-        # Most lines: a printable line holds no ANSI escape, CR, tab or BOM, and only one that
-        # starts with a digit, or with "[" and a digit, may have a timestamp prefix (_PREFIX
-        # needs a tab or a \d there, and every \d is isdigit): what is left of the work below
-        # is the cuts and the trailing blanks.
-        line = (raw if len(raw) <= RAW_CHARS else raw[:RAW_CHARS]).rstrip()
+    if raw.isprintable():
+        # Most lines: a printable line holds no ANSI escape, CR, tab or BOM. Its timestamp prefix
+        # (_PREFIX, with no tab) starts with "[" or a \d, then a \d: a line whose second
+        # character is not isdigit (every \d is) has none. What is left is cuts and blanks.
+        line = raw if len(raw) <= RAW_CHARS else raw[:RAW_CHARS]
+        if line[1:2].isdigit():
+            match = _PREFIX.match(line)
+            if match is not None:
+                line = line[match.end() :]
+        line = line.rstrip()
         return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 1] + "…"
     line = raw[:RAW_CHARS] if len(raw) > RAW_CHARS else raw
     line = line.rstrip("\r\n")
