@@ -142,7 +142,8 @@ def _grow(block: Block | None, index: int, text: str, kind: int) -> Block:
 
 class Collector:
     """The streaming state: the open block, the last closed blocks of each strength (bounded) and
-    the last lines (for the fallback)."""
+    the last lines (for the fallback: kept until a block opens, as a log with a block never falls
+    back; a block's tier is one of ``closed``'s, so ``blocks`` holds it or a later one)."""
 
     def __init__(self, max_lines: int) -> None:
         keep = max(16, min(max_lines, 64))
@@ -173,6 +174,7 @@ class Collector:
         known, info_of, clean, keep = known_info, line_info, clean_line, self._keep
         tail, tail_any = self.tail.append, self.tail_any.append
         block, gradle, index = self.block, self.gradle_cause, self.count - 1
+        fallback = block is None and not any(self.closed.values())  # no block opened yet
         for index, raw in enumerate(lines, self.count):
             # clean_line's own fast path, inline: a printable line holds no ANSI escape, CR, tab
             # or BOM, and only one whose second character is a digit may have a timestamp prefix.
@@ -205,13 +207,14 @@ class Collector:
                         keep(block)
                         block = None
                 continue
-            tail_any((index, text))
+            if fallback:
+                tail_any((index, text))
             if kind == NOISE:
                 if block is not None:
                     keep(block)
                     block = None
                 continue
-            if info & WORDY_LINE:  # not a separator or a row of dots
+            if fallback and info & WORDY_LINE:  # not a separator or a row of dots
                 tail((index, text))
             if block is None:
                 if kind not in OPENERS:
@@ -222,6 +225,7 @@ class Collector:
                 if kind not in OPENERS:
                     continue
             block = _grow(block, index, text, kind)
+            fallback = False
         self.block, self.gradle_cause, self.count = block, gradle, index + 1
 
     def blocks(self) -> list[Block]:
