@@ -17,8 +17,8 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from re import _constants as C  # type: ignore[attr-defined]
-from re import _parser as P  # type: ignore[attr-defined]
+from re import _constants as C
+from re import _parser as P
 from typing import Any
 
 from hypothesis import given, settings
