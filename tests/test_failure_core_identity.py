@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from corpus_texts import CORPUS, corpus_texts, windows
 from triagehub.core import classify, fingerprint
-from triagehub.core.classify import _detect_kind, detect_kind, exit_code_of
+from triagehub.core.classify import _check_rule, _detect_kind, detect_kind, exit_code_of
+from triagehub.core.classify.rules import CHECK_RULES, KindRule
 from triagehub.core.excerpt import error_text, extract
 from triagehub.core.fingerprint import (
     _check_names,
@@ -67,6 +68,15 @@ def reference_mask_check(template: str, check: str) -> str:
             pattern = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
             template = re.sub(pattern, "<check>", template)
     return template
+
+
+def reference_check_rule(source: str, check: str) -> tuple[KindRule | None, bool]:
+    """``_check_rule`` as it was on main at 98ca4f0 (two passes over the rules)."""
+    test_like = source in classify._TEST_SOURCES or any(
+        r.name == "check_test" and r.matches("", check, source) for r in CHECK_RULES
+    )
+    rule = next((r for r in CHECK_RULES if r.matches("", check, source)), None)
+    return rule, test_like
 
 
 def reference_grouping_key(
@@ -179,6 +189,39 @@ def test_the_kind_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert detect_kind("generic", check, text) == _detect_kind("generic", check, text, None)
         assert len(classify._KINDS) <= 5
     assert detect_kind("generic", "ci / lint", "E501 Line too long") == first
+
+
+def test_check_rule_finds_the_same_rule_in_one_pass(
+    inputs: list[tuple[str, str, str, str, int | None]],
+) -> None:
+    assert [r.name for r in CHECK_RULES].count("check_test") == 1
+    checks = sorted({check for _, check, *_ in inputs})
+    # Names every rule matches, several rules match, or only ``check_test`` beside another.
+    checks += [
+        "test.jaffle.unique_orders_id", "source.raw.orders", "model.jaffle.stg_orders",
+        "lint / test", "deploy tests", "build-and-test", "e2e publish", "format (prettier)",
+        "TEST", "Spec", "pytest", "install deps", "package test", "", " ", "tests/ci",
+    ]  # fmt: skip
+    sources = sorted({source for source, *_ in inputs} | {"dbt", "playwright", "junit", "x"})
+    _check_rule.cache_clear()
+    for i, check in enumerate(checks):
+        for source in (sources[i % len(sources)], "generic", "playwright"):
+            assert _check_rule(source, check) == reference_check_rule(source, check), check
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["test", "lint", "build", "deploy", "format", "model.", "test.", "source.", "e2e",
+             "install", "spec", "/", " ", "-", "x", "T", "é", "::", "fmt", "CD /"]
+        ),
+        max_size=8,
+    ).map("".join),
+    st.sampled_from(["generic", "dbt", "playwright", "junit", "github"]),
+)  # fmt: skip
+def test_generated_check_names_find_the_same_rule(check: str, source: str) -> None:
+    assert _check_rule.__wrapped__(source, check) == reference_check_rule(source, check)
 
 
 # -- exit_code_of --------------------------------------------------------------------------------

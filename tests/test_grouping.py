@@ -16,6 +16,7 @@ from triagehub.core.fingerprint import NORMALIZERS, Mask, Normalizer
 from triagehub.core.models import CheckResult, RunReport, Status
 from triagehub.core.patterns import FuzzyBudget, band_keys, near_duplicate
 from triagehub.engine.ingest import Ingestor, ingest_reports
+from triagehub.store import grouping
 from triagehub.store import tables as t
 from triagehub.store.queries import IssueView, get_issue, list_issues, list_patterns
 
@@ -273,3 +274,31 @@ def test_few_distinct_words_are_not_merged(engine: Engine) -> None:
         engine, "deploy", ["Unknown node alpha in pool", "Unknown node bravo in pool"]
     )
     assert len(issues) == 2
+
+
+def test_the_rows_grouping_reads_are_the_issues_columns_by_name(engine: Engine) -> None:
+    """``issues_by_fingerprint``, ``issues_by_id`` and ``scope_candidates`` build their dicts
+    from the result's names and values: the very dicts of the rows' mappings."""
+    messages = [f"KeyError: 'order-{n}' in step {n % 3}" for n in range(6)]
+    ingest_messages(engine, "load", messages)
+    ingest_reports(
+        engine, [report("r", [("x", "disk full on /dev/sda1")], at=T0, repo="acme/b")], Settings()
+    )
+    with Session(engine) as session:
+        mapped = [
+            dict(r) for r in session.execute(select(t.issues).order_by(t.issues.c.id)).mappings()
+        ]
+        fingerprints = [r["fingerprint"] for r in mapped]
+        assert len(mapped) >= 2
+        assert grouping.issues_by_fingerprint(session=session, fingerprints=fingerprints) == mapped
+        assert grouping.issues_by_id(session=session, ids=[r["id"] for r in mapped]) == mapped
+        found = grouping.scope_candidates(
+            session=session,
+            check_ids={r["check_id"] for r in mapped if r["check_id"] is not None},
+            repository_ids={r["repository_id"] for r in mapped},
+            version=max(NORMALIZERS),
+            per_scope=50,
+        )
+        by_fingerprint = {r["fingerprint"]: r for r in mapped}
+        rows = [r for bucket in found.values() for r in bucket]
+        assert rows and all(r == by_fingerprint[r["fingerprint"]] for r in rows)

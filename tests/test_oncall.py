@@ -24,6 +24,7 @@ from triagehub.engine.ingest import ingest_reports
 from triagehub.engine.jobs import RetryPolicy, process_jobs
 from triagehub.engine.monitor import run_tick
 from triagehub.engine.oncall import alert_mode, default_expert, dispatch_alerts, pick_assignee
+from triagehub.engine.oncall.alerts import _possible_priorities
 from triagehub.engine.oncall.writes import OncallWrites
 from triagehub.errors import ConfigError
 from triagehub.store import tables as t
@@ -406,6 +407,41 @@ def test_alerts_are_configurable_per_repository_and_category() -> None:
     assert alert_mode(settings, REPO, "transient_failure", "critical") == "digest"
     assert alert_mode(settings, OTHER, "transient_failure", "critical") == "digest"
     assert alert_mode(settings, OTHER, "code_fix_required", "medium") == "digest"
+
+
+def test_a_pass_reads_the_priorities_some_layer_may_announce_in_its_modes() -> None:
+    # Defaults: critical is immediate, high waits for the tick, medium and low for the digest.
+    assert _possible_priorities(config(), ("immediate",)) == ["critical"]
+    assert _possible_priorities(config(), ("immediate", "tick")) == ["critical", "high"]
+    assert _possible_priorities(config(), ("digest",)) == []
+    # Any layer (a repository's, a category's) that announces a level in the pass's modes
+    # brings it in; a layer that turns the default off does not take it out (a superset).
+    routed = config(
+        alerts={"critical": "off", "categories": {"transient_failure": {"low": "immediate"}}}
+    )
+    assert _possible_priorities(routed, ("immediate",)) == ["critical", "low"]
+    # Medium (and a priority outside the vocabulary, read as medium): no filter at all.
+    medium = parse_settings(
+        {
+            **config().model_dump(mode="json", exclude_none=True),
+            "repositories": {OTHER: {"alerts": {"medium": "tick"}}},
+        },
+        "t.yaml",
+    )
+    assert _possible_priorities(medium, ("tick",)) is None
+    assert _possible_priorities(medium, ("immediate",)) == ["critical"]
+
+
+def test_a_level_routed_to_immediate_by_a_category_is_announced_at_ingest(engine: Engine) -> None:
+    # (the failures of ``Hub.fail`` are data quality failures)
+    settings = config(alerts={"categories": {"data_quality_issue": {"low": "immediate"}}})
+    hub = Hub(engine, settings)
+    hub.fail("critical_x", "high_x", "low_x")
+    issues = hub.issues()
+    modes = {k: alert_mode(settings, REPO, v["category"], v["priority"]) for k, v in issues.items()}
+    announced = {a["data"]["issue_id"] for a in hub.alerts()}
+    assert announced == {issues[k]["id"] for k, mode in modes.items() if mode == "immediate"}
+    assert announced == {issues["critical_x"]["id"], issues["low_x"]["id"]}
 
 
 def test_digests_are_per_repository_and_channel(engine: Engine) -> None:

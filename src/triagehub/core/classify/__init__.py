@@ -84,11 +84,22 @@ def _text_rule(template: str) -> tuple[KindRule, str] | None:
 @lru_cache(maxsize=8192)
 def _check_rule(source: str, check: str) -> tuple[KindRule | None, bool]:
     """The first check-name rule matching a check, and whether the check is a test."""
-    test_like = source in _TEST_SOURCES or any(
-        r.name == "check_test" and r.matches("", check, source) for r in CHECK_RULES
+    rule = None
+    for candidate in CHECK_RULES:  # (one pass: the rule found is the first that matches)
+        if candidate.matches("", check, source):
+            rule = candidate
+            break
+    # A test: by its source, or by the check-name rule ``check_test`` (which did not match if no
+    # rule did, and did if it is the rule found).
+    test_like = (
+        source in _TEST_SOURCES
+        or rule is _CHECK_TEST
+        or (rule is not None and bool(_CHECK_TEST.matches("", check, source)))
     )
-    rule = next((r for r in CHECK_RULES if r.matches("", check, source)), None)
     return rule, test_like
+
+
+_CHECK_TEST = next(r for r in CHECK_RULES if r.name == "check_test")
 
 
 # A dbt command, a dbt model or a step merely named "build": the name says what ran, not what

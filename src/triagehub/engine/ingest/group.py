@@ -181,6 +181,7 @@ class _NearJoiner:
         """The candidate issue ``f`` joins, why, and the template cluster it fell in (if the
         miner was asked)."""
         budget = self.budget
+        owned = False  # a candidate with f's identifiers: one the miner's cluster may name
         for candidate in self.candidates.get(key, ()):
             if not budget.spend():
                 break
@@ -192,7 +193,15 @@ class _NearJoiner:
                 f.template, candidate["template"]
             ):
                 return candidate, "near-identical template", None
+            owned = True
         if budget.exhausted or not self.candidates.get(key):
+            return None, "near-identical template", None
+        if not owned and key not in self.miners:
+            # Every candidate was compared, and none has f's identifiers: whatever cluster the
+            # miner put f in, its owner (a candidate) could not be joined. The miner is not
+            # built yet: f opens an issue, a candidate from now on, and the miner built when
+            # first needed learns its template from the candidates in the very order it would
+            # have learnt it here (the owners alike).
             return None, "near-identical template", None
         miner, owners = self.miner_for(key)
         cluster_id = miner.add(f.template).cluster_id

@@ -28,6 +28,7 @@ from triagehub.sources import dbt
 from triagehub.store import grouping
 
 log = logging.getLogger("triagehub.engine.ingest")
+_CHECK, _REPOSITORY = Scope.CHECK, Scope.REPOSITORY
 
 
 def _excerpt(log_text: str) -> str:
@@ -150,38 +151,40 @@ def prepare_failure(
     """A failure redacted, excerpted, normalised to its template and fingerprinted in its
     scope (``ids``: its repository, run and check)."""
     repo_id, run_pk, check_pk = ids
+    version, check = ctx.version, res.check
     message = redact(res.message)
     excerpt = _excerpt(res.log)
     text = error_text(message, excerpt)
-    template = ctx.normalize(text, ctx.version) or placeholder(res)
+    template = ctx.normalize(text, version) or placeholder(res)
     exit_code = res.exit_code if res.exit_code is not None else exit_code_of(message, excerpt)
-    kind = detect_kind(report.source, res.check, template, exit_code)
-    scope = Scope.REPOSITORY if kind.environmental else Scope.CHECK
-    if scope is Scope.REPOSITORY and ctx.version >= SCOPE_MASK_VERSION:
-        template = mask_check(template, res.check)  # one failure across the checks it names
+    kind = detect_kind(report.source, check, template, exit_code)
+    if kind.environmental:
+        scope = _REPOSITORY
+        if version >= SCOPE_MASK_VERSION:
+            template = mask_check(template, check)  # one failure across the checks it names
+        scoped: str | None = None
+    else:
+        scope, scoped = _CHECK, check
     fingerprint = grouping_key(
-        scope=scope,
-        repository=report.repository,
-        check=res.check if scope is Scope.CHECK else None,
-        template=template,
-        version=ctx.version,
+        scope=scope, repository=report.repository, check=scoped, template=template, version=version
     )
+    # (positional, in the order of the fields: once per failure)
     return Failure(
-        run_pk=run_pk,
-        check_pk=check_pk,
-        repo_id=repo_id,
-        report=report,
-        result=res,
-        at=at,
-        message=strip_ansi(message)[:MAX_STORED_MESSAGE],
-        excerpt=excerpt,
-        text=text,
-        template=template,
-        kind=kind,
-        scope=scope,
-        fingerprint=fingerprint,
-        storm=storm,
-        exit_code=exit_code,
+        run_pk,
+        check_pk,
+        repo_id,
+        report,
+        res,
+        at,
+        strip_ansi(message)[:MAX_STORED_MESSAGE],
+        excerpt,
+        text,
+        template,
+        kind,
+        scope,
+        fingerprint,
+        storm,
+        exit_code,
     )
 
 
