@@ -134,6 +134,7 @@ _PIECES = [
     "client_secret=", "secret_key=", "x_token=", "https://", "://", "user:", "pa55@", "@", ":",
     "=", " ", "\n", '"', "'", ";", ",", ".", "/", "_", "-", "abcdefghij", "ABCDEFGHIJKLMNOP",
     "0123456789", "aB3xY9kLmN2pQr7TzW4v", "\u212a", "\u017f", "ſecret=", "to\u212aen=", "é",
+    "task-", "\u0663", "xoxp-", "ghs_", "github_pat_", "AKIA", "eyJ",
 ]  # fmt: skip
 
 
@@ -234,3 +235,28 @@ def test_a_hinted_pattern_never_matches_without_its_hint(text: str) -> None:
     for pattern, hint in _hinted():
         if text.isascii() and pattern.search(text) is not None:
             assert hint.search(text.lower()) is not None, text
+
+
+# The patterns that start with their literal and check \b with a lookbehind after it, beside
+# their reference forms (\b first): the same matches wherever the literal is, after any character.
+_LITERAL_FIRST = [
+    (new, old)
+    for new, (old, _) in zip((s.pattern for s in redact_module._PATTERNS), _PATTERNS, strict=True)
+    if new.pattern != old.pattern and old.pattern.startswith("\\b") and not new.flags & re.I
+]
+
+
+def test_the_literal_first_patterns_are_the_reference_ones_rewritten() -> None:
+    assert len(_LITERAL_FIRST) == 6
+
+
+@pytest.mark.parametrize("before", ["", " ", "x", "_", "-", "7", "é", "\u0663", "\n", "sk-", "A"])
+def test_literal_first_patterns_match_as_their_reference(before: str) -> None:
+    bodies = ["sk-", "sk-ant-", "ghp_", "gho_", "github_pat_", "xoxb-", "AKIA", "ASIA", "eyJ"]
+    tails = ["aB3xY9kLmN2pQr7TzW4v0123", "ABCDEFGHIJKLMNOP", "aB3xY9kL.eyJmN2pQr7T.zW4v0123"]
+    for body in bodies:
+        for tail in tails:
+            text = f"{before}{body}{tail} {body}{tail}"
+            for new, old in _LITERAL_FIRST:
+                spans = [m.span() for m in new.finditer(text)]
+                assert spans == [m.span() for m in old.finditer(text)], (new.pattern, text)

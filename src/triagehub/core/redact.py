@@ -123,26 +123,32 @@ _PATTERNS: tuple[_Secret, ...] = (
         REDACTED,
         guards=("-----END ",),
     ),
+    # The next ones start with a literal instead of \b, and a lookbehind after it checks what
+    # \b checked (no word character before the literal's first one, itself a word character):
+    # the same matches, but the regex engine jumps between the literal's occurrences instead of
+    # trying the pattern at every position (``\bsk-...`` ran on every "task-" or "disk-").
     # GitHub tokens (classic, fine-grained, app, refresh, OAuth).
-    _Secret(re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED, ("github_pat_",)),
     _Secret(
-        re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+        re.compile(r"github_pat_(?<!\wgithub_pat_)[A-Za-z0-9_]{20,}"), REDACTED, ("github_pat_",)
+    ),
+    _Secret(
+        re.compile(r"gh[pousr]_(?<!\wgh[pousr]_)[A-Za-z0-9]{20,}"),
         REDACTED,
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
     ),
     # Anthropic / OpenAI style keys, Slack tokens and webhooks.
-    _Secret(re.compile(r"\bsk-(?:ant-)?[A-Za-z0-9_\-]{20,}"), REDACTED, ("sk-",)),
-    _Secret(re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED, ("xox",)),
+    _Secret(re.compile(r"sk-(?<!\wsk-)(?:ant-)?[A-Za-z0-9_\-]{20,}"), REDACTED, ("sk-",)),
+    _Secret(re.compile(r"xox(?<!\wxox)[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED, ("xox",)),
     _Secret(
         re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+"),
         REDACTED,
         ("https://hooks.slack.com/services/",),
     ),
     # AWS access key ids.
-    _Secret(re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED, ("AKIA", "ASIA")),
+    _Secret(re.compile(r"A(?<!\wA)(?:KIA|SIA)[0-9A-Z]{16}\b"), REDACTED, ("AKIA", "ASIA")),
     # JSON Web Tokens.
     _Secret(
-        re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+        re.compile(r"eyJ(?<!\weyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
         REDACTED,
         ("eyJ",),
     ),
