@@ -235,3 +235,49 @@ def test_any_text_keeps_its_template(text: str) -> None:
 def test_a_random_token_is_told_apart_as_before(token: str) -> None:
     text = f"session {token} expired"
     assert_same_templates([text], "token")
+
+
+# -- the hints are necessary conditions (issue #24, h55: "tmp" and "port" got one) ----------------
+
+
+def test_the_port_hints_letters_fold_to_their_two_ascii_cases_only() -> None:
+    """The port mask ignores case; its hint spells "port" as [pP][oO][rR][tT]: no other character
+    matches these letters under IGNORECASE."""
+    for letter in "port":
+        folding = re.compile(f"(?i){letter}")
+        matched = {chr(c) for c in range(0x110000) if folding.fullmatch(chr(c))}
+        assert matched == {letter, letter.upper()}
+
+
+_HINT_PIECES = (
+    *_PIECES,
+    "tmp_",
+    "tmpabcdef",
+    "tmp123456",
+    "TMP",
+    "Port",
+    "pOrT",
+    "sport",
+    "\u212a",
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_HINT_PIECES), max_size=20).map("".join))
+def test_a_mask_never_matches_without_its_hint(text: str) -> None:
+    for normalizer in NORMALIZERS.values():
+        for mask in normalizer.masks:
+            if mask.hint is not None and mask.pattern.search(text) is not None:
+                assert mask.hint.search(text) is not None, (mask.pattern.pattern, text)
+
+
+def test_real_text_never_matches_a_mask_without_its_hint() -> None:
+    cases = [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line]
+    texts = [
+        line for c in cases for f in ("message", "log") for line in (c.get(f) or "").split("\n")
+    ]
+    for mask in NORMALIZERS[max(NORMALIZERS)].masks:
+        if mask.hint is not None:
+            for text in texts:
+                if mask.pattern.search(text) is not None:
+                    assert mask.hint.search(text) is not None, (mask.pattern.pattern, text)

@@ -5,6 +5,10 @@ guards). Redacted text is what is stored and fingerprinted, so this must never c
 module keeps the previous implementation, as it was on main at 3c6dea9, and compares the two on
 real logs (the classification corpus, the CiDiff logs, Loghub) and on generated text built from
 the pieces the patterns look for.
+
+The check that a text may hold a secret at all (``_may_hold_secret``) now scans for each trigger
+from its rarest letter, and the key=value pattern has a hint searched in the lower-cased text:
+both are compared with the previous forms, and walked trigger by trigger and key by key.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus_texts import corpus_texts
+from triagehub.core import redact as redact_module
 from triagehub.core.redact import REDACTED, redact
 
 TESTS = Path(__file__).resolve().parent
@@ -129,6 +134,7 @@ _PIECES = [
     "client_secret=", "secret_key=", "x_token=", "https://", "://", "user:", "pa55@", "@", ":",
     "=", " ", "\n", '"', "'", ";", ",", ".", "/", "_", "-", "abcdefghij", "ABCDEFGHIJKLMNOP",
     "0123456789", "aB3xY9kLmN2pQr7TzW4v", "\u212a", "\u017f", "ſecret=", "to\u212aen=", "é",
+    "task-", "\u0663", "xoxp-", "ghs_", "github_pat_", "AKIA", "eyJ",
 ]  # fmt: skip
 
 
@@ -142,3 +148,115 @@ def test_generated_text_redacts_as_before(text: str) -> None:
 @given(st.text(max_size=80))
 def test_any_text_redacts_as_before(text: str) -> None:
     assert redact(text) == reference_redact(text)
+
+
+# -- the trigger scan and the key=value hint (issue #24, h55) --------------------------------------
+
+
+def _scan_texts() -> list[str]:
+    """The corpus's messages, logs and log lines, and the CiDiff and Loghub lines when present."""
+    logs = corpus_texts(("log",))
+    texts = corpus_texts() + [line for log in logs for line in log.splitlines()]
+    for pattern in ("cidiff/*/*.log", "loghub2k/*/*_2k.log"):
+        for path in sorted(SHARED_DATA.glob(pattern)):
+            texts += path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return texts
+
+
+def test_the_triggers_are_the_reference_ones() -> None:
+    assert redact_module._TRIGGERS == _TRIGGERS
+    assert set(redact_module._SCANNED) | set(redact_module._SUBSTRINGS) == set(_TRIGGERS)
+
+
+@pytest.mark.parametrize("word", _TRIGGERS)
+def test_each_trigger_is_found_anywhere(word: str) -> None:
+    """Each trigger, alone, inside words, at the start and the end, in any case, is found; the
+    trigger without any one of its characters is found only when the reference finds it too."""
+    for text in (word, f"x{word}y", f"a {word}", f"{word}\n", word.upper(), word.title()):
+        assert redact_module._may_hold_secret(text, text.lower()), text
+    for i in range(len(word)):
+        for near in (word[:i] + word[i + 1 :], word[:i] + "#" + word[i + 1 :]):
+            for text in (near, f"ab{near}yz"):
+                expected = _may_hold_secret(text)
+                assert redact_module._may_hold_secret(text, text.lower()) == expected, text
+
+
+def test_real_text_may_hold_a_secret_as_before() -> None:
+    texts = _scan_texts()
+    assert len(texts) > 10_000
+    scan = redact_module._may_hold_secret
+    differ = [t for t in texts if scan(t, t.lower()) != _may_hold_secret(t)]
+    assert not differ, differ[:3]
+
+
+_TRIGGER_PIECES = [
+    *_TRIGGERS, *(w.upper() for w in _TRIGGERS), *(w[:-1] for w in _TRIGGERS),
+    *(w[1:] for w in _TRIGGERS), "a", "s", "k", "w", "z", "b", "g", "x", " ", "_", "-", "\u212a",
+    "\u017f", "\u0130", "eyJ", "://", "@",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_TRIGGER_PIECES), max_size=12).map("".join))
+def test_generated_text_may_hold_a_secret_as_before(text: str) -> None:
+    assert redact_module._may_hold_secret(text, text.lower()) == _may_hold_secret(text)
+
+
+_KEYS = [
+    "password", "passwd", "pwd", "secret", "api_key", "api-key", "apikey", "access_key",
+    "access-key", "accesskey", "secret_key", "secret-key", "secretkey", "access_token",
+    "access-token", "accesstoken", "auth_token", "auth-token", "authtoken", "client_secret",
+    "client-secret", "clientsecret", "token",
+]  # fmt: skip
+
+
+def _hinted() -> list[tuple[re.Pattern[str], re.Pattern[str]]]:
+    hinted = [(s.pattern, s.hint) for s in redact_module._PATTERNS if s.hint is not None]
+    assert hinted
+    return hinted
+
+
+@pytest.mark.parametrize("key", _KEYS)
+def test_every_key_assignment_holds_the_hint(key: str) -> None:
+    """Every key of the key=value pattern, with a prefix, quotes, blanks and both separators, in
+    any case: the pattern matches, and its hint finds the lower-cased match."""
+    for pattern, hint in _hinted():
+        for variant in (key, key.upper(), key.title(), f"my_{key}", f"X-{key}"):
+            for tail in ("=v", ": v", '"=v', "' :  'v'", '\t=\t"v v"'):
+                text = f"set {variant}{tail};"
+                found = pattern.search(text)
+                assert found is not None, text
+                assert hint.search(found.group(0).lower()) is not None, text
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES + _KEYS), max_size=16).map("".join))
+def test_a_hinted_pattern_never_matches_without_its_hint(text: str) -> None:
+    for pattern, hint in _hinted():
+        if text.isascii() and pattern.search(text) is not None:
+            assert hint.search(text.lower()) is not None, text
+
+
+# The patterns that start with their literal and check \b with a lookbehind after it, beside
+# their reference forms (\b first): the same matches wherever the literal is, after any character.
+_LITERAL_FIRST = [
+    (new, old)
+    for new, (old, _) in zip((s.pattern for s in redact_module._PATTERNS), _PATTERNS, strict=True)
+    if new.pattern != old.pattern and old.pattern.startswith("\\b") and not new.flags & re.I
+]
+
+
+def test_the_literal_first_patterns_are_the_reference_ones_rewritten() -> None:
+    assert len(_LITERAL_FIRST) == 6
+
+
+@pytest.mark.parametrize("before", ["", " ", "x", "_", "-", "7", "é", "\u0663", "\n", "sk-", "A"])
+def test_literal_first_patterns_match_as_their_reference(before: str) -> None:
+    bodies = ["sk-", "sk-ant-", "ghp_", "gho_", "github_pat_", "xoxb-", "AKIA", "ASIA", "eyJ"]
+    tails = ["aB3xY9kLmN2pQr7TzW4v0123", "ABCDEFGHIJKLMNOP", "aB3xY9kL.eyJmN2pQr7T.zW4v0123"]
+    for body in bodies:
+        for tail in tails:
+            text = f"{before}{body}{tail} {body}{tail}"
+            for new, old in _LITERAL_FIRST:
+                spans = [m.span() for m in new.finditer(text)]
+                assert spans == [m.span() for m in old.finditer(text)], (new.pattern, text)

@@ -106,7 +106,7 @@ _V1_MASKS: tuple[Mask, ...] = (
     ),
     _m(r"/(home|Users)/[^/\s'\"]+/", r"/\1/<user>/", "/home/", "/Users/"),
     _m(r"\bpytest-of-[^/\s]+/pytest-\d+", "<tmp>", "pytest-of-"),
-    _m(r"\btmp[a-z0-9_]{6,}\b", "<tmp>", "tmp"),
+    _m(r"\btmp[a-z0-9_]{6,}\b", "<tmp>", "tmp", hint=r"tmp[a-z0-9_]{6}"),
     # Network: IPv4 (with port), IPv6, host:port, "port N".
     _m(
         r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b",
@@ -130,7 +130,14 @@ _V1_MASKS: tuple[Mask, ...] = (
         folded=("localhost", "[::1]", "<ip>"),
         hint=r":\d",
     ),
-    _m(r"(?i)\b(port)\s+\d{1,5}\b", r"\1 <port>", digits=True, folded=("port",)),
+    # (Under IGNORECASE, "p", "o", "r" and "t" match their two ASCII cases only: a test checks.)
+    _m(
+        r"(?i)\b(port)\s+\d{1,5}\b",
+        r"\1 <port>",
+        digits=True,
+        folded=("port",),
+        hint=r"[pP][oO][rR][tT]\s+\d",
+    ),
     # Memory addresses and hex literals, then commit SHAs and other hex ids. The regex engine
     # scans fastest for a pattern that starts with a character class: the next three start with
     # the first character of a match, then check what a leading \b or lookbehind checked (the

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from triagehub.core.wordtree import any_word
-
 REDACTED = "[REDACTED]"
 
 # Cheap pre-check: text with none of these substrings (lower-cased) cannot contain a secret we
@@ -44,15 +42,44 @@ _TRIGGERS = (
 # "test_highway_keyboard" is not scanned by every pattern.
 
 
-_TRIGGER = re.compile(any_word(_TRIGGERS))  # one scan instead of a substring test per trigger
+# The triggers are looked for in one scan of the lower-cased text, each one from its rarest
+# letter in CI output (the first letter of _RARE that it holds): the regex engine then tries a
+# match only at those few letters, and a lookbehind checks the letters before it (``token`` is
+# ``k(?<=tok)en``), so that the scan finds exactly the triggers, faster than from their first
+# letters (a, s, t...). A trigger without such a letter ("asia", "secret") is a substring test.
+_RARE = "zqjxwkvbgh"
 
 
-def _may_hold_secret(text: str) -> bool:
-    return (
-        _TRIGGER.search(text.lower()) is not None
-        or "eyJ" in text
-        or ("://" in text and "@" in text)
-    )
+def _anchor(word: str) -> int:
+    """Where ``word``'s rarest letter is (its first letter when it has none of _RARE)."""
+    return min(range(len(word)), key=lambda i: (_RARE + word[i]).index(word[i]))
+
+
+def _from_anchor(word: str) -> str:
+    """A regex matching exactly ``word``, from its anchor on (the anchor itself excluded)."""
+    at = _anchor(word)
+    behind = f"(?<={re.escape(word[: at + 1])})" if at else ""
+    return behind + re.escape(word[at + 1 :])
+
+
+_SCANNED = tuple(word for word in _TRIGGERS if any(char in _RARE for char in word))
+_SUBSTRINGS = tuple(word for word in _TRIGGERS if word not in _SCANNED)
+_BY_ANCHOR: dict[str, list[str]] = {}
+for _word in _SCANNED:
+    _BY_ANCHOR.setdefault(_word[_anchor(_word)], []).append(_from_anchor(_word))
+_TRIGGER = re.compile(
+    "|".join(f"{re.escape(a)}(?:{'|'.join(rests)})" for a, rests in sorted(_BY_ANCHOR.items()))
+)
+
+
+def _may_hold_secret(text: str, lower: str) -> bool:
+    """Whether ``text`` (``lower``: it lower-cased) holds a trigger, "eyJ", or "://" and "@"."""
+    if _TRIGGER.search(lower) is not None or "eyJ" in text or ("://" in text and "@" in text):
+        return True
+    for word in _SUBSTRINGS:  # noqa: SIM110 (a loop: cheaper than any() over a generator)
+        if word in lower:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +89,9 @@ class _Secret:
     ``guards`` (one of them is in the text) and ``folded`` (one of them is in the lower-cased
     text, checked on ASCII text only, like the normaliser's masks: under ``re.IGNORECASE`` some
     non-ASCII letters match ASCII ones) are necessary conditions for a match: a pattern whose
-    condition fails cannot match, so it is not run. They never change the result.
+    condition fails cannot match, so it is not run. They never change the result. So is
+    ``hint``: a regex, searched in the lower-cased text (ASCII only, like ``folded``), matching a
+    part that every match of the pattern holds (lower-cased).
     """
 
     pattern: re.Pattern[str]
@@ -70,6 +99,7 @@ class _Secret:
     guards: tuple[str, ...] = ()
     folded: tuple[str, ...] = ()
     both: tuple[str, ...] = ()  # every one of these is in the text
+    hint: re.Pattern[str] | None = None
 
 
 _KEY_WORDS = (
@@ -93,26 +123,32 @@ _PATTERNS: tuple[_Secret, ...] = (
         REDACTED,
         guards=("-----END ",),
     ),
+    # The next ones start with a literal instead of \b, and a lookbehind after it checks what
+    # \b checked (no word character before the literal's first one, itself a word character):
+    # the same matches, but the regex engine jumps between the literal's occurrences instead of
+    # trying the pattern at every position (``\bsk-...`` ran on every "task-" or "disk-").
     # GitHub tokens (classic, fine-grained, app, refresh, OAuth).
-    _Secret(re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED, ("github_pat_",)),
     _Secret(
-        re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+        re.compile(r"github_pat_(?<!\wgithub_pat_)[A-Za-z0-9_]{20,}"), REDACTED, ("github_pat_",)
+    ),
+    _Secret(
+        re.compile(r"gh[pousr]_(?<!\wgh[pousr]_)[A-Za-z0-9]{20,}"),
         REDACTED,
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
     ),
     # Anthropic / OpenAI style keys, Slack tokens and webhooks.
-    _Secret(re.compile(r"\bsk-(?:ant-)?[A-Za-z0-9_\-]{20,}"), REDACTED, ("sk-",)),
-    _Secret(re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED, ("xox",)),
+    _Secret(re.compile(r"sk-(?<!\wsk-)(?:ant-)?[A-Za-z0-9_\-]{20,}"), REDACTED, ("sk-",)),
+    _Secret(re.compile(r"xox(?<!\wxox)[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED, ("xox",)),
     _Secret(
         re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+"),
         REDACTED,
         ("https://hooks.slack.com/services/",),
     ),
     # AWS access key ids.
-    _Secret(re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED, ("AKIA", "ASIA")),
+    _Secret(re.compile(r"A(?<!\wA)(?:KIA|SIA)[0-9A-Z]{16}\b"), REDACTED, ("AKIA", "ASIA")),
     # JSON Web Tokens.
     _Secret(
-        re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+        re.compile(r"eyJ(?<!\weyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
         REDACTED,
         ("eyJ",),
     ),
@@ -142,6 +178,9 @@ _PATTERNS: tuple[_Secret, ...] = (
         ),
         r"\1" + REDACTED,
         folded=_KEY_WORDS,
+        # Every key above ends with one of these words; then come the quote, blanks and = or :.
+        # (Lower-cased ASCII text: under IGNORECASE an ASCII letter matches its other case only.)
+        hint=re.compile(r"(?:passw(?:or)?d|pwd|secret|key|token)[\"']?\s*[=:]"),
     ),
 )
 
@@ -153,16 +192,21 @@ def _may_match(secret: _Secret, text: str, lower: str | None) -> bool:
         return False
     if secret.both and not all(part in text for part in secret.both):
         return False
-    return not (
-        secret.folded and lower is not None and not any(part in lower for part in secret.folded)
-    )
+    if lower is None:
+        return True
+    if secret.folded and not any(part in lower for part in secret.folded):
+        return False
+    return secret.hint is None or secret.hint.search(lower) is not None
 
 
 def redact(text: str) -> str:
     """Return ``text`` with every recognised secret replaced by ``[REDACTED]``."""
-    if not text or not _may_hold_secret(text):
+    if not text:
         return text
-    lower = text.lower() if text.isascii() else None
+    folded = text.lower()
+    if not _may_hold_secret(text, folded):
+        return text
+    lower = folded if text.isascii() else None
     for secret in _PATTERNS:
         if _may_match(secret, text, lower):
             masked = secret.pattern.sub(secret.replacement, text)

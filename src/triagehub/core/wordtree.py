@@ -1,5 +1,5 @@
-"""A regex for a set of words written as their prefix tree (shared by the excerpt's line patterns
-and the redaction's triggers; a module of its own so that neither imports the other's package)."""
+"""A regex for a set of words written as their prefix tree (used by the excerpt's line patterns; a
+module of its own so that other packages of core can use it without importing the excerpt's)."""
 
 from __future__ import annotations
 
