@@ -78,7 +78,12 @@ _PATTERNS = (
 
 
 def reference_redact(text: str) -> str:
-    if not text or not _may_hold_secret(text):
+    """Every pattern of the reference, on every text. The reference's own first check
+    (``_may_hold_secret``) lower-cased the text, so it missed the non-ASCII letters that the
+    patterns match under IGNORECASE ("ſecret=x"): the current code must redact what the patterns
+    find, so the reference runs them whatever the check says (on ASCII text the check never hid
+    a match: ``test_the_check_hides_no_match_on_ascii_text``)."""
+    if not text:
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
@@ -260,3 +265,44 @@ def test_literal_first_patterns_match_as_their_reference(before: str) -> None:
             for new, old in _LITERAL_FIRST:
                 spans = [m.span() for m in new.finditer(text)]
                 assert spans == [m.span() for m in old.finditer(text)], (new.pattern, text)
+
+
+# -- the look-alikes: non-ASCII letters the patterns match under IGNORECASE -----------------------
+
+
+def test_the_look_alike_table_is_every_non_ascii_letter_ignorecase_matches() -> None:
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    found = {
+        cp: chr(cp).lower()
+        for cp in range(0x80, 0x110000)
+        if not 0xD800 <= cp <= 0xDFFF and letter.fullmatch(chr(cp))
+    }
+    assert set(found) == set(redact_module.LOOK_ALIKES)
+    for cp, ascii_letter in redact_module.LOOK_ALIKES.items():
+        assert re.fullmatch(ascii_letter, chr(cp), re.IGNORECASE), hex(cp)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u017fecret=hunter2",
+        "pa\u017f\u017fword: hunter2",
+        "ap\u0130_key=abcdef123",
+        "ap\u0131_key=abcdef123",
+        "to\u212aen=abcdef123",
+        "Authorizat\u0131on: Bearer abcdefgh123",
+        "\u0130\u212a ok; \u017fECRET = 'hunter2'",
+    ],
+)
+def test_secrets_spelt_with_look_alikes_are_redacted(text: str) -> None:
+    redacted = redact(text)
+    assert REDACTED in redacted, redacted
+    assert "hunter2" not in redacted and "abcdef123" not in redacted and "abcdefgh" not in redacted
+    assert redacted == reference_redact(text)
+
+
+def test_the_check_hides_no_match_on_ascii_text() -> None:
+    """On ASCII text the reference's first check never hid a match of its patterns."""
+    texts = [t for t in _scan_texts() if t.isascii()]
+    hidden = [t for t in texts if not _may_hold_secret(t) and reference_redact(t) != t]
+    assert not hidden, hidden[:3]

@@ -199,11 +199,23 @@ def _may_match(secret: _Secret, text: str, lower: str | None) -> bool:
     return secret.hint is None or secret.hint.search(lower) is not None
 
 
+# The non-ASCII characters that match an ASCII letter under ``re.IGNORECASE`` but do not
+# lower-case to it ("İ" lower-cases to "i" and a combining dot): the patterns would find
+# "ſecret=..." or "apİ_key=...", so the check for triggers reads them as those letters
+# (``tests/test_redact_identity.py`` walks every code point to prove the table complete).
+LOOK_ALIKES = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased for the trigger check, its look-alikes as the letters they match."""
+    return text.lower() if text.isascii() else text.translate(LOOK_ALIKES).lower()
+
+
 def redact(text: str) -> str:
     """Return ``text`` with every recognised secret replaced by ``[REDACTED]``."""
     if not text:
         return text
-    folded = text.lower()
+    folded = fold(text)
     if not _may_hold_secret(text, folded):
         return text
     lower = folded if text.isascii() else None
