@@ -176,12 +176,12 @@ def test_detect_kind_remembers_the_kind_it_works_out(
             assert detect_kind(source, check, template, code) == _detect_kind(
                 source, check, template, code
             ), (source, check, template, code)
-    assert len(classify._KINDS) <= classify._KINDS_LIMIT
+    assert len(classify._KINDS) <= classify._KINDS.limit
 
 
 def test_the_kind_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     classify.clear_caches()
-    monkeypatch.setattr(classify, "_KINDS_LIMIT", 5)
+    monkeypatch.setattr(classify._KINDS, "limit", 5)
     first = detect_kind("generic", "ci / lint", "E501 Line too long")
     assert detect_kind("generic", "ci / lint", "E501 Line too long") is first  # remembered
     for i in range(12):
@@ -318,9 +318,9 @@ def test_grouping_key_is_the_same_digest(
     inputs: list[tuple[str, str, str, str, int | None]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for limit in (fingerprint._KEYS_LIMIT, 7):  # the memo large, then overflowing
+    for limit in (fingerprint._KEYS.limit, 7):  # the memo large, then overflowing
         fingerprint._KEYS.clear()
-        monkeypatch.setattr(fingerprint, "_KEYS_LIMIT", limit)
+        monkeypatch.setattr(fingerprint._KEYS, "limit", limit)
         for _ in range(2):
             for i, (_, check, template, _, _) in enumerate(inputs):
                 scope = (Scope.CHECK, Scope.REPOSITORY, Scope.STORM)[i % 3]

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from corpus_texts import corpus_texts
 from test_failure_core_identity import benchmark_failures
 from test_fingerprint_shape import digit_values_tested
-from triagehub.core import informative
 from triagehub.core.informative import (
     _FOOTER_MEMO,
     _FOOTERS,
@@ -80,7 +79,7 @@ def _assert_same(lines: list[str], what: str) -> None:
         for line in lines:
             for variant in (line, _redraw(line, rng), _redraw(line, rng)):
                 assert is_footer(variant) == _is_footer(variant), variant
-    assert len(_FOOTER_MEMO) <= informative._MEMO_LINES
+    assert len(_FOOTER_MEMO) <= _FOOTER_MEMO.limit
 
 
 def _lines(texts: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 
+from triagehub.core.memo import BoundedMemo
 from triagehub.core.models import Scope
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -333,8 +334,8 @@ class _Seen:
 
 
 _DIRECT = _Seen("")  # a shape whose recipe could not be worked out (never happens)
-_SHAPES: dict[tuple[bytes, int], str | Recipe | _Seen] = {}
-_SHAPES_LIMIT = 4096  # (as many as the message cache: at most a few MB)
+_SHAPES: BoundedMemo[tuple[bytes, int], str | Recipe | _Seen] = BoundedMemo(4096)
+# (as many entries as the message cache: at most a few MB)
 
 
 def _by_shape(text: str, version: int) -> str:
@@ -346,10 +347,8 @@ def _by_shape(text: str, version: int) -> str:
         return found
     if found is None:  # the first of its shape: its template tells whether digits are left
         template = normalizer(version).normalize(text)
-        if len(_SHAPES) >= _SHAPES_LIMIT:
-            _SHAPES.clear()
         digit = _ASCII_DIGIT.search(template) is not None
-        _SHAPES[key] = _Seen(template) if digit else template
+        _SHAPES.keep(key, _Seen(template) if digit else template)
         return template
     if isinstance(found, _Seen):
         recipe = None
@@ -442,8 +441,7 @@ def template_hash(template: str, version: int = CURRENT_VERSION) -> str:
 
 
 # The fingerprints made lately (bounded): a check fails again and again with one template.
-_KEYS: dict[tuple[int, Scope, str, str | None, str], str] = {}
-_KEYS_LIMIT = 8192
+_KEYS: BoundedMemo[tuple[int, Scope, str, str | None, str], str] = BoundedMemo(8192)
 
 
 def grouping_key(
@@ -454,9 +452,7 @@ def grouping_key(
     found = _KEYS.get(key)
     if found is None:
         found = _digest(f"v{version}", scope.value, repository, check or "", template)[:32]
-        if len(_KEYS) >= _KEYS_LIMIT:
-            _KEYS.clear()
-        _KEYS[key] = found
+        _KEYS.keep(key, found)
     return found
 
 

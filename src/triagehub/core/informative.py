@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from triagehub.core.memo import BoundedMemo
+
 __all__ = ["informative_part", "is_footer", "is_informative"]
 
 # Prefixes that CI systems and loggers put before a footer.
@@ -161,8 +163,7 @@ def _core(line: str) -> str:
 # patterns (``_PREFIX``, ``_FOOTERS``) make of a digit is a class holding all ten (\d, \w, \s,
 # [\d.]...), but for one literal, the "2" of "collect2" (checked by a test), so a line holding
 # "collect" is remembered as it is (a str key, never equal to a shape's bytes).
-_FOOTER_MEMO: dict[bytes | str, bool] = {}
-_MEMO_LINES = 8192
+_FOOTER_MEMO: BoundedMemo[bytes | str, bool] = BoundedMemo(8192)
 _MEMO_LINE_CHARS = 600
 _SHAPE = bytes.maketrans(b"0123456789", b"2222222222")
 DIGIT_LITERAL_CONTEXT = "collect"
@@ -179,9 +180,7 @@ def is_footer(line: str) -> bool:
         return known
     known = _is_footer(line)
     if len(line) <= _MEMO_LINE_CHARS:
-        if len(_FOOTER_MEMO) >= _MEMO_LINES:
-            _FOOTER_MEMO.clear()
-        _FOOTER_MEMO[key] = known
+        _FOOTER_MEMO.keep(key, known)
     return known
 
 

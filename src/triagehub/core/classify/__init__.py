@@ -31,6 +31,7 @@ from triagehub.core.classify.rules import (
     KindRule,
 )
 from triagehub.core.classify.settings import ClassifierSettings, RepositoryLike
+from triagehub.core.memo import BoundedMemo
 from triagehub.core.models import (
     Category,
     Decision,
@@ -113,8 +114,7 @@ def _generic_step(check: str, rule: KindRule) -> bool:
 
 # The kinds worked out lately (bounded): a check fails again and again with one template.
 # ``_detect_kind`` reads nothing but its arguments and the built-in rules (module constants).
-_KINDS: dict[tuple[str, str, str, int | None], KindMatch] = {}
-_KINDS_LIMIT = 8192
+_KINDS: BoundedMemo[tuple[str, str, str, int | None], KindMatch] = BoundedMemo(8192)
 
 
 def detect_kind(source: str, check: str, template: str, exit_code: int | None = None) -> KindMatch:
@@ -123,10 +123,7 @@ def detect_kind(source: str, check: str, template: str, exit_code: int | None = 
     key = (source, check, template, exit_code)
     found = _KINDS.get(key)
     if found is None:
-        found = _detect_kind(source, check, template, exit_code)
-        if len(_KINDS) >= _KINDS_LIMIT:
-            _KINDS.clear()
-        _KINDS[key] = found
+        found = _KINDS.keep(key, _detect_kind(source, check, template, exit_code))
     return found
 
 

@@ -19,6 +19,7 @@ from triagehub.core.excerpt.kinds import BOILER, FRAME, MEDIUM, PLAIN, WEAK
 from triagehub.core.excerpt.kinds import clear_known as clear_kinds
 from triagehub.core.excerpt.lines import CHUNK_CHARS, WORDY, Excerpt, iter_lines
 from triagehub.core.informative import informative_part, is_footer
+from triagehub.core.memo import BoundedMemo
 
 _HEAD = 3  # lines each block contributes before any block is extended
 _KEY_LINES = 5
@@ -80,7 +81,7 @@ def _key_of(text: str) -> str:
 # ASCII digit): a key does not depend on which ASCII digits a line holds, every run of them is
 # "#" (_DIGITS; _KEY_PREFIX and the blanks hold none), so a line seen with other numbers (a
 # re-run's durations, ids, counts) has a known key. Bounded: emptied when full.
-_SHAPED_KEYS: dict[bytes, str] = {}
+_SHAPED_KEYS: BoundedMemo[bytes, str] = BoundedMemo(_KNOWN_KEYS)
 _SHAPE = bytes.maketrans(b"0123456789", b"0000000000")
 
 
@@ -89,9 +90,7 @@ def _key_by_shape(text: str) -> str:
     key = _SHAPED_KEYS.get(shape)
     if key is None:
         key = " ".join(_DIGITS.sub("#", _KEY_PREFIX.sub("", text.strip())).split())
-        if len(_SHAPED_KEYS) >= _KNOWN_KEYS:
-            _SHAPED_KEYS.clear()
-        _SHAPED_KEYS[shape] = key
+        _SHAPED_KEYS.keep(shape, key)
     return key
 
 

@@ -16,6 +16,7 @@ from triagehub.core.excerpt.kinds import (
 )
 from triagehub.core.excerpt.lines import WORDY, clean_line, iter_lines
 from triagehub.core.informative import is_footer
+from triagehub.core.memo import BoundedMemo
 
 # Lines that open an error but say nothing a human would quote as its cause.
 _HEADER = re.compile(
@@ -60,14 +61,12 @@ def _title_rank(line: str, kind: int, gradle: bool) -> int:
 # after one that is, and what it does to the Gradle state (1 opens, 0 keeps, -1 ends). Lines recur
 # across the failures of a batch (the same assertion, a footer), so they are remembered, bounded.
 _LineRanks = tuple[str, int, int, int]
-_LINES: dict[str, _LineRanks] = {}
-_LINE_CHARS = 0
 MAX_LINES = 8192
 MAX_LINE_MEMO_CHARS = 400_000
+_LINES: BoundedMemo[str, _LineRanks] = BoundedMemo(MAX_LINES, MAX_LINE_MEMO_CHARS)
 
 
 def _line_ranks(raw: str) -> _LineRanks:
-    global _LINE_CHARS
     known = _LINES.get(raw)
     if known is not None:
         return known
@@ -82,12 +81,7 @@ def _line_ranks(raw: str) -> _LineRanks:
         after_opener = 7 if cause and not line.startswith(_GRADLE_NOT_CAUSE) else plain
         effect = 1 if _GRADLE_OPENER.match(line) else 0 if line.startswith("> ") else -1
         known = (line, plain, after_opener, effect)
-    if len(_LINES) >= MAX_LINES or _LINE_CHARS >= MAX_LINE_MEMO_CHARS:
-        _LINES.clear()
-        _LINE_CHARS = 0
-    _LINES[raw] = known
-    _LINE_CHARS += len(raw)
-    return known
+    return _LINES.keep(raw, known, len(raw))
 
 
 def headline(text: str, *, limit: int = 160) -> str:

@@ -26,6 +26,7 @@ from triagehub.core.excerpt.line_patterns import (
 )
 from triagehub.core.excerpt.lines import WORDY
 from triagehub.core.informative import is_footer
+from triagehub.core.memo import BoundedMemo
 from triagehub.core.wordtree import any_word
 
 # Kinds of lines, weakest first. LEVEL is a line whose only error evidence is its log level
@@ -106,8 +107,7 @@ def _work_out(line: str) -> int:
 # up by its shape. ``tests/test_excerpt_shape.py`` walks every pattern to prove it. Lines without
 # an ASCII digit are their own shape: the table above is enough for them. Bounded like a
 # generation of that table; emptied when full.
-_SHAPED: dict[bytes, int] = {}
-_shaped_chars = 0
+_SHAPED: BoundedMemo[bytes, int] = BoundedMemo(KNOWN_LINES, KNOWN_CHARS)
 _SHAPE = bytes.maketrans(b"0123456789", b"0000000000")
 DIGIT_WORDS = ("fail", "error", "0x", "sum", "collect", *HTTP_REASONS)
 DIGIT_CONTEXT = re.compile(any_word(DIGIT_WORDS), re.IGNORECASE)
@@ -117,19 +117,13 @@ _LOWER_CONTEXT = re.compile(any_word(word.lower() for word in DIGIT_WORDS))
 
 
 def _info_by_shape(line: str) -> int:
-    global _shaped_chars
     raw = line.encode("utf-8", "surrogatepass")
     shape = raw.translate(_SHAPE)
     if shape == raw or not line.isascii() or _LOWER_CONTEXT.search(line.lower()) is not None:
         return _work_out(line)
     info = _SHAPED.get(shape)
     if info is None:
-        info = _work_out(line)
-        if len(_SHAPED) >= KNOWN_LINES or _shaped_chars >= KNOWN_CHARS:
-            _SHAPED.clear()
-            _shaped_chars = 0
-        _SHAPED[shape] = info
-        _shaped_chars += len(line)
+        info = _SHAPED.keep(shape, _work_out(line), len(line))
     return info
 
 
@@ -155,11 +149,11 @@ def _remember(line: str, info: int) -> None:
 
 def clear_known() -> None:
     """Forget the kinds of the lines seen so far (a benchmark measuring lines never seen)."""
-    global _known_chars, _shaped_chars
+    global _known_chars
     _KNOWN.clear()
     _OLD.clear()
     _SHAPED.clear()
-    _known_chars = _shaped_chars = 0
+    _known_chars = 0
 
 
 def _classify(line: str) -> int:
