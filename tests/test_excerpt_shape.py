@@ -1,13 +1,13 @@
 """A line's kind is remembered by its shape (issue #24): the proof that the shape is enough.
 
-``core/excerpt/kinds.py`` looks a line's info up by its *shape* (its ASCII digits 1-9 written
-"1"), except for a line holding one of ``DIGIT_CONTEXT``'s words. That is right only if no test
-the classification makes tells a digit 1-9 from another, outside of those words: this module
-parses every regular expression the classification uses (``line_patterns``, ``kinds``,
-``informative``, ``lines``, the probes' prefilters) and every guard, and finds each test of a
-digit: a literal digit, a class holding some digits but not all, a back-reference (that compares
-captured text). Each must be "0" or "[1-9]" (a shape keeps "0" apart), unless the branch it is in
-needs one of the context words, which a line looked up by shape does not hold. It also checks that
+``core/excerpt/kinds.py`` looks a line's info up by its *shape* (every ASCII digit written "0"),
+except for a line holding one of ``DIGIT_CONTEXT``'s words. That is right only if no test the
+classification makes tells one digit from another, outside of those words: this module parses
+every regular expression the classification uses (``line_patterns``, ``kinds``, ``informative``,
+``lines``, the probes' prefilters) and every guard, and finds each test of a digit: a literal
+digit, a class holding some digits but not all, a back-reference (that compares captured text).
+There must be none, unless the branch it is in needs one of the context words, which a line
+looked up by shape does not hold. It also checks that
 no other literal of those modules' code holds a digit, so that no ``startswith``/``in`` test can
 tell digits apart behind the patterns' back.
 """
