@@ -302,3 +302,36 @@ def test_the_rows_grouping_reads_are_the_issues_columns_by_name(engine: Engine) 
         by_fingerprint = {r["fingerprint"]: r for r in mapped}
         rows = [r for bucket in found.values() for r in bucket]
         assert rows and all(r == by_fingerprint[r["fingerprint"]] for r in rows)
+
+
+def test_scope_candidates_are_each_issue_once_however_many_chunks(engine: Engine) -> None:
+    """A batch with more checks than one IN list holds (a chunk is 500): each repository-scope
+    issue is a candidate once, newest first (it was once per chunk of checks: A, B, A, B...,
+    spending the fuzzy budget twice and filling ``per_scope`` with repeats)."""
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    results = (
+        CheckResult("c", Status.FAIL, "No space left on device"),
+        CheckResult("d", Status.FAIL, "connection refused to db:5432"),
+    )
+    run = RunReport("generic", "acme/x", "r1", finished_at=at, results=results)
+    ingest_reports(engine, [run], Settings(), clock=FixedClock(at))
+    with Session(engine) as session:
+        rows = session.execute(
+            select(t.issues.c.id, t.issues.c.scope, t.issues.c.repository_id, t.issues.c.check_id)
+        ).all()
+        repository_scoped = [r for r in rows if r.scope == "repository"]
+        assert len(repository_scoped) == 2, rows
+        repo = repository_scoped[0].repository_id
+        check_ids = {r.check_id for r in rows if r.check_id is not None}
+        for n in (10, 600, 1200):
+            found = grouping.scope_candidates(
+                session=session,
+                check_ids=[*range(10_000, 10_000 + n), *check_ids],
+                repository_ids={repo},
+                version=max(NORMALIZERS),
+                per_scope=50,
+            )
+            bucket = found[grouping.scope_key("repository", repo, None)]
+            ids = [r["id"] for r in bucket]
+            assert sorted(ids) == sorted(r.id for r in repository_scoped), (n, ids)
+            assert len(ids) == len(set(ids)) == 2

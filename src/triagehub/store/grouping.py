@@ -84,33 +84,29 @@ def scope_candidates(
     """Existing issues a new template may join: per check (check scope) and per repository
     (repository scope), newest first, at most ``per_scope`` each."""
     found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    checks = sorted(set(check_ids))
-    repos = sorted(set(repository_ids))
-    for chunk_checks in chunks(checks) if checks else [()]:
-        for chunk_repos in chunks(repos) if repos else [()]:
-            conditions = []
-            if chunk_checks:
-                conditions.append(
-                    (t.issues.c.scope == "check") & t.issues.c.check_id.in_(chunk_checks)
-                )
-            if chunk_repos:
-                conditions.append(
-                    (t.issues.c.scope == "repository") & t.issues.c.repository_id.in_(chunk_repos)
-                )
-            if not conditions:
-                continue
-            result = session.execute(
-                select(t.issues)
-                .where(t.issues.c.normalizer_version == version, or_(*conditions))
-                .order_by(t.issues.c.last_seen.desc(), t.issues.c.id.desc())
-            )
-            names = tuple(result.keys())
-            for values in result:
-                r = dict(zip(names, values, strict=True))
-                key = scope_key(r["scope"], r["repository_id"], r["check_id"])
-                bucket = found.setdefault(key, [])
-                if len(bucket) < per_scope:
-                    bucket.append(r)
+    # Each scope's issues are read by one statement (a check's with its chunk of checks, a
+    # repository's with its chunk of repositories), so that a bucket is newest first and holds
+    # no issue twice, however many chunks the batch's checks and repositories make.
+    conditions = [
+        (t.issues.c.scope == "check") & t.issues.c.check_id.in_(chunk)
+        for chunk in chunks(sorted(set(check_ids)))
+    ] + [
+        (t.issues.c.scope == "repository") & t.issues.c.repository_id.in_(chunk)
+        for chunk in chunks(sorted(set(repository_ids)))
+    ]
+    for condition in conditions:
+        result = session.execute(
+            select(t.issues)
+            .where(t.issues.c.normalizer_version == version, condition)
+            .order_by(t.issues.c.last_seen.desc(), t.issues.c.id.desc())
+        )
+        names = tuple(result.keys())
+        for values in result:
+            r = dict(zip(names, values, strict=True))
+            key = scope_key(r["scope"], r["repository_id"], r["check_id"])
+            bucket = found.setdefault(key, [])
+            if len(bucket) < per_scope:
+                bucket.append(r)
     return found
 
 
