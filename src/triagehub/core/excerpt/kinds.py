@@ -105,9 +105,8 @@ def _work_out(line: str) -> int:
 # but in branches that need one of ``DIGIT_CONTEXT``'s words ("0 failed", "[1-9]\d* errors",
 # "0x7f", "sha256sum", "collect2", "404 Not Found"): a line holding one of them is looked up by a
 # finer shape or not at all (below). ``tests/test_excerpt_shape.py`` walks every pattern to prove
-# it. Lines without
-# an ASCII digit are their own shape: the table above is enough for them. Bounded like a
-# generation of that table; emptied when full.
+# it. Lines without an ASCII digit are their own shape: the table above is enough for them.
+# Bounded like a generation of that table; emptied when full.
 _SHAPED: BoundedMemo[bytes, int] = BoundedMemo(KNOWN_LINES, KNOWN_CHARS)
 _SHAPE = bytes.maketrans(b"0123456789", b"0000000000")
 DIGIT_WORDS = ("fail", "error", "0x", "sum", "collect", *HTTP_REASONS)
