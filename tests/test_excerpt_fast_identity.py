@@ -13,6 +13,7 @@ long lines, any unicode).
 
 from __future__ import annotations
 
+import random
 import re
 import sys
 import tarfile
@@ -131,6 +132,23 @@ def test_corpus_logs_with_other_numbers_give_the_same_excerpts() -> None:
     other = str.maketrans("0123456789", "1111111111")
     _assert_same([*logs, *(log.translate(digits) for log in logs)], "renumbered logs")
     _assert_same([log.translate(other) for log in logs] + logs, "logs with digits alike")
+
+
+def test_corpus_logs_with_fresh_numbers_and_zeros_elsewhere_give_the_same_excerpts() -> None:
+    """Lines holding "error", "fail" or "0x" are looked up by a finer shape (zeros kept, digits
+    1-9 alike): the same logs with their digits 1-9 permuted (one such shape), with every number
+    drawn anew (the benchmark's fresh numbers) and with zeros and ones swapped (other shapes)."""
+    rng = random.Random(24)
+    logs = [log for log in corpus_texts(("log",)) if log]
+    permuted = str.maketrans("123456789", "978563412")
+    swapped = str.maketrans("01", "10")
+
+    def fresh(log: str) -> str:
+        return re.sub(r"\d+", lambda m: str(rng.randrange(10 ** len(m.group()))), log)
+
+    _assert_same([*logs, *(log.translate(permuted) for log in logs)], "permuted digits")
+    _assert_same([*logs, *(fresh(log) for log in logs for _ in range(3))], "fresh numbers")
+    _assert_same([*logs, *(log.translate(swapped) for log in logs)], "zeros and ones swapped")
 
 
 def test_cidiff_logs_give_the_same_excerpts() -> None:

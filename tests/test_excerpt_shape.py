@@ -28,6 +28,7 @@ from triagehub.core import informative
 from triagehub.core.excerpt import kinds, line_patterns, lines
 from triagehub.core.excerpt.kinds import DIGIT_CONTEXT, _work_out, line_info
 from triagehub.core.excerpt.line_patterns import Probes
+from triagehub.core.wordtree import any_word
 
 DIGITS = frozenset("0123456789")
 CONTEXTS = kinds.DIGIT_WORDS
@@ -66,23 +67,26 @@ def _literal_runs(seq: Any) -> list[str]:
     return [*runs, run]
 
 
-def _needs_context(seq: Any) -> bool:
-    """Whether every match of this sequence holds text where ``DIGIT_CONTEXT`` finds a word: a
+def _needs_context(seq: Any, context: re.Pattern[str] = DIGIT_CONTEXT) -> bool:
+    """Whether every match of this sequence holds text where ``context`` finds a word: a
     run of literals of the sequence where it finds one (a match holds the run as it is written,
     or, under IGNORECASE, letters that match it alike: the runs are ASCII then)."""
-    if any(DIGIT_CONTEXT.search(run) for run in _literal_runs(seq)):
+    if any(context.search(run) for run in _literal_runs(seq)):
         return True
     for op, arg in seq:
-        if op is C.SUBPATTERN and _needs_context(arg[3]):
+        if op is C.SUBPATTERN and _needs_context(arg[3], context):
             return True
-        if op is C.BRANCH and all(_needs_context(alt) for alt in arg[1]):
+        if op is C.BRANCH and all(_needs_context(alt, context) for alt in arg[1]):
             return True
     return False
 
 
-def digit_tests(seq: Any, guarded: bool = False) -> list[frozenset[str]]:
-    """The sets of digits each test of ``seq`` tells apart from the others (unguarded ones)."""
-    guarded = guarded or _needs_context(seq)
+def digit_tests(
+    seq: Any, guarded: bool = False, context: re.Pattern[str] = DIGIT_CONTEXT
+) -> list[frozenset[str]]:
+    """The sets of digits each test of ``seq`` tells apart from the others (the ones in no branch
+    that needs one of ``context``'s words)."""
+    guarded = guarded or _needs_context(seq, context)
     found: list[frozenset[str]] = []
     for op, arg in seq:
         if op in (C.LITERAL, C.NOT_LITERAL) and chr(arg) in DIGITS:
@@ -92,16 +96,16 @@ def digit_tests(seq: Any, guarded: bool = False) -> list[frozenset[str]]:
             if digits and digits != DIGITS:
                 found.append(digits)
         elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
-            found += digit_tests(arg[2], guarded)
+            found += digit_tests(arg[2], guarded, context)
         elif op is C.SUBPATTERN:
-            found += digit_tests(arg[3], guarded)
+            found += digit_tests(arg[3], guarded, context)
         elif op is C.BRANCH:
             for alternative in arg[1]:
-                found += digit_tests(alternative, guarded)
+                found += digit_tests(alternative, guarded, context)
         elif op in (C.ASSERT, C.ASSERT_NOT):
-            found += digit_tests(arg[1], guarded)
+            found += digit_tests(arg[1], guarded, context)
         elif op is C.ATOMIC_GROUP:
-            found += digit_tests(arg, guarded)
+            found += digit_tests(arg, guarded, context)
         elif op in (C.GROUPREF, C.GROUPREF_EXISTS):
             found.append(frozenset({"backreference"}))
         elif op not in (C.AT, C.ANY, C.CATEGORY, C.LITERAL, C.NOT_LITERAL):
@@ -145,6 +149,29 @@ def test_no_pattern_tells_digits_apart_outside_the_contexts() -> None:
     assert kinds.SECTION.groups == 1
     assert not _class_digits(P.parse(r"[=_*#~-]")[0][1])
     assert "([=_*#~-])" in kinds.SECTION.pattern
+
+
+EXACT = re.compile(any_word(kinds.EXACT_WORDS), re.IGNORECASE)
+NONZERO = frozenset("123456789")
+
+
+def test_behind_the_other_contexts_a_pattern_tells_only_zero_from_the_other_digits() -> None:
+    """The finer shape (zeros kept, digits 1-9 written "1") of a line holding "fail", "error" or
+    "0x" but no ``EXACT_WORDS``: every test of a digit outside the branches that need one of
+    those exact words is "0" or "[1-9]", which tell two lines of one such shape alike (a literal
+    "0" matches, or not, in both; digit, word and boundary classes see every digit alike)."""
+    for pattern in classification_patterns():
+        tests = digit_tests(P.parse(pattern.pattern, pattern.flags), context=EXACT)
+        if pattern.pattern == kinds.SECTION.pattern:
+            tests = [t for t in tests if t != {"backreference"}]
+        assert all(t in ({"0"}, NONZERO) for t in tests), (pattern.pattern[:200], tests)
+    assert digit_tests(P.parse(r"\b0 failed|[1-9]\d* errors?|0x[0-9a-f]"), context=EXACT)
+    assert digit_tests(P.parse(r"sha256sum|HTTP [45]\d\d Not Found"), context=EXACT) == []
+    for guard in guards():
+        if not EXACT.search(guard):  # "Failures: 0, Errors: 0": only zeros, kept by the shape
+            assert set(guard) & DIGITS <= {"0"}, guard
+    for word in kinds.EXACT_WORDS:
+        assert word in CONTEXTS and kinds._LOWER_EXACT.search(f"x{word.upper()}y".lower())
 
 
 def test_no_guard_holds_a_digit_outside_the_contexts() -> None:
@@ -213,6 +240,8 @@ def test_lines_of_one_shape_get_the_info_worked_out_for_each() -> None:
         "sha256sum: a.txt: No such file or directory", "collect2: error: ld returned 1 exit status",
         "    at Foo.bar(Foo.java:12)", "#1 0x7f in main", "[ 12%] Building", "Tests run: 5, "
         "Failures: 0, Errors: 0", "Failures: 0, Errors: 0", "SC2086: quote", "E   assert 1 == 2",
+        "errors: 0", "errors=0.5", "Error: 0x7f00 at 10", "1 error", "10 errors",
+        "0 errors, 0 failures", "ERROR 101 x",
     ]  # fmt: skip
     for sample in samples:
         for digits in ("0123456789", "9876543210", "1111111111", "7777777777", "0000000000"):

@@ -103,10 +103,10 @@ def _work_out(line: str) -> int:
 # test that the patterns (``line_patterns``, ``SECTION``, the counts here, ``informative``'s
 # footers, ``lines.WORDY``) and the probes' guards make of a digit is a class holding all ten,
 # but in branches that need one of ``DIGIT_CONTEXT``'s words ("0 failed", "[1-9]\d* errors",
-# "0x7f", "sha256sum", "collect2", "404 Not Found"): a line holding one of them is never looked
-# up by its shape. ``tests/test_excerpt_shape.py`` walks every pattern to prove it. Lines without
-# an ASCII digit are their own shape: the table above is enough for them. Bounded like a
-# generation of that table; emptied when full.
+# "0x7f", "sha256sum", "collect2", "404 Not Found"): a line holding one of them is looked up by a
+# finer shape or not at all (below). ``tests/test_excerpt_shape.py`` walks every pattern to prove
+# it. Lines without an ASCII digit are their own shape: the table above is enough for them.
+# Bounded like a generation of that table; emptied when full.
 _SHAPED: BoundedMemo[bytes, int] = BoundedMemo(KNOWN_LINES, KNOWN_CHARS)
 _SHAPE = bytes.maketrans(b"0123456789", b"0000000000")
 DIGIT_WORDS = ("fail", "error", "0x", "sum", "collect", *HTTP_REASONS)
@@ -114,16 +114,31 @@ DIGIT_CONTEXT = re.compile(any_word(DIGIT_WORDS), re.IGNORECASE)
 # What DIGIT_CONTEXT finds in an ASCII line, found faster in the line lower-cased (an ASCII
 # letter matches another case-insensitively iff both lower-case alike).
 _LOWER_CONTEXT = re.compile(any_word(word.lower() for word in DIGIT_WORDS))
+# Behind "fail", "error" and "0x" the patterns tell a digit only from "0" ("0 failed",
+# "[1-9]\d* errors", "0x7f"): a line holding them but none of ``EXACT_WORDS`` (whose patterns
+# spell digits out: "sha256sum", "collect2", "404 Not Found") is looked up by a finer shape that
+# keeps its zeros, its digits 1-9 written "1" (``tests/test_excerpt_shape.py`` proves it too), in
+# a memo of its own: fresh numbers give such lines many shapes, which would empty the first memo.
+EXACT_WORDS = ("sum", "collect", *HTTP_REASONS)
+_LOWER_EXACT = re.compile(any_word(word.lower() for word in EXACT_WORDS))
+_ZERO_SHAPE = bytes.maketrans(b"0123456789", b"0111111111")
+_ZERO_SHAPED: BoundedMemo[bytes, int] = BoundedMemo(KNOWN_LINES, KNOWN_CHARS)
 
 
 def _info_by_shape(line: str) -> int:
     raw = line.encode("utf-8", "surrogatepass")
     shape = raw.translate(_SHAPE)
-    if shape == raw or not line.isascii() or _LOWER_CONTEXT.search(line.lower()) is not None:
+    if shape == raw or not line.isascii():
         return _work_out(line)
-    info = _SHAPED.get(shape)
+    lower = line.lower()
+    memo = _SHAPED
+    if _LOWER_CONTEXT.search(lower) is not None:
+        if _LOWER_EXACT.search(lower) is not None:
+            return _work_out(line)
+        memo, shape = _ZERO_SHAPED, raw.translate(_ZERO_SHAPE)
+    info = memo.get(shape)
     if info is None:
-        info = _SHAPED.keep(shape, _work_out(line), len(line))
+        info = memo.keep(shape, _work_out(line), len(line))
     return info
 
 
@@ -153,6 +168,7 @@ def clear_known() -> None:
     _KNOWN.clear()
     _OLD.clear()
     _SHAPED.clear()
+    _ZERO_SHAPED.clear()
     _known_chars = 0
 
 
