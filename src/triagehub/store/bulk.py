@@ -269,11 +269,13 @@ class BulkWriter:
         table: Table,
         columns: Sequence[str],
         values: Iterable[Sequence[Any]],
-        key: str,
-        returning: str,
+        key: str | Sequence[str],
+        returning: str | Sequence[str],
     ) -> list[Any]:
         """Insert the rows in the order given, but those whose ``key`` is taken (``ON CONFLICT
-        (key) DO NOTHING``, rows of this call included); ``returning`` of the rows inserted.
+        (key) DO NOTHING``, rows of this call included; a key of several columns as a sequence
+        of their names); ``returning`` of the rows inserted (a column's values, or for a
+        sequence of columns a tuple of their values per row).
         PostgreSQL: one statement whatever the number of rows, from one JSON document
         (``INSERT ... SELECT FROM ROWS FROM (json_to_recordset(...)) WITH ORDINALITY``, in the
         order given, so ids follow it; orjson writes it, where the driver would adapt each
@@ -284,10 +286,30 @@ class BulkWriter:
         rows = self.rows(table, columns, values)
         if not rows:
             return []
-        if not self.postgres:
-            return self._sqlite_insert_ignoring(table, columns, rows, key, returning)
+        tail = self._ignoring_tail(key, returning)
+        found = (
+            self._postgres_insert_ignoring(table, columns, rows, tail)
+            if self.postgres
+            else self._sqlite_insert_ignoring(table, columns, rows, tail)
+        )
+        if isinstance(returning, str):
+            return [r[0] for r in found]
+        return [tuple(r) for r in found]
+
+    def _ignoring_tail(self, key: str | Sequence[str], returning: str | Sequence[str]) -> str:
+        """``ON CONFLICT (key) DO NOTHING RETURNING returning``."""
+        keys = [key] if isinstance(key, str) else key
+        out = [returning] if isinstance(returning, str) else returning
+        return (
+            f"ON CONFLICT ({', '.join(self.name(k) for k in keys)}) DO NOTHING "
+            f"RETURNING {', '.join(self.name(c) for c in out)}"
+        )
+
+    def _postgres_insert_ignoring(
+        self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], tail: str
+    ) -> list[Any]:
+        """PostgreSQL: ``insert_ignoring_returning``'s one statement; the rows it returned."""
         names = ", ".join(self.name(c) for c in columns)
-        tail = f"ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
         compiled = [table.c[c].type.compile(dialect=self.dialect) for c in columns]
         if _json_exact(rows):
             # Text read as text, then cast as the arrays' elements are (an explicit cast).
@@ -304,7 +326,7 @@ class BulkWriter:
                 f"WITH ORDINALITY AS v({fields}, n) ORDER BY n {tail}",
                 (_json_document(rows),),
             )
-            return [r[0] for r in found]
+            return list(found)
         arrays = ", ".join(f"%s::{kind}[]" for kind in compiled)
         fields = ", ".join(f"v{i}" for i in range(len(columns)))
         sql = (
@@ -312,16 +334,10 @@ class BulkWriter:
             f"FROM unnest({arrays}) WITH ORDINALITY AS v({fields}, n) ORDER BY n {tail}"
         )
         params = [list(column) for column in zip(*rows, strict=True)]
-        result = self.session.connection().exec_driver_sql(sql, tuple(params))
-        return [r[0] for r in result]
+        return list(self.session.connection().exec_driver_sql(sql, tuple(params)))
 
     def _sqlite_insert_ignoring(
-        self,
-        table: Table,
-        columns: Sequence[str],
-        rows: list[tuple[Any, ...]],
-        key: str,
-        returning: str,
+        self, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], tail: str
     ) -> list[Any]:
         names = ", ".join(self.name(c) for c in columns)
         marks = f"({self.marks(len(columns))})"
@@ -331,9 +347,9 @@ class BulkWriter:
             sql = (
                 f"INSERT INTO {self.name(table.name)} ({names}) VALUES "
                 + ", ".join([marks] * len(chunk))
-                + f" ON CONFLICT ({self.name(key)}) DO NOTHING RETURNING {self.name(returning)}"
+                + f" {tail}"
             )
-            found.extend(conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))).scalars())
+            found.extend(conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))))
         return found
 
     def update(
@@ -530,16 +546,19 @@ class BulkWriter:
         return f"INSERT INTO {self.name(table.name)} ({names}) VALUES ({self.marks(len(columns))})"
 
     def _next_ids(self, table: Table, n: int) -> list[int]:
-        """``n`` ids from the table's sequence (PostgreSQL), ascending."""
-        rows = (
+        """``n`` ids from the table's sequence (PostgreSQL), ascending: the sequence looked up
+        once (a subquery: not per row, as a function of the row's arguments would be), the ids
+        sent back as one array."""
+        found = (
             self.session.connection()
             .exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                "SELECT array_agg(nextval((SELECT pg_get_serial_sequence(%s, 'id'))::regclass)) "
+                "FROM generate_series(1, %s)",
                 (table.name, n),
             )
-            .all()
+            .scalar_one()
         )
-        return sorted(int(r[0]) for r in rows)
+        return sorted(int(pk) for pk in found)
 
     def _copy(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         raw = self.session.connection().connection.driver_connection

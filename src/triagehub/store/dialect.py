@@ -1,6 +1,7 @@
 """What differs between SQLite and PostgreSQL on the concurrent write paths.
 
-- ``one_of``: ``column IN (values)`` for many values, as the database takes it best.
+- ``one_of``: ``column IN (values)`` for many values, as the database takes it best
+  (``any_of``: the same as one condition).
 - ``insert_ignoring``: ``INSERT ... ON CONFLICT DO NOTHING`` (race-free creation: insert, then
   select what another transaction created first).
 - ``greatest`` / ``least``: the two-argument SQL max/min (``greatest`` on PostgreSQL, the scalar
@@ -60,16 +61,26 @@ def one_of(
     placeholder per value, so the driver parses no list of hundreds of placeholders and the
     server parses and plans one short statement."""
     postgres = dialect_name(session) == "postgresql"
-    if postgres:
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        array = ARRAY(column.type)
     for i in range(0, len(values), size):
         chunk = values[i : i + size]
-        if postgres:
-            yield column == any_(bindparam(None, list(chunk), type_=array))
-        else:
-            yield column.in_(chunk)
+        yield _any_of(column, chunk) if postgres else column.in_(chunk)
+
+
+def any_of(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values`` as one condition whatever the number of values (a caller whose
+    rows must come from one statement): on PostgreSQL ``column = ANY(array)``, as ``one_of``'s
+    (the same plan as ``IN``: the server rewrites that to ``= ANY``)."""
+    return _any_of(column, values) if dialect_name(session) == "postgresql" else column.in_(values)
+
+
+def _any_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """PostgreSQL: ``column = ANY(%s)``, the values as one array parameter."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    condition: ColumnElement[bool] = column == any_(
+        bindparam(None, list(values), type_=ARRAY(column.type))
+    )
+    return condition
 
 
 def insert_ignoring(session: Session, table: Table, *index_elements: str) -> Any:

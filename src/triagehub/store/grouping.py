@@ -6,12 +6,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter
-from triagehub.store.dialect import insert_ignoring, one_of
+from triagehub.store.dialect import dialect_name, insert_ignoring, one_of
 
 CHUNK = 500
 
@@ -237,6 +237,34 @@ def bump_patterns(
         "WHERE id = ?",
         [(*v[1:], v[0]) for v in values],
     )
+
+
+def issue_checks_present(
+    *, session: Session, pairs: Sequence[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Which of these ``(issue id, check id)`` pairs are stored in ``issue_checks``. PostgreSQL:
+    one statement whatever their number, the pairs as two array parameters joined to the
+    table (the planner sees how many); SQLite: ``(issue_id, check_id) IN (...)`` a few hundred
+    pairs a statement."""
+    found: set[tuple[int, int]] = set()
+    if not pairs:
+        return found
+    if dialect_name(session) == "postgresql":
+        rows: Iterable[Any] = session.connection().exec_driver_sql(
+            "SELECT c.issue_id, c.check_id FROM unnest(%s::integer[], %s::integer[]) "
+            "AS v(issue_id, check_id) JOIN issue_checks AS c "
+            "ON c.issue_id = v.issue_id AND c.check_id = v.check_id",
+            ([p[0] for p in pairs], [p[1] for p in pairs]),
+        )
+        found.update((int(i), int(c)) for i, c in rows)
+        return found
+    columns = tuple_(t.issue_checks.c.issue_id, t.issue_checks.c.check_id)
+    for chunk in chunks(pairs):
+        rows = session.execute(
+            select(t.issue_checks.c.issue_id, t.issue_checks.c.check_id).where(columns.in_(chunk))
+        )
+        found.update((int(i), int(c)) for i, c in rows)
+    return found
 
 
 def checks_by_name_prefix(

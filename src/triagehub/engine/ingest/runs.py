@@ -33,6 +33,7 @@ class Catalog:
     def __init__(self, session: Session, settings: Settings) -> None:
         self.session = session
         self.settings = settings
+        self.bulk = BulkWriter(session)
         self._repos: dict[str, int] = {}
         self._checks: dict[tuple[int, str], int] = {}
         # Values per ``IN``: SQLite's parameter limit; PostgreSQL takes them as one array
@@ -112,7 +113,7 @@ class Catalog:
         self, runs: list[NewRun], digests: Mapping[RunKey, str], now: datetime
     ) -> list[int]:
         """Store the runs; their ids, in the order given."""
-        return BulkWriter(self.session).insert_returning_ids(
+        return self.bulk.insert_returning_ids(
             t.runs,
             RUN_COLUMNS,
             (
@@ -162,13 +163,14 @@ class Catalog:
         return {k: self._checks[k] for k in keys}
 
     def _insert_checks(self, new: list[tuple[int, str]], now: datetime) -> None:
-        inserted = self.session.execute(
-            insert_ignoring(self.session, t.checks, "repository_id", "key").returning(
-                t.checks.c.repository_id,
-                t.checks.c.key,
-                t.checks.c.id,
-            ),
-            [{"repository_id": r, "key": k, "created_at": now} for r, k in new],
+        # One statement on PostgreSQL (a JSON document, not a parameter per value), a few
+        # hundred rows a statement on SQLite; ids in the order given, as one row at a time.
+        inserted = self.bulk.insert_ignoring_returning(
+            t.checks,
+            ("repository_id", "key", "created_at"),
+            ((r, k, now) for r, k in new),
+            ("repository_id", "key"),
+            ("repository_id", "key", "id"),
         )
         for repo_id, key, pk in inserted:
             self._checks[(repo_id, key)] = pk

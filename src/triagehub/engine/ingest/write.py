@@ -9,8 +9,6 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select, tuple_
-
 from triagehub.core.history import CheckHistory
 from triagehub.core.models import RunReport
 from triagehub.engine.ingest.classify import classified_data
@@ -263,13 +261,6 @@ class BatchWriter:
         for w in new:
             w.row["checks_count"] = len(w.checks)
         pairs = [(w.row["id"], pk) for w in old for pk in w.checks]
-        known: set[tuple[int, int]] = set()
-        for chunk in grouping.chunks(pairs):
-            rows = self.session.execute(
-                select(t.issue_checks.c.issue_id, t.issue_checks.c.check_id).where(
-                    tuple_(t.issue_checks.c.issue_id, t.issue_checks.c.check_id).in_(chunk)
-                )
-            )
-            known.update((int(i), int(c)) for i, c in rows)
+        known = grouping.issue_checks_present(session=self.session, pairs=pairs)
         for w in old:
             w.row["checks_count"] += sum(1 for pk in w.checks if (w.row["id"], pk) not in known)

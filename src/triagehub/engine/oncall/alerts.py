@@ -18,6 +18,7 @@ from triagehub.engine.oncall.common import CHUNK, GITHUB_ONCALL, OncallSummary
 from triagehub.engine.oncall.routing import open_workload, pass_spans, plan_assignment
 from triagehub.engine.oncall.writes import Carried, OncallWrites
 from triagehub.store import tables as t
+from triagehub.store.dialect import any_of
 
 DEFAULT_MODES: Final[Mapping[Level, AlertMode]] = {
     Level.CRITICAL: "immediate",
@@ -150,7 +151,8 @@ def _alert_events(
         .order_by(e.id)
     )
     if issue_ids is not None:
-        query = query.where(e.issue_id.in_(issue_ids))
+        # (PostgreSQL: the ids as one array parameter, not a placeholder each)
+        query = query.where(any_of(session, e.issue_id, issue_ids))
     else:
         query = query.where(e.at >= now - LOOKBACK)
     if priorities is not None and sqlite:

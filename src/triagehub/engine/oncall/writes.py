@@ -126,11 +126,10 @@ class OncallWrites:
         for e in self.experts:
             if e["_id"] in finals:
                 finals[e["_id"]]["expert"] = e["_expert"]
-        if experts:
-            named = (
-                update(t.issues).where(i.id == bindparam("_id")).values(expert=bindparam("_expert"))
-            )
-            session.execute(named, experts)
+        # (one statement on PostgreSQL, not a bind and an execute per row: ``store.bulk``)
+        BulkWriter(session).update(
+            t.issues, ("expert",), "id", ((e["_expert"], e["_id"]) for e in experts)
+        )
         states = self._assign(session, finals)
         for pk, final in finals.items():  # an insert that carried another decision
             if final != self.carried[pk].after:
