@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from triagehub.store import tables as t
 from triagehub.store.bulk import BulkWriter
-from triagehub.store.dialect import dialect_name, insert_ignoring, one_of
+from triagehub.store.dialect import any_of, dialect_name, insert_ignoring, one_of
 
 CHUNK = 500
 
@@ -88,10 +88,10 @@ def scope_candidates(
     # repository's with its chunk of repositories), so that a bucket is newest first and holds
     # no issue twice, however many chunks the batch's checks and repositories make.
     conditions = [
-        (t.issues.c.scope == "check") & t.issues.c.check_id.in_(chunk)
+        (t.issues.c.scope == "check") & any_of(session, t.issues.c.check_id, chunk)
         for chunk in chunks(sorted(set(check_ids)))
     ] + [
-        (t.issues.c.scope == "repository") & t.issues.c.repository_id.in_(chunk)
+        (t.issues.c.scope == "repository") & any_of(session, t.issues.c.repository_id, chunk)
         for chunk in chunks(sorted(set(repository_ids)))
     ]
     for condition in conditions:
@@ -122,7 +122,7 @@ def patterns_by_hash(*, session: Session, hashes: Iterable[str]) -> dict[str, in
     for chunk in chunks(sorted(set(hashes))):
         for template_hash, pk in session.execute(
             select(t.patterns.c.template_hash, t.patterns.c.id)
-            .where(t.patterns.c.template_hash.in_(chunk))
+            .where(any_of(session, t.patterns.c.template_hash, chunk))
             .order_by(t.patterns.c.id)
         ):
             found.setdefault(template_hash, pk)
@@ -136,7 +136,7 @@ def band_members(*, session: Session, bands: Iterable[str]) -> dict[str, list[in
     band, pattern_id = t.pattern_bands.c.band, t.pattern_bands.c.pattern_id
     for chunk in chunks(sorted(set(bands))):
         for band_key, pk in session.execute(
-            select(band, pattern_id).where(band.in_(chunk)).order_by(band, pattern_id)
+            select(band, pattern_id).where(any_of(session, band, chunk)).order_by(band, pattern_id)
         ):
             found.setdefault(band_key, []).append(pk)
     return found
@@ -147,7 +147,7 @@ def pattern_templates(*, session: Session, ids: Iterable[int]) -> dict[int, str]
     for chunk in chunks(sorted(set(ids))):
         for pk, template in session.execute(
             select(t.patterns.c.id, t.patterns.c.template)
-            .where(t.patterns.c.id.in_(chunk))
+            .where(any_of(session, t.patterns.c.id, chunk))
             .order_by(t.patterns.c.id)
         ):
             found[pk] = template

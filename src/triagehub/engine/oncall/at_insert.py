@@ -28,6 +28,7 @@ from triagehub.engine.oncall.common import CHUNK
 from triagehub.engine.oncall.routing import open_workload, plan_assignment
 from triagehub.engine.oncall.writes import ONCALL_COLUMNS, Carried, OncallWrites
 from triagehub.store import tables as t
+from triagehub.store.dialect import any_of
 
 # What routing reads of an issue row (``plan_assignment``), besides the on-call columns.
 _READ: Final = (
@@ -118,7 +119,7 @@ def _spans(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[int, int
         query = (
             select(i.pattern_id, i.repository_id, i.source)
             .distinct()
-            .where(i.pattern_id.in_(wanted[n : n + CHUNK]))
+            .where(any_of(session, i.pattern_id, wanted[n : n + CHUNK]))
         )
         for pattern, repository, source in session.execute(query):
             repositories[int(pattern)].add(repository)

@@ -23,6 +23,7 @@ from triagehub.engine.oncall.common import (
 )
 from triagehub.engine.oncall.writes import OncallWrites
 from triagehub.store import tables as t
+from triagehub.store.dialect import any_of
 
 _DASHBOARD = re.compile(r"\b(tableau|looker|power ?bi|dashboards?|workbooks?)\b", re.I)
 
@@ -80,7 +81,7 @@ def pattern_spans(session: Session, patterns: Iterable[int]) -> dict[int, int]:
                 func.count(i.repository_id.distinct()),
                 func.count(i.source.distinct()),
             )
-            .where(i.pattern_id.in_(wanted[n : n + CHUNK]))
+            .where(any_of(session, i.pattern_id, wanted[n : n + CHUNK]))
             .group_by(i.pattern_id)
         )
         for pattern, repositories, sources in session.execute(query):
