@@ -243,7 +243,6 @@ issues = Table(
     Index(None, "repository_id", "last_seen", "id"),  # a repository's pages in order (0024)
     Index(None, "state", "last_seen", "id"),  # a state's pages in order (0023)
     Index(None, "priority", "last_seen", "id"),  # sort=priority, level by level (0025)
-    Index(None, "template_hash"),
     Index(None, "pattern_id", "last_seen", "id"),  # similar issues, newest first (0021)
     Index(None, "repository_id", "check_id"),
     Index(None, "github_repo", "github_number"),
