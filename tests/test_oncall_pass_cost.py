@@ -91,23 +91,28 @@ def test_without_a_routing_table_the_pass_does_not_count_the_open_workload(
     assert len(_alerted(engine)) == 3
 
 
-def test_on_sqlite_the_alert_query_starts_from_the_batch_s_issues(
-    engine: Engine, db_url: str
-) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("a SQLite query plan")
+def test_the_alert_queries_start_from_the_batch_s_issues(engine: Engine, db_url: str) -> None:
     settings = _settings({})
     _ingest(engine, settings, 1, *(f"high_old{n}" for n in range(40)))  # working, not ours
     # (a batch of a few ids only would start from them anyway)
     sent = _ingest(engine, settings, 2, *(f"critical_new{n}" for n in range(80)))
-    [(sql, parameters)] = [(s, p) for s, p in sent if "issue_events.kind" in s]
+    issues = [(s, p) for s, p in sent if "FROM issues" in s and "issues.state ||" in s]
+    events = [(s, p) for s, p in sent if "FROM issue_events LEFT OUTER JOIN jobs" in s]
+    assert len(issues) == 2 and len(events) == 1  # the wanted ids, then the events' issues
+    sqlite = db_url.startswith("sqlite")
+    explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
     with engine.connect() as connection:
-        plan = [
-            str(row[3])
-            for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters)
+        plans = [
+            [str(r[3] if sqlite else r[0]) for r in connection.exec_driver_sql(explain + s, p)]
+            for s, p in [*issues, *events]
         ]
-    # Not every working issue of the database through the state index, then the batch's ids:
-    # the batch's issues by their key.
-    assert not [step for step in plan if "ix_issues_state" in step], plan
-    assert any(step.startswith("SEARCH issues USING INTEGER PRIMARY KEY") for step in plan), plan
+    # Not every working (or critical) issue of the database through the state (or priority)
+    # index, then the batch's ids: the batch's issues by their key.
+    for plan in plans:
+        assert not [step for step in plan if "ix_issues_state" in step], plan
+        assert not [step for step in plan if "ix_issues_priority" in step], plan
+    if sqlite:
+        for plan in plans[:2]:
+            assert any(s.startswith("SEARCH issues USING INTEGER PRIMARY KEY") for s in plan), plan
+        assert any("issue_events USING INDEX ix_issue_events_issue_id" in s for s in plans[2])
     assert len(_alerted(engine)) == 80

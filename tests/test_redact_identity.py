@@ -282,6 +282,16 @@ def test_the_look_alike_table_is_every_non_ascii_letter_ignorecase_matches() -> 
         assert re.fullmatch(ascii_letter, chr(cp), re.IGNORECASE), hex(cp)
 
 
+_FOLDED = [*_PIECES, "—", "\u0130", "\u0131", "\u03a3", "\u00df", "\u01c4"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_FOLDED), max_size=16).map("".join))
+def test_fold_is_the_look_alikes_translated_then_lower_cased(text: str) -> None:
+    """``fold`` translates only a text holding a look-alike: the same text either way."""
+    assert redact_module.fold(text) == text.translate(redact_module.LOOK_ALIKES).lower()
+
+
 @pytest.mark.parametrize(
     "text",
     [

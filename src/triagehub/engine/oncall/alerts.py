@@ -18,7 +18,7 @@ from triagehub.engine.oncall.common import CHUNK, GITHUB_ONCALL, OncallSummary
 from triagehub.engine.oncall.routing import open_workload, pass_spans, plan_assignment
 from triagehub.engine.oncall.writes import Carried, OncallWrites
 from triagehub.store import tables as t
-from triagehub.store.dialect import any_of
+from triagehub.store.dialect import one_of
 
 DEFAULT_MODES: Final[Mapping[Level, AlertMode]] = {
     Level.CRITICAL: "immediate",
@@ -114,32 +114,77 @@ def _alert_events(
     priorities: Sequence[str] | None = None,
 ) -> list[tuple[int, int, str, dict[str, Any]]]:
     """(event id, issue id, what, the issue's row) of the announceable events not announced
-    yet, in event order, in one statement: the row holds the columns a pass reads
-    (:data:`_ROW_COLUMNS` and the repository's name), one dict per issue (its events share
-    it). ``priorities``: on SQLite, only the issues of these (``None``: of any; elsewhere
-    the pass passes over the others itself)."""
-    e, i = t.issue_events.c, t.issues.c
-    state: Any = i.state
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    if issue_ids is not None and sqlite:
-        # SQLite (no statistics) would start from the state index, every working issue of the
-        # database, and only then keep the ids'; ``state || ''`` leaves that index out, so the
-        # plan starts from the ids (the same rows)
-        state = state.concat("")
+    yet, in event order: the row holds the columns a pass reads (:data:`_ROW_COLUMNS` and the
+    repository's name), one dict per issue (its events share it). ``priorities``: only the
+    issues of these (``None``: of any; the pass would pass over the others).
+
+    Statements of one driving table each: the ids of the wanted issues of ``issue_ids`` (by
+    their key), their events not announced yet (by ``issue_id``; a tick: the events of the last
+    day), then the rows of those events' issues. Joined in one statement, PostgreSQL, with the
+    statistics of tables an uncommitted ingest has just filled, could estimate one issue and
+    rescan the events once per issue."""
+    if priorities is not None and not priorities:
+        return []
+    e = t.issue_events.c
+    if issue_ids is None:
+        found = _unannounced(session, e.at >= now - LOOKBACK)
+    else:
+        i = t.issues.c
+        wanted: list[int] = []
+        for where in one_of(session, i.id, issue_ids, CHUNK):
+            query = select(i.id).where(where, *_wanted(priorities))
+            wanted += session.execute(query).scalars().all()
+        found = [
+            event
+            for where in one_of(session, e.issue_id, sorted(wanted), CHUNK)
+            for event in _unannounced(session, where)
+        ]
+    rows = _issue_rows(session, sorted({issue_id for _, issue_id, _ in found}), priorities)
+    return [(pk, iid, what, rows[iid]) for pk, iid, what in found if iid in rows]
+
+
+def _wanted(priorities: Sequence[str] | None) -> list[Any]:
+    """The conditions of an issue a pass may announce: working, of ``priorities`` (unless
+    ``None``). ``state || ''``, ``priority || ''``: filters, never where a plan starts (their
+    indexes would read every working or critical issue of the database, and stale statistics
+    could make them look cheap): the plan starts from the ids."""
+    i = t.issues.c
+    found = [i.state.concat("").in_(WORKING)]
+    if priorities is not None:
+        found.append(i.priority.concat("").in_(priorities))
+    return found
+
+
+def _issue_rows(
+    session: Session, ids: Sequence[int], priorities: Sequence[str] | None
+) -> dict[int, dict[str, Any]]:
+    """The rows (:data:`_ROW_COLUMNS` and the repository's name) of the wanted issues of
+    ``ids`` (:func:`_wanted`), by id."""
+    i = t.issues.c
+    names = (*_ROW_COLUMNS, "repository")
+    rows: dict[int, dict[str, Any]] = {}
+    for where in one_of(session, i.id, ids, CHUNK):
+        query = (
+            select(*(i[c] for c in _ROW_COLUMNS), t.repositories.c.name)
+            .join(t.repositories, t.repositories.c.id == i.repository_id)
+            .where(where, *_wanted(priorities))
+        )
+        for values in session.execute(query).all():
+            rows[int(values[0])] = dict(zip(names, values, strict=True))
+    return rows
+
+
+def _unannounced(session: Session, where: Any) -> list[tuple[int, int, str]]:
+    """(event id, issue id, what) of the ``created`` and regressing events matching ``where``
+    whose alert has no notification job yet, in event order."""
+    e = t.issue_events.c
     key = literal("notify:") + cast(e.issue_id, String) + literal(":alert:") + cast(e.id, String)
     query = (
-        select(
-            e.id,
-            e.kind,
-            *(i[c] for c in _ROW_COLUMNS),
-            t.repositories.c.name.label("repository"),
-        )
-        .join(t.issues, i.id == e.issue_id)
-        .join(t.repositories, t.repositories.c.id == i.repository_id)
+        select(e.id, e.issue_id, e.kind)
         .outerjoin(t.jobs, t.jobs.c.key == key)
         .where(
+            where,
             t.jobs.c.id.is_(None),
-            state.in_(WORKING),
             or_(
                 e.kind == "created",
                 and_(
@@ -150,28 +195,10 @@ def _alert_events(
         )
         .order_by(e.id)
     )
-    if issue_ids is not None:
-        # (PostgreSQL: the ids as one array parameter, not a placeholder each)
-        query = query.where(any_of(session, e.issue_id, issue_ids))
-    else:
-        query = query.where(e.at >= now - LOOKBACK)
-    if priorities is not None and sqlite:
-        # The rows a pass would read and pass over (their mode is none of its modes) are not
-        # read; ``priority || ''``: a filter, never the plan's start (the priority index).
-        # (Not on PostgreSQL: with the statistics of a table that an uncommitted ingest has just
-        # filled, the filter's estimate of one issue made it rescan the events per issue.)
-        query = query.where(i.priority.concat("").in_(priorities))
-    names = (*_ROW_COLUMNS, "repository")
-    rows: dict[int, dict[str, Any]] = {}
-    found: list[tuple[int, int, str, dict[str, Any]]] = []
-    for event_id, kind, *values in session.execute(query):
-        issue_id = int(values[0])
-        row = rows.get(issue_id)
-        if row is None:
-            row = rows[issue_id] = dict(zip(names, values, strict=True))
-        what = "regressed" if kind == "state_changed" else "created"
-        found.append((int(event_id), issue_id, what, row))
-    return found
+    return [
+        (int(pk), int(issue_id), "regressed" if kind == "state_changed" else "created")
+        for pk, issue_id, kind in session.execute(query).all()
+    ]
 
 
 def _mentions(settings: Settings, row: Mapping[str, Any]) -> list[str]:

@@ -23,7 +23,7 @@ from triagehub.engine.oncall.common import (
 )
 from triagehub.engine.oncall.writes import OncallWrites
 from triagehub.store import tables as t
-from triagehub.store.dialect import any_of
+from triagehub.store.dialect import one_of
 
 _DASHBOARD = re.compile(r"\b(tableau|looker|power ?bi|dashboards?|workbooks?)\b", re.I)
 
@@ -74,14 +74,14 @@ def pattern_spans(session: Session, patterns: Iterable[int]) -> dict[int, int]:
     wanted = sorted(set(patterns))
     spans = dict.fromkeys(wanted, 1)
     i = t.issues.c
-    for n in range(0, len(wanted), CHUNK):
+    for where in one_of(session, i.pattern_id, wanted, CHUNK):  # (one array on PostgreSQL)
         query = (
             select(
                 i.pattern_id,
                 func.count(i.repository_id.distinct()),
                 func.count(i.source.distinct()),
             )
-            .where(any_of(session, i.pattern_id, wanted[n : n + CHUNK]))
+            .where(where)
             .group_by(i.pattern_id)
         )
         for pattern, repositories, sources in session.execute(query):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from triagehub.core.lifecycle import Actor, check_transition
@@ -37,6 +37,7 @@ from triagehub.store.lifecycle import state_values
 
 ROWS: Final = 500  # rows of one statement (bound parameters stay far below every limit)
 ONCALL_COLUMNS: Final = ("expert", "assignee", "state", "updated_at")  # what a pass may set
+_PLAIN: Final = ("state", "updated_at", "expert", "assignee")  # an assignment's, mostly
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,20 +122,18 @@ class OncallWrites:
     def flush(self, session: Session) -> set[str]:
         """Write everything; returns the keys of the jobs this pass created."""
         i = t.issues.c
+        bulk = BulkWriter(session)  # (one statement per kind of write: ``store.bulk``)
         finals = {pk: dict(c.before) for pk, c in self.carried.items()}
-        experts = [e for e in self.experts if e["_id"] not in finals]
+        experts = [(e["_expert"], e["_id"]) for e in self.experts if e["_id"] not in finals]
         for e in self.experts:
             if e["_id"] in finals:
                 finals[e["_id"]]["expert"] = e["_expert"]
-        # (one statement on PostgreSQL, not a bind and an execute per row: ``store.bulk``)
-        BulkWriter(session).update(
-            t.issues, ("expert",), "id", ((e["_expert"], e["_id"]) for e in experts)
-        )
-        states = self._assign(session, finals)
+        bulk.update(t.issues, ["expert"], "id", experts)
+        states = self._assign(session, bulk, finals)
         for pk, final in finals.items():  # an insert that carried another decision
             if final != self.carried[pk].after:
                 session.execute(update(t.issues).where(i.id == pk).values(final))
-        created = self._insert_jobs(session)
+        created = self._insert_jobs(bulk)
         lost = {e.row["key"] for e in self.jobs if e.needs is not None and e.needs not in created}
         lost &= created
         for chunk in _chunks(sorted(lost)):  # mentions of alerts someone else sent
@@ -160,9 +159,7 @@ class OncallWrites:
                 rows.append(entry.row)
         if rows:  # (one COPY, or one prepared statement: ``store.bulk``)
             columns = list(rows[0])
-            BulkWriter(session).insert(
-                t.issue_events, columns, ([r[c] for c in columns] for r in rows)
-            )
+            bulk.insert(t.issue_events, columns, ([r[c] for c in columns] for r in rows))
         return created - lost
 
     def _event_row(self, issue_id: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +172,9 @@ class OncallWrites:
             "data": data,
         }
 
-    def _assign(self, session: Session, finals: dict[int, dict[str, Any]]) -> dict[int, IssueState]:
+    def _assign(
+        self, session: Session, bulk: BulkWriter, finals: dict[int, dict[str, Any]]
+    ) -> dict[int, IssueState]:
         """The assignments' columns and states, after reading each issue's state under lock (as
         ``store.lifecycle.change_state`` does); returns the states they left. The columns of a
         carried issue (inserted by this transaction: no one else sees it) go to ``finals``."""
@@ -191,7 +190,7 @@ class OncallWrites:
         for chunk in _chunks(ids):
             locked = select(i.id, i.state).where(i.id.in_(chunk)).order_by(i.id).with_for_update()
             states.update({int(pk): IssueState(state) for pk, state in session.execute(locked)})
-        plain: list[dict[str, Any]] = []
+        plain: list[tuple[Any, ...]] = []
         for a in self.assignments:
             current = states[a.issue_id]
             check_transition(current, IssueState.ASSIGNED, Actor.RULE)
@@ -199,31 +198,19 @@ class OncallWrites:
             values.update(expert=a.expert, assignee=a.assignee)
             if a.issue_id in finals:
                 finals[a.issue_id].update(values)
-            elif set(values) == {"state", "updated_at", "expert", "assignee"}:
-                plain.append({"_id": a.issue_id, **{f"_{k}": v for k, v in values.items()}})
+            elif set(values) == set(_PLAIN):
+                plain.append((*(values[c] for c in _PLAIN), a.issue_id))
             else:  # leaving a closed state also clears its resolution: a statement of its own
                 session.execute(update(t.issues).where(i.id == a.issue_id).values(values))
-        if plain:
-            statement = (
-                update(t.issues)
-                .where(i.id == bindparam("_id"))
-                .values(
-                    state=bindparam("_state"),
-                    updated_at=bindparam("_updated_at"),
-                    expert=bindparam("_expert"),
-                    assignee=bindparam("_assignee"),
-                )
-            )
-            session.execute(statement, plain)
+        bulk.update(t.issues, _PLAIN, "id", plain)
         return states
 
-    def _insert_jobs(self, session: Session) -> set[str]:
+    def _insert_jobs(self, bulk: BulkWriter) -> set[str]:
         """Insert the jobs in order (``ON CONFLICT DO NOTHING``, as ``jobs.enqueue``); the keys
         of those inserted."""
         created: set[str] = set()
         if not self.jobs:
             return created
-        bulk = BulkWriter(session)
         columns = list(self.jobs[0].row)
         values = ([e.row[c] for c in columns] for e in self.jobs)
         return {
